@@ -1,0 +1,677 @@
+//! Bulk writes inside one transaction: what imports and the demo loader use. Each
+//! `write_*` takes a batch, makes a handful of multi-row statements, and reports
+//! created / updated / unchanged. Nothing is visible to others until [`Writer::commit`];
+//! dropping the writer rolls back, so a bad row leaves the database as it was.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
+
+use super::records::*;
+use super::{Pool, Result};
+use crate::shop::{Channel, Email, Phone};
+
+/// Bind parameters per statement, under SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_PARAMS: usize = 30_000;
+
+enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$c` bound to the transaction's connection; `Db` names its type.
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite(t) => {
+                #[allow(dead_code)]
+                type Db = Sqlite;
+                let $c = &mut **t;
+                $body
+            }
+            Tx::Postgres(t) => {
+                #[allow(dead_code)]
+                type Db = Postgres;
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+/// A write transaction. See the module docs.
+pub struct Writer {
+    tx: Tx,
+    now: DateTime<Utc>,
+}
+
+/// What [`Writer::write_orders`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OrderCounts {
+    pub orders: Counts,
+    pub customers: Counts,
+    pub lines: u64,
+}
+
+impl OrderCounts {
+    pub fn add(&mut self, other: OrderCounts) {
+        self.orders.add(other.orders);
+        self.customers.add(other.customers);
+        self.lines += other.lines;
+    }
+}
+
+fn sha256_json<T: Serialize>(value: &T) -> String {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    kefu_knowledge::document::content_hash(&[&json])
+}
+
+/// Identifies a customer within a batch: e-mail first, phone otherwise.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum CustomerKey {
+    Email(String),
+    Phone(String),
+}
+
+fn customer_key(email: Option<&Email>, phone: Option<&Phone>) -> Option<CustomerKey> {
+    match (email, phone) {
+        (Some(e), _) => Some(CustomerKey::Email(e.as_str().to_string())),
+        (None, Some(p)) => Some(CustomerKey::Phone(p.as_str().to_string())),
+        (None, None) => None,
+    }
+}
+
+impl Writer {
+    pub(super) async fn begin(pool: &Pool) -> Result<Self> {
+        let tx = match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        };
+        Ok(Self { tx, now: Utc::now() })
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self.tx {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    // ----- customers -----
+
+    /// Finds or creates each record's customer and returns their ids, aligned with
+    /// `records` (`None` for a record with neither e-mail nor phone).
+    pub async fn write_customers(&mut self, records: &[CustomerRecord], merge: Merge) -> Result<(Vec<Option<CustomerId>>, Counts)> {
+        let mut counts = Counts::default();
+        // Merge duplicates within the batch so each key is written once.
+        let mut order: Vec<CustomerKey> = Vec::new();
+        let mut merged: HashMap<CustomerKey, CustomerRecord> = HashMap::new();
+        for r in records {
+            let Some(key) = customer_key(r.email.as_ref(), r.phone.as_ref()) else { continue };
+            match merged.get_mut(&key) {
+                Some(existing) => merge_record(existing, r, merge),
+                None => {
+                    order.push(key.clone());
+                    merged.insert(key, r.clone());
+                }
+            }
+        }
+        let emails: Vec<&str> = order.iter().filter_map(|k| match k { CustomerKey::Email(e) => Some(e.as_str()), _ => None }).collect();
+        let phones: Vec<&str> = order.iter().filter_map(|k| match k { CustomerKey::Phone(p) => Some(p.as_str()), _ => None }).collect();
+        let mut ids: HashMap<CustomerKey, CustomerId> = HashMap::new();
+        for (id, email) in self.lookup("SELECT id, email FROM customers WHERE email IN (", &emails).await? {
+            ids.insert(CustomerKey::Email(email), id);
+        }
+        for (id, phone) in self.lookup("SELECT MIN(id), phone FROM customers WHERE email IS NULL AND phone IN (", &phones).await? {
+            ids.insert(CustomerKey::Phone(phone), id);
+        }
+
+        let (existing, new): (Vec<&CustomerKey>, Vec<&CustomerKey>) = order.iter().partition(|k| ids.contains_key(*k));
+        // Existing customers: apply the merge rule, counting rows that really changed.
+        for key in &existing {
+            let (Some(id), Some(r)) = (ids.get(*key), merged.get(*key)) else { continue };
+            let changed = self.update_customer(*id, r, merge).await?;
+            if changed { counts.updated += 1 } else { counts.unchanged += 1 }
+        }
+        // New customers: one multi-row insert per chunk, ids mapped back by key.
+        let now = self.now;
+        for chunk in new.chunks(MAX_PARAMS / 11) {
+            let rows: Vec<(i64, Option<String>, Option<String>)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "INSERT INTO customers (email, phone, name, locale, time_zone, country, tags, attributes, created_at, updated_at) ",
+                );
+                qb.push_values(chunk.iter().filter_map(|k| merged.get(*k)), |mut b, r| {
+                    b.push_bind(r.email.as_ref().map(|e| e.as_str().to_string()))
+                        .push_bind(r.phone.as_ref().map(|p| p.as_str().to_string()))
+                        .push_bind(r.name.clone())
+                        .push_bind(r.locale.clone())
+                        .push_bind(r.time_zone.clone())
+                        .push_bind(r.country.clone())
+                        .push_bind(Json(r.tags.clone()))
+                        .push_bind(Json(r.attributes.clone()))
+                        .push_bind(r.created_at.unwrap_or(now))
+                        .push_bind(now);
+                });
+                qb.push(" RETURNING id, email, phone");
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            for (id, email, phone) in rows {
+                let key = match (email, phone) {
+                    (Some(e), _) => CustomerKey::Email(e),
+                    (None, Some(p)) => CustomerKey::Phone(p),
+                    (None, None) => continue,
+                };
+                ids.insert(key, id);
+                counts.created += 1;
+            }
+        }
+
+        // Identities and consents of every record in the batch.
+        let mut identities: HashMap<(Channel, String), (CustomerId, bool)> = HashMap::new();
+        let mut consents: HashMap<(CustomerId, Channel), &Consent> = HashMap::new();
+        for key in &order {
+            let (Some(id), Some(r)) = (ids.get(key), merged.get(key)) else { continue };
+            for (channel, external, verified) in &r.identities {
+                identities.insert((*channel, external.clone()), (*id, *verified));
+            }
+            for consent in &r.consents {
+                let slot = consents.entry((*id, consent.channel)).or_insert(consent);
+                if consent.at > slot.at {
+                    *slot = consent;
+                }
+            }
+        }
+        let identities: Vec<_> = identities.into_iter().collect();
+        for chunk in identities.chunks(MAX_PARAMS / 5) {
+            on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO channel_identities (channel, external_id, customer_id, verified, created_at) ");
+                qb.push_values(chunk, |mut b, ((channel, external), (id, verified))| {
+                    b.push_bind(channel.as_str()).push_bind(external.clone()).push_bind(*id).push_bind(*verified).push_bind(now);
+                });
+                qb.push(
+                    " ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = excluded.customer_id, verified = excluded.verified \
+                     WHERE channel_identities.customer_id <> excluded.customer_id OR channel_identities.verified <> excluded.verified",
+                );
+                qb.build().execute(&mut *c).await?;
+            });
+        }
+        let consents: Vec<_> = consents.into_iter().collect();
+        for chunk in consents.chunks(MAX_PARAMS / 5) {
+            on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_consents (customer_id, channel, granted, source, updated_at) ");
+                qb.push_values(chunk, |mut b, ((id, channel), consent)| {
+                    b.push_bind(*id).push_bind(channel.as_str()).push_bind(consent.granted).push_bind(consent.source.clone()).push_bind(consent.at);
+                });
+                // A decision only replaces an older, different one: re-importing an old
+                // file never undoes a newer opt-out.
+                qb.push(
+                    " ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, source = excluded.source, \
+                     updated_at = excluded.updated_at WHERE customer_consents.granted <> excluded.granted \
+                     AND customer_consents.updated_at < excluded.updated_at",
+                );
+                qb.build().execute(&mut *c).await?;
+            });
+        }
+
+        let out = records.iter().map(|r| customer_key(r.email.as_ref(), r.phone.as_ref()).and_then(|k| ids.get(&k).copied())).collect();
+        Ok((out, counts))
+    }
+
+    /// `SELECT id, key … WHERE key IN (keys)` in chunks.
+    async fn lookup(&mut self, prefix: &'static str, keys: &[&str]) -> Result<Vec<(i64, String)>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MAX_PARAMS) {
+            let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(prefix);
+                let mut list = qb.separated(", ");
+                for key in chunk {
+                    list.push_bind(key.to_string());
+                }
+                qb.push(")");
+                if prefix.contains("MIN(id)") {
+                    qb.push(" GROUP BY phone");
+                }
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    async fn update_customer(&mut self, id: CustomerId, r: &CustomerRecord, merge: Merge) -> Result<bool> {
+        let sql = match merge {
+            // The record's non-empty fields win; tags and attributes are replaced when given.
+            Merge::Overwrite => {
+                "UPDATE customers SET email = COALESCE($2, email), phone = COALESCE($3, phone), name = COALESCE($4, name), \
+                 locale = COALESCE($5, locale), time_zone = COALESCE($6, time_zone), country = COALESCE($7, country), \
+                 tags = CASE WHEN $10 THEN $8 ELSE tags END, attributes = CASE WHEN $11 THEN $9 ELSE attributes END, updated_at = $12 \
+                 WHERE id = $1 AND (email IS DISTINCT FROM COALESCE($2, email) OR phone IS DISTINCT FROM COALESCE($3, phone) \
+                 OR name IS DISTINCT FROM COALESCE($4, name) OR locale IS DISTINCT FROM COALESCE($5, locale) \
+                 OR time_zone IS DISTINCT FROM COALESCE($6, time_zone) OR country IS DISTINCT FROM COALESCE($7, country) \
+                 OR ($10 AND tags <> $8) OR ($11 AND attributes <> $9))"
+            }
+            // Only empty fields are filled.
+            Merge::FillBlanks => {
+                "UPDATE customers SET phone = COALESCE(phone, $3), name = COALESCE(name, $4), locale = COALESCE(locale, $5), \
+                 time_zone = COALESCE(time_zone, $6), country = COALESCE(country, $7), updated_at = $12 \
+                 WHERE id = $1 AND ((phone IS NULL AND $3 IS NOT NULL) OR (name IS NULL AND $4 IS NOT NULL) \
+                 OR (locale IS NULL AND $5 IS NOT NULL) OR (time_zone IS NULL AND $6 IS NOT NULL) \
+                 OR (country IS NULL AND $7 IS NOT NULL) OR ($8 = $8 AND $9 = $9 AND $10 AND $11 AND FALSE))"
+            }
+        };
+        let affected = on_tx!(&mut self.tx, c => sqlx::query(sql)
+            .bind(id)
+            .bind(r.email.as_ref().map(|e| e.as_str()))
+            .bind(r.phone.as_ref().map(|p| p.as_str()))
+            .bind(r.name.as_deref())
+            .bind(r.locale.as_deref())
+            .bind(r.time_zone.as_deref())
+            .bind(r.country.as_deref())
+            .bind(Json(&r.tags))
+            .bind(Json(&r.attributes))
+            .bind(!r.tags.is_empty())
+            .bind(!r.attributes.is_empty())
+            .bind(self.now)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+        Ok(affected > 0)
+    }
+
+    // ----- orders -----
+
+    /// Upserts orders by name with their lines and buyers. Orders whose content is
+    /// unchanged since the last import are skipped without a write.
+    pub async fn write_orders(&mut self, records: &[OrderRecord]) -> Result<OrderCounts> {
+        let mut counts = OrderCounts::default();
+        let buyers: Vec<CustomerRecord> = records
+            .iter()
+            .map(|o| CustomerRecord {
+                email: o.buyer.email.clone(),
+                phone: o.buyer.phone.clone(),
+                name: o.buyer.name.clone(),
+                country: o.buyer.country.clone(),
+                consents: o
+                    .buyer
+                    .accepts_email
+                    .map(|granted| Consent { channel: Channel::Email, granted, source: "order import".into(), at: o.created_at })
+                    .into_iter()
+                    .collect(),
+                created_at: Some(o.created_at),
+                ..CustomerRecord::default()
+            })
+            .collect();
+        let (customer_ids, customer_counts) = self.write_customers(&buyers, Merge::FillBlanks).await?;
+        counts.customers = customer_counts;
+
+        let hashes: Vec<String> = records.iter().zip(&customer_ids).map(|(o, c)| sha256_json(&(OrderHashView(o), c))).collect();
+        let names: Vec<&str> = records.iter().map(|o| o.name.as_str()).collect();
+        let mut known: HashMap<String, (i64, String)> = HashMap::new();
+        for chunk in names.chunks(MAX_PARAMS) {
+            let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash FROM orders WHERE name IN (");
+                let mut list = qb.separated(", ");
+                for name in chunk {
+                    list.push_bind(name.to_string());
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            for (id, name, hash) in rows {
+                known.insert(name, (id, hash));
+            }
+        }
+        // Later duplicates of a name within the batch win, as a re-import would.
+        let mut seen = HashSet::new();
+        let mut todo: Vec<usize> = Vec::new();
+        for i in (0..records.len()).rev() {
+            if !seen.insert(records[i].name.as_str()) {
+                continue;
+            }
+            match known.get(&records[i].name) {
+                Some((_, hash)) if *hash == hashes[i] => counts.orders.unchanged += 1,
+                Some(_) => {
+                    counts.orders.updated += 1;
+                    todo.push(i);
+                }
+                None => {
+                    counts.orders.created += 1;
+                    todo.push(i);
+                }
+            }
+        }
+        todo.reverse();
+        if todo.is_empty() {
+            return Ok(counts);
+        }
+        let now = self.now;
+        let mut order_ids: HashMap<String, i64> = HashMap::new();
+        for chunk in todo.chunks(MAX_PARAMS / 30) {
+            let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "INSERT INTO orders (name, external_id, customer_id, email, phone, currency, status, financial_status, \
+                     fulfillment_status, subtotal_minor, shipping_minor, taxes_minor, discount_minor, total_minor, refunded_minor, \
+                     discount_codes, shipping_method, shipping_address, billing_name, payment_method, note, tags, source, \
+                     created_at, paid_at, fulfilled_at, cancelled_at, content_hash, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, &i| {
+                    let o = &records[i];
+                    b.push_bind(o.name.clone())
+                        .push_bind(o.external_id.clone())
+                        .push_bind(customer_ids[i])
+                        .push_bind(o.buyer.email.as_ref().map(|e| e.as_str().to_string()))
+                        .push_bind(o.buyer.phone.as_ref().map(|p| p.as_str().to_string()))
+                        .push_bind(o.currency.as_str().to_string())
+                        .push_bind(o.status.as_str())
+                        .push_bind(o.financial_status.clone())
+                        .push_bind(o.fulfillment_status.clone())
+                        .push_bind(o.subtotal)
+                        .push_bind(o.shipping)
+                        .push_bind(o.taxes)
+                        .push_bind(o.discount)
+                        .push_bind(o.total)
+                        .push_bind(o.refunded)
+                        .push_bind(Json(o.discount_codes.clone()))
+                        .push_bind(o.shipping_method.clone())
+                        .push_bind(o.shipping_address.clone().map(Json))
+                        .push_bind(o.billing_name.clone())
+                        .push_bind(o.payment_method.clone())
+                        .push_bind(o.note.clone())
+                        .push_bind(Json(o.tags.clone()))
+                        .push_bind(o.source.clone())
+                        .push_bind(o.created_at)
+                        .push_bind(o.paid_at)
+                        .push_bind(o.fulfilled_at)
+                        .push_bind(o.cancelled_at)
+                        .push_bind(hashes[i].clone())
+                        .push_bind(now);
+                });
+                qb.push(
+                    " ON CONFLICT (name) DO UPDATE SET external_id = excluded.external_id, customer_id = excluded.customer_id, \
+                     email = excluded.email, phone = excluded.phone, currency = excluded.currency, status = excluded.status, \
+                     financial_status = excluded.financial_status, fulfillment_status = excluded.fulfillment_status, \
+                     subtotal_minor = excluded.subtotal_minor, shipping_minor = excluded.shipping_minor, \
+                     taxes_minor = excluded.taxes_minor, discount_minor = excluded.discount_minor, \
+                     total_minor = excluded.total_minor, refunded_minor = excluded.refunded_minor, \
+                     discount_codes = excluded.discount_codes, shipping_method = excluded.shipping_method, \
+                     shipping_address = excluded.shipping_address, billing_name = excluded.billing_name, \
+                     payment_method = excluded.payment_method, note = excluded.note, tags = excluded.tags, \
+                     source = excluded.source, created_at = excluded.created_at, paid_at = excluded.paid_at, \
+                     fulfilled_at = excluded.fulfilled_at, cancelled_at = excluded.cancelled_at, \
+                     content_hash = excluded.content_hash, updated_at = excluded.updated_at RETURNING id, name",
+                );
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            order_ids.extend(rows.into_iter().map(|(id, name)| (name, id)));
+        }
+        let changed: Vec<i64> = todo
+            .iter()
+            .filter(|&&i| known.contains_key(&records[i].name))
+            .filter_map(|&i| order_ids.get(&records[i].name).copied())
+            .collect();
+        self.delete_in("DELETE FROM order_lines WHERE order_id IN (", &changed).await?;
+        let lines: Vec<(i64, i64, &LineRecord)> = todo
+            .iter()
+            .filter_map(|&i| order_ids.get(&records[i].name).map(|id| (*id, &records[i])))
+            .flat_map(|(id, o)| o.lines.iter().enumerate().map(move |(pos, l)| (id, pos as i64 + 1, l)))
+            .collect();
+        counts.lines = lines.len() as u64;
+        for chunk in lines.chunks(MAX_PARAMS / 12) {
+            on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "INSERT INTO order_lines (order_id, position, sku, name, quantity, price_minor, compare_at_minor, \
+                     discount_minor, requires_shipping, taxable, fulfillment_status, vendor) ",
+                );
+                qb.push_values(chunk, |mut b, (id, pos, l)| {
+                    b.push_bind(*id)
+                        .push_bind(*pos)
+                        .push_bind(l.sku.clone())
+                        .push_bind(l.name.clone())
+                        .push_bind(l.quantity)
+                        .push_bind(l.price)
+                        .push_bind(l.compare_at)
+                        .push_bind(l.discount)
+                        .push_bind(l.requires_shipping)
+                        .push_bind(l.taxable)
+                        .push_bind(l.fulfillment_status.clone())
+                        .push_bind(l.vendor.clone());
+                });
+                qb.build().execute(&mut *c).await?;
+            });
+        }
+        Ok(counts)
+    }
+
+    /// Order ids by name, for files that refer to orders (shipments).
+    pub async fn order_ids(&mut self, names: &[String]) -> Result<HashMap<String, OrderId>> {
+        let keys: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(self.lookup("SELECT id, name FROM orders WHERE name IN (", &keys).await?.into_iter().map(|(id, n)| (n, id)).collect())
+    }
+
+    async fn delete_in(&mut self, prefix: &'static str, ids: &[i64]) -> Result<()> {
+        for chunk in ids.chunks(MAX_PARAMS) {
+            on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(prefix);
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    // ----- products -----
+
+    /// Upserts products by handle, replacing their translations and variants when changed.
+    pub async fn write_products(&mut self, records: &[ProductRecord]) -> Result<Counts> {
+        let mut counts = Counts::default();
+        let now = self.now;
+        for r in records {
+            let hash = sha256_json(r);
+            let existing: Option<(i64, String)> = on_tx!(&mut self.tx, c => sqlx::query_as("SELECT id, content_hash FROM products WHERE handle = $1")
+                .bind(&r.handle)
+                .fetch_optional(&mut *c)
+                .await?);
+            let id = match existing {
+                Some((_, old)) if old == hash => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some((id, _)) => {
+                    counts.updated += 1;
+                    on_tx!(&mut self.tx, c => {
+                        sqlx::query("UPDATE products SET vendor = $2, product_type = $3, tags = $4, published = $5, image_url = $6, \
+                                     content_hash = $7, updated_at = $8 WHERE id = $1")
+                            .bind(id).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
+                            .bind(&r.image_url).bind(&hash).bind(now)
+                            .execute(&mut *c).await?;
+                        sqlx::query("DELETE FROM product_translations WHERE product_id = $1").bind(id).execute(&mut *c).await?;
+                        sqlx::query("DELETE FROM product_variants WHERE product_id = $1").bind(id).execute(&mut *c).await?;
+                    });
+                    id
+                }
+                None => {
+                    counts.created += 1;
+                    on_tx!(&mut self.tx, c => sqlx::query_scalar(
+                        "INSERT INTO products (handle, vendor, product_type, tags, published, image_url, content_hash, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+                        .bind(&r.handle).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
+                        .bind(&r.image_url).bind(&hash).bind(r.created_at.unwrap_or(now)).bind(now)
+                        .fetch_one(&mut *c).await?)
+                }
+            };
+            on_tx!(&mut self.tx, c => {
+                if !r.translations.is_empty() {
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO product_translations (product_id, lang, title, description) ");
+                    qb.push_values(&r.translations, |mut b, t| {
+                        b.push_bind(id).push_bind(t.lang.clone()).push_bind(t.title.clone()).push_bind(t.description.clone());
+                    });
+                    qb.build().execute(&mut *c).await?;
+                }
+                if !r.variants.is_empty() {
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "INSERT INTO product_variants (product_id, position, sku, title, price_minor, compare_at_minor, currency, stock, grams) ",
+                    );
+                    qb.push_values(r.variants.iter().enumerate(), |mut b, (pos, v)| {
+                        b.push_bind(id).push_bind(pos as i64 + 1).push_bind(v.sku.clone()).push_bind(v.title.clone())
+                            .push_bind(v.price).push_bind(v.compare_at).push_bind(v.currency.clone()).push_bind(v.stock).push_bind(v.grams);
+                    });
+                    if let Err(e) = qb.build().execute(&mut *c).await {
+                        return Err(match e {
+                            sqlx::Error::Database(d) if d.is_unique_violation() => super::StoreError::Conflict(format!(
+                                "product `{}`: a variant SKU is already used by another product", r.handle
+                            )),
+                            other => other.into(),
+                        });
+                    }
+                }
+            });
+        }
+        Ok(counts)
+    }
+
+    // ----- shipments -----
+
+    /// Upserts shipments by (carrier, tracking number) and adds their tracking events;
+    /// events already stored are skipped. Counts are of events.
+    pub async fn write_shipments(&mut self, records: &[ShipmentRecord]) -> Result<Counts> {
+        let mut counts = Counts::default();
+        let now = self.now;
+        let mut touched = Vec::with_capacity(records.len());
+        for r in records {
+            let id: i64 = on_tx!(&mut self.tx, c => sqlx::query_scalar(
+                "INSERT INTO shipments (order_id, carrier, tracking_number, promised_by, status, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'label_created', $5) \
+                 ON CONFLICT (carrier, tracking_number) DO UPDATE SET order_id = excluded.order_id, \
+                 promised_by = COALESCE(excluded.promised_by, shipments.promised_by), updated_at = excluded.updated_at RETURNING id")
+                .bind(r.order_id).bind(&r.carrier).bind(&r.tracking_number).bind(r.promised_by).bind(now)
+                .fetch_one(&mut *c).await?);
+            touched.push(id);
+            for chunk in r.events.chunks(MAX_PARAMS / 5) {
+                let inserted = on_tx!(&mut self.tx, c => {
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO tracking_events (shipment_id, event_time, status, location, description) ");
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(id).push_bind(e.at).push_bind(e.status.as_str()).push_bind(e.location.clone()).push_bind(e.description.clone());
+                    });
+                    qb.push(" ON CONFLICT (shipment_id, event_time, status) DO NOTHING");
+                    qb.build().execute(&mut *c).await?.rows_affected()
+                });
+                counts.created += inserted;
+                counts.unchanged += chunk.len() as u64 - inserted;
+            }
+        }
+        // The parcel's status is its latest event; shipped/delivered times follow from events.
+        for chunk in touched.chunks(MAX_PARAMS) {
+            on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "UPDATE shipments SET \
+                     status = COALESCE((SELECT e.status FROM tracking_events e WHERE e.shipment_id = shipments.id \
+                       ORDER BY e.event_time DESC, e.status DESC LIMIT 1), status), \
+                     shipped_at = (SELECT MIN(e.event_time) FROM tracking_events e WHERE e.shipment_id = shipments.id \
+                       AND e.status <> 'label_created'), \
+                     delivered_at = (SELECT MAX(e.event_time) FROM tracking_events e WHERE e.shipment_id = shipments.id \
+                       AND e.status = 'delivered') \
+                     WHERE id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *c).await?;
+            });
+        }
+        Ok(counts)
+    }
+
+    // ----- documents -----
+
+    /// Upserts knowledge documents by id; unchanged ones (same content hash) are skipped.
+    pub async fn write_documents(&mut self, docs: &[kefu_knowledge::Document], source: &str) -> Result<Counts> {
+        let mut counts = Counts::default();
+        let now = self.now;
+        for d in docs {
+            let old: Option<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT content_hash FROM documents WHERE id = $1")
+                .bind(&d.id).fetch_optional(&mut *c).await?);
+            match &old {
+                Some(hash) if *hash == d.content_hash => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+                None => counts.created += 1,
+            }
+            on_tx!(&mut self.tx, c => {
+                sqlx::query(
+                "INSERT INTO documents (id, lang, group_key, title, body, tags, url, source, content_hash, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO UPDATE SET lang = excluded.lang, \
+                 group_key = excluded.group_key, title = excluded.title, body = excluded.body, tags = excluded.tags, \
+                 url = excluded.url, source = excluded.source, content_hash = excluded.content_hash, updated_at = excluded.updated_at")
+                .bind(&d.id).bind(d.lang.as_str()).bind(&d.group).bind(&d.title).bind(&d.body).bind(Json(&d.tags))
+                .bind(&d.url).bind(source).bind(&d.content_hash).bind(now)
+                .execute(&mut *c).await?;
+            });
+        }
+        Ok(counts)
+    }
+
+    /// Deletes the documents of `source` whose ids are not in `keep`; returns how many.
+    pub async fn prune_documents(&mut self, source: &str, keep: &[String]) -> Result<u64> {
+        let ids: Vec<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM documents WHERE source = $1")
+            .bind(source).fetch_all(&mut *c).await?);
+        let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
+        let mut removed = 0;
+        for id in ids.iter().filter(|id| !keep.contains(id.as_str())) {
+            removed += on_tx!(&mut self.tx, c => sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
+        }
+        Ok(removed)
+    }
+}
+
+/// The parts of an order that decide whether a re-import changes it.
+struct OrderHashView<'a>(&'a OrderRecord);
+
+impl Serialize for OrderHashView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let o = self.0;
+        (
+            (&o.name, &o.external_id, o.buyer.email.as_ref(), o.buyer.phone.as_ref(), o.currency.as_str(), o.status.as_str()),
+            (&o.financial_status, &o.fulfillment_status, o.subtotal, o.shipping, o.taxes, o.discount, o.total, o.refunded),
+            (&o.discount_codes, &o.shipping_method, &o.shipping_address, &o.billing_name, &o.payment_method, &o.note, &o.tags, &o.source),
+            (o.created_at, o.paid_at, o.fulfilled_at, o.cancelled_at),
+            &o.lines,
+        )
+            .serialize(s)
+    }
+}
+
+/// Folds a later record for the same customer into an earlier one.
+fn merge_record(into: &mut CustomerRecord, from: &CustomerRecord, merge: Merge) {
+    fn pick<T: Clone>(a: &mut Option<T>, b: &Option<T>, merge: Merge) {
+        match merge {
+            Merge::Overwrite if b.is_some() => *a = b.clone(),
+            Merge::FillBlanks if a.is_none() => *a = b.clone(),
+            _ => {}
+        }
+    }
+    pick(&mut into.phone, &from.phone, merge);
+    pick(&mut into.name, &from.name, merge);
+    pick(&mut into.locale, &from.locale, merge);
+    pick(&mut into.time_zone, &from.time_zone, merge);
+    pick(&mut into.country, &from.country, merge);
+    if merge == Merge::Overwrite && !from.tags.is_empty() {
+        into.tags = from.tags.clone();
+    }
+    into.identities.extend(from.identities.iter().cloned());
+    into.consents.extend(from.consents.iter().cloned());
+    if let (Some(a), Some(b)) = (into.created_at, from.created_at) {
+        into.created_at = Some(a.min(b));
+    }
+}

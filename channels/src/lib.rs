@@ -1,0 +1,4 @@
+//! Channel adapters: each maps its platform's input (Telegram updates, Discord events,
+//! web-widget frames, e-mail) to bot events and carries out the bot's replies on that
+//! platform. Conversations and their deduplicated messages are stored through
+//! [`kefu_bot::store::Store`].

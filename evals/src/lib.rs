@@ -1,0 +1,2 @@
+//! The eval runner: conversations from case files run through the real agent, scored for
+//! answer quality, grounding, safety and multilingual behaviour.
