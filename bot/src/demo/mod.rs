@@ -184,6 +184,8 @@ pub struct DemoCustomer {
     pub country: &'static Country,
     /// Relative share of the shop's orders (0 for customers who never ordered).
     pub weight: f64,
+    /// Bought exactly once.
+    pub one_time: bool,
     /// When this customer's orders fall: first order to last (churned customers stop early).
     pub window: (DateTime<Utc>, DateTime<Utc>),
     pub accepts_email: bool,
@@ -224,11 +226,16 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
     let now = cfg.now();
     let start = cfg.start();
     let span = (now - start).num_seconds();
-    // Buying intensity: many one- or two-time buyers, a loyal core, ~8% never ordered.
-    let weight = match persona {
-        Some(p) => p.weight,
-        None if rng.chance(0.08) => 0.0,
-        None => (rng.unit() * 2.2 - 1.0).exp2().powf(2.2),
+    // Buying intensity: ~8% never ordered, ~40% bought once, the rest repeat with a
+    // log-normal intensity (a loyal core buys far more often than most).
+    let (weight, one_time) = match persona {
+        Some(p) => (p.weight, false),
+        None if rng.chance(0.08) => (0.0, false),
+        None if rng.chance(0.43) => (0.0, true),
+        None => {
+            let z = (-2.0 * (1.0 - rng.unit()).ln()).sqrt() * (std::f64::consts::TAU * rng.unit()).cos();
+            ((1.1 * z).exp().min(5.0), false)
+        }
     };
     let first = match persona {
         Some(_) => start + Duration::days(rng.range(20, 200)),
@@ -276,7 +283,7 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
         consents,
         created_at: Some(created),
     };
-    DemoCustomer { index: i, record, name, address, country, weight, window: (first, last.max(first)), accepts_email }
+    DemoCustomer { index: i, record, name, address, country, weight, one_time, window: (first, last.max(first)), accepts_email }
 }
 
 fn ascii_fold(s: &str) -> String {
@@ -299,23 +306,32 @@ fn ascii_fold(s: &str) -> String {
 /// When each order happens and whose it is: (time, customer index, n-th order of that
 /// customer), sorted by time. Exactly `cfg.orders` entries.
 pub fn schedule(cfg: &DemoConfig) -> Vec<(DateTime<Utc>, u32, u32)> {
-    let customers: Vec<(f64, (DateTime<Utc>, DateTime<Utc>))> =
-        (0..cfg.customers).map(|i| { let c = customer(cfg, i); (c.weight, c.window) }).collect();
+    let customers: Vec<(f64, bool, (DateTime<Utc>, DateTime<Utc>))> =
+        (0..cfg.customers).map(|i| { let c = customer(cfg, i); (c.weight, c.one_time, c.window) }).collect();
+    let one_timers = customers.iter().filter(|c| c.1).count().min(cfg.orders);
+    let repeat_orders = cfg.orders - one_timers;
     let total: f64 = customers.iter().map(|c| c.0).sum();
     let mut out = Vec::with_capacity(cfg.orders);
-    if total <= 0.0 {
-        return out;
-    }
-    // Systematic allocation: customer i gets floor(M*C_i/W) - floor(M*C_(i-1)/W) orders,
-    // which sums to exactly M.
+    // One-time buyers get one order each (while orders last); repeat buyers share the rest
+    // by systematic allocation: customer i gets floor(R*C_i/W) - floor(R*C_(i-1)/W), which
+    // sums to exactly R.
     let mut cumulative = 0.0;
     let mut allocated = 0usize;
-    for (i, (weight, (first, last))) in customers.iter().enumerate() {
-        cumulative += weight;
-        let upto = ((cfg.orders as f64) * cumulative / total).floor() as usize;
-        let upto = if i + 1 == customers.len() { cfg.orders } else { upto.min(cfg.orders) };
-        let n = upto.saturating_sub(allocated);
-        allocated += n;
+    let mut singles = 0usize;
+    let last_weighted = customers.iter().rposition(|c| c.0 > 0.0);
+    for (i, (weight, one_time, (first, last))) in customers.iter().enumerate() {
+        let n = if *one_time {
+            if singles < one_timers { singles += 1; 1 } else { 0 }
+        } else if total > 0.0 {
+            cumulative += weight;
+            let upto = ((repeat_orders as f64) * cumulative / total).floor() as usize;
+            let upto = if Some(i) == last_weighted { repeat_orders } else { upto.min(repeat_orders) };
+            let n = upto.saturating_sub(allocated);
+            allocated += n;
+            n
+        } else {
+            0
+        };
         let mut rng = Rng::new(cfg.seed, STREAM_ORDER, i as u64);
         let span = (*last - *first).num_seconds().max(1) as f64;
         // A regular rhythm with some jitter: what churn scoring looks for.

@@ -254,6 +254,14 @@ fn tracking_status(raw: &str) -> Result<TrackingStatus> {
 }
 
 impl Store {
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, p => {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
     /// Row counts, for the status page and summaries.
     pub async fn stats(&self) -> Result<Stats> {
         on_pool!(self, p => {

@@ -1,0 +1,258 @@
+//! What each command does: open the store, call into the crates, report.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use kefu_bot::demo::{self, DemoConfig};
+use kefu_bot::import::{self, Progress, Summary};
+use kefu_bot::shop::Currency;
+use kefu_bot::store::{ConnectOptions, Store};
+
+use crate::cli::{BenchCommand, Cli, Command, ConfigCommand, DemoCommand, DemoSize, ImportCommand};
+use crate::config::{self, Settings};
+use crate::{server, telemetry};
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let loaded = config::load(cli.config.as_deref(), &env)?;
+    let settings = loaded.settings;
+    telemetry::init(&settings.log.level);
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => config_check(&settings, loaded.file.as_deref()),
+        Command::Migrate => {
+            let store = connect(&settings).await?;
+            let applied = store.migrate().await.context("migrating the database")?;
+            println!("{} database at {}: {applied} migration(s) applied, schema up to date", store.backend().as_str(), redact_url(&settings.database.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(command) => {
+            let store = open(&settings).await?;
+            let started = Instant::now();
+            let summary = import(&store, &settings, command).await?;
+            print!("{summary}");
+            println!("done in {:.1} s", started.elapsed().as_secs_f64());
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(DemoCommand::Load { size }) => {
+            let store = open(&settings).await?;
+            load_demo(&store, &size).await?;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(DemoCommand::Generate { size, out }) => {
+            let cfg = demo_config(&size);
+            let started = Instant::now();
+            let summary = tokio::task::spawn_blocking(move || {
+                demo::write_csv(&cfg, &out, &|what, n| tracing::info!(what, n, "generating"))
+                    .with_context(|| format!("writing the demo shop to {}", out.display()))
+            })
+            .await??;
+            println!(
+                "wrote {} customers, {} products, {} orders ({} line items), {} tracking events, {} FAQ articles in {:.1} s",
+                summary.customers, summary.products, summary.orders, summary.order_lines, summary.tracking_events, summary.documents,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => {
+            let store = open(&settings).await?;
+            if args.demo {
+                if store.stats().await?.is_empty_shop() {
+                    load_demo(&store, &DemoSize { seed: 2026, customers: 2_400, orders: 21_000, today: None }).await?;
+                } else {
+                    tracing::info!("the database already holds a shop; not loading the demo");
+                }
+            }
+            let addr = match args.listen {
+                Some(addr) => addr,
+                None => settings.listen_addr()?,
+            };
+            server::serve(store, settings, addr, args.demo).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Import { lines, runs, dir }) => bench_import(lines, runs, dir.as_deref()).await,
+    }
+}
+
+async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let options = ConnectOptions { max_connections: settings.database.max_connections, ..ConnectOptions::default() };
+    Store::connect(&settings.database.url, &options)
+        .await
+        .with_context(|| format!("connecting to the database at {}", redact_url(&settings.database.url)))
+}
+
+/// Connects and migrates.
+pub async fn open(settings: &Settings) -> anyhow::Result<Store> {
+    let store = connect(settings).await?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn config_check(settings: &Settings, file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match file {
+        Some(path) => println!("# settings from defaults, {} and KEFU__* environment variables", path.display()),
+        None => println!("# settings from defaults and KEFU__* environment variables (no kefu.toml found)"),
+    }
+    let mut shown = settings.clone();
+    shown.database.url = redact_url(&shown.database.url);
+    println!("{}", shown.redacted_toml()?);
+    let findings = settings.check();
+    let problems = findings.iter().filter(|f| f.problem).count();
+    for f in &findings {
+        println!("{} [{}] {}", if f.problem { "MISSING" } else { "note" }, f.section, f.message);
+    }
+    if problems == 0 {
+        println!("configuration OK");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{problems} problem(s) found");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A progress bar on stderr for files that take more than a moment; hidden when
+/// stderr is not a terminal.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{wide_bar}] {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, total_bytes: u64) {
+        self.0.set_length(total_bytes);
+    }
+    fn advance(&self, bytes_read: u64) {
+        self.0.set_position(bytes_read);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+async fn import(store: &Store, settings: &Settings, command: ImportCommand) -> anyhow::Result<Summary> {
+    let bar = Bar::new();
+    let result = match command {
+        ImportCommand::Orders { file, format: _ } => import::import_shopify_orders(store, &file, &bar).await,
+        ImportCommand::Products { file, format: _, currency, lang } => {
+            let currency = Currency::parse(currency.as_deref().unwrap_or(&settings.shop.currency)).map_err(anyhow::Error::msg)?;
+            let lang = kefu_knowledge::LanguageTag::parse(lang.as_deref().unwrap_or(&settings.shop.default_language))
+                .map_err(anyhow::Error::msg)?;
+            import::import_shopify_products(store, &file, currency, lang.as_str(), &bar).await
+        }
+        ImportCommand::Shipments { file } => import::import_shipments(store, &file, &bar).await,
+        ImportCommand::Customers { file } => import::import_customers(store, &file, &bar).await,
+        ImportCommand::Faq { path, prune } => import::import_faq(store, &path, "faq", prune).await,
+    };
+    bar.finish();
+    Ok(result.map_err(|e| anyhow::anyhow!("{e}\nnothing from this file was imported"))?)
+}
+
+fn demo_config(size: &DemoSize) -> DemoConfig {
+    DemoConfig {
+        seed: size.seed,
+        customers: size.customers,
+        orders: size.orders,
+        today: size.today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    }
+}
+
+async fn load_demo(store: &Store, size: &DemoSize) -> anyhow::Result<()> {
+    let cfg = demo_config(size);
+    let started = Instant::now();
+    eprintln!("loading the demo shop \"Lotus & Pine\" (seed {})…", cfg.seed);
+    let summary = demo::load(store, &cfg, &|step| eprintln!("  {step}")).await?;
+    println!(
+        "demo shop loaded in {:.1} s: {} FAQ articles, {} products, {} customers, {} orders ({} line items), {} tracking events",
+        started.elapsed().as_secs_f64(),
+        summary.documents.total(),
+        summary.products.total(),
+        summary.customers.total(),
+        summary.orders.orders.total(),
+        summary.orders.lines,
+        summary.tracking_events.total()
+    );
+    Ok(())
+}
+
+async fn bench_import(lines: usize, runs: usize, dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let temp;
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            temp = tempfile_dir()?;
+            temp.clone()
+        }
+    };
+    // The generator averages about 2.05 line items per order and 4.5 orders per customer.
+    let orders = (lines as f64 / 2.05).round() as usize;
+    let cfg = DemoConfig { seed: 1, customers: (orders / 4).max(1), orders, today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default() };
+    let data = dir.join("data");
+    let file = data.join("orders.csv");
+    if !file.is_file() {
+        eprintln!("generating {orders} orders for {} customers…", cfg.customers);
+        let started = Instant::now();
+        let target = data.clone();
+        let s = tokio::task::spawn_blocking(move || demo::write_csv(&cfg, &target, &|_, _| {})).await??;
+        eprintln!("generated {} line items in {:.1} s", s.order_lines, started.elapsed().as_secs_f64());
+    }
+    let size = std::fs::metadata(&file)?.len();
+    let mut times = Vec::new();
+    for run in 1..=runs.max(1) {
+        let db = dir.join(format!("bench-{run}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let store = Store::open(&format!("sqlite://{}", db.display()), &ConnectOptions::default()).await?;
+        let started = Instant::now();
+        let summary = import::import_shopify_orders(&store, &file, &import::Quiet).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        store.close().await;
+        let lines_imported = summary.section("order lines").created;
+        println!("run {run}: {lines_imported} line items, {} orders in {elapsed:.2} s ({:.0} lines/s)", summary.section("orders").created, lines_imported as f64 / elapsed);
+        times.push(elapsed);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!("import of {:.0} MB Shopify orders CSV into SQLite: median {median:.2} s over {} run(s)", size as f64 / 1e6, times.len());
+    if dir.starts_with(std::env::temp_dir()) {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kefu-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,451 @@
+//! Settings: defaults in code, then `kefu.toml` (`--config` or `KEFU_CONFIG`), then
+//! environment variables `KEFU__SECTION__KEY`. Secrets are [`Secret`]s: they print as
+//! `[redacted]` and are only exposed where they are used.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A secret setting. Serialises as `"[redacted]"`, never as its value.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    #[allow(dead_code)]
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    fn is_blank(&self) -> bool {
+        self.0.expose_secret().trim().is_empty()
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn present(secret: &Option<Secret>) -> bool {
+    secret.as_ref().is_some_and(|s| !s.is_blank())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: Database,
+    pub http: Http,
+    pub shop: Shop,
+    pub web: Web,
+    pub telegram: Telegram,
+    pub discord: Discord,
+    pub email: Email,
+    pub llm: Llm,
+    pub knowledge: Knowledge,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://PATH` (the embedded default) or `postgres://USER:PASSWORD@HOST/DB`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    pub listen: String,
+    /// The address customers reach kefu at (webhooks, tracked links, the widget).
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Shop {
+    pub name: String,
+    pub currency: String,
+    pub default_language: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web {
+    pub enabled: bool,
+    /// Public key of the site, given to the widget's `<script>` tag.
+    pub site_key: Option<String>,
+    /// HMAC secret the shop uses to sign logged-in users' ids (`user_hash`).
+    pub identity_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Telegram {
+    pub enabled: bool,
+    pub bot_token: Option<Secret>,
+    /// `polling` (default) or `webhook`.
+    pub mode: String,
+    pub webhook_secret: Option<Secret>,
+    /// Base URL of the Bot API; set it to talk to a local test server.
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Discord {
+    pub enabled: bool,
+    pub bot_token: Option<Secret>,
+    pub application_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Email {
+    pub enabled: bool,
+    pub from: Option<String>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub imap_host: Option<String>,
+    pub imap_port: u16,
+    pub imap_username: Option<String>,
+    pub imap_password: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Llm {
+    /// An OpenAI-compatible endpoint; without one kefu answers with its offline engine.
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Knowledge {
+    /// A Qdrant server; without one kefu uses its embedded index under the data directory.
+    pub qdrant_url: Option<String>,
+    pub qdrant_api_key: Option<Secret>,
+    pub embeddings_url: Option<String>,
+    pub embeddings_model: Option<String>,
+    pub embeddings_api_key: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// A tracing filter, e.g. `info` or `kefu=debug,sqlx=warn`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database: Database::default(),
+            http: Http::default(),
+            shop: Shop::default(),
+            web: Web::default(),
+            telegram: Telegram::default(),
+            discord: Discord::default(),
+            email: Email::default(),
+            llm: Llm::default(),
+            knowledge: Knowledge::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self { url: "sqlite://kefu-data/kefu.db".into(), max_connections: 10 }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), public_url: None }
+    }
+}
+
+impl Default for Shop {
+    fn default() -> Self {
+        Self { name: "My shop".into(), currency: "USD".into(), default_language: "en".into(), time_zone: "UTC".into() }
+    }
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Self { enabled: true, site_key: None, identity_secret: None }
+    }
+}
+
+impl Default for Telegram {
+    fn default() -> Self {
+        Self { enabled: false, bot_token: None, mode: "polling".into(), webhook_secret: None, api_url: "https://api.telegram.org".into() }
+    }
+}
+
+impl Default for Discord {
+    fn default() -> Self {
+        Self { enabled: false, bot_token: None, application_id: None }
+    }
+}
+
+impl Default for Email {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            from: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_username: None,
+            smtp_password: None,
+            imap_host: None,
+            imap_port: 993,
+            imap_username: None,
+            imap_password: None,
+        }
+    }
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Self { base_url: None, model: None, api_key: None }
+    }
+}
+
+impl Default for Knowledge {
+    fn default() -> Self {
+        Self { qdrant_url: None, qdrant_api_key: None, embeddings_url: None, embeddings_model: None, embeddings_api_key: None }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+/// Where the settings came from, for `kefu config check`.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub file: Option<PathBuf>,
+}
+
+/// Loads settings. `file` is `--config`; else `KEFU_CONFIG`; else `./kefu.toml` if it
+/// exists. A file named explicitly must exist. `env` is the process environment (passed
+/// in so tests need no global state).
+pub fn load(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loaded> {
+    let env_file = env.iter().find(|(k, _)| k == "KEFU_CONFIG").map(|(_, v)| PathBuf::from(v));
+    let explicit = file.map(Path::to_path_buf).or(env_file);
+    let file = match explicit {
+        Some(path) => {
+            anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+            Some(path)
+        }
+        None => Some(PathBuf::from("kefu.toml")).filter(|p| p.is_file()),
+    };
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    let vars: Vec<(String, String)> =
+        env.iter().filter(|(k, _)| k.starts_with("KEFU__")).cloned().collect();
+    // The environment comes in as a snapshot rather than read by figment itself, so
+    // tests need no process-global state.
+    for (key, value) in vars {
+        let path = key.trim_start_matches("KEFU__").to_lowercase().replace("__", ".");
+        figment = figment.merge(Serialized::global(&path, parse_env_value(&value)));
+    }
+    let settings: Settings = figment.extract().map_err(|e| {
+        let e = e.to_string();
+        anyhow::anyhow!("invalid configuration: {e}")
+    })?;
+    Ok(Loaded { settings, file })
+}
+
+/// Environment values are strings; numbers and booleans are recognised as such.
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    use figment::value::{Num, Value};
+    let tag = figment::value::Tag::Default;
+    if let Ok(b) = raw.parse::<bool>() {
+        return Value::Bool(tag, b);
+    }
+    if let Ok(n) = raw.parse::<u64>() {
+        return Value::Num(tag, Num::U64(n));
+    }
+    Value::String(tag, raw.to_string())
+}
+
+/// One finding of `kefu config check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub section: &'static str,
+    pub problem: bool,
+    pub message: String,
+}
+
+impl Settings {
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.http.listen.parse().with_context(|| format!("http.listen: `{}` is not an address like 127.0.0.1:8080", self.http.listen))
+    }
+
+    /// What is missing or wrong, per section and enabled channel. `problem` findings
+    /// make `config check` fail; the others are advice.
+    pub fn check(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut problem = |section: &'static str, message: String| out.push(Finding { section, problem: true, message });
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            problem("database", format!("database.url `{db}` must start with sqlite:// or postgres://"));
+        }
+        if let Err(e) = self.listen_addr() {
+            problem("http", e.to_string());
+        }
+        if kefu_bot::shop::Currency::parse(&self.shop.currency).is_err() {
+            problem("shop", format!("shop.currency `{}` is not a currency code", self.shop.currency));
+        }
+        if kefu_bot::shop::parse_time_zone(&self.shop.time_zone).is_err() {
+            problem("shop", format!("shop.time_zone `{}` is not an IANA time zone", self.shop.time_zone));
+        }
+        if self.telegram.enabled {
+            if !present(&self.telegram.bot_token) {
+                problem("telegram", "telegram.bot_token is missing (from @BotFather)".into());
+            }
+            match self.telegram.mode.as_str() {
+                "polling" => {}
+                "webhook" => {
+                    if !present(&self.telegram.webhook_secret) {
+                        problem("telegram", "telegram.webhook_secret is missing (required in webhook mode)".into());
+                    }
+                    if self.http.public_url.is_none() {
+                        problem("telegram", "http.public_url is missing (Telegram must reach the webhook)".into());
+                    }
+                }
+                other => problem("telegram", format!("telegram.mode `{other}` must be polling or webhook")),
+            }
+        }
+        if self.discord.enabled {
+            if !present(&self.discord.bot_token) {
+                problem("discord", "discord.bot_token is missing".into());
+            }
+            if self.discord.application_id.is_none() {
+                problem("discord", "discord.application_id is missing".into());
+            }
+        }
+        if self.email.enabled {
+            if self.email.from.is_none() {
+                problem("email", "email.from is missing (the address replies come from)".into());
+            }
+            if self.email.smtp_host.is_none() {
+                problem("email", "email.smtp_host is missing".into());
+            }
+            if self.email.smtp_username.is_some() && !present(&self.email.smtp_password) {
+                problem("email", "email.smtp_password is missing (smtp_username is set)".into());
+            }
+            if self.email.imap_host.is_none() {
+                problem("email", "email.imap_host is missing (needed to receive customer e-mail)".into());
+            } else if !present(&self.email.imap_password) {
+                problem("email", "email.imap_password is missing".into());
+            }
+        }
+        if self.llm.base_url.is_some() && self.llm.model.is_none() {
+            problem("llm", "llm.model is missing (llm.base_url is set)".into());
+        }
+        if self.knowledge.embeddings_url.is_some() && self.knowledge.embeddings_model.is_none() {
+            problem("knowledge", "knowledge.embeddings_model is missing (knowledge.embeddings_url is set)".into());
+        }
+        let mut advice = |section: &'static str, message: String| out.push(Finding { section, problem: false, message });
+        if self.web.enabled && !present(&self.web.identity_secret) {
+            advice("web", "web.identity_secret is not set: web visitors stay anonymous until they verify in the chat".into());
+        }
+        if self.llm.base_url.is_none() {
+            advice("llm", "no LLM configured: answers come from the offline engine".into());
+        }
+        out
+    }
+
+    /// The effective settings as TOML, secrets redacted.
+    pub fn redacted_toml(&self) -> anyhow::Result<String> {
+        toml::to_string_pretty(self).context("cannot render the settings")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_use_sqlite_and_localhost() {
+        let loaded = load(None, &[]).unwrap();
+        assert_eq!(loaded.settings.database.url, "sqlite://kefu-data/kefu.db");
+        assert_eq!(loaded.settings.http.listen, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(&file, "[http]\nlisten = \"0.0.0.0:9000\"\n[telegram]\nenabled = true\n").unwrap();
+        let loaded = load(Some(&file), &env(&[("KEFU__HTTP__LISTEN", "127.0.0.1:7000"), ("KEFU__TELEGRAM__BOT_TOKEN", "123:abc")])).unwrap();
+        assert_eq!(loaded.settings.http.listen, "127.0.0.1:7000");
+        assert!(loaded.settings.telegram.enabled);
+        assert_eq!(loaded.settings.telegram.bot_token.as_ref().map(Secret::expose), Some("123:abc"));
+    }
+
+    #[test]
+    fn secrets_never_appear_in_the_rendered_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(&file, "[telegram]\nenabled = true\nbot_token = \"999:TOPSECRET\"\n[email]\nsmtp_password = \"hunter2\"\n").unwrap();
+        let loaded = load(Some(&file), &[]).unwrap();
+        let text = loaded.settings.redacted_toml().unwrap();
+        assert!(!text.contains("TOPSECRET") && !text.contains("hunter2"), "{text}");
+        assert!(text.contains("[redacted]"));
+        assert!(!format!("{:?}", loaded.settings).contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn enabled_channels_report_what_is_missing() {
+        let mut s = Settings::default();
+        s.telegram.enabled = true;
+        s.telegram.mode = "webhook".into();
+        s.email.enabled = true;
+        let problems: Vec<String> = s.check().into_iter().filter(|f| f.problem).map(|f| f.message).collect();
+        assert!(problems.iter().any(|m| m.contains("telegram.bot_token")));
+        assert!(problems.iter().any(|m| m.contains("telegram.webhook_secret")));
+        assert!(problems.iter().any(|m| m.contains("email.smtp_host")));
+        assert!(Settings::default().check().iter().all(|f| !f.problem));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(&file, "[http]\nlisten_addr = \"x\"\n").unwrap();
+        let err = load(Some(&file), &[]).unwrap_err().to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+}
