@@ -1,0 +1,58 @@
+//! The storage conformance suite: every case runs against SQLite and PostgreSQL.
+//! PostgreSQL is reached at `KEFU_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test creates and drops its own database.
+
+mod cases;
+mod common;
+mod imports;
+
+/// Generates one `#[tokio::test]` per case and backend.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::common::TestDb::sqlite().await;
+                    crate::$module::$name(&db.store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::common::TestDb::postgres().await;
+                    crate::$module::$name(&db.store).await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    cases::customers_are_matched_on_email_and_never_duplicated,
+    cases::order_buyers_only_fill_empty_customer_fields,
+    cases::customers_without_email_are_matched_on_phone,
+    cases::identities_link_relink_and_fall_back_to_email,
+    cases::a_newer_consent_decision_wins_and_an_older_one_is_ignored,
+    cases::orders_round_trip_with_lines_and_exact_money,
+    cases::reimporting_an_unchanged_order_writes_nothing_and_a_changed_one_replaces_its_lines,
+    cases::parcel_status_follows_its_latest_event_and_events_are_deduplicated,
+    cases::documents_are_upserted_skipped_when_unchanged_and_pruned,
+    cases::a_redelivered_message_is_recorded_once,
+    cases::a_closed_conversation_is_not_reopened,
+    cases::a_handoff_is_claimed_by_one_staff_member_only,
+    cases::staff_emails_are_unique_and_the_audit_log_keeps_order,
+    cases::a_writer_dropped_without_commit_leaves_nothing_behind,
+    cases::products_keep_translations_and_variants,
+    imports::shopify_orders_with_several_line_items_import_once,
+    imports::a_bad_date_names_its_line_and_column_and_writes_nothing,
+    imports::orders_rows_that_are_not_adjacent_are_refused,
+    imports::a_file_with_a_bom_and_missing_optional_columns_imports,
+    imports::shopify_products_group_variants_by_handle,
+    imports::customers_csv_links_identities_and_consent,
+    imports::shipments_need_a_known_order,
+    imports::faq_folder_imports_and_reports_bad_front_matter,
+);
