@@ -25,7 +25,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let store = connect(&settings).await?;
             let applied = store.migrate().await.context("migrating the database")?;
-            println!("{} database at {}: {applied} migration(s) applied, schema up to date", store.backend().as_str(), redact_url(&settings.database.url));
+            println!(
+                "{} database at {}: {applied} migration(s) applied, schema up to date",
+                store.backend().as_str(),
+                redact_url(&settings.database.url)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Import(command) => {
@@ -53,7 +57,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await??;
             println!(
                 "wrote {} customers, {} products, {} orders ({} line items), {} tracking events, {} FAQ articles in {:.1} s",
-                summary.customers, summary.products, summary.orders, summary.order_lines, summary.tracking_events, summary.documents,
+                summary.customers,
+                summary.products,
+                summary.orders,
+                summary.order_lines,
+                summary.tracking_events,
+                summary.documents,
                 started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)
@@ -62,7 +71,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open(&settings).await?;
             if args.demo {
                 if store.stats().await?.is_empty_shop() {
-                    load_demo(&store, &DemoSize { seed: 2026, customers: 2_400, orders: 21_000, today: None }).await?;
+                    load_demo(
+                        &store,
+                        &DemoSize {
+                            seed: 2026,
+                            customers: 2_400,
+                            orders: 21_000,
+                            today: None,
+                        },
+                    )
+                    .await?;
                 } else {
                     tracing::info!("the database already holds a shop; not loading the demo");
                 }
@@ -74,15 +92,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server::serve(store, settings, addr, args.demo).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(BenchCommand::Import { lines, runs, dir }) => bench_import(lines, runs, dir.as_deref()).await,
+        Command::Bench(BenchCommand::Import { lines, runs, dir }) => {
+            bench_import(lines, runs, dir.as_deref()).await
+        }
     }
 }
 
 async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    let options = ConnectOptions { max_connections: settings.database.max_connections, ..ConnectOptions::default() };
+    let options = ConnectOptions {
+        max_connections: settings.database.max_connections,
+        ..ConnectOptions::default()
+    };
     Store::connect(&settings.database.url, &options)
         .await
-        .with_context(|| format!("connecting to the database at {}", redact_url(&settings.database.url)))
+        .with_context(|| {
+            format!(
+                "connecting to the database at {}",
+                redact_url(&settings.database.url)
+            )
+        })
 }
 
 /// Connects and migrates.
@@ -108,8 +136,13 @@ pub fn redact_url(url: &str) -> String {
 
 fn config_check(settings: &Settings, file: Option<&Path>) -> anyhow::Result<ExitCode> {
     match file {
-        Some(path) => println!("# settings from defaults, {} and KEFU__* environment variables", path.display()),
-        None => println!("# settings from defaults and KEFU__* environment variables (no kefu.toml found)"),
+        Some(path) => println!(
+            "# settings from defaults, {} and KEFU__* environment variables",
+            path.display()
+        ),
+        None => println!(
+            "# settings from defaults and KEFU__* environment variables (no kefu.toml found)"
+        ),
     }
     let mut shown = settings.clone();
     shown.database.url = redact_url(&shown.database.url);
@@ -117,7 +150,12 @@ fn config_check(settings: &Settings, file: Option<&Path>) -> anyhow::Result<Exit
     let findings = settings.check();
     let problems = findings.iter().filter(|f| f.problem).count();
     for f in &findings {
-        println!("{} [{}] {}", if f.problem { "MISSING" } else { "note" }, f.section, f.message);
+        println!(
+            "{} [{}] {}",
+            if f.problem { "MISSING" } else { "note" },
+            f.section,
+            f.message
+        );
     }
     if problems == 0 {
         println!("configuration OK");
@@ -157,14 +195,28 @@ impl Progress for Bar {
     }
 }
 
-async fn import(store: &Store, settings: &Settings, command: ImportCommand) -> anyhow::Result<Summary> {
+async fn import(
+    store: &Store,
+    settings: &Settings,
+    command: ImportCommand,
+) -> anyhow::Result<Summary> {
     let bar = Bar::new();
     let result = match command {
-        ImportCommand::Orders { file, format: _ } => import::import_shopify_orders(store, &file, &bar).await,
-        ImportCommand::Products { file, format: _, currency, lang } => {
-            let currency = Currency::parse(currency.as_deref().unwrap_or(&settings.shop.currency)).map_err(anyhow::Error::msg)?;
-            let lang = kefu_knowledge::LanguageTag::parse(lang.as_deref().unwrap_or(&settings.shop.default_language))
+        ImportCommand::Orders { file, format: _ } => {
+            import::import_shopify_orders(store, &file, &bar).await
+        }
+        ImportCommand::Products {
+            file,
+            format: _,
+            currency,
+            lang,
+        } => {
+            let currency = Currency::parse(currency.as_deref().unwrap_or(&settings.shop.currency))
                 .map_err(anyhow::Error::msg)?;
+            let lang = kefu_knowledge::LanguageTag::parse(
+                lang.as_deref().unwrap_or(&settings.shop.default_language),
+            )
+            .map_err(anyhow::Error::msg)?;
             import::import_shopify_products(store, &file, currency, lang.as_str(), &bar).await
         }
         ImportCommand::Shipments { file } => import::import_shipments(store, &file, &bar).await,
@@ -172,7 +224,7 @@ async fn import(store: &Store, settings: &Settings, command: ImportCommand) -> a
         ImportCommand::Faq { path, prune } => import::import_faq(store, &path, "faq", prune).await,
     };
     bar.finish();
-    Ok(result.map_err(|e| anyhow::anyhow!("{e}\nnothing from this file was imported"))?)
+    result.map_err(|e| anyhow::anyhow!("{e}\nnothing from this file was imported"))
 }
 
 fn demo_config(size: &DemoSize) -> DemoConfig {
@@ -180,14 +232,19 @@ fn demo_config(size: &DemoSize) -> DemoConfig {
         seed: size.seed,
         customers: size.customers,
         orders: size.orders,
-        today: size.today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        today: size
+            .today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive()),
     }
 }
 
 async fn load_demo(store: &Store, size: &DemoSize) -> anyhow::Result<()> {
     let cfg = demo_config(size);
     let started = Instant::now();
-    eprintln!("loading the demo shop \"Lotus & Pine\" (seed {})…", cfg.seed);
+    eprintln!(
+        "loading the demo shop \"Lotus & Pine\" (seed {})…",
+        cfg.seed
+    );
     let summary = demo::load(store, &cfg, &|step| eprintln!("  {step}")).await?;
     println!(
         "demo shop loaded in {:.1} s: {} FAQ articles, {} products, {} customers, {} orders ({} line items), {} tracking events",
@@ -213,15 +270,28 @@ async fn bench_import(lines: usize, runs: usize, dir: Option<&Path>) -> anyhow::
     };
     // The generator averages about 2.05 line items per order and 4.5 orders per customer.
     let orders = (lines as f64 / 2.05).round() as usize;
-    let cfg = DemoConfig { seed: 1, customers: (orders / 4).max(1), orders, today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default() };
+    let cfg = DemoConfig {
+        seed: 1,
+        customers: (orders / 4).max(1),
+        orders,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default(),
+    };
     let data = dir.join("data");
     let file = data.join("orders.csv");
     if !file.is_file() {
-        eprintln!("generating {orders} orders for {} customers…", cfg.customers);
+        eprintln!(
+            "generating {orders} orders for {} customers…",
+            cfg.customers
+        );
         let started = Instant::now();
         let target = data.clone();
-        let s = tokio::task::spawn_blocking(move || demo::write_csv(&cfg, &target, &|_, _| {})).await??;
-        eprintln!("generated {} line items in {:.1} s", s.order_lines, started.elapsed().as_secs_f64());
+        let s = tokio::task::spawn_blocking(move || demo::write_csv(&cfg, &target, &|_, _| {}))
+            .await??;
+        eprintln!(
+            "generated {} line items in {:.1} s",
+            s.order_lines,
+            started.elapsed().as_secs_f64()
+        );
     }
     let size = std::fs::metadata(&file)?.len();
     let mut times = Vec::new();
@@ -230,13 +300,21 @@ async fn bench_import(lines: usize, runs: usize, dir: Option<&Path>) -> anyhow::
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
-        let store = Store::open(&format!("sqlite://{}", db.display()), &ConnectOptions::default()).await?;
+        let store = Store::open(
+            &format!("sqlite://{}", db.display()),
+            &ConnectOptions::default(),
+        )
+        .await?;
         let started = Instant::now();
         let summary = import::import_shopify_orders(&store, &file, &import::Quiet).await?;
         let elapsed = started.elapsed().as_secs_f64();
         store.close().await;
         let lines_imported = summary.section("order lines").created;
-        println!("run {run}: {lines_imported} line items, {} orders in {elapsed:.2} s ({:.0} lines/s)", summary.section("orders").created, lines_imported as f64 / elapsed);
+        println!(
+            "run {run}: {lines_imported} line items, {} orders in {elapsed:.2} s ({:.0} lines/s)",
+            summary.section("orders").created,
+            lines_imported as f64 / elapsed
+        );
         times.push(elapsed);
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -244,7 +322,11 @@ async fn bench_import(lines: usize, runs: usize, dir: Option<&Path>) -> anyhow::
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    println!("import of {:.0} MB Shopify orders CSV into SQLite: median {median:.2} s over {} run(s)", size as f64 / 1e6, times.len());
+    println!(
+        "import of {:.0} MB Shopify orders CSV into SQLite: median {median:.2} s over {} run(s)",
+        size as f64 / 1e6,
+        times.len()
+    );
     if dir.starts_with(std::env::temp_dir()) {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -45,6 +45,7 @@ fn present(secret: &Option<Secret>) -> bool {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Settings {
     pub database: Database,
     pub http: Http,
@@ -107,6 +108,7 @@ pub struct Telegram {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Discord {
     pub enabled: bool,
     pub bot_token: Option<Secret>,
@@ -130,6 +132,7 @@ pub struct Email {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Llm {
     /// An OpenAI-compatible endpoint; without one kefu answers with its offline engine.
     pub base_url: Option<String>,
@@ -139,6 +142,7 @@ pub struct Llm {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[derive(Default)]
 pub struct Knowledge {
     /// A Qdrant server; without one kefu uses its embedded index under the data directory.
     pub qdrant_url: Option<String>,
@@ -155,56 +159,54 @@ pub struct Log {
     pub level: String,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            database: Database::default(),
-            http: Http::default(),
-            shop: Shop::default(),
-            web: Web::default(),
-            telegram: Telegram::default(),
-            discord: Discord::default(),
-            email: Email::default(),
-            llm: Llm::default(),
-            knowledge: Knowledge::default(),
-            log: Log::default(),
-        }
-    }
-}
-
 impl Default for Database {
     fn default() -> Self {
-        Self { url: "sqlite://kefu-data/kefu.db".into(), max_connections: 10 }
+        Self {
+            url: "sqlite://kefu-data/kefu.db".into(),
+            max_connections: 10,
+        }
     }
 }
 
 impl Default for Http {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), public_url: None }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+        }
     }
 }
 
 impl Default for Shop {
     fn default() -> Self {
-        Self { name: "My shop".into(), currency: "USD".into(), default_language: "en".into(), time_zone: "UTC".into() }
+        Self {
+            name: "My shop".into(),
+            currency: "USD".into(),
+            default_language: "en".into(),
+            time_zone: "UTC".into(),
+        }
     }
 }
 
 impl Default for Web {
     fn default() -> Self {
-        Self { enabled: true, site_key: None, identity_secret: None }
+        Self {
+            enabled: true,
+            site_key: None,
+            identity_secret: None,
+        }
     }
 }
 
 impl Default for Telegram {
     fn default() -> Self {
-        Self { enabled: false, bot_token: None, mode: "polling".into(), webhook_secret: None, api_url: "https://api.telegram.org".into() }
-    }
-}
-
-impl Default for Discord {
-    fn default() -> Self {
-        Self { enabled: false, bot_token: None, application_id: None }
+        Self {
+            enabled: false,
+            bot_token: None,
+            mode: "polling".into(),
+            webhook_secret: None,
+            api_url: "https://api.telegram.org".into(),
+        }
     }
 }
 
@@ -225,21 +227,11 @@ impl Default for Email {
     }
 }
 
-impl Default for Llm {
-    fn default() -> Self {
-        Self { base_url: None, model: None, api_key: None }
-    }
-}
-
-impl Default for Knowledge {
-    fn default() -> Self {
-        Self { qdrant_url: None, qdrant_api_key: None, embeddings_url: None, embeddings_model: None, embeddings_api_key: None }
-    }
-}
-
 impl Default for Log {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -254,11 +246,18 @@ pub struct Loaded {
 /// exists. A file named explicitly must exist. `env` is the process environment (passed
 /// in so tests need no global state).
 pub fn load(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loaded> {
-    let env_file = env.iter().find(|(k, _)| k == "KEFU_CONFIG").map(|(_, v)| PathBuf::from(v));
+    let env_file = env
+        .iter()
+        .find(|(k, _)| k == "KEFU_CONFIG")
+        .map(|(_, v)| PathBuf::from(v));
     let explicit = file.map(Path::to_path_buf).or(env_file);
     let file = match explicit {
         Some(path) => {
-            anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+            anyhow::ensure!(
+                path.is_file(),
+                "config file {} does not exist",
+                path.display()
+            );
             Some(path)
         }
         None => Some(PathBuf::from("kefu.toml")).filter(|p| p.is_file()),
@@ -267,12 +266,18 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loa
     if let Some(path) = &file {
         figment = figment.merge(Toml::file_exact(path));
     }
-    let vars: Vec<(String, String)> =
-        env.iter().filter(|(k, _)| k.starts_with("KEFU__")).cloned().collect();
+    let vars: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KEFU__"))
+        .cloned()
+        .collect();
     // The environment comes in as a snapshot rather than read by figment itself, so
     // tests need no process-global state.
     for (key, value) in vars {
-        let path = key.trim_start_matches("KEFU__").to_lowercase().replace("__", ".");
+        let path = key
+            .trim_start_matches("KEFU__")
+            .to_lowercase()
+            .replace("__", ".");
         figment = figment.merge(Serialized::global(&path, parse_env_value(&value)));
     }
     let settings: Settings = figment.extract().map_err(|e| {
@@ -305,42 +310,83 @@ pub struct Finding {
 
 impl Settings {
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.http.listen.parse().with_context(|| format!("http.listen: `{}` is not an address like 127.0.0.1:8080", self.http.listen))
+        self.http.listen.parse().with_context(|| {
+            format!(
+                "http.listen: `{}` is not an address like 127.0.0.1:8080",
+                self.http.listen
+            )
+        })
     }
 
     /// What is missing or wrong, per section and enabled channel. `problem` findings
     /// make `config check` fail; the others are advice.
     pub fn check(&self) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut problem = |section: &'static str, message: String| out.push(Finding { section, problem: true, message });
+        let mut problem = |section: &'static str, message: String| {
+            out.push(Finding {
+                section,
+                problem: true,
+                message,
+            })
+        };
         let db = &self.database.url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            problem("database", format!("database.url `{db}` must start with sqlite:// or postgres://"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            problem(
+                "database",
+                format!("database.url `{db}` must start with sqlite:// or postgres://"),
+            );
         }
         if let Err(e) = self.listen_addr() {
             problem("http", e.to_string());
         }
         if kefu_bot::shop::Currency::parse(&self.shop.currency).is_err() {
-            problem("shop", format!("shop.currency `{}` is not a currency code", self.shop.currency));
+            problem(
+                "shop",
+                format!(
+                    "shop.currency `{}` is not a currency code",
+                    self.shop.currency
+                ),
+            );
         }
         if kefu_bot::shop::parse_time_zone(&self.shop.time_zone).is_err() {
-            problem("shop", format!("shop.time_zone `{}` is not an IANA time zone", self.shop.time_zone));
+            problem(
+                "shop",
+                format!(
+                    "shop.time_zone `{}` is not an IANA time zone",
+                    self.shop.time_zone
+                ),
+            );
         }
         if self.telegram.enabled {
             if !present(&self.telegram.bot_token) {
-                problem("telegram", "telegram.bot_token is missing (from @BotFather)".into());
+                problem(
+                    "telegram",
+                    "telegram.bot_token is missing (from @BotFather)".into(),
+                );
             }
             match self.telegram.mode.as_str() {
                 "polling" => {}
                 "webhook" => {
                     if !present(&self.telegram.webhook_secret) {
-                        problem("telegram", "telegram.webhook_secret is missing (required in webhook mode)".into());
+                        problem(
+                            "telegram",
+                            "telegram.webhook_secret is missing (required in webhook mode)".into(),
+                        );
                     }
                     if self.http.public_url.is_none() {
-                        problem("telegram", "http.public_url is missing (Telegram must reach the webhook)".into());
+                        problem(
+                            "telegram",
+                            "http.public_url is missing (Telegram must reach the webhook)".into(),
+                        );
                     }
                 }
-                other => problem("telegram", format!("telegram.mode `{other}` must be polling or webhook")),
+                other => problem(
+                    "telegram",
+                    format!("telegram.mode `{other}` must be polling or webhook"),
+                ),
             }
         }
         if self.discord.enabled {
@@ -353,16 +399,25 @@ impl Settings {
         }
         if self.email.enabled {
             if self.email.from.is_none() {
-                problem("email", "email.from is missing (the address replies come from)".into());
+                problem(
+                    "email",
+                    "email.from is missing (the address replies come from)".into(),
+                );
             }
             if self.email.smtp_host.is_none() {
                 problem("email", "email.smtp_host is missing".into());
             }
             if self.email.smtp_username.is_some() && !present(&self.email.smtp_password) {
-                problem("email", "email.smtp_password is missing (smtp_username is set)".into());
+                problem(
+                    "email",
+                    "email.smtp_password is missing (smtp_username is set)".into(),
+                );
             }
             if self.email.imap_host.is_none() {
-                problem("email", "email.imap_host is missing (needed to receive customer e-mail)".into());
+                problem(
+                    "email",
+                    "email.imap_host is missing (needed to receive customer e-mail)".into(),
+                );
             } else if !present(&self.email.imap_password) {
                 problem("email", "email.imap_password is missing".into());
             }
@@ -371,14 +426,26 @@ impl Settings {
             problem("llm", "llm.model is missing (llm.base_url is set)".into());
         }
         if self.knowledge.embeddings_url.is_some() && self.knowledge.embeddings_model.is_none() {
-            problem("knowledge", "knowledge.embeddings_model is missing (knowledge.embeddings_url is set)".into());
+            problem(
+                "knowledge",
+                "knowledge.embeddings_model is missing (knowledge.embeddings_url is set)".into(),
+            );
         }
-        let mut advice = |section: &'static str, message: String| out.push(Finding { section, problem: false, message });
+        let mut advice = |section: &'static str, message: String| {
+            out.push(Finding {
+                section,
+                problem: false,
+                message,
+            })
+        };
         if self.web.enabled && !present(&self.web.identity_secret) {
             advice("web", "web.identity_secret is not set: web visitors stay anonymous until they verify in the chat".into());
         }
         if self.llm.base_url.is_none() {
-            advice("llm", "no LLM configured: answers come from the offline engine".into());
+            advice(
+                "llm",
+                "no LLM configured: answers come from the offline engine".into(),
+            );
         }
         out
     }
@@ -394,7 +461,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -408,11 +478,30 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kefu.toml");
-        std::fs::write(&file, "[http]\nlisten = \"0.0.0.0:9000\"\n[telegram]\nenabled = true\n").unwrap();
-        let loaded = load(Some(&file), &env(&[("KEFU__HTTP__LISTEN", "127.0.0.1:7000"), ("KEFU__TELEGRAM__BOT_TOKEN", "123:abc")])).unwrap();
+        std::fs::write(
+            &file,
+            "[http]\nlisten = \"0.0.0.0:9000\"\n[telegram]\nenabled = true\n",
+        )
+        .unwrap();
+        let loaded = load(
+            Some(&file),
+            &env(&[
+                ("KEFU__HTTP__LISTEN", "127.0.0.1:7000"),
+                ("KEFU__TELEGRAM__BOT_TOKEN", "123:abc"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(loaded.settings.http.listen, "127.0.0.1:7000");
         assert!(loaded.settings.telegram.enabled);
-        assert_eq!(loaded.settings.telegram.bot_token.as_ref().map(Secret::expose), Some("123:abc"));
+        assert_eq!(
+            loaded
+                .settings
+                .telegram
+                .bot_token
+                .as_ref()
+                .map(Secret::expose),
+            Some("123:abc")
+        );
     }
 
     #[test]
@@ -422,7 +511,10 @@ mod tests {
         std::fs::write(&file, "[telegram]\nenabled = true\nbot_token = \"999:TOPSECRET\"\n[email]\nsmtp_password = \"hunter2\"\n").unwrap();
         let loaded = load(Some(&file), &[]).unwrap();
         let text = loaded.settings.redacted_toml().unwrap();
-        assert!(!text.contains("TOPSECRET") && !text.contains("hunter2"), "{text}");
+        assert!(
+            !text.contains("TOPSECRET") && !text.contains("hunter2"),
+            "{text}"
+        );
         assert!(text.contains("[redacted]"));
         assert!(!format!("{:?}", loaded.settings).contains("TOPSECRET"));
     }
@@ -433,9 +525,18 @@ mod tests {
         s.telegram.enabled = true;
         s.telegram.mode = "webhook".into();
         s.email.enabled = true;
-        let problems: Vec<String> = s.check().into_iter().filter(|f| f.problem).map(|f| f.message).collect();
+        let problems: Vec<String> = s
+            .check()
+            .into_iter()
+            .filter(|f| f.problem)
+            .map(|f| f.message)
+            .collect();
         assert!(problems.iter().any(|m| m.contains("telegram.bot_token")));
-        assert!(problems.iter().any(|m| m.contains("telegram.webhook_secret")));
+        assert!(
+            problems
+                .iter()
+                .any(|m| m.contains("telegram.webhook_secret"))
+        );
         assert!(problems.iter().any(|m| m.contains("email.smtp_host")));
         assert!(Settings::default().check().iter().all(|f| !f.problem));
     }

@@ -24,25 +24,44 @@ struct AppState {
 }
 
 pub fn router(store: Store, settings: Settings, demo: bool) -> Router {
-    let state = Arc::new(AppState { store, settings, demo, started: std::time::Instant::now() });
+    let state = Arc::new(AppState {
+        store,
+        settings,
+        demo,
+        started: std::time::Instant::now(),
+    });
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .with_state(state)
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let path = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+            let path = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("unmatched");
             tracing::info_span!("http", method = %req.method(), path)
         }))
 }
 
-pub async fn serve(store: Store, settings: Settings, addr: SocketAddr, demo: bool) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+pub async fn serve(
+    store: Store,
+    settings: Settings,
+    addr: SocketAddr,
+    demo: bool,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // Scripts and tests read this line to find the port.
     println!("kefu listening on http://{local}");
     tracing::info!(%local, backend = store.backend().as_str(), "serving");
     let app = router(store.clone(), settings, demo);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("server error")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("server error")?;
     store.close().await;
     Ok(())
 }
@@ -53,7 +72,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -74,7 +94,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn status_page(State(state): State<Arc<AppState>>) -> Response {
@@ -86,7 +109,12 @@ async fn status_page(State(state): State<Arc<AppState>>) -> Response {
         }
     };
     let s = &state.settings;
-    let channel = |name: &str, on: bool| format!("<li>{name}: <b>{}</b></li>", if on { "enabled" } else { "off" });
+    let channel = |name: &str, on: bool| {
+        format!(
+            "<li>{name}: <b>{}</b></li>",
+            if on { "enabled" } else { "off" }
+        )
+    };
     let channels = [
         channel("Web chat widget", s.web.enabled),
         channel("Telegram", s.telegram.enabled),
@@ -127,7 +155,11 @@ h1{{margin-bottom:0}}table{{border-collapse:collapse}}th,td{{padding:.2rem 1rem 
 <h2>Answers</h2><p>{engine}</p>
 <h2>Storage</h2><p>{backend} database.</p>
 <p><a href="/healthz">/healthz</a></p></body></html>"#,
-        shop = escape(if state.demo && s.shop.name == "My shop" { "Lotus & Pine (demo shop)" } else { &s.shop.name }),
+        shop = escape(if state.demo && s.shop.name == "My shop" {
+            "Lotus & Pine (demo shop)"
+        } else {
+            &s.shop.name
+        }),
         version = env!("CARGO_PKG_VERSION"),
         demo = if state.demo { ", demo mode" } else { "" },
         backend = state.store.backend().as_str(),

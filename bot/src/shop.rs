@@ -20,8 +20,15 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-        if local.is_empty() || local.len() > 64 || !domain_ok || value.len() > 254 || value.chars().any(char::is_whitespace) {
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty()
+            || local.len() > 64
+            || !domain_ok
+            || value.len() > 254
+            || value.chars().any(char::is_whitespace)
+        {
             return Err(format!("`{}` is not an e-mail address", raw.trim()));
         }
         Ok(Self(value))
@@ -52,12 +59,20 @@ impl Phone {
                 '+' if i == 0 => out.push('+'),
                 '0'..='9' => out.push(c),
                 ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(format!("`{}` is not a phone number (unexpected `{c}`)", raw.trim())),
+                _ => {
+                    return Err(format!(
+                        "`{}` is not a phone number (unexpected `{c}`)",
+                        raw.trim()
+                    ));
+                }
             }
         }
         let digits = out.trim_start_matches('+').len();
         if !(5..=15).contains(&digits) {
-            return Err(format!("`{}` is not a phone number (expected 5 to 15 digits)", raw.trim()));
+            return Err(format!(
+                "`{}` is not a phone number (expected 5 to 15 digits)",
+                raw.trim()
+            ));
         }
         Ok(Self(out))
     }
@@ -78,9 +93,15 @@ impl Currency {
         let raw = raw.trim();
         let bytes = raw.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
-            return Err(format!("`{raw}` is not a currency code (expected three letters, e.g. USD)"));
+            return Err(format!(
+                "`{raw}` is not a currency code (expected three letters, e.g. USD)"
+            ));
         }
-        Ok(Self([bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase(), bytes[2].to_ascii_uppercase()]))
+        Ok(Self([
+            bytes[0].to_ascii_uppercase(),
+            bytes[1].to_ascii_uppercase(),
+            bytes[2].to_ascii_uppercase(),
+        ]))
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,8 +112,8 @@ impl Currency {
     /// Digits after the decimal point in this currency's minor unit (ISO 4217).
     pub fn exponent(&self) -> u32 {
         match &self.0 {
-            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG" | b"RWF" | b"UGX" | b"UYI"
-            | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+            b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG"
+            | b"RWF" | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
             b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
             _ => 2,
         }
@@ -107,7 +128,13 @@ impl Currency {
         let unit = 10i64.pow(exp);
         let sign = if minor < 0 { "-" } else { "" };
         let abs = minor.unsigned_abs();
-        format!("{sign}{}.{:0width$} {}", abs / unit as u64, abs % unit as u64, self.as_str(), width = exp as usize)
+        format!(
+            "{sign}{}.{:0width$} {}",
+            abs / unit as u64,
+            abs % unit as u64,
+            self.as_str(),
+            width = exp as usize
+        )
     }
 }
 
@@ -137,15 +164,23 @@ pub fn parse_money(raw: &str, currency: Currency) -> Result<Option<i64>, String>
         return Err(format!("`{text}` is not an amount of money"));
     }
     let exp = currency.exponent() as usize;
-    let (kept, dropped) = if frac.len() > exp { frac.split_at(exp) } else { (frac, "") };
+    let (kept, dropped) = if frac.len() > exp {
+        frac.split_at(exp)
+    } else {
+        (frac, "")
+    };
     if dropped.chars().any(|c| c != '0') {
-        return Err(format!("`{text}` has more decimals than {currency} allows ({exp})"));
+        return Err(format!(
+            "`{text}` has more decimals than {currency} allows ({exp})"
+        ));
     }
     let scaled = format!("{whole}{kept:0<exp$}");
     let value: i64 = if scaled.is_empty() {
         0
     } else {
-        scaled.parse().map_err(|_| format!("`{text}` is too large an amount"))?
+        scaled
+            .parse()
+            .map_err(|_| format!("`{text}` is too large an amount"))?
     };
     Ok(Some(if negative { -value } else { value }))
 }
@@ -161,7 +196,12 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [Channel::Web, Channel::Telegram, Channel::Discord, Channel::Email];
+    pub const ALL: [Channel; 4] = [
+        Channel::Web,
+        Channel::Telegram,
+        Channel::Discord,
+        Channel::Email,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -179,7 +219,9 @@ impl FromStr for Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown channel `{s}` (expected web, telegram, discord or email)"))
+            .ok_or_else(|| {
+                format!("unknown channel `{s}` (expected web, telegram, discord or email)")
+            })
     }
 }
 
@@ -297,7 +339,9 @@ pub fn parse_bool(raw: &str) -> Result<Option<bool>, String> {
         "" => Ok(None),
         "true" | "yes" | "y" | "1" => Ok(Some(true)),
         "false" | "no" | "n" | "0" => Ok(Some(false)),
-        other => Err(format!("`{other}` is not a yes/no value (expected true or false)")),
+        other => Err(format!(
+            "`{other}` is not a yes/no value (expected true or false)"
+        )),
     }
 }
 
@@ -306,12 +350,18 @@ pub fn parse_time_zone(raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     raw.parse::<chrono_tz::Tz>()
         .map(|tz| tz.name().to_string())
-        .map_err(|_| format!("`{raw}` is not an IANA time zone (e.g. Europe/Madrid, Asia/Shanghai)"))
+        .map_err(|_| {
+            format!("`{raw}` is not an IANA time zone (e.g. Europe/Madrid, Asia/Shanghai)")
+        })
 }
 
 /// Splits a comma-separated tag cell into trimmed, de-duplicated tags.
 pub fn split_tags(raw: &str) -> Vec<String> {
-    let mut tags: Vec<String> = raw.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    let mut tags: Vec<String> = raw
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
     tags.sort();
     tags.dedup();
     tags
@@ -340,10 +390,16 @@ mod tests {
 
     #[test]
     fn emails_and_phones_are_normalised() {
-        assert_eq!(Email::parse(" Wang.Fang@Example.COM ").unwrap().as_str(), "wang.fang@example.com");
+        assert_eq!(
+            Email::parse(" Wang.Fang@Example.COM ").unwrap().as_str(),
+            "wang.fang@example.com"
+        );
         assert!(Email::parse("no-at-sign").is_err());
         assert!(Email::parse("a@b").is_err());
-        assert_eq!(Phone::parse("'+1 (555) 010-2030").unwrap().as_str(), "+15550102030");
+        assert_eq!(
+            Phone::parse("'+1 (555) 010-2030").unwrap().as_str(),
+            "+15550102030"
+        );
         assert!(Phone::parse("call me").is_err());
     }
 

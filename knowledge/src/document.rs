@@ -34,7 +34,11 @@ pub struct DocumentError {
 
 impl DocumentError {
     fn at(line: usize, column: usize, message: impl Into<String>) -> Self {
-        Self { line, column, message: message.into() }
+        Self {
+            line,
+            column,
+            message: message.into(),
+        }
     }
 }
 
@@ -49,18 +53,25 @@ impl LanguageTag {
         let raw = raw.trim();
         let mut parts = raw.split(['-', '_']);
         let language = parts.next().unwrap_or_default();
-        if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(format!("`{raw}` is not a language tag (expected e.g. en, zh-CN, pt-BR)"));
+        if !(2..=3).contains(&language.len()) || !language.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            return Err(format!(
+                "`{raw}` is not a language tag (expected e.g. en, zh-CN, pt-BR)"
+            ));
         }
         let mut out = language.to_ascii_lowercase();
         for part in parts {
             let ok_len = (2..=8).contains(&part.len()) || (part.len() == 1 && part != "x");
             if !ok_len || !part.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(format!("`{raw}` is not a language tag: bad subtag `{part}`"));
+                return Err(format!(
+                    "`{raw}` is not a language tag: bad subtag `{part}`"
+                ));
             }
             out.push('-');
             match part.len() {
-                2 if part.chars().all(|c| c.is_ascii_alphabetic()) => out.push_str(&part.to_ascii_uppercase()),
+                2 if part.chars().all(|c| c.is_ascii_alphabetic()) => {
+                    out.push_str(&part.to_ascii_uppercase())
+                }
                 4 if part.chars().all(|c| c.is_ascii_alphabetic()) => {
                     let (head, tail) = part.split_at(1);
                     out.push_str(&head.to_ascii_uppercase());
@@ -115,7 +126,11 @@ pub fn parse_markdown(text: &str) -> Result<Document, DocumentError> {
     let mut lines = text.split_inclusive('\n');
     let first = lines.next().unwrap_or_default();
     if first.trim_end() != "---" {
-        return Err(DocumentError::at(1, 1, "missing front matter: the file must start with a `---` line"));
+        return Err(DocumentError::at(
+            1,
+            1,
+            "missing front matter: the file must start with a `---` line",
+        ));
     }
     let mut yaml = String::new();
     let mut closed_at = None;
@@ -129,7 +144,11 @@ pub fn parse_markdown(text: &str) -> Result<Document, DocumentError> {
         yaml.push_str(line);
     }
     let Some(closing_line) = closed_at else {
-        return Err(DocumentError::at(1, 1, "front matter is not closed: add a `---` line after it"));
+        return Err(DocumentError::at(
+            1,
+            1,
+            "front matter is not closed: add a `---` line after it",
+        ));
     };
     let front: FrontMatter = serde_saphyr::from_str(&yaml).map_err(|e| {
         let (line, column) = e
@@ -149,18 +168,29 @@ pub fn parse_markdown(text: &str) -> Result<Document, DocumentError> {
     let required = |value: Option<String>, key: &str| -> Result<String, DocumentError> {
         match value.map(|v| v.trim().to_string()) {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(DocumentError::at(field_line(key), 1, format!("front matter: `{key}` is required"))),
+            _ => Err(DocumentError::at(
+                field_line(key),
+                1,
+                format!("front matter: `{key}` is required"),
+            )),
         }
     };
     let id = required(front.id, "id")?;
-    check_id(&id).map_err(|m| DocumentError::at(field_line("id"), 1, format!("front matter: id: {m}")))?;
-    let lang = LanguageTag::parse(&required(front.lang, "lang")?)
-        .map_err(|m| DocumentError::at(field_line("lang"), 1, format!("front matter: lang: {m}")))?;
+    check_id(&id)
+        .map_err(|m| DocumentError::at(field_line("id"), 1, format!("front matter: id: {m}")))?;
+    let lang = LanguageTag::parse(&required(front.lang, "lang")?).map_err(|m| {
+        DocumentError::at(field_line("lang"), 1, format!("front matter: lang: {m}"))
+    })?;
     let title = required(front.title, "title")?;
-    let group = match front.group.map(|g| g.trim().to_string()).filter(|g| !g.is_empty()) {
+    let group = match front
+        .group
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+    {
         Some(group) => {
-            check_id(&group)
-                .map_err(|m| DocumentError::at(field_line("group"), 1, format!("front matter: group: {m}")))?;
+            check_id(&group).map_err(|m| {
+                DocumentError::at(field_line("group"), 1, format!("front matter: group: {m}"))
+            })?;
             group
         }
         None => id.clone(),
@@ -170,22 +200,53 @@ pub fn parse_markdown(text: &str) -> Result<Document, DocumentError> {
         Tags::List(list) => list,
         Tags::Text(text) => text.split(',').map(str::to_string).collect(),
     };
-    let mut tags: Vec<String> =
-        tags.into_iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
+    let mut tags: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
     tags.sort();
     tags.dedup();
-    let url = front.url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
+    let url = front
+        .url
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
     if let Some(url) = &url
         && !(url.starts_with("https://") || url.starts_with("http://"))
     {
-        return Err(DocumentError::at(field_line("url"), 1, "front matter: url must start with http:// or https://"));
+        return Err(DocumentError::at(
+            field_line("url"),
+            1,
+            "front matter: url must start with http:// or https://",
+        ));
     }
     let body = text[consumed..].trim().to_string();
     if body.is_empty() {
-        return Err(DocumentError::at(closing_line + 1, 1, "the document has no body after its front matter"));
+        return Err(DocumentError::at(
+            closing_line + 1,
+            1,
+            "the document has no body after its front matter",
+        ));
     }
-    let content_hash = content_hash(&[&id, lang.as_str(), &group, &title, &tags.join(","), url.as_deref().unwrap_or(""), &body]);
-    Ok(Document { id, lang, group, title, tags, url, body, content_hash })
+    let content_hash = content_hash(&[
+        &id,
+        lang.as_str(),
+        &group,
+        &title,
+        &tags.join(","),
+        url.as_deref().unwrap_or(""),
+        &body,
+    ]);
+    Ok(Document {
+        id,
+        lang,
+        group,
+        title,
+        tags,
+        url,
+        body,
+        content_hash,
+    })
 }
 
 /// Ids and groups are slugs: ASCII letters, digits, `-`, `_` and `.`, up to 128 characters.
@@ -193,8 +254,13 @@ fn check_id(id: &str) -> Result<(), String> {
     if id.len() > 128 {
         return Err("longer than 128 characters".into());
     }
-    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
-        return Err(format!("`{id}` contains `{bad}`; use letters, digits, `-`, `_` or `.`"));
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "`{id}` contains `{bad}`; use letters, digits, `-`, `_` or `.`"
+        ));
     }
     Ok(())
 }
@@ -206,7 +272,11 @@ pub fn content_hash(parts: &[&str]) -> String {
         hasher.update((part.len() as u64).to_le_bytes());
         hasher.update(part.as_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -230,7 +300,10 @@ mod tests {
 
     #[test]
     fn group_defaults_to_id_and_tags_may_be_a_string() {
-        let doc = parse_markdown("---\nid: gift-cards\nlang: en\ntitle: Gift cards\ntags: gifts, cards\n---\nBody\n").unwrap();
+        let doc = parse_markdown(
+            "---\nid: gift-cards\nlang: en\ntitle: Gift cards\ntags: gifts, cards\n---\nBody\n",
+        )
+        .unwrap();
         assert_eq!(doc.group, "gift-cards");
         assert_eq!(doc.tags, vec!["cards", "gifts"]);
     }
@@ -250,7 +323,8 @@ mod tests {
 
     #[test]
     fn broken_yaml_reports_a_location() {
-        let err = parse_markdown("---\nid: a\ntitle: [unclosed\nlang: en\n---\nBody\n").unwrap_err();
+        let err =
+            parse_markdown("---\nid: a\ntitle: [unclosed\nlang: en\n---\nBody\n").unwrap_err();
         assert!(err.line >= 2, "{err}");
         assert!(err.message.starts_with("front matter"), "{err}");
     }

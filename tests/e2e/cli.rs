@@ -13,19 +13,43 @@ fn config_check_redacts_secrets_and_names_what_is_missing() {
     let out = kefu(
         dir.path(),
         &["config", "check"],
-        &[("KEFU__LLM__API_KEY", "sk-llm-key-value"), ("KEFU__DATABASE__URL", "postgres://kefu:db-pass-value@db.internal/kefu")],
+        &[
+            ("KEFU__LLM__API_KEY", "sk-llm-key-value"),
+            (
+                "KEFU__DATABASE__URL",
+                "postgres://kefu:db-pass-value@db.internal/kefu",
+            ),
+        ],
     );
     let stdout = text(&out.stdout);
-    for secret in ["TELEGRAM-TOKEN-VALUE", "smtp-pass-value", "sk-llm-key-value", "db-pass-value"] {
+    for secret in [
+        "TELEGRAM-TOKEN-VALUE",
+        "smtp-pass-value",
+        "sk-llm-key-value",
+        "db-pass-value",
+    ] {
         assert!(!stdout.contains(secret), "{secret} leaked:\n{stdout}");
         assert!(!text(&out.stderr).contains(secret));
     }
     assert!(stdout.contains("bot_token = \"[redacted]\""), "{stdout}");
-    assert!(stdout.contains("postgres://kefu:[redacted]@db.internal/kefu"), "{stdout}");
-    assert!(stdout.contains("MISSING [telegram] telegram.webhook_secret"), "{stdout}");
-    assert!(!out.status.success(), "missing settings make the check fail");
+    assert!(
+        stdout.contains("postgres://kefu:[redacted]@db.internal/kefu"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("MISSING [telegram] telegram.webhook_secret"),
+        "{stdout}"
+    );
+    assert!(
+        !out.status.success(),
+        "missing settings make the check fail"
+    );
 
-    let ok = kefu(dir.path(), &["config", "check"], &[("KEFU__TELEGRAM__ENABLED", "false")]);
+    let ok = kefu(
+        dir.path(),
+        &["config", "check"],
+        &[("KEFU__TELEGRAM__ENABLED", "false")],
+    );
     assert!(ok.status.success(), "{}", text(&ok.stdout));
     assert!(text(&ok.stdout).contains("configuration OK"));
 }
@@ -33,7 +57,11 @@ fn config_check_redacts_secrets_and_names_what_is_missing() {
 #[test]
 fn a_misspelt_setting_is_refused_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kefu.toml"), "[database]\nurll = \"sqlite://x.db\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("kefu.toml"),
+        "[database]\nurll = \"sqlite://x.db\"\n",
+    )
+    .unwrap();
     let out = kefu(dir.path(), &["config", "check"], &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("urll"), "{}", text(&out.stderr));
@@ -43,11 +71,32 @@ fn a_misspelt_setting_is_refused_with_its_name() {
 fn generated_demo_files_import_into_an_empty_database_and_reimport_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    let gen_out = kefu(p, &["demo", "generate", "--customers", "60", "--orders", "400", "--today", "2026-11-01", "--out", "shop"], &[]);
+    let gen_out = kefu(
+        p,
+        &[
+            "demo",
+            "generate",
+            "--customers",
+            "60",
+            "--orders",
+            "400",
+            "--today",
+            "2026-11-01",
+            "--out",
+            "shop",
+        ],
+        &[],
+    );
     assert!(gen_out.status.success(), "{}", text(&gen_out.stderr));
     assert!(text(&gen_out.stdout).contains("400 orders"));
     let steps: [&[&str]; 5] = [
-        &["import", "products", "shop/products.csv", "--format", "shopify"],
+        &[
+            "import",
+            "products",
+            "shop/products.csv",
+            "--format",
+            "shopify",
+        ],
         &["import", "customers", "shop/customers.csv"],
         &["import", "orders", "shop/orders.csv", "--format", "shopify"],
         &["import", "shipments", "shop/shipments.csv"],
@@ -59,19 +108,32 @@ fn generated_demo_files_import_into_an_empty_database_and_reimport_changes_nothi
     }
     let again = kefu(p, &["import", "orders", "shop/orders.csv"], &[]);
     let summary = text(&again.stdout);
-    assert!(summary.contains("orders: 0 created, 0 updated, 400 unchanged"), "{summary}");
+    assert!(
+        summary.contains("orders: 0 created, 0 updated, 400 unchanged"),
+        "{summary}"
+    );
     assert!(summary.contains("customers: 0 created"), "{summary}");
-    assert!(p.join("kefu-data/kefu.db").is_file(), "the default database lives in ./kefu-data");
+    assert!(
+        p.join("kefu-data/kefu.db").is_file(),
+        "the default database lives in ./kefu-data"
+    );
 }
 
 #[test]
 fn a_bad_row_fails_the_import_and_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.csv"), "email,phone\nok@example.com,\nnot-an-email,\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.csv"),
+        "email,phone\nok@example.com,\nnot-an-email,\n",
+    )
+    .unwrap();
     let out = kefu(dir.path(), &["import", "customers", "c.csv"], &[]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("c.csv:3: email: `not-an-email` is not an e-mail address"), "{err}");
+    assert!(
+        err.contains("c.csv:3: email: `not-an-email` is not an e-mail address"),
+        "{err}"
+    );
     assert!(err.contains("nothing from this file was imported"), "{err}");
 }
 
@@ -82,12 +144,28 @@ async fn postgres_migrates_and_loads_the_demo_shop_once() {
     let env = [("KEFU__DATABASE__URL", db.url.as_str())];
     let migrate = kefu(dir.path(), &["migrate"], &env);
     assert!(migrate.status.success(), "{}", text(&migrate.stderr));
-    assert!(text(&migrate.stdout).contains("postgres database"), "{}", text(&migrate.stdout));
-    let load = kefu(dir.path(), &["demo", "load", "--customers", "120", "--orders", "900"], &env);
+    assert!(
+        text(&migrate.stdout).contains("postgres database"),
+        "{}",
+        text(&migrate.stdout)
+    );
+    let load = kefu(
+        dir.path(),
+        &["demo", "load", "--customers", "120", "--orders", "900"],
+        &env,
+    );
     assert!(load.status.success(), "{}", text(&load.stderr));
-    assert!(text(&load.stdout).contains("120 customers, 900 orders"), "{}", text(&load.stdout));
+    assert!(
+        text(&load.stdout).contains("120 customers, 900 orders"),
+        "{}",
+        text(&load.stdout)
+    );
     let twice = kefu(dir.path(), &["demo", "load"], &env);
     assert!(!twice.status.success());
-    assert!(text(&twice.stderr).contains("already holds a shop"), "{}", text(&twice.stderr));
+    assert!(
+        text(&twice.stderr).contains("already holds a shop"),
+        "{}",
+        text(&twice.stderr)
+    );
     db.drop().await;
 }

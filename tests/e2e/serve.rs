@@ -28,7 +28,10 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next().expect("kefu exited before listening").expect("read stdout");
+        let line = lines
+            .next()
+            .expect("kefu exited before listening")
+            .expect("read stdout");
         if let Some(rest) = line.strip_prefix("kefu listening on ") {
             break rest.trim().to_string();
         }
@@ -42,12 +45,19 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
 async fn serve_reports_health_and_what_is_running() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &[]);
-    let health = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], "sqlite");
-    let page = reqwest::get(&server.base).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(&server.base)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("kefu") && page.contains("Running"), "{page}");
     assert!(page.contains("offline answer engine"), "{page}");
     let missing = reqwest::get(format!("{}/nope", server.base)).await.unwrap();
@@ -58,8 +68,19 @@ async fn serve_reports_health_and_what_is_running() {
 async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &["--demo"]);
-    let page = reqwest::get(&server.base).await.unwrap().text().await.unwrap();
+    let page = reqwest::get(&server.base)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Lotus &amp; Pine"), "{page}");
-    assert!(page.contains("<th scope=\"row\">Orders</th><td>21000</td>"), "{page}");
-    assert!(page.contains("<th scope=\"row\">FAQ and policy articles</th><td>111</td>"), "{page}");
+    assert!(
+        page.contains("<th scope=\"row\">Orders</th><td>21000</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<th scope=\"row\">FAQ and policy articles</th><td>111</td>"),
+        "{page}"
+    );
 }

@@ -55,7 +55,14 @@ pub const CATEGORIES: &[Category] = &[
     // ------------------------------------------------------------------ green tea
     Category {
         key: "green-tea",
-        names: ["Green Tea", "绿茶", "Té verde", "緑茶", "Thé vert", "Grüner Tee"],
+        names: [
+            "Green Tea",
+            "绿茶",
+            "Té verde",
+            "緑茶",
+            "Thé vert",
+            "Grüner Tee",
+        ],
         product_type: "Tea",
         vendor: "Misty Ridge Tea Co.",
         tags: &["tea", "green tea", "loose leaf"],
@@ -206,7 +213,14 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "tin-50g",
-                names: ["50 g tin", "50克罐装", "lata de 50 g", "50g缶", "boîte de 50 g", "50-g-Dose"],
+                names: [
+                    "50 g tin",
+                    "50克罐装",
+                    "lata de 50 g",
+                    "50g缶",
+                    "boîte de 50 g",
+                    "50-g-Dose",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -223,7 +237,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "sample-15g",
-                names: ["15 g sample", "15克试饮装", "muestra de 15 g", "15gお試しパック", "échantillon de 15 g", "15-g-Probe"],
+                names: [
+                    "15 g sample",
+                    "15克试饮装",
+                    "muestra de 15 g",
+                    "15gお試しパック",
+                    "échantillon de 15 g",
+                    "15-g-Probe",
+                ],
                 price_delta_cents: -400,
             },
             Variant {
@@ -240,12 +261,26 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "reserve",
-                names: ["Reserve grade", "特级", "calidad reserva", "特上", "qualité réserve", "Reserve-Qualität"],
+                names: [
+                    "Reserve grade",
+                    "特级",
+                    "calidad reserva",
+                    "特上",
+                    "qualité réserve",
+                    "Reserve-Qualität",
+                ],
                 price_delta_cents: 800,
             },
             Variant {
                 key: "organic",
-                names: ["Certified organic", "有机认证", "ecológico certificado", "有機認証", "bio certifié", "Bio-Qualität"],
+                names: [
+                    "Certified organic",
+                    "有机认证",
+                    "ecológico certificado",
+                    "有機認証",
+                    "bio certifié",
+                    "Bio-Qualität",
+                ],
                 price_delta_cents: 400,
             },
         ],
@@ -253,7 +288,14 @@ pub const CATEGORIES: &[Category] = &[
     // ------------------------------------------------------------------ black tea
     Category {
         key: "black-tea",
-        names: ["Black Tea", "红茶", "Té negro", "紅茶", "Thé noir", "Schwarzer Tee"],
+        names: [
+            "Black Tea",
+            "红茶",
+            "Té negro",
+            "紅茶",
+            "Thé noir",
+            "Schwarzer Tee",
+        ],
         product_type: "Tea",
         vendor: "Ember Leaf Teas",
         tags: &["tea", "black tea", "loose leaf"],
@@ -404,7 +446,14 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "tin-50g",
-                names: ["50 g tin", "50克罐装", "lata de 50 g", "50g缶", "boîte de 50 g", "50-g-Dose"],
+                names: [
+                    "50 g tin",
+                    "50克罐装",
+                    "lata de 50 g",
+                    "50g缶",
+                    "boîte de 50 g",
+                    "50-g-Dose",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -421,7 +470,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "sample-15g",
-                names: ["15 g sample", "15克试饮装", "muestra de 15 g", "15gお試しパック", "échantillon de 15 g", "15-g-Probe"],
+                names: [
+                    "15 g sample",
+                    "15克试饮装",
+                    "muestra de 15 g",
+                    "15gお試しパック",
+                    "échantillon de 15 g",
+                    "15-g-Probe",
+                ],
                 price_delta_cents: -400,
             },
             Variant {
@@ -450,7 +506,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "organic",
-                names: ["Certified organic", "有机认证", "ecológico certificado", "有機認証", "bio certifié", "Bio-Qualität"],
+                names: [
+                    "Certified organic",
+                    "有机认证",
+                    "ecológico certificado",
+                    "有機認証",
+                    "bio certifié",
+                    "Bio-Qualität",
+                ],
                 price_delta_cents: 400,
             },
         ],
@@ -458,7 +521,14 @@ pub const CATEGORIES: &[Category] = &[
     // ------------------------------------------------------------------ oolong
     Category {
         key: "oolong-tea",
-        names: ["Oolong Tea", "乌龙茶", "Té oolong", "烏龍茶", "Thé oolong", "Oolong-Tee"],
+        names: [
+            "Oolong Tea",
+            "乌龙茶",
+            "Té oolong",
+            "烏龍茶",
+            "Thé oolong",
+            "Oolong-Tee",
+        ],
         product_type: "Tea",
         vendor: "Cloud Terrace Tea",
         tags: &["tea", "oolong", "loose leaf"],
@@ -609,7 +679,14 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "tin-50g",
-                names: ["50 g tin", "50克罐装", "lata de 50 g", "50g缶", "boîte de 50 g", "50-g-Dose"],
+                names: [
+                    "50 g tin",
+                    "50克罐装",
+                    "lata de 50 g",
+                    "50g缶",
+                    "boîte de 50 g",
+                    "50-g-Dose",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -626,7 +703,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "sample-15g",
-                names: ["15 g sample", "15克试饮装", "muestra de 15 g", "15gお試しパック", "échantillon de 15 g", "15-g-Probe"],
+                names: [
+                    "15 g sample",
+                    "15克试饮装",
+                    "muestra de 15 g",
+                    "15gお試しパック",
+                    "échantillon de 15 g",
+                    "15-g-Probe",
+                ],
                 price_delta_cents: -400,
             },
             Variant {
@@ -828,7 +912,14 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "tin-50g",
-                names: ["50 g tin", "50克罐装", "lata de 50 g", "50g缶", "boîte de 50 g", "50-g-Dose"],
+                names: [
+                    "50 g tin",
+                    "50克罐装",
+                    "lata de 50 g",
+                    "50g缶",
+                    "boîte de 50 g",
+                    "50-g-Dose",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -845,7 +936,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "sample-15g",
-                names: ["15 g sample", "15克试饮装", "muestra de 15 g", "15gお試しパック", "échantillon de 15 g", "15-g-Probe"],
+                names: [
+                    "15 g sample",
+                    "15克试饮装",
+                    "muestra de 15 g",
+                    "15gお試しパック",
+                    "échantillon de 15 g",
+                    "15-g-Probe",
+                ],
                 price_delta_cents: -200,
             },
             Variant {
@@ -874,7 +972,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "organic",
-                names: ["Certified organic", "有机认证", "ecológico certificado", "有機認証", "bio certifié", "Bio-Qualität"],
+                names: [
+                    "Certified organic",
+                    "有机认证",
+                    "ecológico certificado",
+                    "有機認証",
+                    "bio certifié",
+                    "Bio-Qualität",
+                ],
                 price_delta_cents: 400,
             },
         ],
@@ -882,7 +987,14 @@ pub const CATEGORIES: &[Category] = &[
     // ------------------------------------------------------------------ teapots
     Category {
         key: "teapots",
-        names: ["Teapots", "茶壶", "Teteras", "急須・ティーポット", "Théières", "Teekannen"],
+        names: [
+            "Teapots",
+            "茶壶",
+            "Teteras",
+            "急須・ティーポット",
+            "Théières",
+            "Teekannen",
+        ],
         product_type: "Teaware",
         vendor: "Kiln & Ash",
         tags: &["teaware", "teapot", "ceramic"],
@@ -1038,32 +1150,74 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "cobalt-blue",
-                names: ["Cobalt Blue", "钴蓝釉", "azul cobalto", "瑠璃釉", "Bleu cobalt", "Kobaltblau"],
+                names: [
+                    "Cobalt Blue",
+                    "钴蓝釉",
+                    "azul cobalto",
+                    "瑠璃釉",
+                    "Bleu cobalt",
+                    "Kobaltblau",
+                ],
                 price_delta_cents: 400,
             },
             Variant {
                 key: "ivory-white",
-                names: ["Ivory White", "象牙白", "blanco marfil", "アイボリー", "Blanc ivoire", "Elfenbeinweiß"],
+                names: [
+                    "Ivory White",
+                    "象牙白",
+                    "blanco marfil",
+                    "アイボリー",
+                    "Blanc ivoire",
+                    "Elfenbeinweiß",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "tenmoku",
-                names: ["Tenmoku Black", "天目黑釉", "negro tenmoku", "天目釉", "Noir tenmoku", "Tenmoku-Schwarz"],
+                names: [
+                    "Tenmoku Black",
+                    "天目黑釉",
+                    "negro tenmoku",
+                    "天目釉",
+                    "Noir tenmoku",
+                    "Tenmoku-Schwarz",
+                ],
                 price_delta_cents: 800,
             },
             Variant {
                 key: "ash-glaze",
-                names: ["Ash Glaze", "草木灰釉", "esmalte de ceniza", "灰釉", "Émail de cendre", "Ascheglasur"],
+                names: [
+                    "Ash Glaze",
+                    "草木灰釉",
+                    "esmalte de ceniza",
+                    "灰釉",
+                    "Émail de cendre",
+                    "Ascheglasur",
+                ],
                 price_delta_cents: 600,
             },
             Variant {
                 key: "persimmon",
-                names: ["Persimmon Red", "柿红釉", "rojo caqui", "柿釉", "Rouge kaki", "Kakirot"],
+                names: [
+                    "Persimmon Red",
+                    "柿红釉",
+                    "rojo caqui",
+                    "柿釉",
+                    "Rouge kaki",
+                    "Kakirot",
+                ],
                 price_delta_cents: 500,
             },
             Variant {
                 key: "moon-white",
-                names: ["Moon White", "月白釉", "blanco luna", "月白釉", "Blanc lune", "Mondweiß"],
+                names: [
+                    "Moon White",
+                    "月白釉",
+                    "blanco luna",
+                    "月白釉",
+                    "Blanc lune",
+                    "Mondweiß",
+                ],
                 price_delta_cents: 300,
             },
         ],
@@ -1255,32 +1409,74 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "cobalt-blue",
-                names: ["Cobalt Blue", "钴蓝釉", "azul cobalto", "瑠璃釉", "Bleu cobalt", "Kobaltblau"],
+                names: [
+                    "Cobalt Blue",
+                    "钴蓝釉",
+                    "azul cobalto",
+                    "瑠璃釉",
+                    "Bleu cobalt",
+                    "Kobaltblau",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
                 key: "ivory-white",
-                names: ["Ivory White", "象牙白", "blanco marfil", "アイボリー", "Blanc ivoire", "Elfenbeinweiß"],
+                names: [
+                    "Ivory White",
+                    "象牙白",
+                    "blanco marfil",
+                    "アイボリー",
+                    "Blanc ivoire",
+                    "Elfenbeinweiß",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "tenmoku",
-                names: ["Tenmoku Black", "天目黑釉", "negro tenmoku", "天目釉", "Noir tenmoku", "Tenmoku-Schwarz"],
+                names: [
+                    "Tenmoku Black",
+                    "天目黑釉",
+                    "negro tenmoku",
+                    "天目釉",
+                    "Noir tenmoku",
+                    "Tenmoku-Schwarz",
+                ],
                 price_delta_cents: 600,
             },
             Variant {
                 key: "jade-green",
-                names: ["Jade Green", "翡翠绿", "verde jade", "翡翠色", "Vert jade", "Jadegrün"],
+                names: [
+                    "Jade Green",
+                    "翡翠绿",
+                    "verde jade",
+                    "翡翠色",
+                    "Vert jade",
+                    "Jadegrün",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
                 key: "sakura-pink",
-                names: ["Sakura Pink", "樱花粉", "rosa cerezo", "桜色", "Rose cerisier", "Kirschblütenrosa"],
+                names: [
+                    "Sakura Pink",
+                    "樱花粉",
+                    "rosa cerezo",
+                    "桜色",
+                    "Rose cerisier",
+                    "Kirschblütenrosa",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
                 key: "slate-grey",
-                names: ["Slate Grey", "石板灰", "gris pizarra", "スレートグレー", "Gris ardoise", "Schiefergrau"],
+                names: [
+                    "Slate Grey",
+                    "石板灰",
+                    "gris pizarra",
+                    "スレートグレー",
+                    "Gris ardoise",
+                    "Schiefergrau",
+                ],
                 price_delta_cents: 0,
             },
         ],
@@ -1425,7 +1621,14 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "matte-black",
-                names: ["Matte Black", "哑光黑", "negro mate", "マットブラック", "Noir mat", "Mattschwarz"],
+                names: [
+                    "Matte Black",
+                    "哑光黑",
+                    "negro mate",
+                    "マットブラック",
+                    "Noir mat",
+                    "Mattschwarz",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -1442,22 +1645,50 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "cream",
-                names: ["Cream", "奶油白", "blanco crema", "クリーム", "Crème", "Creme"],
+                names: [
+                    "Cream",
+                    "奶油白",
+                    "blanco crema",
+                    "クリーム",
+                    "Crème",
+                    "Creme",
+                ],
                 price_delta_cents: 500,
             },
             Variant {
                 key: "sage-green",
-                names: ["Sage Green", "鼠尾草绿", "verde salvia", "セージグリーン", "Vert sauge", "Salbeigrün"],
+                names: [
+                    "Sage Green",
+                    "鼠尾草绿",
+                    "verde salvia",
+                    "セージグリーン",
+                    "Vert sauge",
+                    "Salbeigrün",
+                ],
                 price_delta_cents: 500,
             },
             Variant {
                 key: "copper",
-                names: ["Copper-Finish", "铜色", "acabado cobre", "カッパー", "Finition cuivre", "Kupferoptik"],
+                names: [
+                    "Copper-Finish",
+                    "铜色",
+                    "acabado cobre",
+                    "カッパー",
+                    "Finition cuivre",
+                    "Kupferoptik",
+                ],
                 price_delta_cents: 1500,
             },
             Variant {
                 key: "slate-blue",
-                names: ["Slate Blue", "石板蓝", "azul pizarra", "スレートブルー", "Bleu ardoise", "Schieferblau"],
+                names: [
+                    "Slate Blue",
+                    "石板蓝",
+                    "azul pizarra",
+                    "スレートブルー",
+                    "Bleu ardoise",
+                    "Schieferblau",
+                ],
                 price_delta_cents: 500,
             },
         ],
@@ -1623,17 +1854,38 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "natural",
-                names: ["Natural", "本色", "color natural", "ナチュラル", "Naturel", "Natur"],
+                names: [
+                    "Natural",
+                    "本色",
+                    "color natural",
+                    "ナチュラル",
+                    "Naturel",
+                    "Natur",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "indigo",
-                names: ["Indigo", "靛蓝", "índigo", "インディゴ", "Indigo", "Indigoblau"],
+                names: [
+                    "Indigo",
+                    "靛蓝",
+                    "índigo",
+                    "インディゴ",
+                    "Indigo",
+                    "Indigoblau",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
                 key: "sage",
-                names: ["Sage", "鼠尾草绿", "verde salvia", "セージ", "Sauge", "Salbei"],
+                names: [
+                    "Sage",
+                    "鼠尾草绿",
+                    "verde salvia",
+                    "セージ",
+                    "Sauge",
+                    "Salbei",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -1643,7 +1895,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "charcoal",
-                names: ["Charcoal", "炭灰", "gris carbón", "チャコール", "Anthracite", "Anthrazit"],
+                names: [
+                    "Charcoal",
+                    "炭灰",
+                    "gris carbón",
+                    "チャコール",
+                    "Anthracite",
+                    "Anthrazit",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -1653,7 +1912,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "dusty-rose",
-                names: ["Dusty Rose", "灰粉", "rosa palo", "ダスティローズ", "Vieux rose", "Altrosa"],
+                names: [
+                    "Dusty Rose",
+                    "灰粉",
+                    "rosa palo",
+                    "ダスティローズ",
+                    "Vieux rose",
+                    "Altrosa",
+                ],
                 price_delta_cents: 200,
             },
         ],
@@ -1817,12 +2083,26 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "olive",
-                names: ["Olive", "橄榄绿", "verde oliva", "オリーブ", "Olive", "Oliv"],
+                names: [
+                    "Olive",
+                    "橄榄绿",
+                    "verde oliva",
+                    "オリーブ",
+                    "Olive",
+                    "Oliv",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "navy",
-                names: ["Navy", "藏青", "azul marino", "ネイビー", "Bleu marine", "Marineblau"],
+                names: [
+                    "Navy",
+                    "藏青",
+                    "azul marino",
+                    "ネイビー",
+                    "Bleu marine",
+                    "Marineblau",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
@@ -1832,17 +2112,38 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "charcoal",
-                names: ["Charcoal", "炭灰", "gris carbón", "チャコール", "Anthracite", "Anthrazit"],
+                names: [
+                    "Charcoal",
+                    "炭灰",
+                    "gris carbón",
+                    "チャコール",
+                    "Anthracite",
+                    "Anthrazit",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "burgundy",
-                names: ["Burgundy", "酒红", "burdeos", "バーガンディ", "Bordeaux", "Bordeauxrot"],
+                names: [
+                    "Burgundy",
+                    "酒红",
+                    "burdeos",
+                    "バーガンディ",
+                    "Bordeaux",
+                    "Bordeauxrot",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
                 key: "natural",
-                names: ["Natural", "本色", "color natural", "ナチュラル", "Naturel", "Natur"],
+                names: [
+                    "Natural",
+                    "本色",
+                    "color natural",
+                    "ナチュラル",
+                    "Naturel",
+                    "Natur",
+                ],
                 price_delta_cents: 0,
             },
         ],
@@ -1880,7 +2181,14 @@ pub const CATEGORIES: &[Category] = &[
         items: &[
             Item {
                 key: "wooden-tea-caddy",
-                names: ["Tea Caddy", "茶叶罐", "Bote para té", "茶筒", "Boîte à thé", "Teedose"],
+                names: [
+                    "Tea Caddy",
+                    "茶叶罐",
+                    "Bote para té",
+                    "茶筒",
+                    "Boîte à thé",
+                    "Teedose",
+                ],
                 base_price_cents: 2600,
                 grams: 300,
                 feature: [
@@ -2001,17 +2309,38 @@ pub const CATEGORIES: &[Category] = &[
         variants: &[
             Variant {
                 key: "natural-oak",
-                names: ["Natural Oak", "原色橡木", "roble natural", "ナチュラルオーク", "chêne naturel", "Eiche natur"],
+                names: [
+                    "Natural Oak",
+                    "原色橡木",
+                    "roble natural",
+                    "ナチュラルオーク",
+                    "chêne naturel",
+                    "Eiche natur",
+                ],
                 price_delta_cents: 0,
             },
             Variant {
                 key: "walnut",
-                names: ["Walnut", "胡桃木", "nogal", "ウォールナット", "noyer", "Walnuss"],
+                names: [
+                    "Walnut",
+                    "胡桃木",
+                    "nogal",
+                    "ウォールナット",
+                    "noyer",
+                    "Walnuss",
+                ],
                 price_delta_cents: 400,
             },
             Variant {
                 key: "cherry",
-                names: ["Cherry", "樱桃木", "cerezo", "チェリー", "merisier", "Kirschbaum"],
+                names: [
+                    "Cherry",
+                    "樱桃木",
+                    "cerezo",
+                    "チェリー",
+                    "merisier",
+                    "Kirschbaum",
+                ],
                 price_delta_cents: 300,
             },
             Variant {
@@ -2021,7 +2350,14 @@ pub const CATEGORIES: &[Category] = &[
             },
             Variant {
                 key: "ebonised-oak",
-                names: ["Ebonised Oak", "乌木色橡木", "roble ebonizado", "黒染めオーク", "chêne noirci", "Eiche schwarz gebeizt"],
+                names: [
+                    "Ebonised Oak",
+                    "乌木色橡木",
+                    "roble ebonizado",
+                    "黒染めオーク",
+                    "chêne noirci",
+                    "Eiche schwarz gebeizt",
+                ],
                 price_delta_cents: 200,
             },
             Variant {

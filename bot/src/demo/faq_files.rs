@@ -3,115 +3,448 @@
 //! list in step with the folder.
 
 pub const FAQ_FILES: &[(&str, &str)] = &[
-    ("de/address-changes-de.md", include_str!("../../../demo/faq/de/address-changes-de.md")),
-    ("de/cancellations-de.md", include_str!("../../../demo/faq/de/cancellations-de.md")),
-    ("de/delayed-or-lost-parcels-de.md", include_str!("../../../demo/faq/de/delayed-or-lost-parcels-de.md")),
-    ("de/payment-methods-de.md", include_str!("../../../demo/faq/de/payment-methods-de.md")),
-    ("de/refunds-de.md", include_str!("../../../demo/faq/de/refunds-de.md")),
-    ("de/returns-policy-de.md", include_str!("../../../demo/faq/de/returns-policy-de.md")),
-    ("de/shipping-times-de.md", include_str!("../../../demo/faq/de/shipping-times-de.md")),
-    ("de/support-hours-de.md", include_str!("../../../demo/faq/de/support-hours-de.md")),
-    ("de/tracking-orders-de.md", include_str!("../../../demo/faq/de/tracking-orders-de.md")),
-    ("de/warranty-de.md", include_str!("../../../demo/faq/de/warranty-de.md")),
-    ("en/accounts-and-passwords.md", include_str!("../../../demo/faq/en/accounts-and-passwords.md")),
-    ("en/address-changes.md", include_str!("../../../demo/faq/en/address-changes.md")),
-    ("en/back-in-stock-and-preorders.md", include_str!("../../../demo/faq/en/back-in-stock-and-preorders.md")),
-    ("en/cancellations.md", include_str!("../../../demo/faq/en/cancellations.md")),
-    ("en/customs-and-duties.md", include_str!("../../../demo/faq/en/customs-and-duties.md")),
-    ("en/damaged-items.md", include_str!("../../../demo/faq/en/damaged-items.md")),
-    ("en/delayed-or-lost-parcels.md", include_str!("../../../demo/faq/en/delayed-or-lost-parcels.md")),
-    ("en/discount-codes.md", include_str!("../../../demo/faq/en/discount-codes.md")),
-    ("en/gift-cards.md", include_str!("../../../demo/faq/en/gift-cards.md")),
-    ("en/livestreams.md", include_str!("../../../demo/faq/en/livestreams.md")),
-    ("en/loyalty-programme.md", include_str!("../../../demo/faq/en/loyalty-programme.md")),
-    ("en/order-processing.md", include_str!("../../../demo/faq/en/order-processing.md")),
-    ("en/payment-methods.md", include_str!("../../../demo/faq/en/payment-methods.md")),
-    ("en/price-adjustments.md", include_str!("../../../demo/faq/en/price-adjustments.md")),
-    ("en/privacy.md", include_str!("../../../demo/faq/en/privacy.md")),
-    ("en/product-care.md", include_str!("../../../demo/faq/en/product-care.md")),
-    ("en/refunds.md", include_str!("../../../demo/faq/en/refunds.md")),
-    ("en/returns-policy.md", include_str!("../../../demo/faq/en/returns-policy.md")),
-    ("en/shipping-costs.md", include_str!("../../../demo/faq/en/shipping-costs.md")),
-    ("en/shipping-times.md", include_str!("../../../demo/faq/en/shipping-times.md")),
-    ("en/support-hours.md", include_str!("../../../demo/faq/en/support-hours.md")),
-    ("en/sustainability.md", include_str!("../../../demo/faq/en/sustainability.md")),
-    ("en/tea-brewing.md", include_str!("../../../demo/faq/en/tea-brewing.md")),
-    ("en/tea-subscription.md", include_str!("../../../demo/faq/en/tea-subscription.md")),
-    ("en/tracking-orders.md", include_str!("../../../demo/faq/en/tracking-orders.md")),
-    ("en/warranty.md", include_str!("../../../demo/faq/en/warranty.md")),
-    ("en/wholesale.md", include_str!("../../../demo/faq/en/wholesale.md")),
-    ("es/accounts-and-passwords-es.md", include_str!("../../../demo/faq/es/accounts-and-passwords-es.md")),
-    ("es/address-changes-es.md", include_str!("../../../demo/faq/es/address-changes-es.md")),
-    ("es/back-in-stock-and-preorders-es.md", include_str!("../../../demo/faq/es/back-in-stock-and-preorders-es.md")),
-    ("es/cancellations-es.md", include_str!("../../../demo/faq/es/cancellations-es.md")),
-    ("es/customs-and-duties-es.md", include_str!("../../../demo/faq/es/customs-and-duties-es.md")),
-    ("es/damaged-items-es.md", include_str!("../../../demo/faq/es/damaged-items-es.md")),
-    ("es/delayed-or-lost-parcels-es.md", include_str!("../../../demo/faq/es/delayed-or-lost-parcels-es.md")),
-    ("es/discount-codes-es.md", include_str!("../../../demo/faq/es/discount-codes-es.md")),
-    ("es/gift-cards-es.md", include_str!("../../../demo/faq/es/gift-cards-es.md")),
-    ("es/livestreams-es.md", include_str!("../../../demo/faq/es/livestreams-es.md")),
-    ("es/loyalty-programme-es.md", include_str!("../../../demo/faq/es/loyalty-programme-es.md")),
-    ("es/order-processing-es.md", include_str!("../../../demo/faq/es/order-processing-es.md")),
-    ("es/payment-methods-es.md", include_str!("../../../demo/faq/es/payment-methods-es.md")),
-    ("es/price-adjustments-es.md", include_str!("../../../demo/faq/es/price-adjustments-es.md")),
-    ("es/privacy-es.md", include_str!("../../../demo/faq/es/privacy-es.md")),
-    ("es/product-care-es.md", include_str!("../../../demo/faq/es/product-care-es.md")),
-    ("es/refunds-es.md", include_str!("../../../demo/faq/es/refunds-es.md")),
-    ("es/returns-policy-es.md", include_str!("../../../demo/faq/es/returns-policy-es.md")),
-    ("es/shipping-costs-es.md", include_str!("../../../demo/faq/es/shipping-costs-es.md")),
-    ("es/shipping-times-es.md", include_str!("../../../demo/faq/es/shipping-times-es.md")),
-    ("es/support-hours-es.md", include_str!("../../../demo/faq/es/support-hours-es.md")),
-    ("es/sustainability-es.md", include_str!("../../../demo/faq/es/sustainability-es.md")),
-    ("es/tea-brewing-es.md", include_str!("../../../demo/faq/es/tea-brewing-es.md")),
-    ("es/tea-subscription-es.md", include_str!("../../../demo/faq/es/tea-subscription-es.md")),
-    ("es/tracking-orders-es.md", include_str!("../../../demo/faq/es/tracking-orders-es.md")),
-    ("es/warranty-es.md", include_str!("../../../demo/faq/es/warranty-es.md")),
-    ("es/wholesale-es.md", include_str!("../../../demo/faq/es/wholesale-es.md")),
-    ("fr/address-changes-fr.md", include_str!("../../../demo/faq/fr/address-changes-fr.md")),
-    ("fr/cancellations-fr.md", include_str!("../../../demo/faq/fr/cancellations-fr.md")),
-    ("fr/delayed-or-lost-parcels-fr.md", include_str!("../../../demo/faq/fr/delayed-or-lost-parcels-fr.md")),
-    ("fr/payment-methods-fr.md", include_str!("../../../demo/faq/fr/payment-methods-fr.md")),
-    ("fr/refunds-fr.md", include_str!("../../../demo/faq/fr/refunds-fr.md")),
-    ("fr/returns-policy-fr.md", include_str!("../../../demo/faq/fr/returns-policy-fr.md")),
-    ("fr/shipping-times-fr.md", include_str!("../../../demo/faq/fr/shipping-times-fr.md")),
-    ("fr/support-hours-fr.md", include_str!("../../../demo/faq/fr/support-hours-fr.md")),
-    ("fr/tracking-orders-fr.md", include_str!("../../../demo/faq/fr/tracking-orders-fr.md")),
-    ("fr/warranty-fr.md", include_str!("../../../demo/faq/fr/warranty-fr.md")),
-    ("ja/address-changes-ja.md", include_str!("../../../demo/faq/ja/address-changes-ja.md")),
-    ("ja/cancellations-ja.md", include_str!("../../../demo/faq/ja/cancellations-ja.md")),
-    ("ja/delayed-or-lost-parcels-ja.md", include_str!("../../../demo/faq/ja/delayed-or-lost-parcels-ja.md")),
-    ("ja/payment-methods-ja.md", include_str!("../../../demo/faq/ja/payment-methods-ja.md")),
-    ("ja/refunds-ja.md", include_str!("../../../demo/faq/ja/refunds-ja.md")),
-    ("ja/returns-policy-ja.md", include_str!("../../../demo/faq/ja/returns-policy-ja.md")),
-    ("ja/shipping-times-ja.md", include_str!("../../../demo/faq/ja/shipping-times-ja.md")),
-    ("ja/support-hours-ja.md", include_str!("../../../demo/faq/ja/support-hours-ja.md")),
-    ("ja/tracking-orders-ja.md", include_str!("../../../demo/faq/ja/tracking-orders-ja.md")),
-    ("ja/warranty-ja.md", include_str!("../../../demo/faq/ja/warranty-ja.md")),
-    ("zh-CN/accounts-and-passwords-zh-cn.md", include_str!("../../../demo/faq/zh-CN/accounts-and-passwords-zh-cn.md")),
-    ("zh-CN/address-changes-zh-cn.md", include_str!("../../../demo/faq/zh-CN/address-changes-zh-cn.md")),
-    ("zh-CN/back-in-stock-and-preorders-zh-cn.md", include_str!("../../../demo/faq/zh-CN/back-in-stock-and-preorders-zh-cn.md")),
-    ("zh-CN/cancellations-zh-cn.md", include_str!("../../../demo/faq/zh-CN/cancellations-zh-cn.md")),
-    ("zh-CN/customs-and-duties-zh-cn.md", include_str!("../../../demo/faq/zh-CN/customs-and-duties-zh-cn.md")),
-    ("zh-CN/damaged-items-zh-cn.md", include_str!("../../../demo/faq/zh-CN/damaged-items-zh-cn.md")),
-    ("zh-CN/delayed-or-lost-parcels-zh-cn.md", include_str!("../../../demo/faq/zh-CN/delayed-or-lost-parcels-zh-cn.md")),
-    ("zh-CN/discount-codes-zh-cn.md", include_str!("../../../demo/faq/zh-CN/discount-codes-zh-cn.md")),
-    ("zh-CN/gift-cards-zh-cn.md", include_str!("../../../demo/faq/zh-CN/gift-cards-zh-cn.md")),
-    ("zh-CN/livestreams-zh-cn.md", include_str!("../../../demo/faq/zh-CN/livestreams-zh-cn.md")),
-    ("zh-CN/loyalty-programme-zh-cn.md", include_str!("../../../demo/faq/zh-CN/loyalty-programme-zh-cn.md")),
-    ("zh-CN/order-processing-zh-cn.md", include_str!("../../../demo/faq/zh-CN/order-processing-zh-cn.md")),
-    ("zh-CN/payment-methods-zh-cn.md", include_str!("../../../demo/faq/zh-CN/payment-methods-zh-cn.md")),
-    ("zh-CN/price-adjustments-zh-cn.md", include_str!("../../../demo/faq/zh-CN/price-adjustments-zh-cn.md")),
-    ("zh-CN/privacy-zh-cn.md", include_str!("../../../demo/faq/zh-CN/privacy-zh-cn.md")),
-    ("zh-CN/product-care-zh-cn.md", include_str!("../../../demo/faq/zh-CN/product-care-zh-cn.md")),
-    ("zh-CN/refunds-zh-cn.md", include_str!("../../../demo/faq/zh-CN/refunds-zh-cn.md")),
-    ("zh-CN/returns-policy-zh-cn.md", include_str!("../../../demo/faq/zh-CN/returns-policy-zh-cn.md")),
-    ("zh-CN/shipping-costs-zh-cn.md", include_str!("../../../demo/faq/zh-CN/shipping-costs-zh-cn.md")),
-    ("zh-CN/shipping-times-zh-cn.md", include_str!("../../../demo/faq/zh-CN/shipping-times-zh-cn.md")),
-    ("zh-CN/support-hours-zh-cn.md", include_str!("../../../demo/faq/zh-CN/support-hours-zh-cn.md")),
-    ("zh-CN/sustainability-zh-cn.md", include_str!("../../../demo/faq/zh-CN/sustainability-zh-cn.md")),
-    ("zh-CN/tea-brewing-zh-cn.md", include_str!("../../../demo/faq/zh-CN/tea-brewing-zh-cn.md")),
-    ("zh-CN/tea-subscription-zh-cn.md", include_str!("../../../demo/faq/zh-CN/tea-subscription-zh-cn.md")),
-    ("zh-CN/tracking-orders-zh-cn.md", include_str!("../../../demo/faq/zh-CN/tracking-orders-zh-cn.md")),
-    ("zh-CN/warranty-zh-cn.md", include_str!("../../../demo/faq/zh-CN/warranty-zh-cn.md")),
-    ("zh-CN/wholesale-zh-cn.md", include_str!("../../../demo/faq/zh-CN/wholesale-zh-cn.md")),
+    (
+        "de/address-changes-de.md",
+        include_str!("../../../demo/faq/de/address-changes-de.md"),
+    ),
+    (
+        "de/cancellations-de.md",
+        include_str!("../../../demo/faq/de/cancellations-de.md"),
+    ),
+    (
+        "de/delayed-or-lost-parcels-de.md",
+        include_str!("../../../demo/faq/de/delayed-or-lost-parcels-de.md"),
+    ),
+    (
+        "de/payment-methods-de.md",
+        include_str!("../../../demo/faq/de/payment-methods-de.md"),
+    ),
+    (
+        "de/refunds-de.md",
+        include_str!("../../../demo/faq/de/refunds-de.md"),
+    ),
+    (
+        "de/returns-policy-de.md",
+        include_str!("../../../demo/faq/de/returns-policy-de.md"),
+    ),
+    (
+        "de/shipping-times-de.md",
+        include_str!("../../../demo/faq/de/shipping-times-de.md"),
+    ),
+    (
+        "de/support-hours-de.md",
+        include_str!("../../../demo/faq/de/support-hours-de.md"),
+    ),
+    (
+        "de/tracking-orders-de.md",
+        include_str!("../../../demo/faq/de/tracking-orders-de.md"),
+    ),
+    (
+        "de/warranty-de.md",
+        include_str!("../../../demo/faq/de/warranty-de.md"),
+    ),
+    (
+        "en/accounts-and-passwords.md",
+        include_str!("../../../demo/faq/en/accounts-and-passwords.md"),
+    ),
+    (
+        "en/address-changes.md",
+        include_str!("../../../demo/faq/en/address-changes.md"),
+    ),
+    (
+        "en/back-in-stock-and-preorders.md",
+        include_str!("../../../demo/faq/en/back-in-stock-and-preorders.md"),
+    ),
+    (
+        "en/cancellations.md",
+        include_str!("../../../demo/faq/en/cancellations.md"),
+    ),
+    (
+        "en/customs-and-duties.md",
+        include_str!("../../../demo/faq/en/customs-and-duties.md"),
+    ),
+    (
+        "en/damaged-items.md",
+        include_str!("../../../demo/faq/en/damaged-items.md"),
+    ),
+    (
+        "en/delayed-or-lost-parcels.md",
+        include_str!("../../../demo/faq/en/delayed-or-lost-parcels.md"),
+    ),
+    (
+        "en/discount-codes.md",
+        include_str!("../../../demo/faq/en/discount-codes.md"),
+    ),
+    (
+        "en/gift-cards.md",
+        include_str!("../../../demo/faq/en/gift-cards.md"),
+    ),
+    (
+        "en/livestreams.md",
+        include_str!("../../../demo/faq/en/livestreams.md"),
+    ),
+    (
+        "en/loyalty-programme.md",
+        include_str!("../../../demo/faq/en/loyalty-programme.md"),
+    ),
+    (
+        "en/order-processing.md",
+        include_str!("../../../demo/faq/en/order-processing.md"),
+    ),
+    (
+        "en/payment-methods.md",
+        include_str!("../../../demo/faq/en/payment-methods.md"),
+    ),
+    (
+        "en/price-adjustments.md",
+        include_str!("../../../demo/faq/en/price-adjustments.md"),
+    ),
+    (
+        "en/privacy.md",
+        include_str!("../../../demo/faq/en/privacy.md"),
+    ),
+    (
+        "en/product-care.md",
+        include_str!("../../../demo/faq/en/product-care.md"),
+    ),
+    (
+        "en/refunds.md",
+        include_str!("../../../demo/faq/en/refunds.md"),
+    ),
+    (
+        "en/returns-policy.md",
+        include_str!("../../../demo/faq/en/returns-policy.md"),
+    ),
+    (
+        "en/shipping-costs.md",
+        include_str!("../../../demo/faq/en/shipping-costs.md"),
+    ),
+    (
+        "en/shipping-times.md",
+        include_str!("../../../demo/faq/en/shipping-times.md"),
+    ),
+    (
+        "en/support-hours.md",
+        include_str!("../../../demo/faq/en/support-hours.md"),
+    ),
+    (
+        "en/sustainability.md",
+        include_str!("../../../demo/faq/en/sustainability.md"),
+    ),
+    (
+        "en/tea-brewing.md",
+        include_str!("../../../demo/faq/en/tea-brewing.md"),
+    ),
+    (
+        "en/tea-subscription.md",
+        include_str!("../../../demo/faq/en/tea-subscription.md"),
+    ),
+    (
+        "en/tracking-orders.md",
+        include_str!("../../../demo/faq/en/tracking-orders.md"),
+    ),
+    (
+        "en/warranty.md",
+        include_str!("../../../demo/faq/en/warranty.md"),
+    ),
+    (
+        "en/wholesale.md",
+        include_str!("../../../demo/faq/en/wholesale.md"),
+    ),
+    (
+        "es/accounts-and-passwords-es.md",
+        include_str!("../../../demo/faq/es/accounts-and-passwords-es.md"),
+    ),
+    (
+        "es/address-changes-es.md",
+        include_str!("../../../demo/faq/es/address-changes-es.md"),
+    ),
+    (
+        "es/back-in-stock-and-preorders-es.md",
+        include_str!("../../../demo/faq/es/back-in-stock-and-preorders-es.md"),
+    ),
+    (
+        "es/cancellations-es.md",
+        include_str!("../../../demo/faq/es/cancellations-es.md"),
+    ),
+    (
+        "es/customs-and-duties-es.md",
+        include_str!("../../../demo/faq/es/customs-and-duties-es.md"),
+    ),
+    (
+        "es/damaged-items-es.md",
+        include_str!("../../../demo/faq/es/damaged-items-es.md"),
+    ),
+    (
+        "es/delayed-or-lost-parcels-es.md",
+        include_str!("../../../demo/faq/es/delayed-or-lost-parcels-es.md"),
+    ),
+    (
+        "es/discount-codes-es.md",
+        include_str!("../../../demo/faq/es/discount-codes-es.md"),
+    ),
+    (
+        "es/gift-cards-es.md",
+        include_str!("../../../demo/faq/es/gift-cards-es.md"),
+    ),
+    (
+        "es/livestreams-es.md",
+        include_str!("../../../demo/faq/es/livestreams-es.md"),
+    ),
+    (
+        "es/loyalty-programme-es.md",
+        include_str!("../../../demo/faq/es/loyalty-programme-es.md"),
+    ),
+    (
+        "es/order-processing-es.md",
+        include_str!("../../../demo/faq/es/order-processing-es.md"),
+    ),
+    (
+        "es/payment-methods-es.md",
+        include_str!("../../../demo/faq/es/payment-methods-es.md"),
+    ),
+    (
+        "es/price-adjustments-es.md",
+        include_str!("../../../demo/faq/es/price-adjustments-es.md"),
+    ),
+    (
+        "es/privacy-es.md",
+        include_str!("../../../demo/faq/es/privacy-es.md"),
+    ),
+    (
+        "es/product-care-es.md",
+        include_str!("../../../demo/faq/es/product-care-es.md"),
+    ),
+    (
+        "es/refunds-es.md",
+        include_str!("../../../demo/faq/es/refunds-es.md"),
+    ),
+    (
+        "es/returns-policy-es.md",
+        include_str!("../../../demo/faq/es/returns-policy-es.md"),
+    ),
+    (
+        "es/shipping-costs-es.md",
+        include_str!("../../../demo/faq/es/shipping-costs-es.md"),
+    ),
+    (
+        "es/shipping-times-es.md",
+        include_str!("../../../demo/faq/es/shipping-times-es.md"),
+    ),
+    (
+        "es/support-hours-es.md",
+        include_str!("../../../demo/faq/es/support-hours-es.md"),
+    ),
+    (
+        "es/sustainability-es.md",
+        include_str!("../../../demo/faq/es/sustainability-es.md"),
+    ),
+    (
+        "es/tea-brewing-es.md",
+        include_str!("../../../demo/faq/es/tea-brewing-es.md"),
+    ),
+    (
+        "es/tea-subscription-es.md",
+        include_str!("../../../demo/faq/es/tea-subscription-es.md"),
+    ),
+    (
+        "es/tracking-orders-es.md",
+        include_str!("../../../demo/faq/es/tracking-orders-es.md"),
+    ),
+    (
+        "es/warranty-es.md",
+        include_str!("../../../demo/faq/es/warranty-es.md"),
+    ),
+    (
+        "es/wholesale-es.md",
+        include_str!("../../../demo/faq/es/wholesale-es.md"),
+    ),
+    (
+        "fr/address-changes-fr.md",
+        include_str!("../../../demo/faq/fr/address-changes-fr.md"),
+    ),
+    (
+        "fr/cancellations-fr.md",
+        include_str!("../../../demo/faq/fr/cancellations-fr.md"),
+    ),
+    (
+        "fr/delayed-or-lost-parcels-fr.md",
+        include_str!("../../../demo/faq/fr/delayed-or-lost-parcels-fr.md"),
+    ),
+    (
+        "fr/payment-methods-fr.md",
+        include_str!("../../../demo/faq/fr/payment-methods-fr.md"),
+    ),
+    (
+        "fr/refunds-fr.md",
+        include_str!("../../../demo/faq/fr/refunds-fr.md"),
+    ),
+    (
+        "fr/returns-policy-fr.md",
+        include_str!("../../../demo/faq/fr/returns-policy-fr.md"),
+    ),
+    (
+        "fr/shipping-times-fr.md",
+        include_str!("../../../demo/faq/fr/shipping-times-fr.md"),
+    ),
+    (
+        "fr/support-hours-fr.md",
+        include_str!("../../../demo/faq/fr/support-hours-fr.md"),
+    ),
+    (
+        "fr/tracking-orders-fr.md",
+        include_str!("../../../demo/faq/fr/tracking-orders-fr.md"),
+    ),
+    (
+        "fr/warranty-fr.md",
+        include_str!("../../../demo/faq/fr/warranty-fr.md"),
+    ),
+    (
+        "ja/address-changes-ja.md",
+        include_str!("../../../demo/faq/ja/address-changes-ja.md"),
+    ),
+    (
+        "ja/cancellations-ja.md",
+        include_str!("../../../demo/faq/ja/cancellations-ja.md"),
+    ),
+    (
+        "ja/delayed-or-lost-parcels-ja.md",
+        include_str!("../../../demo/faq/ja/delayed-or-lost-parcels-ja.md"),
+    ),
+    (
+        "ja/payment-methods-ja.md",
+        include_str!("../../../demo/faq/ja/payment-methods-ja.md"),
+    ),
+    (
+        "ja/refunds-ja.md",
+        include_str!("../../../demo/faq/ja/refunds-ja.md"),
+    ),
+    (
+        "ja/returns-policy-ja.md",
+        include_str!("../../../demo/faq/ja/returns-policy-ja.md"),
+    ),
+    (
+        "ja/shipping-times-ja.md",
+        include_str!("../../../demo/faq/ja/shipping-times-ja.md"),
+    ),
+    (
+        "ja/support-hours-ja.md",
+        include_str!("../../../demo/faq/ja/support-hours-ja.md"),
+    ),
+    (
+        "ja/tracking-orders-ja.md",
+        include_str!("../../../demo/faq/ja/tracking-orders-ja.md"),
+    ),
+    (
+        "ja/warranty-ja.md",
+        include_str!("../../../demo/faq/ja/warranty-ja.md"),
+    ),
+    (
+        "zh-CN/accounts-and-passwords-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/accounts-and-passwords-zh-cn.md"),
+    ),
+    (
+        "zh-CN/address-changes-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/address-changes-zh-cn.md"),
+    ),
+    (
+        "zh-CN/back-in-stock-and-preorders-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/back-in-stock-and-preorders-zh-cn.md"),
+    ),
+    (
+        "zh-CN/cancellations-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/cancellations-zh-cn.md"),
+    ),
+    (
+        "zh-CN/customs-and-duties-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/customs-and-duties-zh-cn.md"),
+    ),
+    (
+        "zh-CN/damaged-items-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/damaged-items-zh-cn.md"),
+    ),
+    (
+        "zh-CN/delayed-or-lost-parcels-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/delayed-or-lost-parcels-zh-cn.md"),
+    ),
+    (
+        "zh-CN/discount-codes-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/discount-codes-zh-cn.md"),
+    ),
+    (
+        "zh-CN/gift-cards-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/gift-cards-zh-cn.md"),
+    ),
+    (
+        "zh-CN/livestreams-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/livestreams-zh-cn.md"),
+    ),
+    (
+        "zh-CN/loyalty-programme-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/loyalty-programme-zh-cn.md"),
+    ),
+    (
+        "zh-CN/order-processing-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/order-processing-zh-cn.md"),
+    ),
+    (
+        "zh-CN/payment-methods-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/payment-methods-zh-cn.md"),
+    ),
+    (
+        "zh-CN/price-adjustments-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/price-adjustments-zh-cn.md"),
+    ),
+    (
+        "zh-CN/privacy-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/privacy-zh-cn.md"),
+    ),
+    (
+        "zh-CN/product-care-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/product-care-zh-cn.md"),
+    ),
+    (
+        "zh-CN/refunds-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/refunds-zh-cn.md"),
+    ),
+    (
+        "zh-CN/returns-policy-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/returns-policy-zh-cn.md"),
+    ),
+    (
+        "zh-CN/shipping-costs-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/shipping-costs-zh-cn.md"),
+    ),
+    (
+        "zh-CN/shipping-times-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/shipping-times-zh-cn.md"),
+    ),
+    (
+        "zh-CN/support-hours-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/support-hours-zh-cn.md"),
+    ),
+    (
+        "zh-CN/sustainability-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/sustainability-zh-cn.md"),
+    ),
+    (
+        "zh-CN/tea-brewing-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/tea-brewing-zh-cn.md"),
+    ),
+    (
+        "zh-CN/tea-subscription-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/tea-subscription-zh-cn.md"),
+    ),
+    (
+        "zh-CN/tracking-orders-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/tracking-orders-zh-cn.md"),
+    ),
+    (
+        "zh-CN/warranty-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/warranty-zh-cn.md"),
+    ),
+    (
+        "zh-CN/wholesale-zh-cn.md",
+        include_str!("../../../demo/faq/zh-CN/wholesale-zh-cn.md"),
+    ),
 ];

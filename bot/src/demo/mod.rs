@@ -18,8 +18,8 @@ pub use faq_files::FAQ_FILES;
 
 use crate::shop::{Channel, Currency, Email, OrderStatus, Phone, TrackingStatus};
 use crate::store::{
-    Address, Buyer, Consent, Counts, CustomerRecord, LineRecord, Merge, OrderCounts, OrderRecord, ProductRecord,
-    ProductText, ShipmentRecord, Store, StoreError, TrackingEvent, VariantRecord,
+    Address, Buyer, Consent, Counts, CustomerRecord, LineRecord, Merge, OrderCounts, OrderRecord,
+    ProductRecord, ProductText, ShipmentRecord, Store, StoreError, TrackingEvent, VariantRecord,
 };
 use people::{COUNTRIES, Country, PERSONAS};
 
@@ -35,7 +35,12 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        Self { seed: 2026, customers: 2_400, orders: 21_000, today: Utc::now().date_naive() }
+        Self {
+            seed: 2026,
+            customers: 2_400,
+            orders: 21_000,
+            today: Utc::now().date_naive(),
+        }
     }
 }
 
@@ -56,7 +61,9 @@ pub(crate) struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64, stream: u64, index: u64) -> Self {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut r = Rng(seed
+            ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03));
         r.next_u64();
         r
     }
@@ -133,15 +140,30 @@ pub fn products(seed: u64) -> Vec<DemoProduct> {
                     .iter()
                     .enumerate()
                     .map(|(l, lang)| {
-                        let title = category.title_pattern[l].replace("{item}", item.names[l]).replace("{variant}", variant.names[l]);
-                        let description = category.description_pattern[l].replace("{title}", &title).replace("{feature}", item.feature[l]);
-                        ProductText { lang: lang.to_string(), title, description }
+                        let title = category.title_pattern[l]
+                            .replace("{item}", item.names[l])
+                            .replace("{variant}", variant.names[l]);
+                        let description = category.description_pattern[l]
+                            .replace("{title}", &title)
+                            .replace("{feature}", item.feature[l]);
+                        ProductText {
+                            lang: lang.to_string(),
+                            title,
+                            description,
+                        }
                     })
                     .collect();
-                let title_en = translations.first().map(|t| t.title.clone()).unwrap_or_default();
+                let title_en = translations
+                    .first()
+                    .map(|t| t.title.clone())
+                    .unwrap_or_default();
                 let price = (item.base_price_cents + variant.price_delta_cents).max(100);
                 let sku = format!("LP-{}-{}", item.key, variant.key).to_uppercase();
-                let stock = if rng.chance(0.05) { 0 } else { rng.range(3, 240) };
+                let stock = if rng.chance(0.05) {
+                    0
+                } else {
+                    rng.range(3, 240)
+                };
                 let mut tags: Vec<String> = category.tags.iter().map(|t| t.to_string()).collect();
                 tags.push(category.key.to_string());
                 tags.sort();
@@ -152,7 +174,10 @@ pub fn products(seed: u64) -> Vec<DemoProduct> {
                     product_type: Some(category.product_type.to_string()),
                     tags,
                     published: true,
-                    image_url: Some(format!("https://lotusandpine.example/images/{}-{}.jpg", item.key, variant.key)),
+                    image_url: Some(format!(
+                        "https://lotusandpine.example/images/{}-{}.jpg",
+                        item.key, variant.key
+                    )),
                     translations,
                     variants: vec![VariantRecord {
                         sku: Some(sku.clone()),
@@ -167,7 +192,15 @@ pub fn products(seed: u64) -> Vec<DemoProduct> {
                 };
                 // A long tail: a few best-sellers, many occasional products.
                 let popularity = (1000.0 / (1.0 + (rng.unit() * 60.0))).round() as u32 + 1;
-                out.push(DemoProduct { sku, title_en, price, vendor: category.vendor, popularity, grams: item.grams, record });
+                out.push(DemoProduct {
+                    sku,
+                    title_en,
+                    price,
+                    vendor: category.vendor,
+                    popularity,
+                    grams: item.grams,
+                    record,
+                });
             }
         }
     }
@@ -196,7 +229,10 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
     let mut rng = Rng::new(cfg.seed, STREAM_CUSTOMER, i as u64);
     let persona = PERSONAS.get(i);
     let country = match persona {
-        Some(p) => COUNTRIES.iter().find(|c| c.code == p.country).unwrap_or(&COUNTRIES[0]),
+        Some(p) => COUNTRIES
+            .iter()
+            .find(|c| c.code == p.country)
+            .unwrap_or(&COUNTRIES[0]),
         None => &COUNTRIES[rng.weighted(&COUNTRIES.iter().map(|c| c.share).collect::<Vec<_>>())],
     };
     let (name, email_local) = match persona {
@@ -204,13 +240,38 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
         None => {
             let (given, given_latin) = *rng.pick(country.given);
             let (family, family_latin) = *rng.pick(country.family);
-            let name = if country.family_first { format!("{family}{given}") } else { format!("{given} {family}") };
-            (name, format!("{}.{}{}", ascii_fold(given_latin), ascii_fold(family_latin), i))
+            let name = if country.family_first {
+                format!("{family}{given}")
+            } else {
+                format!("{given} {family}")
+            };
+            (
+                name,
+                format!(
+                    "{}.{}{}",
+                    ascii_fold(given_latin),
+                    ascii_fold(family_latin),
+                    i
+                ),
+            )
         }
     };
     let domain = ["example.com", "example.net", "example.org"][i % 3];
-    let email = Email::parse(&format!("{email_local}@{}", if persona.is_some() { "example.com" } else { domain })).ok();
-    let phone = Phone::parse(&format!("{}{}", country.dial, 200_000_000 + rng.range(0, 699_999_999))).ok();
+    let email = Email::parse(&format!(
+        "{email_local}@{}",
+        if persona.is_some() {
+            "example.com"
+        } else {
+            domain
+        }
+    ))
+    .ok();
+    let phone = Phone::parse(&format!(
+        "{}{}",
+        country.dial,
+        200_000_000 + rng.range(0, 699_999_999)
+    ))
+    .ok();
     let city = rng.pick(country.cities);
     let address = Address {
         name: Some(name.clone()),
@@ -233,7 +294,8 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
         None if rng.chance(0.08) => (0.0, false),
         None if rng.chance(0.43) => (0.0, true),
         None => {
-            let z = (-2.0 * (1.0 - rng.unit()).ln()).sqrt() * (std::f64::consts::TAU * rng.unit()).cos();
+            let z = (-2.0 * (1.0 - rng.unit()).ln()).sqrt()
+                * (std::f64::consts::TAU * rng.unit()).cos();
             ((1.1 * z).exp().min(5.0), false)
         }
     };
@@ -253,15 +315,33 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
     let mut identities = Vec::new();
     let telegram = persona.is_some() || rng.chance(country.telegram_share);
     if telegram {
-        identities.push((Channel::Telegram, (5_000_000_000u64 + rng.next_u64() % 2_000_000_000).to_string(), true));
+        identities.push((
+            Channel::Telegram,
+            (5_000_000_000u64 + rng.next_u64() % 2_000_000_000).to_string(),
+            true,
+        ));
     }
     if persona.is_some() || rng.chance(0.12) {
-        identities.push((Channel::Discord, (900_000_000_000_000_000u64 + rng.next_u64() % 90_000_000_000_000_000).to_string(), true));
+        identities.push((
+            Channel::Discord,
+            (900_000_000_000_000_000u64 + rng.next_u64() % 90_000_000_000_000_000).to_string(),
+            true,
+        ));
     }
     let accepts_email = persona.is_some() || rng.chance(0.55);
-    let mut consents = vec![Consent { channel: Channel::Email, granted: accepts_email, source: "checkout".into(), at: created }];
+    let mut consents = vec![Consent {
+        channel: Channel::Email,
+        granted: accepts_email,
+        source: "checkout".into(),
+        at: created,
+    }];
     if telegram {
-        consents.push(Consent { channel: Channel::Telegram, granted: rng.chance(0.7), source: "telegram /start".into(), at: created + Duration::days(1) });
+        consents.push(Consent {
+            channel: Channel::Telegram,
+            granted: rng.chance(0.7),
+            source: "telegram /start".into(),
+            at: created + Duration::days(1),
+        });
     }
     let mut tags = Vec::new();
     if weight > 2.5 {
@@ -283,7 +363,17 @@ pub fn customer(cfg: &DemoConfig, i: usize) -> DemoCustomer {
         consents,
         created_at: Some(created),
     };
-    DemoCustomer { index: i, record, name, address, country, weight, one_time, window: (first, last.max(first)), accepts_email }
+    DemoCustomer {
+        index: i,
+        record,
+        name,
+        address,
+        country,
+        weight,
+        one_time,
+        window: (first, last.max(first)),
+        accepts_email,
+    }
 }
 
 fn ascii_fold(s: &str) -> String {
@@ -305,9 +395,14 @@ fn ascii_fold(s: &str) -> String {
 
 /// When each order happens and whose it is: (time, customer index, n-th order of that
 /// customer), sorted by time. Exactly `cfg.orders` entries.
+#[allow(clippy::type_complexity)]
 pub fn schedule(cfg: &DemoConfig) -> Vec<(DateTime<Utc>, u32, u32)> {
-    let customers: Vec<(f64, bool, (DateTime<Utc>, DateTime<Utc>))> =
-        (0..cfg.customers).map(|i| { let c = customer(cfg, i); (c.weight, c.one_time, c.window) }).collect();
+    let customers: Vec<(f64, bool, (DateTime<Utc>, DateTime<Utc>))> = (0..cfg.customers)
+        .map(|i| {
+            let c = customer(cfg, i);
+            (c.weight, c.one_time, c.window)
+        })
+        .collect();
     let one_timers = customers.iter().filter(|c| c.1).count().min(cfg.orders);
     let repeat_orders = cfg.orders - one_timers;
     let total: f64 = customers.iter().map(|c| c.0).sum();
@@ -321,11 +416,20 @@ pub fn schedule(cfg: &DemoConfig) -> Vec<(DateTime<Utc>, u32, u32)> {
     let last_weighted = customers.iter().rposition(|c| c.0 > 0.0);
     for (i, (weight, one_time, (first, last))) in customers.iter().enumerate() {
         let n = if *one_time {
-            if singles < one_timers { singles += 1; 1 } else { 0 }
+            if singles < one_timers {
+                singles += 1;
+                1
+            } else {
+                0
+            }
         } else if total > 0.0 {
             cumulative += weight;
             let upto = ((repeat_orders as f64) * cumulative / total).floor() as usize;
-            let upto = if Some(i) == last_weighted { repeat_orders } else { upto.min(repeat_orders) };
+            let upto = if Some(i) == last_weighted {
+                repeat_orders
+            } else {
+                upto.min(repeat_orders)
+            };
             let n = upto.saturating_sub(allocated);
             allocated += n;
             n
@@ -336,8 +440,16 @@ pub fn schedule(cfg: &DemoConfig) -> Vec<(DateTime<Utc>, u32, u32)> {
         let span = (*last - *first).num_seconds().max(1) as f64;
         // A regular rhythm with some jitter: what churn scoring looks for.
         for k in 0..n {
-            let base = if n == 1 { 0.0 } else { k as f64 / (n - 1) as f64 };
-            let jitter = if n == 1 { 0.0 } else { (rng.unit() - 0.5) * 0.6 / (n - 1) as f64 };
+            let base = if n == 1 {
+                0.0
+            } else {
+                k as f64 / (n - 1) as f64
+            };
+            let jitter = if n == 1 {
+                0.0
+            } else {
+                (rng.unit() - 0.5) * 0.6 / (n - 1) as f64
+            };
             let t = *first + Duration::seconds((span * (base + jitter).clamp(0.0, 1.0)) as i64);
             out.push((t.min(cfg.now() - Duration::minutes(5)), i as u32, k as u32));
         }
@@ -369,7 +481,8 @@ pub fn order(
     let mut rng = Rng::new(cfg.seed, STREAM_ORDER ^ 0xABCD, seq as u64);
     let name = format!("#{}", 1001 + seq);
     let now = cfg.now();
-    let line_count = [1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 5][rng.range(0, 19) as usize];
+    let line_count =
+        [1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 4, 4, 5][rng.range(0, 19) as usize];
     let mut lines: Vec<LineRecord> = Vec::with_capacity(line_count);
     let mut chosen: Vec<usize> = Vec::with_capacity(line_count);
     for _ in 0..line_count {
@@ -405,15 +518,26 @@ pub fn order(
         (Vec::new(), 0)
     };
     let express = rng.chance(0.1);
-    let shipping = if express { 1490 } else if subtotal - discount >= 5000 { 0 } else { 595 };
-    let taxes = if buyer.country.code == "US" { (subtotal - discount) * 7 / 100 } else { 0 };
+    let shipping = if express {
+        1490
+    } else if subtotal - discount >= 5000 {
+        0
+    } else {
+        595
+    };
+    let taxes = if buyer.country.code == "US" {
+        (subtotal - discount) * 7 / 100
+    } else {
+        0
+    };
     let total = subtotal - discount + shipping + taxes;
 
     let age = now - at;
     let cancelled = age > Duration::hours(6) && rng.chance(0.015);
     let pending_payment = !cancelled && age < Duration::hours(20) && rng.chance(0.05);
     let processing = Duration::minutes(rng.range(30, 60 * 30));
-    let fulfilled_at = (!cancelled && !pending_payment && age > processing).then_some(at + processing);
+    let fulfilled_at =
+        (!cancelled && !pending_payment && age > processing).then_some(at + processing);
     let mut refunded = 0;
     let mut financial = if pending_payment { "pending" } else { "paid" };
     if cancelled {
@@ -423,7 +547,11 @@ pub fn order(
         financial = "partially_refunded";
         refunded = lines.first().map(|l| l.price).unwrap_or(0);
     }
-    let fulfillment = if fulfilled_at.is_some() { "fulfilled" } else { "unfulfilled" };
+    let fulfillment = if fulfilled_at.is_some() {
+        "fulfilled"
+    } else {
+        "unfulfilled"
+    };
     for line in &mut lines {
         line.fulfillment_status = fulfilled_at.map(|_| "fulfilled".to_string());
     }
@@ -438,7 +566,11 @@ pub fn order(
             accepts_email: Some(buyer.accepts_email),
         },
         currency: Currency::USD,
-        status: if cancelled { OrderStatus::Cancelled } else { OrderStatus::Open },
+        status: if cancelled {
+            OrderStatus::Cancelled
+        } else {
+            OrderStatus::Open
+        },
         financial_status: Some(financial.to_string()),
         fulfillment_status: fulfillment.to_string(),
         subtotal,
@@ -454,70 +586,157 @@ pub fn order(
         payment_method: Some(rng.pick(buyer.country.payment_methods).to_string()),
         note: rng.chance(0.03).then(|| "Please gift wrap.".to_string()),
         tags: Vec::new(),
-        source: Some(if rng.chance(0.7) { "web" } else { "shopify_draft_order" }.to_string()),
+        source: Some(
+            if rng.chance(0.7) {
+                "web"
+            } else {
+                "shopify_draft_order"
+            }
+            .to_string(),
+        ),
         created_at: at,
         paid_at: (!pending_payment).then_some(at + Duration::seconds(rng.range(2, 90))),
         fulfilled_at,
         cancelled_at: cancelled.then(|| at + Duration::hours(rng.range(1, 5))),
         lines,
     };
-    let shipment = fulfilled_at.map(|shipped| parcel(&mut rng, buyer.country, &name, shipped, express, now));
+    let shipment =
+        fulfilled_at.map(|shipped| parcel(&mut rng, buyer.country, &name, shipped, express, now));
     (record, shipment)
 }
 
 /// A parcel's journey up to `now`: label, transit, perhaps a delay or an exception,
 /// out for delivery, delivered.
-fn parcel(rng: &mut Rng, country: &Country, order_name: &str, shipped: DateTime<Utc>, express: bool, now: DateTime<Utc>) -> DemoShipment {
+fn parcel(
+    rng: &mut Rng,
+    country: &Country,
+    order_name: &str,
+    shipped: DateTime<Utc>,
+    express: bool,
+    now: DateTime<Utc>,
+) -> DemoShipment {
     let carrier = *rng.pick(country.carriers);
     let tracking_number = match carrier {
-        "UPS" => format!("1Z{:06X}{:010}", rng.next_u64() % 0xFF_FFFF, rng.next_u64() % 10_000_000_000),
+        "UPS" => format!(
+            "1Z{:06X}{:010}",
+            rng.next_u64() % 0xFF_FFFF,
+            rng.next_u64() % 10_000_000_000
+        ),
         "USPS" => format!("9400{:018}", rng.next_u64() % 1_000_000_000_000_000_000),
         "SF Express" => format!("SF{:012}", rng.next_u64() % 1_000_000_000_000),
         "Correos" => format!("PK{:09}ES", rng.next_u64() % 1_000_000_000),
         _ => format!("{:010}", rng.next_u64() % 10_000_000_000),
     };
-    let (lo, hi) = if express { (1, 3) } else { country.transit_days };
+    let (lo, hi) = if express {
+        (1, 3)
+    } else {
+        country.transit_days
+    };
     // Business days to calendar days, roughly.
     let promised_by = shipped + Duration::days(hi * 7 / 5 + 1);
     let mut arrive = shipped + Duration::hours(rng.range(lo * 24, hi * 24) * 7 / 5);
-    let warehouse = if country.eu_warehouse { "Rotterdam, NL" } else { "Edison, NJ, US" };
-    let destination = format!("{}, {}", country.cities.first().map(|c| c.name).unwrap_or(""), country.code);
+    let warehouse = if country.eu_warehouse {
+        "Rotterdam, NL"
+    } else {
+        "Edison, NJ, US"
+    };
+    let destination = format!(
+        "{}, {}",
+        country.cities.first().map(|c| c.name).unwrap_or(""),
+        country.code
+    );
     let mut events = vec![
-        TrackingEvent { at: shipped, status: TrackingStatus::LabelCreated, location: Some(warehouse.into()), description: Some("Shipping label created".into()) },
-        TrackingEvent { at: shipped + Duration::hours(rng.range(6, 20)), status: TrackingStatus::InTransit, location: Some(warehouse.into()), description: Some("Departed facility".into()) },
+        TrackingEvent {
+            at: shipped,
+            status: TrackingStatus::LabelCreated,
+            location: Some(warehouse.into()),
+            description: Some("Shipping label created".into()),
+        },
+        TrackingEvent {
+            at: shipped + Duration::hours(rng.range(6, 20)),
+            status: TrackingStatus::InTransit,
+            location: Some(warehouse.into()),
+            description: Some("Departed facility".into()),
+        },
     ];
     let trouble = rng.unit();
     let mut returned = false;
     if trouble < 0.07 {
         let at = promised_by - Duration::hours(rng.range(12, 48));
-        let reason = *rng.pick(&["Weather delay", "Carrier capacity delay", "Missed connection at hub"]);
-        events.push(TrackingEvent { at, status: TrackingStatus::Delayed, location: Some(destination.clone()), description: Some(reason.into()) });
+        let reason = *rng.pick(&[
+            "Weather delay",
+            "Carrier capacity delay",
+            "Missed connection at hub",
+        ]);
+        events.push(TrackingEvent {
+            at,
+            status: TrackingStatus::Delayed,
+            location: Some(destination.clone()),
+            description: Some(reason.into()),
+        });
         arrive = promised_by + Duration::days(rng.range(3, 8));
     } else if trouble < 0.09 {
         let at = shipped + Duration::days(rng.range(2, 4));
-        let reason = *rng.pick(&["Address incomplete, contact the carrier", "Held at customs", "Recipient not available"]);
-        events.push(TrackingEvent { at, status: TrackingStatus::Exception, location: Some(destination.clone()), description: Some(reason.into()) });
+        let reason = *rng.pick(&[
+            "Address incomplete, contact the carrier",
+            "Held at customs",
+            "Recipient not available",
+        ]);
+        events.push(TrackingEvent {
+            at,
+            status: TrackingStatus::Exception,
+            location: Some(destination.clone()),
+            description: Some(reason.into()),
+        });
         arrive = at + Duration::days(rng.range(5, 10));
         returned = rng.chance(0.35);
     }
     if returned {
-        events.push(TrackingEvent { at: arrive, status: TrackingStatus::Returned, location: Some(warehouse.into()), description: Some("Returned to sender".into()) });
+        events.push(TrackingEvent {
+            at: arrive,
+            status: TrackingStatus::Returned,
+            location: Some(warehouse.into()),
+            description: Some("Returned to sender".into()),
+        });
     } else {
         let mid = shipped + (arrive - shipped) / 2;
-        events.push(TrackingEvent { at: mid, status: TrackingStatus::InTransit, location: Some(destination.clone()), description: Some("Arrived at sort facility".into()) });
-        events.push(TrackingEvent { at: arrive - Duration::hours(6), status: TrackingStatus::OutForDelivery, location: Some(destination.clone()), description: Some("Out for delivery".into()) });
-        events.push(TrackingEvent { at: arrive, status: TrackingStatus::Delivered, location: Some(destination), description: Some("Delivered".into()) });
+        events.push(TrackingEvent {
+            at: mid,
+            status: TrackingStatus::InTransit,
+            location: Some(destination.clone()),
+            description: Some("Arrived at sort facility".into()),
+        });
+        events.push(TrackingEvent {
+            at: arrive - Duration::hours(6),
+            status: TrackingStatus::OutForDelivery,
+            location: Some(destination.clone()),
+            description: Some("Out for delivery".into()),
+        });
+        events.push(TrackingEvent {
+            at: arrive,
+            status: TrackingStatus::Delivered,
+            location: Some(destination),
+            description: Some("Delivered".into()),
+        });
     }
     events.retain(|e| e.at <= now);
     events.sort_by_key(|e| e.at);
-    DemoShipment { order_name: order_name.to_string(), carrier, tracking_number, promised_by, events }
+    DemoShipment {
+        order_name: order_name.to_string(),
+        carrier,
+        tracking_number,
+        promised_by,
+        events,
+    }
 }
 
 /// The demo FAQ articles, parsed.
 pub fn faq_documents() -> Result<Vec<kefu_knowledge::Document>, String> {
     FAQ_FILES
         .iter()
-        .map(|(path, text)| kefu_knowledge::parse_markdown(text).map_err(|e| format!("demo/faq/{path}:{e}")))
+        .map(|(path, text)| {
+            kefu_knowledge::parse_markdown(text).map_err(|e| format!("demo/faq/{path}:{e}"))
+        })
         .collect()
 }
 
@@ -533,7 +752,9 @@ pub struct LoadSummary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    #[error("the database already holds a shop ({customers} customers, {orders} orders); the demo only fills an empty database")]
+    #[error(
+        "the database already holds a shop ({customers} customers, {orders} orders); the demo only fills an empty database"
+    )]
     NotEmpty { customers: i64, orders: i64 },
     #[error("demo data is broken: {0}")]
     Data(String),
@@ -543,10 +764,17 @@ pub enum DemoError {
 
 /// Fills an empty database with the demo shop, in one transaction. `progress` is told
 /// each step as it starts.
-pub async fn load(store: &Store, cfg: &DemoConfig, progress: &(dyn Fn(&str) + Sync)) -> Result<LoadSummary, DemoError> {
+pub async fn load(
+    store: &Store,
+    cfg: &DemoConfig,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<LoadSummary, DemoError> {
     let stats = store.stats().await?;
     if !stats.is_empty_shop() {
-        return Err(DemoError::NotEmpty { customers: stats.customers, orders: stats.orders });
+        return Err(DemoError::NotEmpty {
+            customers: stats.customers,
+            orders: stats.orders,
+        });
     }
     let mut summary = LoadSummary::default();
     let mut writer = store.writer().await?;
@@ -561,7 +789,9 @@ pub async fn load(store: &Store, cfg: &DemoConfig, progress: &(dyn Fn(&str) + Sy
     let customers: Vec<DemoCustomer> = (0..cfg.customers).map(|i| customer(cfg, i)).collect();
     for chunk in customers.chunks(1_000) {
         let batch: Vec<CustomerRecord> = chunk.iter().map(|c| c.record.clone()).collect();
-        summary.customers.add(writer.write_customers(&batch, Merge::Overwrite).await?.1);
+        summary
+            .customers
+            .add(writer.write_customers(&batch, Merge::Overwrite).await?.1);
     }
     progress("orders and parcels");
     let popularity: Vec<u32> = catalogue.iter().map(|p| p.popularity).collect();
@@ -571,7 +801,15 @@ pub async fn load(store: &Store, cfg: &DemoConfig, progress: &(dyn Fn(&str) + Sy
         let mut parcels = Vec::new();
         for (offset, (at, who, nth)) in chunk.iter().enumerate() {
             let buyer = &customers[*who as usize];
-            let (order, parcel) = order(cfg, &catalogue, &popularity, buyer, chunk_no * 500 + offset, *at, *nth);
+            let (order, parcel) = order(
+                cfg,
+                &catalogue,
+                &popularity,
+                buyer,
+                chunk_no * 500 + offset,
+                *at,
+                *nth,
+            );
             orders.push(order);
             parcels.extend(parcel);
         }
@@ -590,7 +828,9 @@ pub async fn load(store: &Store, cfg: &DemoConfig, progress: &(dyn Fn(&str) + Sy
                 })
             })
             .collect();
-        summary.tracking_events.add(writer.write_shipments(&shipments).await?);
+        summary
+            .tracking_events
+            .add(writer.write_shipments(&shipments).await?);
     }
     writer.commit().await?;
     Ok(summary)
@@ -623,38 +863,63 @@ mod tests {
         let docs = faq_documents().unwrap();
         assert!(docs.len() >= 60);
         for lang in ["en", "zh-CN", "es", "ja", "fr", "de"] {
-            assert!(docs.iter().any(|d| d.lang.as_str() == lang), "no {lang} article");
+            assert!(
+                docs.iter().any(|d| d.lang.as_str() == lang),
+                "no {lang} article"
+            );
         }
-        let groups: std::collections::BTreeSet<&str> = docs.iter().map(|d| d.group.as_str()).collect();
+        let groups: std::collections::BTreeSet<&str> =
+            docs.iter().map(|d| d.group.as_str()).collect();
         for group in groups {
-            assert!(docs.iter().any(|d| d.group == group && d.lang.as_str() == "en"), "{group} has no English article");
+            assert!(
+                docs.iter()
+                    .any(|d| d.group == group && d.lang.as_str() == "en"),
+                "{group} has no English article"
+            );
         }
     }
 
     #[test]
     fn the_same_seed_gives_the_same_shop() {
-        let cfg = DemoConfig { seed: 7, customers: 50, orders: 300, today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap() };
+        let cfg = DemoConfig {
+            seed: 7,
+            customers: 50,
+            orders: 300,
+            today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        };
         let a = schedule(&cfg);
         let b = schedule(&cfg);
         assert_eq!(a, b);
         assert_eq!(a.len(), 300);
         assert_eq!(customer(&cfg, 17).record, customer(&cfg, 17).record);
-        let other = DemoConfig { seed: 8, ..cfg.clone() };
-        assert_ne!(customer(&cfg, 17).record.email, customer(&other, 17).record.email);
+        let other = DemoConfig {
+            seed: 8,
+            ..cfg.clone()
+        };
+        assert_ne!(
+            customer(&cfg, 17).record.email,
+            customer(&other, 17).record.email
+        );
     }
 
     #[test]
     fn catalogue_has_over_300_products_with_unique_skus() {
         let products = products(1);
         assert!(products.len() >= 300);
-        let skus: std::collections::HashSet<&str> = products.iter().map(|p| p.sku.as_str()).collect();
+        let skus: std::collections::HashSet<&str> =
+            products.iter().map(|p| p.sku.as_str()).collect();
         assert_eq!(skus.len(), products.len());
         assert!(products.iter().all(|p| p.record.translations.len() == 6));
     }
 
     #[test]
     fn orders_add_up() {
-        let cfg = DemoConfig { seed: 3, customers: 40, orders: 200, today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap() };
+        let cfg = DemoConfig {
+            seed: 3,
+            customers: 40,
+            orders: 200,
+            today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+        };
         let catalogue = products(cfg.seed);
         let popularity: Vec<u32> = catalogue.iter().map(|p| p.popularity).collect();
         for (seq, (at, who, nth)) in schedule(&cfg).into_iter().enumerate() {

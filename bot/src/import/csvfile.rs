@@ -21,28 +21,64 @@ pub(crate) struct CsvFile<'p> {
 }
 
 fn key(name: &str) -> String {
-    name.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
+    name.trim()
+        .trim_start_matches('\u{feff}')
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl<'p> CsvFile<'p> {
-    pub fn open(path: &Path, required: &[&str], progress: &'p dyn Progress) -> Result<Self, ImportError> {
-        let file = File::open(path).map_err(|source| ImportError::Io { file: path.to_path_buf(), source })?;
+    pub fn open(
+        path: &Path,
+        required: &[&str],
+        progress: &'p dyn Progress,
+    ) -> Result<Self, ImportError> {
+        let file = File::open(path).map_err(|source| ImportError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(BufReader::with_capacity(1 << 16, file));
-        let headers = reader.headers().map_err(|e| ImportError::file(path, format!("not a CSV file: {e}")))?.clone();
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(BufReader::with_capacity(1 << 16, file));
+        let headers = reader
+            .headers()
+            .map_err(|e| ImportError::file(path, format!("not a CSV file: {e}")))?
+            .clone();
         let mut columns = HashMap::new();
         for (i, name) in headers.iter().enumerate() {
             columns.entry(key(name)).or_insert(i);
         }
-        let missing: Vec<&str> = required.iter().copied().filter(|c| !columns.contains_key(&key(c))).collect();
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|c| !columns.contains_key(&key(c)))
+            .collect();
         if !missing.is_empty() {
             return Err(ImportError::file(
                 path,
-                format!("missing column{} {} in the header line", if missing.len() > 1 { "s" } else { "" }, missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "missing column{} {} in the header line",
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         progress.start(size);
-        Ok(Self { path: path.to_path_buf(), reader, columns, record: csv::StringRecord::new(), progress, rows: 0 })
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+            columns,
+            record: csv::StringRecord::new(),
+            progress,
+            rows: 0,
+        })
     }
 
     pub fn rows(&self) -> u64 {
@@ -62,16 +98,24 @@ impl<'p> CsvFile<'p> {
                         continue;
                     }
                     self.rows += 1;
-                    if self.rows % 4096 == 0 {
-                        self.progress.advance(self.record.position().map(|p| p.byte()).unwrap_or(0));
+                    if self.rows.is_multiple_of(4096) {
+                        self.progress
+                            .advance(self.record.position().map(|p| p.byte()).unwrap_or(0));
                     }
                     let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-                    return Ok(Some(Row { file: &self.path, line, record: &self.record, columns: &self.columns }));
+                    return Ok(Some(Row {
+                        file: &self.path,
+                        line,
+                        record: &self.record,
+                        columns: &self.columns,
+                    }));
                 }
                 Err(e) => {
                     let line = e.position().map(|p| p.line()).unwrap_or(0);
                     let message = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8 text".to_string(),
+                        csv::ErrorKind::Utf8 { .. } => {
+                            "the row is not valid UTF-8 text".to_string()
+                        }
                         _ => e.to_string(),
                     };
                     return Err(ImportError::row(&self.path, line, "row", message));
@@ -92,7 +136,11 @@ pub(crate) struct Row<'a> {
 impl Row<'_> {
     /// The trimmed cell of `column`, empty when the column or cell is absent.
     pub fn get(&self, column: &str) -> &str {
-        self.columns.get(&key(column)).and_then(|&i| self.record.get(i)).map(str::trim).unwrap_or("")
+        self.columns
+            .get(&key(column))
+            .and_then(|&i| self.record.get(i))
+            .map(str::trim)
+            .unwrap_or("")
     }
 
     pub fn opt(&self, column: &str) -> Option<String> {
@@ -111,7 +159,11 @@ impl Row<'_> {
         }
     }
 
-    pub fn parse<T>(&self, column: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Option<T>, ImportError> {
+    pub fn parse<T>(
+        &self,
+        column: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ImportError> {
         match self.get(column) {
             "" => Ok(None),
             v => parse(v).map(Some).map_err(|m| self.err(column, m)),
@@ -131,7 +183,10 @@ impl Row<'_> {
     }
 
     pub fn integer(&self, column: &str) -> Result<Option<i64>, ImportError> {
-        self.parse(column, |v| v.parse::<i64>().map_err(|_| format!("`{v}` is not a whole number")))
+        self.parse(column, |v| {
+            v.parse::<i64>()
+                .map_err(|_| format!("`{v}` is not a whole number"))
+        })
     }
 }
 
@@ -153,5 +208,7 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, String> {
     {
         return Ok(t.and_utc());
     }
-    Err(format!("`{raw}` is not a date and time (expected e.g. 2025-10-07 09:50:26 +0200)"))
+    Err(format!(
+        "`{raw}` is not a date and time (expected e.g. 2025-10-07 09:50:26 +0200)"
+    ))
 }

@@ -31,27 +31,46 @@ use crate::store::{Counts, StoreError};
 pub enum ImportError {
     /// A row (or a front-matter field) is wrong.
     #[error("{}:{line}: {field}: {message}", file.display())]
-    Row { file: PathBuf, line: u64, field: String, message: String },
+    Row {
+        file: PathBuf,
+        line: u64,
+        field: String,
+        message: String,
+    },
     /// The file as a whole is wrong (a required column is missing, not a CSV…).
     #[error("{}: {message}", file.display())]
     File { file: PathBuf, message: String },
     #[error("{}: cannot read: {source}", file.display())]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {source}", file.display())]
     Store { file: PathBuf, source: StoreError },
 }
 
 impl ImportError {
     pub(crate) fn row(file: &Path, line: u64, field: &str, message: impl Into<String>) -> Self {
-        Self::Row { file: file.to_path_buf(), line, field: field.to_string(), message: message.into() }
+        Self::Row {
+            file: file.to_path_buf(),
+            line,
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn file(file: &Path, message: impl Into<String>) -> Self {
-        Self::File { file: file.to_path_buf(), message: message.into() }
+        Self::File {
+            file: file.to_path_buf(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn store(file: &Path) -> impl FnOnce(StoreError) -> Self + '_ {
-        move |source| Self::Store { file: file.to_path_buf(), source }
+        move |source| Self::Store {
+            file: file.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -76,7 +95,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn section(&self, name: &str) -> Counts {
-        self.sections.iter().find(|(n, _)| n == name).map(|(_, c)| *c).unwrap_or_default()
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
     }
 
     pub(crate) fn with(mut self, name: &str, counts: Counts) -> Self {
@@ -89,7 +112,11 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} rows read", self.rows)?;
         for (name, c) in &self.sections {
-            writeln!(f, "{name}: {} created, {} updated, {} unchanged", c.created, c.updated, c.unchanged)?;
+            writeln!(
+                f,
+                "{name}: {} created, {} updated, {} unchanged",
+                c.created, c.updated, c.unchanged
+            )?;
         }
         Ok(())
     }

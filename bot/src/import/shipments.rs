@@ -19,8 +19,22 @@ struct Pending {
 
 /// Imports tracking events; parcels are keyed on (carrier, tracking number) and must
 /// belong to an order that is already imported.
-pub async fn import_shipments(store: &Store, path: &Path, progress: &dyn Progress) -> Result<Summary, ImportError> {
-    let mut csv = CsvFile::open(path, &["order_name", "carrier", "tracking_number", "event_time", "status"], progress)?;
+pub async fn import_shipments(
+    store: &Store,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<Summary, ImportError> {
+    let mut csv = CsvFile::open(
+        path,
+        &[
+            "order_name",
+            "carrier",
+            "tracking_number",
+            "event_time",
+            "status",
+        ],
+        progress,
+    )?;
     let mut writer = store.writer().await.map_err(ImportError::store(path))?;
     let mut counts = Counts::default();
     let mut pending: Vec<Pending> = Vec::new();
@@ -31,19 +45,33 @@ pub async fn import_shipments(store: &Store, path: &Path, progress: &dyn Progres
         let flush = row.is_none() || events >= BATCH;
         if flush && !pending.is_empty() {
             let names: Vec<String> = pending.iter().map(|p| p.order_name.clone()).collect();
-            let ids = writer.order_ids(&names).await.map_err(ImportError::store(path))?;
+            let ids = writer
+                .order_ids(&names)
+                .await
+                .map_err(ImportError::store(path))?;
             for p in &mut pending {
                 match ids.get(&p.order_name) {
                     Some(id) => p.record.order_id = *id,
                     None => {
-                        return Err(ImportError::row(path, p.line, "order_name", format!(
-                            "order {} is not in the database; import the orders first", p.order_name
-                        )));
+                        return Err(ImportError::row(
+                            path,
+                            p.line,
+                            "order_name",
+                            format!(
+                                "order {} is not in the database; import the orders first",
+                                p.order_name
+                            ),
+                        ));
                     }
                 }
             }
             let records: Vec<ShipmentRecord> = pending.drain(..).map(|p| p.record).collect();
-            counts.add(writer.write_shipments(&records).await.map_err(ImportError::store(path))?);
+            counts.add(
+                writer
+                    .write_shipments(&records)
+                    .await
+                    .map_err(ImportError::store(path))?,
+            );
             index.clear();
             events = 0;
         }
@@ -51,13 +79,26 @@ pub async fn import_shipments(store: &Store, path: &Path, progress: &dyn Progres
         let order_name = normalise_order_name(row.required("order_name")?);
         let carrier = row.required("carrier")?.to_string();
         let tracking_number = row.required("tracking_number")?.to_string();
-        let status: TrackingStatus = row.parse("status", |v| v.parse())?.ok_or_else(|| row.err("status", "is empty but required"))?;
-        let at = row.time("event_time")?.ok_or_else(|| row.err("event_time", "is empty but required"))?;
+        let status: TrackingStatus = row
+            .parse("status", |v| v.parse())?
+            .ok_or_else(|| row.err("status", "is empty but required"))?;
+        let at = row
+            .time("event_time")?
+            .ok_or_else(|| row.err("event_time", "is empty but required"))?;
         // A promise is a day: "by 2025-10-10" means by the end of that day.
         let promised_by = row.time("promised_by")?.map(|t| {
-            if row.get("promised_by").len() == 10 { t + chrono::Duration::seconds(86_399) } else { t }
+            if row.get("promised_by").len() == 10 {
+                t + chrono::Duration::seconds(86_399)
+            } else {
+                t
+            }
         });
-        let event = TrackingEvent { at, status, location: row.opt("location"), description: row.opt("description") };
+        let event = TrackingEvent {
+            at,
+            status,
+            location: row.opt("location"),
+            description: row.opt("description"),
+        };
         let key = (carrier.clone(), tracking_number.clone());
         match index.get(&key) {
             Some(&i) => {
@@ -75,7 +116,13 @@ pub async fn import_shipments(store: &Store, path: &Path, progress: &dyn Progres
                 pending.push(Pending {
                     line: row.line,
                     order_name,
-                    record: ShipmentRecord { order_id: 0, carrier, tracking_number, promised_by, events: vec![event] },
+                    record: ShipmentRecord {
+                        order_id: 0,
+                        carrier,
+                        tracking_number,
+                        promised_by,
+                        events: vec![event],
+                    },
                 });
             }
         }
@@ -83,5 +130,9 @@ pub async fn import_shipments(store: &Store, path: &Path, progress: &dyn Progres
     }
     let rows = csv.rows();
     writer.commit().await.map_err(ImportError::store(path))?;
-    Ok(Summary { rows, sections: Vec::new() }.with("tracking events", counts))
+    Ok(Summary {
+        rows,
+        sections: Vec::new(),
+    }
+    .with("tracking events", counts))
 }

@@ -16,7 +16,11 @@ const BATCH: usize = 500;
 pub use super::csvfile::parse_time as parse_shopify_time;
 
 /// Imports a Shopify orders export. See the module docs and `docs/import.md`.
-pub async fn import_shopify_orders(store: &Store, path: &Path, progress: &dyn Progress) -> Result<Summary, ImportError> {
+pub async fn import_shopify_orders(
+    store: &Store,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<Summary, ImportError> {
     let mut csv = CsvFile::open(path, &["Name", "Created at", "Currency"], progress)?;
     let mut writer = store.writer().await.map_err(ImportError::store(path))?;
     let mut counts = OrderCounts::default();
@@ -35,13 +39,23 @@ pub async fn import_shopify_orders(store: &Store, path: &Path, progress: &dyn Pr
             continue;
         }
         if finished.contains(&name_hash(name)) {
-            return Err(row.err("Name", format!("order {name} appeared earlier in the file; rows of one order must be adjacent")));
+            return Err(row.err(
+                "Name",
+                format!(
+                    "order {name} appeared earlier in the file; rows of one order must be adjacent"
+                ),
+            ));
         }
         if let Some(done) = current.take() {
             finished.insert(name_hash(&done.name));
             batch.push(done);
             if batch.len() >= BATCH {
-                counts.add(writer.write_orders(&batch).await.map_err(ImportError::store(path))?);
+                counts.add(
+                    writer
+                        .write_orders(&batch)
+                        .await
+                        .map_err(ImportError::store(path))?,
+                );
                 batch.clear();
             }
         }
@@ -49,14 +63,28 @@ pub async fn import_shopify_orders(store: &Store, path: &Path, progress: &dyn Pr
     }
     batch.extend(current.take());
     if !batch.is_empty() {
-        counts.add(writer.write_orders(&batch).await.map_err(ImportError::store(path))?);
+        counts.add(
+            writer
+                .write_orders(&batch)
+                .await
+                .map_err(ImportError::store(path))?,
+        );
     }
     let rows = csv.rows();
     writer.commit().await.map_err(ImportError::store(path))?;
-    Ok(Summary { rows, sections: Vec::new() }
-        .with("orders", counts.orders)
-        .with("customers", counts.customers)
-        .with("order lines", crate::store::Counts { created: counts.lines, ..Default::default() }))
+    Ok(Summary {
+        rows,
+        sections: Vec::new(),
+    }
+    .with("orders", counts.orders)
+    .with("customers", counts.customers)
+    .with(
+        "order lines",
+        crate::store::Counts {
+            created: counts.lines,
+            ..Default::default()
+        },
+    ))
 }
 
 fn name_hash(name: &str) -> u64 {
@@ -71,26 +99,41 @@ fn parse_order(row: &Row<'_>) -> Result<OrderRecord, ImportError> {
         .parse("Currency", Currency::parse)?
         .ok_or_else(|| row.err("Currency", "is empty on the order's first row"))?;
     let created_at = row.time("Created at")?.ok_or_else(|| {
-        row.err("Created at", "is empty: the first row of each order must carry the order-level fields")
+        row.err(
+            "Created at",
+            "is empty: the first row of each order must carry the order-level fields",
+        )
     })?;
     let email = row.parse("Email", Email::parse)?;
     // Phones in exports are often free text; one that cannot be read is kept in the
     // address but not used to match the customer.
-    let phone = [row.get("Phone"), row.get("Billing Phone"), row.get("Shipping Phone")]
-        .into_iter()
-        .find_map(|raw| Phone::parse(raw).ok());
+    let phone = [
+        row.get("Phone"),
+        row.get("Billing Phone"),
+        row.get("Shipping Phone"),
+    ]
+    .into_iter()
+    .find_map(|raw| Phone::parse(raw).ok());
     let cancelled_at = row.time("Cancelled at")?;
-    let money = |column: &str| -> Result<i64, ImportError> { Ok(row.money(column, currency)?.unwrap_or(0)) };
+    let money = |column: &str| -> Result<i64, ImportError> {
+        Ok(row.money(column, currency)?.unwrap_or(0))
+    };
     let shipping_address = Address {
         name: row.opt("Shipping Name"),
         company: row.opt("Shipping Company"),
-        address1: row.opt("Shipping Address1").or_else(|| row.opt("Shipping Street")),
+        address1: row
+            .opt("Shipping Address1")
+            .or_else(|| row.opt("Shipping Street")),
         address2: row.opt("Shipping Address2"),
         city: row.opt("Shipping City"),
-        zip: row.opt("Shipping Zip").map(|z| z.trim_start_matches('\'').to_string()),
+        zip: row
+            .opt("Shipping Zip")
+            .map(|z| z.trim_start_matches('\'').to_string()),
         province: row.opt("Shipping Province"),
         country: row.opt("Shipping Country"),
-        phone: row.opt("Shipping Phone").map(|p| p.trim_start_matches('\'').to_string()),
+        phone: row
+            .opt("Shipping Phone")
+            .map(|p| p.trim_start_matches('\'').to_string()),
     };
     let billing_name = row.opt("Billing Name");
     let mut order = OrderRecord {
@@ -99,14 +142,26 @@ fn parse_order(row: &Row<'_>) -> Result<OrderRecord, ImportError> {
         buyer: Buyer {
             email,
             phone,
-            name: billing_name.clone().or_else(|| shipping_address.name.clone()),
-            country: shipping_address.country.clone().or_else(|| row.opt("Billing Country")),
+            name: billing_name
+                .clone()
+                .or_else(|| shipping_address.name.clone()),
+            country: shipping_address
+                .country
+                .clone()
+                .or_else(|| row.opt("Billing Country")),
             accepts_email: row.boolean("Accepts Marketing")?,
         },
         currency,
-        status: if cancelled_at.is_some() { OrderStatus::Cancelled } else { OrderStatus::Open },
+        status: if cancelled_at.is_some() {
+            OrderStatus::Cancelled
+        } else {
+            OrderStatus::Open
+        },
         financial_status: row.opt("Financial Status").map(|s| s.to_lowercase()),
-        fulfillment_status: row.opt("Fulfillment Status").map(|s| s.to_lowercase()).unwrap_or_else(|| "unfulfilled".into()),
+        fulfillment_status: row
+            .opt("Fulfillment Status")
+            .map(|s| s.to_lowercase())
+            .unwrap_or_else(|| "unfulfilled".into()),
         subtotal: money("Subtotal")?,
         shipping: money("Shipping")?,
         taxes: money("Taxes")?,
@@ -145,7 +200,9 @@ fn parse_line(row: &Row<'_>, currency: Currency) -> Result<LineRecord, ImportErr
         discount: row.money("Lineitem discount", currency)?.unwrap_or(0),
         requires_shipping: row.boolean("Lineitem requires shipping")?.unwrap_or(true),
         taxable: row.boolean("Lineitem taxable")?.unwrap_or(true),
-        fulfillment_status: row.opt("Lineitem fulfillment status").map(|s| s.to_lowercase()),
+        fulfillment_status: row
+            .opt("Lineitem fulfillment status")
+            .map(|s| s.to_lowercase()),
         vendor: row.opt("Vendor"),
     })
 }

@@ -29,7 +29,12 @@ pub async fn import_shopify_products(
         if current.as_ref().is_none_or(|p| p.handle != handle) {
             batch.extend(current.take());
             if batch.len() >= BATCH {
-                counts.add(writer.write_products(&batch).await.map_err(ImportError::store(path))?);
+                counts.add(
+                    writer
+                        .write_products(&batch)
+                        .await
+                        .map_err(ImportError::store(path))?,
+                );
                 batch.clear();
             }
             current = Some(parse_product(&row, lang)?);
@@ -39,10 +44,19 @@ pub async fn import_shopify_products(
         }
     }
     batch.extend(current.take());
-    counts.add(writer.write_products(&batch).await.map_err(ImportError::store(path))?);
+    counts.add(
+        writer
+            .write_products(&batch)
+            .await
+            .map_err(ImportError::store(path))?,
+    );
     let rows = csv.rows();
     writer.commit().await.map_err(ImportError::store(path))?;
-    Ok(Summary { rows, sections: Vec::new() }.with("products", counts))
+    Ok(Summary {
+        rows,
+        sections: Vec::new(),
+    }
+    .with("products", counts))
 }
 
 fn parse_product(row: &Row<'_>, lang: &str) -> Result<ProductRecord, ImportError> {
@@ -54,7 +68,11 @@ fn parse_product(row: &Row<'_>, lang: &str) -> Result<ProductRecord, ImportError
         tags: split_tags(row.get("Tags")),
         published: row.boolean("Published")?.unwrap_or(true),
         image_url: row.opt("Image Src"),
-        translations: vec![ProductText { lang: lang.to_string(), title, description: html_to_text(row.get("Body (HTML)")) }],
+        translations: vec![ProductText {
+            lang: lang.to_string(),
+            title,
+            description: html_to_text(row.get("Body (HTML)")),
+        }],
         variants: Vec::new(),
         created_at: None,
     })
@@ -62,21 +80,27 @@ fn parse_product(row: &Row<'_>, lang: &str) -> Result<ProductRecord, ImportError
 
 /// A row without a price is an extra image of the product, not a variant.
 fn parse_variant(row: &Row<'_>, currency: Currency) -> Result<Option<VariantRecord>, ImportError> {
-    let Some(price) = row.money("Variant Price", currency)? else { return Ok(None) };
+    let Some(price) = row.money("Variant Price", currency)? else {
+        return Ok(None);
+    };
     let options: Vec<&str> = ["Option1 Value", "Option2 Value", "Option3 Value"]
         .into_iter()
         .map(|c| row.get(c))
         .filter(|v| !v.is_empty() && *v != "Default Title")
         .collect();
     Ok(Some(VariantRecord {
-        sku: row.opt("Variant SKU").map(|s| s.trim_start_matches('\'').to_string()),
+        sku: row
+            .opt("Variant SKU")
+            .map(|s| s.trim_start_matches('\'').to_string()),
         title: options.join(" / "),
         price,
         compare_at: row.money("Variant Compare At Price", currency)?,
         currency: currency.as_str().to_string(),
         stock: row.integer("Variant Inventory Qty")?,
         grams: row.parse("Variant Grams", |v| {
-            v.parse::<f64>().map(|g| g.round() as i64).map_err(|_| format!("`{v}` is not a weight in grams"))
+            v.parse::<f64>()
+                .map(|g| g.round() as i64)
+                .map_err(|_| format!("`{v}` is not a weight in grams"))
         })?,
     }))
 }
@@ -94,8 +118,16 @@ pub(crate) fn html_to_text(html: &str) -> String {
             }
             '>' if in_tag => {
                 in_tag = false;
-                let name = tag.trim_start_matches('/').split_whitespace().next().unwrap_or("").to_ascii_lowercase();
-                if matches!(name.as_str(), "p" | "br" | "br/" | "li" | "div" | "h1" | "h2" | "h3" | "h4" | "tr") {
+                let name = tag
+                    .trim_start_matches('/')
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if matches!(
+                    name.as_str(),
+                    "p" | "br" | "br/" | "li" | "div" | "h1" | "h2" | "h3" | "h4" | "tr"
+                ) {
                     out.push('\n');
                 }
             }
@@ -103,14 +135,29 @@ pub(crate) fn html_to_text(html: &str) -> String {
             _ => out.push(c),
         }
     }
-    let text = out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&nbsp;", " ");
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+    let text = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn html_descriptions_become_plain_text() {
-        assert_eq!(super::html_to_text("<p>Hand-made <b>celadon</b> &amp; glaze.</p><ul><li>200 ml</li></ul>"), "Hand-made celadon & glaze.\n200 ml");
+        assert_eq!(
+            super::html_to_text(
+                "<p>Hand-made <b>celadon</b> &amp; glaze.</p><ul><li>200 ml</li></ul>"
+            ),
+            "Hand-made celadon & glaze.\n200 ml"
+        );
     }
 }

@@ -14,10 +14,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
-pub use records::*;
 pub use read::normalise_order_name;
+pub use records::*;
 pub use write::{OrderCounts, Writer};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -29,7 +31,10 @@ pub enum StoreError {
     #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -92,7 +97,10 @@ pub struct ConnectOptions {
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 10, acquire_timeout: Duration::from_secs(30) }
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -114,7 +122,9 @@ impl Store {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            return Ok(Self { pool: Pool::Postgres(pool) });
+            return Ok(Self {
+                pool: Pool::Postgres(pool),
+            });
         }
         if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
@@ -130,14 +140,19 @@ impl Store {
         if let Some(dir) = connect.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(Self { pool: Pool::Sqlite(pool) })
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+        })
     }
 
     /// Connects and brings the schema up to date.
@@ -181,4 +196,3 @@ impl Store {
         Writer::begin(&self.pool).await
     }
 }
-

@@ -1,5 +1,7 @@
 //! Reads and small single-row writes: customers, identities, consents, orders,
 //! shipments, products, documents, conversations, handoffs, staff and the audit log.
+// Short-lived row tuples are read right where they are declared.
+#![allow(clippy::type_complexity)]
 
 use std::collections::BTreeMap;
 
@@ -41,7 +43,8 @@ impl From<CustomerRow> for Customer {
     }
 }
 
-const CUSTOMER_COLUMNS: &str = "id, email, phone, name, locale, time_zone, country, tags, attributes, created_at";
+const CUSTOMER_COLUMNS: &str =
+    "id, email, phone, name, locale, time_zone, country, tags, attributes, created_at";
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {
@@ -293,12 +296,16 @@ impl Store {
     // ----- customers, identities, consents -----
 
     pub async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"
+        ));
         on_pool!(self, p => Ok(sqlx::query_as::<_, CustomerRow>(sql).bind(id).fetch_optional(p).await?.map(Customer::from)))
     }
 
     pub async fn customer_by_email(&self, email: &Email) -> Result<Option<Customer>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE email = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE email = $1"
+        ));
         on_pool!(self, p => Ok(sqlx::query_as::<_, CustomerRow>(sql).bind(email.as_str()).fetch_optional(p).await?.map(Customer::from)))
     }
 
@@ -313,13 +320,23 @@ impl Store {
         .fetch_optional(p)
         .await?);
         if let Some((customer_id, verified)) = row {
-            return Ok(Some(Identity { channel, external_id: external_id.to_string(), customer_id, verified }));
+            return Ok(Some(Identity {
+                channel,
+                external_id: external_id.to_string(),
+                customer_id,
+                verified,
+            }));
         }
         if channel == Channel::Email
             && let Ok(email) = Email::parse(external_id)
             && let Some(customer) = self.customer_by_email(&email).await?
         {
-            return Ok(Some(Identity { channel, external_id: email.to_string(), customer_id: customer.id, verified: false }));
+            return Ok(Some(Identity {
+                channel,
+                external_id: email.to_string(),
+                customer_id: customer.id,
+                verified: false,
+            }));
         }
         Ok(None)
     }
@@ -333,13 +350,24 @@ impl Store {
         .await?);
         rows.into_iter()
             .map(|(channel, external_id, verified)| {
-                Ok(Identity { channel: channel.parse().map_err(StoreError::Corrupt)?, external_id, customer_id, verified })
+                Ok(Identity {
+                    channel: channel.parse().map_err(StoreError::Corrupt)?,
+                    external_id,
+                    customer_id,
+                    verified,
+                })
             })
             .collect()
     }
 
     /// Links a channel user to a customer (or re-links it), e.g. after verification.
-    pub async fn link_identity(&self, channel: Channel, external_id: &str, customer_id: CustomerId, verified: bool) -> Result<()> {
+    pub async fn link_identity(
+        &self,
+        channel: Channel,
+        external_id: &str,
+        customer_id: CustomerId,
+        verified: bool,
+    ) -> Result<()> {
         on_pool!(self, p => { sqlx::query(
             "INSERT INTO channel_identities (channel, external_id, customer_id, verified, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = excluded.customer_id, verified = excluded.verified",
@@ -363,7 +391,12 @@ impl Store {
         .await?);
         rows.into_iter()
             .map(|(channel, granted, source, at)| {
-                Ok(Consent { channel: channel.parse().map_err(StoreError::Corrupt)?, granted, source, at })
+                Ok(Consent {
+                    channel: channel.parse().map_err(StoreError::Corrupt)?,
+                    granted,
+                    source,
+                    at,
+                })
             })
             .collect()
     }
@@ -389,7 +422,9 @@ impl Store {
     /// An order by its shop name (`#1043`; the `#` is optional).
     pub async fn order_by_name(&self, name: &str) -> Result<Option<Order>> {
         let name = normalise_order_name(name);
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {ORDER_COLUMNS} FROM orders WHERE name = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE name = $1"
+        ));
         let row = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(&name).fetch_optional(p).await?);
         match row {
             None => Ok(None),
@@ -409,7 +444,13 @@ impl Store {
         let rows = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(customer_id).fetch_all(p).await?);
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let mut lines = self.lines_of(&ids).await?;
-        Ok(rows.into_iter().map(|r| { let l = lines.remove(&r.id).unwrap_or_default(); r.into_order(l) }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let l = lines.remove(&r.id).unwrap_or_default();
+                r.into_order(l)
+            })
+            .collect())
     }
 
     async fn lines_of(&self, order_ids: &[i64]) -> Result<BTreeMap<i64, Vec<LineRecord>>> {
@@ -455,12 +496,15 @@ impl Store {
         });
         let mut by_shipment: BTreeMap<i64, Vec<TrackingEvent>> = BTreeMap::new();
         for e in events {
-            by_shipment.entry(e.shipment_id).or_default().push(TrackingEvent {
-                at: e.event_time,
-                status: tracking_status(&e.status)?,
-                location: e.location,
-                description: e.description,
-            });
+            by_shipment
+                .entry(e.shipment_id)
+                .or_default()
+                .push(TrackingEvent {
+                    at: e.event_time,
+                    status: tracking_status(&e.status)?,
+                    location: e.location,
+                    description: e.description,
+                });
         }
         rows.into_iter()
             .map(|r| {
@@ -482,13 +526,22 @@ impl Store {
     // ----- products -----
 
     pub async fn product_by_handle(&self, handle: &str) -> Result<Option<Product>> {
-        let row: Option<(i64, String, Option<String>, Option<String>, Json<Vec<String>>, bool)> = on_pool!(self, p => sqlx::query_as(
+        let row: Option<(
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Json<Vec<String>>,
+            bool,
+        )> = on_pool!(self, p => sqlx::query_as(
             "SELECT id, handle, vendor, product_type, tags, published FROM products WHERE handle = $1",
         )
         .bind(handle)
         .fetch_optional(p)
         .await?);
-        let Some((id, handle, vendor, product_type, tags, published)) = row else { return Ok(None) };
+        let Some((id, handle, vendor, product_type, tags, published)) = row else {
+            return Ok(None);
+        };
         let (texts, variants) = on_pool!(self, p => {
             let texts: Vec<(String, String, String)> = sqlx::query_as(
                 "SELECT lang, title, description FROM product_translations WHERE product_id = $1 ORDER BY lang",
@@ -512,10 +565,27 @@ impl Store {
             product_type,
             tags: tags.0,
             published,
-            translations: texts.into_iter().map(|(lang, title, description)| ProductText { lang, title, description }).collect(),
+            translations: texts
+                .into_iter()
+                .map(|(lang, title, description)| ProductText {
+                    lang,
+                    title,
+                    description,
+                })
+                .collect(),
             variants: variants
                 .into_iter()
-                .map(|(sku, title, price, compare_at, currency, stock, grams)| VariantRecord { sku, title, price, compare_at, currency, stock, grams })
+                .map(
+                    |(sku, title, price, compare_at, currency, stock, grams)| VariantRecord {
+                        sku,
+                        title,
+                        price,
+                        compare_at,
+                        currency,
+                        stock,
+                        grams,
+                    },
+                )
                 .collect(),
         }))
     }
@@ -523,20 +593,29 @@ impl Store {
     // ----- documents -----
 
     pub async fn document(&self, id: &str) -> Result<Option<StoredDocument>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1"
+        ));
         on_pool!(self, p => Ok(sqlx::query_as::<_, DocumentRow>(sql).bind(id).fetch_optional(p).await?.map(Into::into)))
     }
 
     /// All documents, ordered by group then language.
     pub async fn documents(&self) -> Result<Vec<StoredDocument>> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY group_key, lang, id"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY group_key, lang, id"
+        ));
         on_pool!(self, p => Ok(sqlx::query_as::<_, DocumentRow>(sql).fetch_all(p).await?.into_iter().map(Into::into).collect()))
     }
 
     // ----- conversations and messages -----
 
     /// The open (not closed) conversation of a channel thread, or a new one in `bot` state.
-    pub async fn open_conversation(&self, channel: Channel, thread_id: &str, customer_id: Option<CustomerId>) -> Result<Conversation> {
+    pub async fn open_conversation(
+        &self,
+        channel: Channel,
+        thread_id: &str,
+        customer_id: Option<CustomerId>,
+    ) -> Result<Conversation> {
         let now = Utc::now();
         let row: ConversationRow = on_pool!(self, p => {
             let existing: Option<ConversationRow> = sqlx::query_as(
@@ -575,7 +654,11 @@ impl Store {
         row.map(TryInto::try_into).transpose()
     }
 
-    pub async fn set_conversation_state(&self, id: ConversationId, state: ConversationState) -> Result<()> {
+    pub async fn set_conversation_state(
+        &self,
+        id: ConversationId,
+        state: ConversationState,
+    ) -> Result<()> {
         let now = Utc::now();
         let closed_at = (state == ConversationState::Closed).then_some(now);
         on_pool!(self, p => { sqlx::query("UPDATE conversations SET state = $1, updated_at = $2, closed_at = $3 WHERE id = $4")
@@ -588,7 +671,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_conversation_customer(&self, id: ConversationId, customer_id: Option<CustomerId>) -> Result<()> {
+    pub async fn set_conversation_customer(
+        &self,
+        id: ConversationId,
+        customer_id: Option<CustomerId>,
+    ) -> Result<()> {
         on_pool!(self, p => { sqlx::query("UPDATE conversations SET customer_id = $1, updated_at = $2 WHERE id = $3")
             .bind(customer_id)
             .bind(Utc::now())
@@ -659,7 +746,11 @@ impl Store {
 
     // ----- handoffs and staff -----
 
-    pub async fn request_handoff(&self, conversation_id: ConversationId, reason: &str) -> Result<HandoffId> {
+    pub async fn request_handoff(
+        &self,
+        conversation_id: ConversationId,
+        reason: &str,
+    ) -> Result<HandoffId> {
         on_pool!(self, p => Ok(sqlx::query_scalar(
             "INSERT INTO handoffs (conversation_id, reason, requested_at) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -718,9 +809,9 @@ impl Store {
         .await);
         match result {
             Ok(id) => Ok(id),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::Conflict(format!("a staff user with e-mail {email} already exists")))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("a staff user with e-mail {email} already exists"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -732,12 +823,24 @@ impl Store {
         .bind(email.as_str())
         .fetch_optional(p)
         .await?);
-        Ok(row.map(|(id, email, name, role, active)| Staff { id, email, name, role, active }))
+        Ok(row.map(|(id, email, name, role, active)| Staff {
+            id,
+            email,
+            name,
+            role,
+            active,
+        }))
     }
 
     // ----- audit log -----
 
-    pub async fn audit(&self, actor: &str, action: &str, subject: Option<&str>, details: serde_json::Value) -> Result<()> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        details: serde_json::Value,
+    ) -> Result<()> {
         on_pool!(self, p => { sqlx::query("INSERT INTO audit_log (at, actor, action, subject, details) VALUES ($1, $2, $3, $4, $5)")
             .bind(Utc::now())
             .bind(actor)
@@ -751,7 +854,13 @@ impl Store {
 
     /// The newest audit entries first.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(DateTime<Utc>, String, String, Option<String>, Json<serde_json::Value>)> = on_pool!(self, p => sqlx::query_as(
+        let rows: Vec<(
+            DateTime<Utc>,
+            String,
+            String,
+            Option<String>,
+            Json<serde_json::Value>,
+        )> = on_pool!(self, p => sqlx::query_as(
             "SELECT at, actor, action, subject, details FROM audit_log ORDER BY id DESC LIMIT $1",
         )
         .bind(limit)
@@ -759,7 +868,13 @@ impl Store {
         .await?);
         Ok(rows
             .into_iter()
-            .map(|(at, actor, action, subject, details)| AuditEntry { at, actor, action, subject, details: details.0 })
+            .map(|(at, actor, action, subject, details)| AuditEntry {
+                at,
+                actor,
+                action,
+                subject,
+                details: details.0,
+            })
             .collect())
     }
 }

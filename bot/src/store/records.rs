@@ -310,7 +310,9 @@ impl ConversationState {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Bot, Self::WaitingForHuman, Self::Human, Self::Closed].into_iter().find(|s| s.as_str() == raw)
+        [Self::Bot, Self::WaitingForHuman, Self::Human, Self::Closed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 

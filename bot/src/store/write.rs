@@ -90,7 +90,10 @@ impl Writer {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         };
-        Ok(Self { tx, now: Utc::now() })
+        Ok(Self {
+            tx,
+            now: Utc::now(),
+        })
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -105,13 +108,19 @@ impl Writer {
 
     /// Finds or creates each record's customer and returns their ids, aligned with
     /// `records` (`None` for a record with neither e-mail nor phone).
-    pub async fn write_customers(&mut self, records: &[CustomerRecord], merge: Merge) -> Result<(Vec<Option<CustomerId>>, Counts)> {
+    pub async fn write_customers(
+        &mut self,
+        records: &[CustomerRecord],
+        merge: Merge,
+    ) -> Result<(Vec<Option<CustomerId>>, Counts)> {
         let mut counts = Counts::default();
         // Merge duplicates within the batch so each key is written once.
         let mut order: Vec<CustomerKey> = Vec::new();
         let mut merged: HashMap<CustomerKey, CustomerRecord> = HashMap::new();
         for r in records {
-            let Some(key) = customer_key(r.email.as_ref(), r.phone.as_ref()) else { continue };
+            let Some(key) = customer_key(r.email.as_ref(), r.phone.as_ref()) else {
+                continue;
+            };
             match merged.get_mut(&key) {
                 Some(existing) => merge_record(existing, r, merge),
                 None => {
@@ -120,22 +129,50 @@ impl Writer {
                 }
             }
         }
-        let emails: Vec<&str> = order.iter().filter_map(|k| match k { CustomerKey::Email(e) => Some(e.as_str()), _ => None }).collect();
-        let phones: Vec<&str> = order.iter().filter_map(|k| match k { CustomerKey::Phone(p) => Some(p.as_str()), _ => None }).collect();
+        let emails: Vec<&str> = order
+            .iter()
+            .filter_map(|k| match k {
+                CustomerKey::Email(e) => Some(e.as_str()),
+                _ => None,
+            })
+            .collect();
+        let phones: Vec<&str> = order
+            .iter()
+            .filter_map(|k| match k {
+                CustomerKey::Phone(p) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
         let mut ids: HashMap<CustomerKey, CustomerId> = HashMap::new();
-        for (id, email) in self.lookup("SELECT id, email FROM customers WHERE email IN (", &emails).await? {
+        for (id, email) in self
+            .lookup("SELECT id, email FROM customers WHERE email IN (", &emails)
+            .await?
+        {
             ids.insert(CustomerKey::Email(email), id);
         }
-        for (id, phone) in self.lookup("SELECT MIN(id), phone FROM customers WHERE email IS NULL AND phone IN (", &phones).await? {
+        for (id, phone) in self
+            .lookup(
+                "SELECT MIN(id), phone FROM customers WHERE email IS NULL AND phone IN (",
+                &phones,
+            )
+            .await?
+        {
             ids.insert(CustomerKey::Phone(phone), id);
         }
 
-        let (existing, new): (Vec<&CustomerKey>, Vec<&CustomerKey>) = order.iter().partition(|k| ids.contains_key(*k));
+        let (existing, new): (Vec<&CustomerKey>, Vec<&CustomerKey>) =
+            order.iter().partition(|k| ids.contains_key(*k));
         // Existing customers: apply the merge rule, counting rows that really changed.
         for key in &existing {
-            let (Some(id), Some(r)) = (ids.get(*key), merged.get(*key)) else { continue };
+            let (Some(id), Some(r)) = (ids.get(*key), merged.get(*key)) else {
+                continue;
+            };
             let changed = self.update_customer(*id, r, merge).await?;
-            if changed { counts.updated += 1 } else { counts.unchanged += 1 }
+            if changed {
+                counts.updated += 1
+            } else {
+                counts.unchanged += 1
+            }
         }
         // New customers: one multi-row insert per chunk, ids mapped back by key.
         let now = self.now;
@@ -174,7 +211,9 @@ impl Writer {
         let mut identities: HashMap<(Channel, String), (CustomerId, bool)> = HashMap::new();
         let mut consents: HashMap<(CustomerId, Channel), &Consent> = HashMap::new();
         for key in &order {
-            let (Some(id), Some(r)) = (ids.get(key), merged.get(key)) else { continue };
+            let (Some(id), Some(r)) = (ids.get(key), merged.get(key)) else {
+                continue;
+            };
             for (channel, external, verified) in &r.identities {
                 identities.insert((*channel, external.clone()), (*id, *verified));
             }
@@ -217,7 +256,12 @@ impl Writer {
             });
         }
 
-        let out = records.iter().map(|r| customer_key(r.email.as_ref(), r.phone.as_ref()).and_then(|k| ids.get(&k).copied())).collect();
+        let out = records
+            .iter()
+            .map(|r| {
+                customer_key(r.email.as_ref(), r.phone.as_ref()).and_then(|k| ids.get(&k).copied())
+            })
+            .collect();
         Ok((out, counts))
     }
 
@@ -242,7 +286,12 @@ impl Writer {
         Ok(out)
     }
 
-    async fn update_customer(&mut self, id: CustomerId, r: &CustomerRecord, merge: Merge) -> Result<bool> {
+    async fn update_customer(
+        &mut self,
+        id: CustomerId,
+        r: &CustomerRecord,
+        merge: Merge,
+    ) -> Result<bool> {
         let sql = match merge {
             // The record's non-empty fields win; tags and attributes are replaced when given.
             Merge::Overwrite => {
@@ -298,17 +347,27 @@ impl Writer {
                 consents: o
                     .buyer
                     .accepts_email
-                    .map(|granted| Consent { channel: Channel::Email, granted, source: "order import".into(), at: o.created_at })
+                    .map(|granted| Consent {
+                        channel: Channel::Email,
+                        granted,
+                        source: "order import".into(),
+                        at: o.created_at,
+                    })
                     .into_iter()
                     .collect(),
                 created_at: Some(o.created_at),
                 ..CustomerRecord::default()
             })
             .collect();
-        let (customer_ids, customer_counts) = self.write_customers(&buyers, Merge::FillBlanks).await?;
+        let (customer_ids, customer_counts) =
+            self.write_customers(&buyers, Merge::FillBlanks).await?;
         counts.customers = customer_counts;
 
-        let hashes: Vec<String> = records.iter().zip(&customer_ids).map(|(o, c)| sha256_json(&(OrderHashView(o), c))).collect();
+        let hashes: Vec<String> = records
+            .iter()
+            .zip(&customer_ids)
+            .map(|(o, c)| sha256_json(&(OrderHashView(o), c)))
+            .collect();
         let names: Vec<&str> = records.iter().map(|o| o.name.as_str()).collect();
         let mut known: HashMap<String, (i64, String)> = HashMap::new();
         for chunk in names.chunks(MAX_PARAMS) {
@@ -413,11 +472,17 @@ impl Writer {
             .filter(|&&i| known.contains_key(&records[i].name))
             .filter_map(|&i| order_ids.get(&records[i].name).copied())
             .collect();
-        self.delete_in("DELETE FROM order_lines WHERE order_id IN (", &changed).await?;
+        self.delete_in("DELETE FROM order_lines WHERE order_id IN (", &changed)
+            .await?;
         let lines: Vec<(i64, i64, &LineRecord)> = todo
             .iter()
             .filter_map(|&i| order_ids.get(&records[i].name).map(|id| (*id, &records[i])))
-            .flat_map(|(id, o)| o.lines.iter().enumerate().map(move |(pos, l)| (id, pos as i64 + 1, l)))
+            .flat_map(|(id, o)| {
+                o.lines
+                    .iter()
+                    .enumerate()
+                    .map(move |(pos, l)| (id, pos as i64 + 1, l))
+            })
             .collect();
         counts.lines = lines.len() as u64;
         for chunk in lines.chunks(MAX_PARAMS / 12) {
@@ -449,7 +514,12 @@ impl Writer {
     /// Order ids by name, for files that refer to orders (shipments).
     pub async fn order_ids(&mut self, names: &[String]) -> Result<HashMap<String, OrderId>> {
         let keys: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(self.lookup("SELECT id, name FROM orders WHERE name IN (", &keys).await?.into_iter().map(|(id, n)| (n, id)).collect())
+        Ok(self
+            .lookup("SELECT id, name FROM orders WHERE name IN (", &keys)
+            .await?
+            .into_iter()
+            .map(|(id, n)| (n, id))
+            .collect())
     }
 
     async fn delete_in(&mut self, prefix: &'static str, ids: &[i64]) -> Result<()> {
@@ -594,7 +664,11 @@ impl Writer {
     // ----- documents -----
 
     /// Upserts knowledge documents by id; unchanged ones (same content hash) are skipped.
-    pub async fn write_documents(&mut self, docs: &[kefu_knowledge::Document], source: &str) -> Result<Counts> {
+    pub async fn write_documents(
+        &mut self,
+        docs: &[kefu_knowledge::Document],
+        source: &str,
+    ) -> Result<Counts> {
         let mut counts = Counts::default();
         let now = self.now;
         for d in docs {
@@ -642,9 +716,34 @@ impl Serialize for OrderHashView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let o = self.0;
         (
-            (&o.name, &o.external_id, o.buyer.email.as_ref(), o.buyer.phone.as_ref(), o.currency.as_str(), o.status.as_str()),
-            (&o.financial_status, &o.fulfillment_status, o.subtotal, o.shipping, o.taxes, o.discount, o.total, o.refunded),
-            (&o.discount_codes, &o.shipping_method, &o.shipping_address, &o.billing_name, &o.payment_method, &o.note, &o.tags, &o.source),
+            (
+                &o.name,
+                &o.external_id,
+                o.buyer.email.as_ref(),
+                o.buyer.phone.as_ref(),
+                o.currency.as_str(),
+                o.status.as_str(),
+            ),
+            (
+                &o.financial_status,
+                &o.fulfillment_status,
+                o.subtotal,
+                o.shipping,
+                o.taxes,
+                o.discount,
+                o.total,
+                o.refunded,
+            ),
+            (
+                &o.discount_codes,
+                &o.shipping_method,
+                &o.shipping_address,
+                &o.billing_name,
+                &o.payment_method,
+                &o.note,
+                &o.tags,
+                &o.source,
+            ),
             (o.created_at, o.paid_at, o.fulfilled_at, o.cancelled_at),
             &o.lines,
         )

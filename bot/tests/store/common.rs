@@ -12,7 +12,8 @@ pub struct TestDb {
 }
 
 fn admin_url() -> String {
-    std::env::var("KEFU_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("KEFU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 impl TestDb {
@@ -20,7 +21,11 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
         let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
-        Self { store, _dir: Some(dir), pg: None }
+        Self {
+            store,
+            _dir: Some(dir),
+            pg: None,
+        }
     }
 
     pub async fn postgres() -> Self {
@@ -30,24 +35,49 @@ impl TestDb {
             "kefu_test_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
         );
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for the conformance suite ({admin}): {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL is required for the conformance suite ({admin}): {e}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.ok();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
         let url = format!("{base}/{name}");
-        let store = Store::open(&url, &ConnectOptions { max_connections: 4, ..ConnectOptions::default() }).await.unwrap();
-        Self { store, _dir: None, pg: Some((admin, name)) }
+        let store = Store::open(
+            &url,
+            &ConnectOptions {
+                max_connections: 4,
+                ..ConnectOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        Self {
+            store,
+            _dir: None,
+            pg: Some((admin, name)),
+        }
     }
 
     pub async fn drop_database(self) {
         self.store.close().await;
         if let Some((admin, name)) = self.pg {
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         }
     }
 }

@@ -14,7 +14,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn write(&self, name: &str, content: &str) -> PathBuf {
@@ -44,7 +46,9 @@ fn orders_csv() -> String {
 pub async fn shopify_orders_with_several_line_items_import_once(store: &Store) {
     let fx = Fixture::new();
     let file = fx.write("orders.csv", &orders_csv());
-    let summary = import::import_shopify_orders(store, &file, &Quiet).await.unwrap();
+    let summary = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.rows, 4);
     assert_eq!(summary.section("orders").created, 3);
     assert_eq!(summary.section("customers").created, 2);
@@ -54,33 +58,56 @@ pub async fn shopify_orders_with_several_line_items_import_once(store: &Store) {
     assert_eq!(o.lines.len(), 2);
     assert_eq!(o.lines[0].name, "Celadon Teacup, large");
     assert_eq!(o.lines[1].compare_at, Some(3000));
-    assert_eq!((o.subtotal, o.taxes, o.total, o.discount), (6000, 420, 6420, 600));
+    assert_eq!(
+        (o.subtotal, o.taxes, o.total, o.discount),
+        (6000, 420, 6420, 600)
+    );
     assert_eq!(o.created_at.to_rfc3339(), "2025-10-07T07:50:26+00:00");
     assert_eq!(o.fulfillment_status, "fulfilled");
     let address = o.shipping_address.unwrap();
     assert_eq!(address.city.as_deref(), Some("上海"));
     assert_eq!(address.address1.as_deref(), Some("88 Nanjing Rd"));
 
-    let layla = store.customer_by_email(&Email::parse("layla.hassan@example.com").unwrap()).await.unwrap().unwrap();
+    let layla = store
+        .customer_by_email(&Email::parse("layla.hassan@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(layla.name.as_deref(), Some("ليلى حسن"));
     let eur = store.order_by_name("#1002").await.unwrap().unwrap();
     assert_eq!((eur.currency.as_str(), eur.total), ("EUR", 4145));
     let cancelled = store.order_by_name("#1003").await.unwrap().unwrap();
-    assert_eq!((cancelled.status.as_str(), cancelled.refunded), ("cancelled", 1595));
+    assert_eq!(
+        (cancelled.status.as_str(), cancelled.refunded),
+        ("cancelled", 1595)
+    );
 
-    let wang = store.customer_by_email(&Email::parse("wang.fang@example.com").unwrap()).await.unwrap().unwrap();
+    let wang = store
+        .customer_by_email(&Email::parse("wang.fang@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(wang.phone.as_deref(), Some("+8613800138000"));
     assert_eq!(store.orders_of(wang.id).await.unwrap().len(), 2);
     let consent = store.consents(wang.id).await.unwrap();
-    assert!(consent.iter().any(|c| c.channel == Channel::Email && c.granted));
+    assert!(
+        consent
+            .iter()
+            .any(|c| c.channel == Channel::Email && c.granted)
+    );
 
     // The same file again: nothing new, nothing duplicated.
-    let again = import::import_shopify_orders(store, &file, &Quiet).await.unwrap();
+    let again = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(again.section("orders").created, 0);
     assert_eq!(again.section("orders").unchanged, 3);
     assert_eq!(again.section("customers").created, 0);
     let stats = store.stats().await.unwrap();
-    assert_eq!((stats.orders, stats.order_lines, stats.customers), (3, 4, 2));
+    assert_eq!(
+        (stats.orders, stats.order_lines, stats.customers),
+        (3, 4, 2)
+    );
 }
 
 pub async fn a_bad_date_names_its_line_and_column_and_writes_nothing(store: &Store) {
@@ -96,26 +123,51 @@ pub async fn a_bad_date_names_its_line_and_column_and_writes_nothing(store: &Sto
     }
     text.push_str("#9999,bad@example.com,paid,,unfulfilled,,no,USD,1.00,0,0,1.00,,0,Standard,2025-13-45 09:50:26 +0200,1,Tea,1.00,,T,true,true,,,,,,,,,,,,,,,,,,,\n");
     let file = fx.write("orders.csv", &text);
-    let err = import::import_shopify_orders(store, &file, &Quiet).await.unwrap_err();
+    let err = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap_err();
     match &err {
-        ImportError::Row { line, field, message, .. } => {
+        ImportError::Row {
+            line,
+            field,
+            message,
+            ..
+        } => {
             assert_eq!(*line, 702, "{err}");
             assert_eq!(field, "Created at");
             assert!(message.contains("2025-13-45"), "{err}");
         }
         other => panic!("expected a row error, got {other}"),
     }
-    assert!(err.to_string().contains("orders.csv:702: Created at:"), "{err}");
+    assert!(
+        err.to_string().contains("orders.csv:702: Created at:"),
+        "{err}"
+    );
     let stats = store.stats().await.unwrap();
-    assert_eq!((stats.orders, stats.customers, stats.order_lines), (0, 0, 0), "nothing from the file is kept");
+    assert_eq!(
+        (stats.orders, stats.customers, stats.order_lines),
+        (0, 0, 0),
+        "nothing from the file is kept"
+    );
 }
 
 pub async fn orders_rows_that_are_not_adjacent_are_refused(store: &Store) {
     let fx = Fixture::new();
-    let row = |name: &str| format!("{name},a@example.com,paid,,unfulfilled,,no,USD,1.00,0,0,1.00,,0,Standard,2025-10-07 09:50:26 +0200,1,Tea,1.00,,T,true,true");
-    let text = format!("{ORDER_HEADER}\n{}\n{}\n{}\n", row("#1"), row("#2"), row("#1"));
+    let row = |name: &str| {
+        format!(
+            "{name},a@example.com,paid,,unfulfilled,,no,USD,1.00,0,0,1.00,,0,Standard,2025-10-07 09:50:26 +0200,1,Tea,1.00,,T,true,true"
+        )
+    };
+    let text = format!(
+        "{ORDER_HEADER}\n{}\n{}\n{}\n",
+        row("#1"),
+        row("#2"),
+        row("#1")
+    );
     let file = fx.write("orders.csv", &text);
-    let err = import::import_shopify_orders(store, &file, &Quiet).await.unwrap_err();
+    let err = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains(":4: Name:"), "{err}");
     assert!(err.to_string().contains("adjacent"), "{err}");
     assert_eq!(store.stats().await.unwrap().orders, 0);
@@ -125,15 +177,31 @@ pub async fn a_file_with_a_bom_and_missing_optional_columns_imports(store: &Stor
     let fx = Fixture::new();
     let text = "\u{feff}Name,Email,Currency,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price\r\n#5,min@example.com,jpy,1500,2025-01-02 03:04:05 +0900,3,抹茶,500\r\n";
     let file = fx.write("orders.csv", text);
-    let summary = import::import_shopify_orders(store, &file, &Quiet).await.unwrap();
+    let summary = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.section("orders").created, 1);
     let o = store.order_by_name("#5").await.unwrap().unwrap();
-    assert_eq!((o.currency.as_str(), o.total, o.lines[0].price, o.lines[0].quantity), ("JPY", 1500, 500, 3));
+    assert_eq!(
+        (
+            o.currency.as_str(),
+            o.total,
+            o.lines[0].price,
+            o.lines[0].quantity
+        ),
+        ("JPY", 1500, 500, 3)
+    );
     assert_eq!(o.fulfillment_status, "unfulfilled");
 
     let missing = fx.write("no-name.csv", "Email,Total\nx@example.com,1\n");
-    let err = import::import_shopify_orders(store, &missing, &Quiet).await.unwrap_err();
-    assert!(err.to_string().contains("missing columns `Name`, `Created at`, `Currency`"), "{err}");
+    let err = import::import_shopify_orders(store, &missing, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("missing columns `Name`, `Created at`, `Currency`"),
+        "{err}"
+    );
 }
 
 pub async fn shopify_products_group_variants_by_handle(store: &Store) {
@@ -144,17 +212,24 @@ pub async fn shopify_products_group_variants_by_handle(store: &Store) {
         gaiwan,,,,,,,,,,,,,,https://img.example/gw-2.jpg\n\
         sencha,Sencha,<p>Steamed green tea.</p>,Misty,Tea,tea,true,Title,Default Title,SEN-50,50,80,12.50,,\n";
     let file = fx.write("products.csv", text);
-    let summary = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet).await.unwrap();
+    let summary = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.section("products").created, 2);
     let gaiwan = store.product_by_handle("gaiwan").await.unwrap().unwrap();
     assert_eq!(gaiwan.variants.len(), 2);
     assert_eq!(gaiwan.variants[1].compare_at, Some(3600));
     assert_eq!(gaiwan.variants[1].stock, Some(0));
-    assert_eq!(gaiwan.translations[0].description, "Thin walls, hand-painted & fired twice.");
+    assert_eq!(
+        gaiwan.translations[0].description,
+        "Thin walls, hand-painted & fired twice."
+    );
     assert_eq!(gaiwan.tags, vec!["porcelain", "teaware"]);
     let sencha = store.product_by_handle("sencha").await.unwrap().unwrap();
     assert_eq!(sencha.variants[0].title, "");
-    let again = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet).await.unwrap();
+    let again = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap();
     assert_eq!(again.section("products").unchanged, 2);
 }
 
@@ -164,57 +239,133 @@ pub async fn customers_csv_links_identities_and_consent(store: &Store) {
         lucia@example.com,+34 600 000 001,Lucía García,es_ES,Europe/Madrid,es,\"vip, madrid\",5000000123,,true,false,\n\
         ,+81 90 0000 0002,田中ゆき,ja,Asia/Tokyo,JP,,,912345678901234567,,,true\n";
     let file = fx.write("customers.csv", text);
-    let summary = import::import_customers(store, &file, &Quiet).await.unwrap();
+    let summary = import::import_customers(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.section("customers").created, 2);
-    let lucia = store.customer_by_email(&Email::parse("lucia@example.com").unwrap()).await.unwrap().unwrap();
-    assert_eq!((lucia.locale.as_deref(), lucia.country.as_deref()), (Some("es-ES"), Some("ES")));
+    let lucia = store
+        .customer_by_email(&Email::parse("lucia@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (lucia.locale.as_deref(), lucia.country.as_deref()),
+        (Some("es-ES"), Some("ES"))
+    );
     assert_eq!(lucia.tags, vec!["madrid", "vip"]);
-    let tg = store.identity(Channel::Telegram, "5000000123").await.unwrap().unwrap();
+    let tg = store
+        .identity(Channel::Telegram, "5000000123")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((tg.customer_id, tg.verified), (lucia.id, true));
     let consents = store.consents(lucia.id).await.unwrap();
-    assert_eq!(consents.iter().map(|c| (c.channel, c.granted)).collect::<Vec<_>>(), vec![(Channel::Telegram, false), (Channel::Email, true)].into_iter().rev().collect::<Vec<_>>());
-    assert!(store.identity(Channel::Discord, "912345678901234567").await.unwrap().is_some());
-    let again = import::import_customers(store, &file, &Quiet).await.unwrap();
-    assert_eq!(again.section("customers"), kefu_bot::store::Counts { created: 0, updated: 0, unchanged: 2 });
+    assert_eq!(
+        consents
+            .iter()
+            .map(|c| (c.channel, c.granted))
+            .collect::<Vec<_>>(),
+        vec![(Channel::Telegram, false), (Channel::Email, true)]
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        store
+            .identity(Channel::Discord, "912345678901234567")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = import::import_customers(store, &file, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.section("customers"),
+        kefu_bot::store::Counts {
+            created: 0,
+            updated: 0,
+            unchanged: 2
+        }
+    );
 
-    let bad = fx.write("bad.csv", "email,time_zone\nok@example.com,Europe/Madrid\nbad@example.com,Mars/Base\n");
-    let err = import::import_customers(store, &bad, &Quiet).await.unwrap_err();
-    assert!(err.to_string().contains("bad.csv:3: time_zone: `Mars/Base`"), "{err}");
-    assert!(store.customer_by_email(&Email::parse("ok@example.com").unwrap()).await.unwrap().is_none());
+    let bad = fx.write(
+        "bad.csv",
+        "email,time_zone\nok@example.com,Europe/Madrid\nbad@example.com,Mars/Base\n",
+    );
+    let err = import::import_customers(store, &bad, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("bad.csv:3: time_zone: `Mars/Base`"),
+        "{err}"
+    );
+    assert!(
+        store
+            .customer_by_email(&Email::parse("ok@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn shipments_need_a_known_order(store: &Store) {
     let fx = Fixture::new();
     let orders = fx.write("orders.csv", &orders_csv());
-    import::import_shopify_orders(store, &orders, &Quiet).await.unwrap();
+    import::import_shopify_orders(store, &orders, &Quiet)
+        .await
+        .unwrap();
     let text = "order_name,carrier,tracking_number,promised_by,event_time,status,location,description\n\
         #1001,SF Express,SF1234567890,2025-10-15,2025-10-08 10:00:00 +0200,label_created,Edison NJ,Label created\n\
         1001,SF Express,SF1234567890,2025-10-15,2025-10-09T03:00:00Z,in_transit,\"Shanghai, CN\",Arrived\n\
         #1002,DHL,0034,,2025-10-10 10:00:00 +0300,delayed,Riyadh,Weather\n";
     let file = fx.write("shipments.csv", text);
-    let summary = import::import_shipments(store, &file, &Quiet).await.unwrap();
+    let summary = import::import_shipments(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(summary.section("tracking events").created, 3);
     let o = store.order_by_name("#1001").await.unwrap().unwrap();
     let parcels = store.shipments_of(o.id).await.unwrap();
     assert_eq!(parcels.len(), 1);
     assert_eq!(parcels[0].tracking_number, "SF1234567890");
     assert_eq!(parcels[0].status, kefu_bot::shop::TrackingStatus::InTransit);
-    assert_eq!(parcels[0].promised_by.unwrap().to_rfc3339(), "2025-10-15T23:59:59+00:00");
-    let again = import::import_shipments(store, &file, &Quiet).await.unwrap();
+    assert_eq!(
+        parcels[0].promised_by.unwrap().to_rfc3339(),
+        "2025-10-15T23:59:59+00:00"
+    );
+    let again = import::import_shipments(store, &file, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(again.section("tracking events").unchanged, 3);
 
     let unknown = fx.write("unknown.csv", "order_name,carrier,tracking_number,promised_by,event_time,status,location,description\n#1002,DHL,1,,2025-10-10,delivered,,\n#4040,DHL,2,,2025-10-10,delivered,,\n");
-    let err = import::import_shipments(store, &unknown, &Quiet).await.unwrap_err();
-    assert!(err.to_string().contains("unknown.csv:3: order_name: order #4040 is not in the database"), "{err}");
+    let err = import::import_shipments(store, &unknown, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown.csv:3: order_name: order #4040 is not in the database"),
+        "{err}"
+    );
     let bad_status = fx.write("status.csv", "order_name,carrier,tracking_number,promised_by,event_time,status,location,description\n#1002,DHL,9,,2025-10-10,lost_in_space,,\n");
-    let err = import::import_shipments(store, &bad_status, &Quiet).await.unwrap_err();
-    assert!(err.to_string().contains("status.csv:2: status: unknown tracking status `lost_in_space`"), "{err}");
+    let err = import::import_shipments(store, &bad_status, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("status.csv:2: status: unknown tracking status `lost_in_space`"),
+        "{err}"
+    );
     assert_eq!(store.stats().await.unwrap().shipments, 2);
 }
 
 pub async fn faq_folder_imports_and_reports_bad_front_matter(store: &Store) {
     let fx = Fixture::new();
-    fx.write("faq/en/returns.md", "---\nid: returns\nlang: en\ntitle: Returns\ntags: [returns]\n---\n# Returns\n\n30 days.\n");
+    fx.write(
+        "faq/en/returns.md",
+        "---\nid: returns\nlang: en\ntitle: Returns\ntags: [returns]\n---\n# Returns\n\n30 days.\n",
+    );
     fx.write("faq/es/returns.md", "---\nid: returns-es\nlang: es\ntitle: Devoluciones\ngroup: returns\n---\n# Devoluciones\n\n30 días.\n");
     fx.write("faq/README.md", "Not an article.\n");
     let dir = fx.dir.path().join("faq");
@@ -222,12 +373,26 @@ pub async fn faq_folder_imports_and_reports_bad_front_matter(store: &Store) {
     assert_eq!(summary.section("documents").created, 2);
     let again = import::import_faq(store, &dir, "faq", false).await.unwrap();
     assert_eq!(again.section("documents").unchanged, 2);
-    assert_eq!(store.document("returns-es").await.unwrap().unwrap().group, "returns");
+    assert_eq!(
+        store.document("returns-es").await.unwrap().unwrap().group,
+        "returns"
+    );
 
-    fx.write("faq/fr/returns.md", "---\nid: returns-fr\nlang: fr\n---\n# Retours\n");
-    let err = import::import_faq(store, &dir, "faq", false).await.unwrap_err();
+    fx.write(
+        "faq/fr/returns.md",
+        "---\nid: returns-fr\nlang: fr\n---\n# Retours\n",
+    );
+    let err = import::import_faq(store, &dir, "faq", false)
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains(&format!("{}:", Path::new("fr").join("returns.md").display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}:",
+            Path::new("fr").join("returns.md").display()
+        )),
+        "{text}"
+    );
     assert!(text.contains("`title` is required"), "{text}");
     assert_eq!(store.stats().await.unwrap().documents, 2);
 }

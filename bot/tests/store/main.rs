@@ -1,6 +1,7 @@
 //! The storage conformance suite: every case runs against SQLite and PostgreSQL.
 //! PostgreSQL is reached at `KEFU_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`); each test creates and drops its own database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
 mod common;
