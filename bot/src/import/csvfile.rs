@@ -1,6 +1,7 @@
 //! Reading CSV by header name: columns are matched by name (case- and space-insensitive),
 //! missing optional columns read as empty, unknown ones are ignored, a UTF-8 BOM is skipped.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
@@ -15,6 +16,8 @@ pub(crate) struct CsvFile<'p> {
     path: PathBuf,
     reader: csv::Reader<BufReader<File>>,
     columns: HashMap<String, usize>,
+    /// Column positions by the names the importers ask for, resolved once.
+    resolved: RefCell<HashMap<&'static str, Option<usize>>>,
     record: csv::StringRecord,
     progress: &'p dyn Progress,
     rows: u64,
@@ -75,6 +78,7 @@ impl<'p> CsvFile<'p> {
             path: path.to_path_buf(),
             reader,
             columns,
+            resolved: RefCell::default(),
             record: csv::StringRecord::new(),
             progress,
             rows: 0,
@@ -83,6 +87,11 @@ impl<'p> CsvFile<'p> {
 
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Bytes of the file read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
     }
 
     /// Reads the next row; `Ok(None)` at the end. Blank lines are skipped.
@@ -108,6 +117,7 @@ impl<'p> CsvFile<'p> {
                         line,
                         record: &self.record,
                         columns: &self.columns,
+                        resolved: &self.resolved,
                     }));
                 }
                 Err(e) => {
@@ -131,28 +141,30 @@ pub(crate) struct Row<'a> {
     pub line: u64,
     record: &'a csv::StringRecord,
     columns: &'a HashMap<String, usize>,
+    resolved: &'a RefCell<HashMap<&'static str, Option<usize>>>,
 }
 
 impl Row<'_> {
     /// The trimmed cell of `column`, empty when the column or cell is absent.
-    pub fn get(&self, column: &str) -> &str {
-        self.columns
-            .get(&key(column))
-            .and_then(|&i| self.record.get(i))
-            .map(str::trim)
-            .unwrap_or("")
+    pub fn get(&self, column: &'static str) -> &str {
+        let index = *self
+            .resolved
+            .borrow_mut()
+            .entry(column)
+            .or_insert_with(|| self.columns.get(&key(column)).copied());
+        index.and_then(|i| self.record.get(i)).map(str::trim).unwrap_or("")
     }
 
-    pub fn opt(&self, column: &str) -> Option<String> {
+    pub fn opt(&self, column: &'static str) -> Option<String> {
         let v = self.get(column);
         (!v.is_empty()).then(|| v.to_string())
     }
 
-    pub fn err(&self, column: &str, message: impl Into<String>) -> ImportError {
+    pub fn err(&self, column: &'static str, message: impl Into<String>) -> ImportError {
         ImportError::row(self.file, self.line, column, message)
     }
 
-    pub fn required(&self, column: &str) -> Result<&str, ImportError> {
+    pub fn required(&self, column: &'static str) -> Result<&str, ImportError> {
         match self.get(column) {
             "" => Err(self.err(column, "is empty but required")),
             v => Ok(v),
@@ -161,7 +173,7 @@ impl Row<'_> {
 
     pub fn parse<T>(
         &self,
-        column: &str,
+        column: &'static str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ImportError> {
         match self.get(column) {
@@ -170,19 +182,19 @@ impl Row<'_> {
         }
     }
 
-    pub fn money(&self, column: &str, currency: Currency) -> Result<Option<i64>, ImportError> {
+    pub fn money(&self, column: &'static str, currency: Currency) -> Result<Option<i64>, ImportError> {
         parse_money(self.get(column), currency).map_err(|m| self.err(column, m))
     }
 
-    pub fn boolean(&self, column: &str) -> Result<Option<bool>, ImportError> {
+    pub fn boolean(&self, column: &'static str) -> Result<Option<bool>, ImportError> {
         parse_bool(self.get(column)).map_err(|m| self.err(column, m))
     }
 
-    pub fn time(&self, column: &str) -> Result<Option<DateTime<Utc>>, ImportError> {
+    pub fn time(&self, column: &'static str) -> Result<Option<DateTime<Utc>>, ImportError> {
         self.parse(column, parse_time)
     }
 
-    pub fn integer(&self, column: &str) -> Result<Option<i64>, ImportError> {
+    pub fn integer(&self, column: &'static str) -> Result<Option<i64>, ImportError> {
         self.parse(column, |v| {
             v.parse::<i64>()
                 .map_err(|_| format!("`{v}` is not a whole number"))

@@ -15,20 +15,38 @@ const BATCH: usize = 500;
 
 pub use super::csvfile::parse_time as parse_shopify_time;
 
-/// Imports a Shopify orders export. See the module docs and `docs/import.md`.
-pub async fn import_shopify_orders(
-    store: &Store,
+const REQUIRED: &[&str] = &["Name", "Created at", "Currency"];
+
+/// A batch of parsed orders and how far into the file it reaches.
+struct Parsed {
+    orders: Vec<OrderRecord>,
+    rows: u64,
+    bytes: u64,
+}
+
+/// Reads the file and sends batches of orders; stops at the first error (sent as the
+/// last message) or when the receiver is gone.
+fn parse_file(path: &Path, sender: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>) {
+    if let Err(e) = parse_batches(path, sender) {
+        let _ = sender.blocking_send(Err(e));
+    }
+}
+
+fn parse_batches(
     path: &Path,
-    progress: &dyn Progress,
-) -> Result<Summary, ImportError> {
-    let mut csv = CsvFile::open(path, &["Name", "Created at", "Currency"], progress)?;
-    let mut writer = store.writer().await.map_err(ImportError::store(path))?;
-    let mut counts = OrderCounts::default();
+    sender: &tokio::sync::mpsc::Sender<Result<Parsed, ImportError>>,
+) -> Result<(), ImportError> {
+    let mut csv = CsvFile::open(path, REQUIRED, &super::Quiet)?;
     let mut batch: Vec<OrderRecord> = Vec::with_capacity(BATCH);
     let mut current: Option<OrderRecord> = None;
     // Hashes of the names of finished orders: a name that comes back later means the
     // file's rows are not grouped by order, which would silently drop line items.
     let mut finished: HashSet<u64> = HashSet::new();
+    let send = |orders: Vec<OrderRecord>, csv: &CsvFile<'_>| {
+        let parsed = Parsed { orders, rows: csv.rows(), bytes: csv.bytes_read() };
+        // A closed channel means the writer failed; it reports its own error.
+        sender.blocking_send(Ok(parsed)).is_ok()
+    };
     while let Some(row) = csv.next_row()? {
         let name = row.required("Name")?;
         if current.as_ref().is_some_and(|o| o.name == name) {
@@ -41,36 +59,53 @@ pub async fn import_shopify_orders(
         if finished.contains(&name_hash(name)) {
             return Err(row.err(
                 "Name",
-                format!(
-                    "order {name} appeared earlier in the file; rows of one order must be adjacent"
-                ),
+                format!("order {name} appeared earlier in the file; rows of one order must be adjacent"),
             ));
         }
-        if let Some(done) = current.take() {
+        let next = parse_order(&row)?;
+        if let Some(done) = current.replace(next) {
             finished.insert(name_hash(&done.name));
             batch.push(done);
-            if batch.len() >= BATCH {
-                counts.add(
-                    writer
-                        .write_orders(&batch)
-                        .await
-                        .map_err(ImportError::store(path))?,
-                );
-                batch.clear();
+            if batch.len() >= BATCH && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), &csv) {
+                return Ok(());
             }
         }
-        current = Some(parse_order(&row)?);
     }
     batch.extend(current.take());
     if !batch.is_empty() {
-        counts.add(
-            writer
-                .write_orders(&batch)
-                .await
-                .map_err(ImportError::store(path))?,
-        );
+        send(batch, &csv);
     }
-    let rows = csv.rows();
+    Ok(())
+}
+
+/// Imports a Shopify orders export. See the module docs and `docs/import.md`.
+///
+/// Parsing runs on a blocking thread and hands batches to the writer through a small
+/// channel, so reading the file and writing the database overlap.
+pub async fn import_shopify_orders(
+    store: &Store,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<Summary, ImportError> {
+    // Open here so that a missing file or column fails before a transaction starts.
+    drop(CsvFile::open(path, REQUIRED, &super::Quiet)?);
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    progress.start(size);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Parsed, ImportError>>(2);
+    let owned = path.to_path_buf();
+    let parser = tokio::task::spawn_blocking(move || parse_file(&owned, &sender));
+    let mut writer = store.writer().await.map_err(ImportError::store(path))?;
+    let mut counts = OrderCounts::default();
+    let mut rows = 0;
+    while let Some(parsed) = receiver.recv().await {
+        let parsed = parsed?;
+        counts.add(writer.write_orders(&parsed.orders).await.map_err(ImportError::store(path))?);
+        rows = parsed.rows;
+        progress.advance(parsed.bytes);
+    }
+    // The parser ends by closing the channel; a panic there must not pass as success.
+    parser.await.map_err(|e| ImportError::file(path, format!("the CSV reader failed: {e}")))?;
+    progress.finish();
     writer.commit().await.map_err(ImportError::store(path))?;
     Ok(Summary {
         rows,
@@ -115,7 +150,7 @@ fn parse_order(row: &Row<'_>) -> Result<OrderRecord, ImportError> {
     .into_iter()
     .find_map(|raw| Phone::parse(raw).ok());
     let cancelled_at = row.time("Cancelled at")?;
-    let money = |column: &str| -> Result<i64, ImportError> {
+    let money = |column: &'static str| -> Result<i64, ImportError> {
         Ok(row.money(column, currency)?.unwrap_or(0))
     };
     let shipping_address = Address {

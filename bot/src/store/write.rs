@@ -144,31 +144,31 @@ impl Writer {
             })
             .collect();
         let mut ids: HashMap<CustomerKey, CustomerId> = HashMap::new();
-        for (id, email) in self
-            .lookup("SELECT id, email FROM customers WHERE email IN (", &emails)
-            .await?
-        {
-            ids.insert(CustomerKey::Email(email), id);
+        let mut current: HashMap<CustomerKey, StoredCustomer> = HashMap::new();
+        for row in self.stored_customers("email IN (", &emails).await? {
+            if let Some(email) = row.email.clone() {
+                current.insert(CustomerKey::Email(email), row);
+            }
         }
-        for (id, phone) in self
-            .lookup(
-                "SELECT MIN(id), phone FROM customers WHERE email IS NULL AND phone IN (",
-                &phones,
-            )
-            .await?
-        {
-            ids.insert(CustomerKey::Phone(phone), id);
+        for row in self.stored_customers("email IS NULL AND phone IN (", &phones).await? {
+            if let Some(phone) = row.phone.clone() {
+                // The oldest customer with that phone wins (rows come ordered by id).
+                current.entry(CustomerKey::Phone(phone)).or_insert(row);
+            }
+        }
+        for (key, row) in &current {
+            ids.insert(key.clone(), row.id);
         }
 
         let (existing, new): (Vec<&CustomerKey>, Vec<&CustomerKey>) =
             order.iter().partition(|k| ids.contains_key(*k));
-        // Existing customers: apply the merge rule, counting rows that really changed.
+        // Existing customers: decide here whether the merge rule changes anything, so the
+        // common case (nothing to change) costs no statement.
         for key in &existing {
-            let (Some(id), Some(r)) = (ids.get(*key), merged.get(*key)) else {
+            let (Some(stored), Some(r)) = (current.get(*key), merged.get(*key)) else {
                 continue;
             };
-            let changed = self.update_customer(*id, r, merge).await?;
-            if changed {
+            if stored.would_change(r, merge) && self.update_customer(stored.id, r, merge).await? {
                 counts.updated += 1
             } else {
                 counts.unchanged += 1
@@ -265,6 +265,29 @@ impl Writer {
         Ok((out, counts))
     }
 
+    /// Customers matching `condition` (which ends in `IN (`) for `keys`, oldest first.
+    async fn stored_customers(&mut self, condition: &'static str, keys: &[&str]) -> Result<Vec<StoredCustomer>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MAX_PARAMS) {
+            let rows: Vec<StoredCustomer> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT id, email, phone, name, locale, time_zone, country, tags, attributes FROM customers WHERE ",
+                );
+                qb.push(condition);
+                let mut list = qb.separated(", ");
+                for key in chunk {
+                    list.push_bind(key.to_string());
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            out.extend(rows);
+        }
+        // Sorted here, not in SQL: `ORDER BY id` could tempt SQLite into a table scan.
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
     /// `SELECT id, key … WHERE key IN (keys)` in chunks.
     async fn lookup(&mut self, prefix: &'static str, keys: &[&str]) -> Result<Vec<(i64, String)>> {
         let mut out = Vec::new();
@@ -276,9 +299,6 @@ impl Writer {
                     list.push_bind(key.to_string());
                 }
                 qb.push(")");
-                if prefix.contains("MIN(id)") {
-                    qb.push(" GROUP BY phone");
-                }
                 qb.build_query_as().fetch_all(&mut *c).await?
             });
             out.extend(rows);
@@ -706,6 +726,43 @@ impl Writer {
             removed += on_tx!(&mut self.tx, c => sqlx::query("DELETE FROM documents WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected());
         }
         Ok(removed)
+    }
+}
+
+/// A customer as stored, to decide whether a write would change it.
+#[derive(sqlx::FromRow)]
+struct StoredCustomer {
+    id: i64,
+    email: Option<String>,
+    phone: Option<String>,
+    name: Option<String>,
+    locale: Option<String>,
+    time_zone: Option<String>,
+    country: Option<String>,
+    tags: Json<Vec<String>>,
+    attributes: Json<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl StoredCustomer {
+    /// Mirrors the `UPDATE` statements of [`Writer::update_customer`].
+    fn would_change(&self, r: &CustomerRecord, merge: Merge) -> bool {
+        fn differs(stored: &Option<String>, new: Option<&str>, merge: Merge) -> bool {
+            match (merge, new) {
+                (_, None) => false,
+                (Merge::Overwrite, Some(v)) => stored.as_deref() != Some(v),
+                (Merge::FillBlanks, Some(_)) => stored.is_none(),
+            }
+        }
+        let email = r.email.as_ref().map(|e| e.as_str());
+        let phone = r.phone.as_ref().map(|p| p.as_str());
+        (merge == Merge::Overwrite && differs(&self.email, email, merge))
+            || differs(&self.phone, phone, merge)
+            || differs(&self.name, r.name.as_deref(), merge)
+            || differs(&self.locale, r.locale.as_deref(), merge)
+            || differs(&self.time_zone, r.time_zone.as_deref(), merge)
+            || differs(&self.country, r.country.as_deref(), merge)
+            || (merge == Merge::Overwrite && !r.tags.is_empty() && r.tags != self.tags.0)
+            || (merge == Merge::Overwrite && !r.attributes.is_empty() && r.attributes != self.attributes.0)
     }
 }
 
