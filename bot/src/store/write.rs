@@ -46,7 +46,18 @@ macro_rules! on_tx {
 pub struct Writer {
     tx: Tx,
     now: DateTime<Utc>,
+    /// Customers this transaction has read or written, as they now stand, so a large
+    /// import asks the database about each customer once. Bounded by [`CACHE_LIMIT`].
+    customers: HashMap<CustomerKey, StoredCustomer>,
+    /// The current consent decision per customer and channel (`None`: no decision yet).
+    consents: HashMap<(CustomerId, Channel), Option<(bool, DateTime<Utc>)>>,
+    /// Whether the orders table was empty when this transaction first wrote orders: then
+    /// every order it writes is new and needs no look-up.
+    orders_were_empty: Option<bool>,
 }
+
+/// Entries kept in each of the writer's caches before they are dropped and refilled.
+const CACHE_LIMIT: usize = 250_000;
 
 /// What [`Writer::write_orders`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -93,6 +104,9 @@ impl Writer {
         Ok(Self {
             tx,
             now: Utc::now(),
+            customers: HashMap::new(),
+            consents: HashMap::new(),
+            orders_were_empty: None,
         })
     }
 
@@ -129,47 +143,54 @@ impl Writer {
                 }
             }
         }
-        let emails: Vec<&str> = order
+        if self.customers.len() > CACHE_LIMIT {
+            self.customers.clear();
+        }
+        let misses: Vec<&CustomerKey> = order.iter().filter(|k| !self.customers.contains_key(*k)).collect();
+        let emails: Vec<&str> = misses
             .iter()
             .filter_map(|k| match k {
                 CustomerKey::Email(e) => Some(e.as_str()),
                 _ => None,
             })
             .collect();
-        let phones: Vec<&str> = order
+        let phones: Vec<&str> = misses
             .iter()
             .filter_map(|k| match k {
                 CustomerKey::Phone(p) => Some(p.as_str()),
                 _ => None,
             })
             .collect();
-        let mut ids: HashMap<CustomerKey, CustomerId> = HashMap::new();
-        let mut current: HashMap<CustomerKey, StoredCustomer> = HashMap::new();
         for row in self.stored_customers("email IN (", &emails).await? {
             if let Some(email) = row.email.clone() {
-                current.insert(CustomerKey::Email(email), row);
+                self.customers.insert(CustomerKey::Email(email), row);
             }
         }
         for row in self.stored_customers("email IS NULL AND phone IN (", &phones).await? {
             if let Some(phone) = row.phone.clone() {
-                // The oldest customer with that phone wins (rows come ordered by id).
-                current.entry(CustomerKey::Phone(phone)).or_insert(row);
+                // The oldest customer with that phone wins (rows come oldest first).
+                self.customers.entry(CustomerKey::Phone(phone)).or_insert(row);
             }
         }
-        for (key, row) in &current {
-            ids.insert(key.clone(), row.id);
-        }
+        let mut ids: HashMap<CustomerKey, CustomerId> = order
+            .iter()
+            .filter_map(|k| self.customers.get(k).map(|c| (k.clone(), c.id)))
+            .collect();
 
         let (existing, new): (Vec<&CustomerKey>, Vec<&CustomerKey>) =
             order.iter().partition(|k| ids.contains_key(*k));
         // Existing customers: decide here whether the merge rule changes anything, so the
         // common case (nothing to change) costs no statement.
         for key in &existing {
-            let (Some(stored), Some(r)) = (current.get(*key), merged.get(*key)) else {
+            let (Some(stored), Some(r)) = (self.customers.get(*key), merged.get(*key)) else {
                 continue;
             };
-            if stored.would_change(r, merge) && self.update_customer(stored.id, r, merge).await? {
-                counts.updated += 1
+            let id = stored.id;
+            if stored.would_change(r, merge) && self.update_customer(id, r, merge).await? {
+                counts.updated += 1;
+                if let Some(stored) = self.customers.get_mut(*key) {
+                    stored.apply(r, merge);
+                }
             } else {
                 counts.unchanged += 1
             }
@@ -202,6 +223,13 @@ impl Writer {
                     (None, Some(p)) => CustomerKey::Phone(p),
                     (None, None) => continue,
                 };
+                if let Some(r) = merged.get(&key) {
+                    self.customers.insert(key.clone(), StoredCustomer::from_record(id, r));
+                    // A new customer has no consent decisions yet.
+                    for channel in Channel::ALL {
+                        self.consents.insert((id, channel), None);
+                    }
+                }
                 ids.insert(key, id);
                 counts.created += 1;
             }
@@ -238,7 +266,7 @@ impl Writer {
                 qb.build().execute(&mut *c).await?;
             });
         }
-        let consents: Vec<_> = consents.into_iter().collect();
+        let consents = self.consents_to_write(consents).await?;
         for chunk in consents.chunks(MAX_PARAMS / 5) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_consents (customer_id, channel, granted, source, updated_at) ");
@@ -263,6 +291,55 @@ impl Writer {
             })
             .collect();
         Ok((out, counts))
+    }
+
+    /// The consent decisions that change something: new ones, and ones that replace an
+    /// older, different decision. Unknown current decisions are read once and cached.
+    async fn consents_to_write<'c>(
+        &mut self,
+        wanted: HashMap<(CustomerId, Channel), &'c Consent>,
+    ) -> Result<Vec<((CustomerId, Channel), &'c Consent)>> {
+        if self.consents.len() > CACHE_LIMIT {
+            self.consents.clear();
+        }
+        let mut unknown: Vec<i64> = wanted.keys().filter(|k| !self.consents.contains_key(*k)).map(|k| k.0).collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        for chunk in unknown.chunks(MAX_PARAMS) {
+            let rows: Vec<(i64, String, bool, DateTime<Utc>)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT customer_id, channel, granted, updated_at FROM customer_consents WHERE customer_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build_query_as().fetch_all(&mut *c).await?
+            });
+            for id in chunk {
+                for channel in Channel::ALL {
+                    self.consents.insert((*id, channel), None);
+                }
+            }
+            for (id, channel, granted, at) in rows {
+                if let Ok(channel) = channel.parse::<Channel>() {
+                    self.consents.insert((id, channel), Some((granted, at)));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (key, consent) in wanted {
+            let write = match self.consents.get(&key).copied().flatten() {
+                None => true,
+                Some((granted, at)) => granted != consent.granted && at < consent.at,
+            };
+            if write {
+                self.consents.insert(key, Some((consent.granted, consent.at)));
+                out.push((key, consent));
+            }
+        }
+        Ok(out)
     }
 
     /// Customers matching `condition` (which ends in `IN (`) for `keys`, oldest first.
@@ -390,7 +467,12 @@ impl Writer {
             .collect();
         let names: Vec<&str> = records.iter().map(|o| o.name.as_str()).collect();
         let mut known: HashMap<String, (i64, String)> = HashMap::new();
-        for chunk in names.chunks(MAX_PARAMS) {
+        if self.orders_were_empty.is_none() {
+            let any: Option<i64> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM orders LIMIT 1").fetch_optional(&mut *c).await?);
+            self.orders_were_empty = Some(any.is_none());
+        }
+        let lookups = if self.orders_were_empty == Some(true) { &names[..0] } else { &names[..] };
+        for chunk in lookups.chunks(MAX_PARAMS) {
             let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash FROM orders WHERE name IN (");
                 let mut list = qb.separated(", ");
@@ -730,7 +812,7 @@ impl Writer {
 }
 
 /// A customer as stored, to decide whether a write would change it.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, Clone)]
 struct StoredCustomer {
     id: i64,
     email: Option<String>,
@@ -744,6 +826,47 @@ struct StoredCustomer {
 }
 
 impl StoredCustomer {
+    fn from_record(id: CustomerId, r: &CustomerRecord) -> Self {
+        Self {
+            id,
+            email: r.email.as_ref().map(|e| e.as_str().to_string()),
+            phone: r.phone.as_ref().map(|p| p.as_str().to_string()),
+            name: r.name.clone(),
+            locale: r.locale.clone(),
+            time_zone: r.time_zone.clone(),
+            country: r.country.clone(),
+            tags: Json(r.tags.clone()),
+            attributes: Json(r.attributes.clone()),
+        }
+    }
+
+    /// What [`Writer::update_customer`] did to the row, done to this copy.
+    fn apply(&mut self, r: &CustomerRecord, merge: Merge) {
+        fn set(stored: &mut Option<String>, new: Option<&str>, merge: Merge) {
+            match (merge, new) {
+                (_, None) => {}
+                (Merge::Overwrite, Some(v)) => *stored = Some(v.to_string()),
+                (Merge::FillBlanks, Some(v)) => {
+                    stored.get_or_insert_with(|| v.to_string());
+                }
+            }
+        }
+        if merge == Merge::Overwrite {
+            set(&mut self.email, r.email.as_ref().map(|e| e.as_str()), merge);
+            if !r.tags.is_empty() {
+                self.tags = Json(r.tags.clone());
+            }
+            if !r.attributes.is_empty() {
+                self.attributes = Json(r.attributes.clone());
+            }
+        }
+        set(&mut self.phone, r.phone.as_ref().map(|p| p.as_str()), merge);
+        set(&mut self.name, r.name.as_deref(), merge);
+        set(&mut self.locale, r.locale.as_deref(), merge);
+        set(&mut self.time_zone, r.time_zone.as_deref(), merge);
+        set(&mut self.country, r.country.as_deref(), merge);
+    }
+
     /// Mirrors the `UPDATE` statements of [`Writer::update_customer`].
     fn would_change(&self, r: &CustomerRecord, merge: Merge) -> bool {
         fn differs(stored: &Option<String>, new: Option<&str>, merge: Merge) -> bool {
