@@ -152,7 +152,10 @@ impl Row<'_> {
             .borrow_mut()
             .entry(column)
             .or_insert_with(|| self.columns.get(&key(column)).copied());
-        index.and_then(|i| self.record.get(i)).map(str::trim).unwrap_or("")
+        index
+            .and_then(|i| self.record.get(i))
+            .map(str::trim)
+            .unwrap_or("")
     }
 
     pub fn opt(&self, column: &'static str) -> Option<String> {
@@ -182,7 +185,11 @@ impl Row<'_> {
         }
     }
 
-    pub fn money(&self, column: &'static str, currency: Currency) -> Result<Option<i64>, ImportError> {
+    pub fn money(
+        &self,
+        column: &'static str,
+        currency: Currency,
+    ) -> Result<Option<i64>, ImportError> {
         parse_money(self.get(column), currency).map_err(|m| self.err(column, m))
     }
 

@@ -11,7 +11,7 @@ use crate::shop::{Currency, Email, OrderStatus, Phone, split_tags};
 use crate::store::{Address, Buyer, LineRecord, OrderCounts, OrderRecord, Store};
 
 /// Orders per write batch: a few multi-row statements per 500 orders.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 
 pub use super::csvfile::parse_time as parse_shopify_time;
 
@@ -43,7 +43,11 @@ fn parse_batches(
     // file's rows are not grouped by order, which would silently drop line items.
     let mut finished: HashSet<u64> = HashSet::new();
     let send = |orders: Vec<OrderRecord>, csv: &CsvFile<'_>| {
-        let parsed = Parsed { orders, rows: csv.rows(), bytes: csv.bytes_read() };
+        let parsed = Parsed {
+            orders,
+            rows: csv.rows(),
+            bytes: csv.bytes_read(),
+        };
         // A closed channel means the writer failed; it reports its own error.
         sender.blocking_send(Ok(parsed)).is_ok()
     };
@@ -59,14 +63,21 @@ fn parse_batches(
         if finished.contains(&name_hash(name)) {
             return Err(row.err(
                 "Name",
-                format!("order {name} appeared earlier in the file; rows of one order must be adjacent"),
+                format!(
+                    "order {name} appeared earlier in the file; rows of one order must be adjacent"
+                ),
             ));
         }
         let next = parse_order(&row)?;
         if let Some(done) = current.replace(next) {
             finished.insert(name_hash(&done.name));
             batch.push(done);
-            if batch.len() >= BATCH && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), &csv) {
+            if batch.len() >= BATCH
+                && !send(
+                    std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                    &csv,
+                )
+            {
                 return Ok(());
             }
         }
@@ -99,12 +110,19 @@ pub async fn import_shopify_orders(
     let mut rows = 0;
     while let Some(parsed) = receiver.recv().await {
         let parsed = parsed?;
-        counts.add(writer.write_orders(&parsed.orders).await.map_err(ImportError::store(path))?);
+        counts.add(
+            writer
+                .write_orders(&parsed.orders)
+                .await
+                .map_err(ImportError::store(path))?,
+        );
         rows = parsed.rows;
         progress.advance(parsed.bytes);
     }
     // The parser ends by closing the channel; a panic there must not pass as success.
-    parser.await.map_err(|e| ImportError::file(path, format!("the CSV reader failed: {e}")))?;
+    parser
+        .await
+        .map_err(|e| ImportError::file(path, format!("the CSV reader failed: {e}")))?;
     progress.finish();
     writer.commit().await.map_err(ImportError::store(path))?;
     Ok(Summary {

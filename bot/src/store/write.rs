@@ -146,7 +146,10 @@ impl Writer {
         if self.customers.len() > CACHE_LIMIT {
             self.customers.clear();
         }
-        let misses: Vec<&CustomerKey> = order.iter().filter(|k| !self.customers.contains_key(*k)).collect();
+        let misses: Vec<&CustomerKey> = order
+            .iter()
+            .filter(|k| !self.customers.contains_key(*k))
+            .collect();
         let emails: Vec<&str> = misses
             .iter()
             .filter_map(|k| match k {
@@ -166,10 +169,15 @@ impl Writer {
                 self.customers.insert(CustomerKey::Email(email), row);
             }
         }
-        for row in self.stored_customers("email IS NULL AND phone IN (", &phones).await? {
+        for row in self
+            .stored_customers("email IS NULL AND phone IN (", &phones)
+            .await?
+        {
             if let Some(phone) = row.phone.clone() {
                 // The oldest customer with that phone wins (rows come oldest first).
-                self.customers.entry(CustomerKey::Phone(phone)).or_insert(row);
+                self.customers
+                    .entry(CustomerKey::Phone(phone))
+                    .or_insert(row);
             }
         }
         let mut ids: HashMap<CustomerKey, CustomerId> = order
@@ -224,7 +232,8 @@ impl Writer {
                     (None, None) => continue,
                 };
                 if let Some(r) = merged.get(&key) {
-                    self.customers.insert(key.clone(), StoredCustomer::from_record(id, r));
+                    self.customers
+                        .insert(key.clone(), StoredCustomer::from_record(id, r));
                     // A new customer has no consent decisions yet.
                     for channel in Channel::ALL {
                         self.consents.insert((id, channel), None);
@@ -302,7 +311,11 @@ impl Writer {
         if self.consents.len() > CACHE_LIMIT {
             self.consents.clear();
         }
-        let mut unknown: Vec<i64> = wanted.keys().filter(|k| !self.consents.contains_key(*k)).map(|k| k.0).collect();
+        let mut unknown: Vec<i64> = wanted
+            .keys()
+            .filter(|k| !self.consents.contains_key(*k))
+            .map(|k| k.0)
+            .collect();
         unknown.sort_unstable();
         unknown.dedup();
         for chunk in unknown.chunks(MAX_PARAMS) {
@@ -335,7 +348,8 @@ impl Writer {
                 Some((granted, at)) => granted != consent.granted && at < consent.at,
             };
             if write {
-                self.consents.insert(key, Some((consent.granted, consent.at)));
+                self.consents
+                    .insert(key, Some((consent.granted, consent.at)));
                 out.push((key, consent));
             }
         }
@@ -343,7 +357,11 @@ impl Writer {
     }
 
     /// Customers matching `condition` (which ends in `IN (`) for `keys`, oldest first.
-    async fn stored_customers(&mut self, condition: &'static str, keys: &[&str]) -> Result<Vec<StoredCustomer>> {
+    async fn stored_customers(
+        &mut self,
+        condition: &'static str,
+        keys: &[&str],
+    ) -> Result<Vec<StoredCustomer>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(MAX_PARAMS) {
             let rows: Vec<StoredCustomer> = on_tx!(&mut self.tx, c => {
@@ -471,7 +489,8 @@ impl Writer {
             let any: Option<i64> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM orders LIMIT 1").fetch_optional(&mut *c).await?);
             self.orders_were_empty = Some(any.is_none());
         }
-        let lookups = if self.orders_were_empty == Some(true) { &names[..0] } else { &names[..] };
+        let all_new = self.orders_were_empty == Some(true);
+        let lookups = if all_new { &names[..0] } else { &names[..] };
         for chunk in lookups.chunks(MAX_PARAMS) {
             let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash FROM orders WHERE name IN (");
@@ -551,6 +570,10 @@ impl Writer {
                         .push_bind(hashes[i].clone())
                         .push_bind(now);
                 });
+                // Into a table that was empty, every order is new: a plain insert is cheaper.
+                if all_new {
+                    qb.push(" RETURNING id, name");
+                } else {
                 qb.push(
                     " ON CONFLICT (name) DO UPDATE SET external_id = excluded.external_id, customer_id = excluded.customer_id, \
                      email = excluded.email, phone = excluded.phone, currency = excluded.currency, status = excluded.status, \
@@ -565,6 +588,7 @@ impl Writer {
                      fulfilled_at = excluded.fulfilled_at, cancelled_at = excluded.cancelled_at, \
                      content_hash = excluded.content_hash, updated_at = excluded.updated_at RETURNING id, name",
                 );
+                }
                 qb.build_query_as().fetch_all(&mut *c).await?
             });
             order_ids.extend(rows.into_iter().map(|(id, name)| (name, id)));
@@ -885,7 +909,9 @@ impl StoredCustomer {
             || differs(&self.time_zone, r.time_zone.as_deref(), merge)
             || differs(&self.country, r.country.as_deref(), merge)
             || (merge == Merge::Overwrite && !r.tags.is_empty() && r.tags != self.tags.0)
-            || (merge == Merge::Overwrite && !r.attributes.is_empty() && r.attributes != self.attributes.0)
+            || (merge == Merge::Overwrite
+                && !r.attributes.is_empty()
+                && r.attributes != self.attributes.0)
     }
 }
 
