@@ -23,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: channels, the web widget, the handoff console and /healthz.
+    /// Run the HTTP server: a status page at / and a health check at /healthz.
     Serve(ServeArgs),
     /// Create or upgrade the database schema (also done at every start).
     Migrate,

@@ -1,5 +1,5 @@
-//! The HTTP server: `/healthz` and a status page today; channels, the widget and the
-//! handoff console mount here as they arrive.
+//! The HTTP server: a status page at `/` and a health check at `/healthz`, with request
+//! spans keyed on the matched route and graceful shutdown on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
