@@ -11,7 +11,7 @@ use crate::shop::{Currency, Email, OrderStatus, Phone, split_tags};
 use crate::store::{Address, Buyer, LineRecord, OrderCounts, OrderRecord, Store};
 
 /// Orders per write batch: a few multi-row statements per 500 orders.
-const BATCH: usize = 1000;
+const BATCH: usize = 1024;
 
 pub use super::csvfile::parse_time as parse_shopify_time;
 

@@ -14,8 +14,23 @@ use super::records::*;
 use super::{Pool, Result};
 use crate::shop::{Channel, Email, Phone};
 
-/// Bind parameters per statement, under SQLite's 32,766 and PostgreSQL's 65,535.
-const MAX_PARAMS: usize = 30_000;
+/// Splits `items` into chunks of `max` (a power of two) and then, for the rest, of
+/// descending powers of two. Multi-row statements thus come in at most log2(max)+1
+/// shapes, all of which stay in the prepared-statement cache, instead of one new
+/// statement to parse for every odd batch size. Callers keep `max` × columns under
+/// SQLite's 32,766 bind parameters (PostgreSQL allows 65,535).
+fn shaped_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = if rest.len() >= max { max } else { 1 << rest.len().ilog2() };
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
@@ -205,7 +220,7 @@ impl Writer {
         }
         // New customers: one multi-row insert per chunk, ids mapped back by key.
         let now = self.now;
-        for chunk in new.chunks(MAX_PARAMS / 11) {
+        for chunk in shaped_chunks(&new, 2048) {
             let rows: Vec<(i64, Option<String>, Option<String>)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "INSERT INTO customers (email, phone, name, locale, time_zone, country, tags, attributes, created_at, updated_at) ",
@@ -262,7 +277,7 @@ impl Writer {
             }
         }
         let identities: Vec<_> = identities.into_iter().collect();
-        for chunk in identities.chunks(MAX_PARAMS / 5) {
+        for chunk in shaped_chunks(&identities, 4096) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO channel_identities (channel, external_id, customer_id, verified, created_at) ");
                 qb.push_values(chunk, |mut b, ((channel, external), (id, verified))| {
@@ -276,7 +291,7 @@ impl Writer {
             });
         }
         let consents = self.consents_to_write(consents).await?;
-        for chunk in consents.chunks(MAX_PARAMS / 5) {
+        for chunk in shaped_chunks(&consents, 4096) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_consents (customer_id, channel, granted, source, updated_at) ");
                 qb.push_values(chunk, |mut b, ((id, channel), consent)| {
@@ -318,7 +333,7 @@ impl Writer {
             .collect();
         unknown.sort_unstable();
         unknown.dedup();
-        for chunk in unknown.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(&unknown, 4096) {
             let rows: Vec<(i64, String, bool, DateTime<Utc>)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "SELECT customer_id, channel, granted, updated_at FROM customer_consents WHERE customer_id IN (",
@@ -363,7 +378,7 @@ impl Writer {
         keys: &[&str],
     ) -> Result<Vec<StoredCustomer>> {
         let mut out = Vec::new();
-        for chunk in keys.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(keys, 4096) {
             let rows: Vec<StoredCustomer> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "SELECT id, email, phone, name, locale, time_zone, country, tags, attributes FROM customers WHERE ",
@@ -386,7 +401,7 @@ impl Writer {
     /// `SELECT id, key … WHERE key IN (keys)` in chunks.
     async fn lookup(&mut self, prefix: &'static str, keys: &[&str]) -> Result<Vec<(i64, String)>> {
         let mut out = Vec::new();
-        for chunk in keys.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(keys, 4096) {
             let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(prefix);
                 let mut list = qb.separated(", ");
@@ -491,7 +506,7 @@ impl Writer {
         }
         let all_new = self.orders_were_empty == Some(true);
         let lookups = if all_new { &names[..0] } else { &names[..] };
-        for chunk in lookups.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(lookups, 4096) {
             let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash FROM orders WHERE name IN (");
                 let mut list = qb.separated(", ");
@@ -530,7 +545,7 @@ impl Writer {
         }
         let now = self.now;
         let mut order_ids: HashMap<String, i64> = HashMap::new();
-        for chunk in todo.chunks(MAX_PARAMS / 30) {
+        for chunk in shaped_chunks(&todo, 1024) {
             let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "INSERT INTO orders (name, external_id, customer_id, email, phone, currency, status, financial_status, \
@@ -611,7 +626,7 @@ impl Writer {
             })
             .collect();
         counts.lines = lines.len() as u64;
-        for chunk in lines.chunks(MAX_PARAMS / 12) {
+        for chunk in shaped_chunks(&lines, 2048) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "INSERT INTO order_lines (order_id, position, sku, name, quantity, price_minor, compare_at_minor, \
@@ -649,7 +664,7 @@ impl Writer {
     }
 
     async fn delete_in(&mut self, prefix: &'static str, ids: &[i64]) -> Result<()> {
-        for chunk in ids.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(ids, 4096) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(prefix);
                 let mut list = qb.separated(", ");
@@ -750,7 +765,7 @@ impl Writer {
                 .bind(r.order_id).bind(&r.carrier).bind(&r.tracking_number).bind(r.promised_by).bind(now)
                 .fetch_one(&mut *c).await?);
             touched.push(id);
-            for chunk in r.events.chunks(MAX_PARAMS / 5) {
+            for chunk in shaped_chunks(&r.events, 4096) {
                 let inserted = on_tx!(&mut self.tx, c => {
                     let mut qb = QueryBuilder::<Db>::new("INSERT INTO tracking_events (shipment_id, event_time, status, location, description) ");
                     qb.push_values(chunk, |mut b, e| {
@@ -764,7 +779,7 @@ impl Writer {
             }
         }
         // The parcel's status is its latest event; shipped/delivered times follow from events.
-        for chunk in touched.chunks(MAX_PARAMS) {
+        for chunk in shaped_chunks(&touched, 4096) {
             on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
                     "UPDATE shipments SET \
@@ -978,5 +993,20 @@ fn merge_record(into: &mut CustomerRecord, from: &CustomerRecord, merge: Merge) 
     into.consents.extend(from.consents.iter().cloned());
     if let (Some(a), Some(b)) = (into.created_at, from.created_at) {
         into.created_at = Some(a.min(b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shaped_chunks;
+
+    #[test]
+    fn chunks_come_in_power_of_two_shapes() {
+        let items: Vec<u32> = (0..2_500).collect();
+        let sizes: Vec<usize> = shaped_chunks(&items, 1024).map(<[u32]>::len).collect();
+        assert_eq!(sizes, vec![1024, 1024, 256, 128, 64, 4]);
+        assert_eq!(shaped_chunks(&items[..0], 8).count(), 0);
+        let all: Vec<u32> = shaped_chunks(&items, 64).flatten().copied().collect();
+        assert_eq!(all, items);
     }
 }
