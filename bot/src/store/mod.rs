@@ -135,7 +135,7 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-524288")
+            .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
         if let Some(dir) = connect.get_filename().parent()
             && !dir.as_os_str().is_empty()
