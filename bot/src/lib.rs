@@ -1,7 +1,8 @@
-//! kefu's conversational core. Today it holds the shop domain (customers, orders,
-//! shipments, documents, conversations), the storage API with its SQLite and PostgreSQL
-//! adapter, the importers for shop data, and the seeded demo shop.
+//! kefu's conversational core: the conversation and handoff state machine, the shop
+//! domain (customers, orders, shipments, documents, conversations), the storage API with
+//! its SQLite and PostgreSQL adapter, the importers for shop data, and the seeded demo shop.
 
+pub mod conversation;
 pub mod demo;
 pub mod import;
 pub mod shop;

@@ -57,7 +57,7 @@ impl DemoConfig {
 
 /// SplitMix64: tiny, fast, and stable forever, so a seed always gives the same shop.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64, stream: u64, index: u64) -> Self {

@@ -25,7 +25,11 @@ fn shaped_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
         if rest.is_empty() {
             return None;
         }
-        let size = if rest.len() >= max { max } else { 1 << rest.len().ilog2() };
+        let size = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
         Some(chunk)
