@@ -69,11 +69,14 @@ pub struct Writer {
     /// import asks the database about each customer once. Bounded by [`CACHE_LIMIT`].
     customers: HashMap<CustomerKey, StoredCustomer>,
     /// The current consent decision per customer and channel (`None`: no decision yet).
-    consents: HashMap<(CustomerId, Channel), Option<(bool, DateTime<Utc>)>>,
+    consents: HashMap<(CustomerId, Channel), Option<Decision>>,
     /// Whether the orders table was empty when this transaction first wrote orders: then
     /// every order it writes is new and needs no look-up.
     orders_were_empty: Option<bool>,
 }
+
+/// A stored consent decision: granted or not, and when.
+type Decision = (bool, DateTime<Utc>);
 
 /// Entries kept in each of the writer's caches before they are dropped and refilled.
 const CACHE_LIMIT: usize = 250_000;
