@@ -172,6 +172,7 @@ impl Writer {
             .iter()
             .filter(|k| !self.customers.contains_key(*k))
             .collect();
+        let first_seen: HashSet<CustomerKey> = misses.iter().map(|k| (*k).clone()).collect();
         let emails: Vec<&str> = misses
             .iter()
             .filter_map(|k| match k {
@@ -221,7 +222,8 @@ impl Writer {
                 if let Some(stored) = self.customers.get_mut(*key) {
                     stored.apply(r, merge);
                 }
-            } else {
+            } else if first_seen.contains(*key) {
+                // Counted once per transaction, not once per batch it appears in.
                 counts.unchanged += 1
             }
         }
