@@ -278,26 +278,15 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loa
             .trim_start_matches("KEFU__")
             .to_lowercase()
             .replace("__", ".");
-        figment = figment.merge(Serialized::global(&path, parse_env_value(&value)));
+        figment = figment.merge(Serialized::global(&path, value));
     }
-    let settings: Settings = figment.extract().map_err(|e| {
+    // Lossy: environment values are text, and "5" or "true" must fill numbers and
+    // booleans while "123456" stays text where the setting is text.
+    let settings: Settings = figment.extract_lossy().map_err(|e| {
         let e = e.to_string();
         anyhow::anyhow!("invalid configuration: {e}")
     })?;
     Ok(Loaded { settings, file })
-}
-
-/// Environment values are strings; numbers and booleans are recognised as such.
-fn parse_env_value(raw: &str) -> figment::value::Value {
-    use figment::value::{Num, Value};
-    let tag = figment::value::Tag::Default;
-    if let Ok(b) = raw.parse::<bool>() {
-        return Value::Bool(tag, b);
-    }
-    if let Ok(n) = raw.parse::<u64>() {
-        return Value::Num(tag, Num::U64(n));
-    }
-    Value::String(tag, raw.to_string())
 }
 
 /// One finding of `kefu config check`.
@@ -502,6 +491,28 @@ mod tests {
                 .map(Secret::expose),
             Some("123:abc")
         );
+    }
+
+    #[test]
+    fn environment_values_fill_numbers_booleans_and_text() {
+        let loaded = load(
+            None,
+            &env(&[
+                ("KEFU__DATABASE__MAX_CONNECTIONS", "5"),
+                ("KEFU__DISCORD__ENABLED", "true"),
+                ("KEFU__DISCORD__APPLICATION_ID", "123456789012345678"),
+                ("KEFU__SHOP__NAME", "1234"),
+            ]),
+        )
+        .unwrap();
+        let s = loaded.settings;
+        assert_eq!(s.database.max_connections, 5);
+        assert!(s.discord.enabled);
+        assert_eq!(
+            s.discord.application_id.as_deref(),
+            Some("123456789012345678")
+        );
+        assert_eq!(s.shop.name, "1234");
     }
 
     #[test]
