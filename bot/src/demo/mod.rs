@@ -903,6 +903,38 @@ mod tests {
     }
 
     #[test]
+    fn repeat_purchases_look_like_a_real_shop() {
+        let cfg = DemoConfig {
+            today: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            ..DemoConfig::default()
+        };
+        let plan = schedule(&cfg);
+        assert_eq!(plan.len(), cfg.orders);
+        let mut per_customer = std::collections::HashMap::new();
+        for (_, who, _) in &plan {
+            *per_customer.entry(*who).or_insert(0u32) += 1;
+        }
+        let buyers = per_customer.len() as f64;
+        let once = per_customer.values().filter(|n| **n == 1).count() as f64;
+        let loyal = per_customer.values().filter(|n| **n >= 10).count() as f64;
+        assert!(
+            buyers > 0.85 * cfg.customers as f64,
+            "most customers bought something"
+        );
+        assert!(once / buyers > 0.3, "many buy once: {once}/{buyers}");
+        assert!(loyal / buyers > 0.15, "a loyal core: {loyal}/{buyers}");
+        assert!(
+            per_customer.values().all(|n| *n <= 120),
+            "nobody orders every few days for two years"
+        );
+        // Orders span the two years, with recent ones (parcels in transit) and old ones.
+        let first = plan.first().unwrap().0;
+        let last = plan.last().unwrap().0;
+        assert!(cfg.now() - last < Duration::days(1));
+        assert!(cfg.now() - first > Duration::days(650));
+    }
+
+    #[test]
     fn catalogue_has_over_300_products_with_unique_skus() {
         let products = products(1);
         assert!(products.len() >= 300);
