@@ -112,7 +112,7 @@ async fn status_page(State(state): State<Arc<AppState>>) -> Response {
     let channel = |name: &str, on: bool| {
         format!(
             "<li>{name}: <b>{}</b></li>",
-            if on { "enabled" } else { "off" }
+            if on { "on in settings" } else { "off" }
         )
     };
     let channels = [
@@ -151,7 +151,7 @@ h1{{margin-bottom:0}}table{{border-collapse:collapse}}th,td{{padding:.2rem 1rem 
 .ok{{color:#176c3a}}code{{background:#eef3ef;padding:0 .3rem}}</style></head>
 <body><h1>kefu 客服</h1><p class="ok">Running — version {version}, up {uptime} s{demo}.</p>
 <h2>{shop}</h2><table>{rows}</table>
-<h2>Channels</h2><ul>{channels}</ul>
+<h2>Channel settings</h2><ul>{channels}</ul>
 <h2>Answers</h2><p>{engine}</p>
 <h2>Storage</h2><p>{backend} database.</p>
 <p><a href="/healthz">/healthz</a></p></body></html>"#,
