@@ -9,22 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
 use super::records::*;
+use super::write::CustomerRow;
 use super::{Result, Store, StoreError, on_pool};
 use crate::shop::{Channel, Email, Role, TrackingStatus};
-
-#[derive(sqlx::FromRow)]
-struct CustomerRow {
-    id: i64,
-    email: Option<String>,
-    phone: Option<String>,
-    name: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
-    country: Option<String>,
-    tags: Json<Vec<String>>,
-    attributes: Json<serde_json::Map<String, serde_json::Value>>,
-    created_at: DateTime<Utc>,
-}
 
 impl From<CustomerRow> for Customer {
     fn from(r: CustomerRow) -> Self {

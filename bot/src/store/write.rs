@@ -67,7 +67,7 @@ pub struct Writer {
     now: DateTime<Utc>,
     /// Customers this transaction has read or written, as they now stand, so a large
     /// import asks the database about each customer once. Bounded by [`CACHE_LIMIT`].
-    customers: HashMap<CustomerKey, StoredCustomer>,
+    customers: HashMap<CustomerKey, CustomerRow>,
     /// The current consent decision per customer and channel (`None`: no decision yet).
     consents: HashMap<(CustomerId, Channel), Option<Decision>>,
     /// Whether the orders table was empty when this transaction first wrote orders: then
@@ -257,7 +257,7 @@ impl Writer {
                 };
                 if let Some(r) = merged.get(&key) {
                     self.customers
-                        .insert(key.clone(), StoredCustomer::from_record(id, r));
+                        .insert(key.clone(), CustomerRow::from_record(id, r, now));
                     // A new customer has no consent decisions yet.
                     for channel in Channel::ALL {
                         self.consents.insert((id, channel), None);
@@ -385,12 +385,12 @@ impl Writer {
         &mut self,
         condition: &'static str,
         keys: &[&str],
-    ) -> Result<Vec<StoredCustomer>> {
+    ) -> Result<Vec<CustomerRow>> {
         let mut out = Vec::new();
         for chunk in shaped_chunks(keys, 4096) {
-            let rows: Vec<StoredCustomer> = on_tx!(&mut self.tx, c => {
+            let rows: Vec<CustomerRow> = on_tx!(&mut self.tx, c => {
                 let mut qb = QueryBuilder::<Db>::new(
-                    "SELECT id, email, phone, name, locale, time_zone, country, tags, attributes FROM customers WHERE ",
+                    "SELECT id, email, phone, name, locale, time_zone, country, tags, attributes, created_at FROM customers WHERE ",
                 );
                 qb.push(condition);
                 let mut list = qb.separated(", ");
@@ -859,23 +859,26 @@ impl Writer {
     }
 }
 
-/// A customer as stored, to decide whether a write would change it.
+/// A customer row as stored: read by the store, and kept by writers to decide whether a
+/// write would change it.
 #[derive(sqlx::FromRow, Clone)]
-struct StoredCustomer {
-    id: i64,
-    email: Option<String>,
-    phone: Option<String>,
-    name: Option<String>,
-    locale: Option<String>,
-    time_zone: Option<String>,
-    country: Option<String>,
-    tags: Json<Vec<String>>,
-    attributes: Json<serde_json::Map<String, serde_json::Value>>,
+pub(super) struct CustomerRow {
+    pub id: i64,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub country: Option<String>,
+    pub tags: Json<Vec<String>>,
+    pub attributes: Json<serde_json::Map<String, serde_json::Value>>,
+    pub created_at: DateTime<Utc>,
 }
 
-impl StoredCustomer {
-    fn from_record(id: CustomerId, r: &CustomerRecord) -> Self {
+impl CustomerRow {
+    fn from_record(id: CustomerId, r: &CustomerRecord, now: DateTime<Utc>) -> Self {
         Self {
+            created_at: r.created_at.unwrap_or(now),
             id,
             email: r.email.as_ref().map(|e| e.as_str().to_string()),
             phone: r.phone.as_ref().map(|p| p.as_str().to_string()),
