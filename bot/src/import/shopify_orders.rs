@@ -20,6 +20,7 @@ const REQUIRED: &[&str] = &["Name", "Created at", "Currency"];
 /// A batch of parsed orders and how far into the file it reaches.
 struct Parsed {
     orders: Vec<OrderRecord>,
+    fingerprints: Vec<String>,
     rows: u64,
     bytes: u64,
 }
@@ -43,8 +44,10 @@ fn parse_batches(
     // file's rows are not grouped by order, which would silently drop line items.
     let mut finished: HashSet<u64> = HashSet::new();
     let send = |orders: Vec<OrderRecord>, csv: &CsvFile<'_>| {
+        let fingerprints = orders.iter().map(OrderRecord::fingerprint).collect();
         let parsed = Parsed {
             orders,
+            fingerprints,
             rows: csv.rows(),
             bytes: csv.bytes_read(),
         };
@@ -112,7 +115,7 @@ pub async fn import_shopify_orders(
         let parsed = parsed?;
         counts.add(
             writer
-                .write_orders(&parsed.orders)
+                .write_fingerprinted_orders(&parsed.orders, &parsed.fingerprints)
                 .await
                 .map_err(ImportError::store(path))?,
         );

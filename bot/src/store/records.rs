@@ -157,6 +157,57 @@ pub struct OrderRecord {
     pub lines: Vec<LineRecord>,
 }
 
+impl OrderRecord {
+    /// A digest of everything a re-import could change (SHA-256, hex). Stored with the
+    /// order so that importing the same file again can skip it without a write.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_string(&FingerprintView(self)).unwrap_or_default();
+        kefu_knowledge::document::content_hash(&[&json])
+    }
+}
+
+/// The parts of an order that decide whether a re-import changes it.
+struct FingerprintView<'a>(&'a OrderRecord);
+
+impl Serialize for FingerprintView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let o = self.0;
+        (
+            (
+                &o.name,
+                &o.external_id,
+                o.buyer.email.as_ref(),
+                o.buyer.phone.as_ref(),
+                o.currency.as_str(),
+                o.status.as_str(),
+            ),
+            (
+                &o.financial_status,
+                &o.fulfillment_status,
+                o.subtotal,
+                o.shipping,
+                o.taxes,
+                o.discount,
+                o.total,
+                o.refunded,
+            ),
+            (
+                &o.discount_codes,
+                &o.shipping_method,
+                &o.shipping_address,
+                &o.billing_name,
+                &o.payment_method,
+                &o.note,
+                &o.tags,
+                &o.source,
+            ),
+            (o.created_at, o.paid_at, o.fulfilled_at, o.cancelled_at),
+            &o.lines,
+        )
+            .serialize(s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LineRecord {
     pub sku: Option<String>,

@@ -475,6 +475,25 @@ impl Writer {
     /// Upserts orders by name with their lines and buyers. Orders whose content is
     /// unchanged since the last import are skipped without a write.
     pub async fn write_orders(&mut self, records: &[OrderRecord]) -> Result<OrderCounts> {
+        let fingerprints: Vec<String> = records.iter().map(OrderRecord::fingerprint).collect();
+        self.write_fingerprinted_orders(records, &fingerprints)
+            .await
+    }
+
+    /// [`Writer::write_orders`] with each order's [`OrderRecord::fingerprint`] computed
+    /// by the caller, e.g. on the thread that parses the file, off the writer's path.
+    pub async fn write_fingerprinted_orders(
+        &mut self,
+        records: &[OrderRecord],
+        fingerprints: &[String],
+    ) -> Result<OrderCounts> {
+        if fingerprints.len() != records.len() {
+            return Err(super::StoreError::Corrupt(format!(
+                "{} fingerprints for {} orders",
+                fingerprints.len(),
+                records.len()
+            )));
+        }
         let mut counts = OrderCounts::default();
         let buyers: Vec<CustomerRecord> = records
             .iter()
@@ -502,13 +521,9 @@ impl Writer {
             self.write_customers(&buyers, Merge::FillBlanks).await?;
         counts.customers = customer_counts;
 
-        let hashes: Vec<String> = records
-            .iter()
-            .zip(&customer_ids)
-            .map(|(o, c)| sha256_json(&(OrderHashView(o), c)))
-            .collect();
+        let hashes = fingerprints;
         let names: Vec<&str> = records.iter().map(|o| o.name.as_str()).collect();
-        let mut known: HashMap<String, (i64, String)> = HashMap::new();
+        let mut known: HashMap<String, (i64, String, Option<i64>)> = HashMap::new();
         if self.orders_were_empty.is_none() {
             let any: Option<i64> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM orders LIMIT 1").fetch_optional(&mut *c).await?);
             self.orders_were_empty = Some(any.is_none());
@@ -516,8 +531,8 @@ impl Writer {
         let all_new = self.orders_were_empty == Some(true);
         let lookups = if all_new { &names[..0] } else { &names[..] };
         for chunk in shaped_chunks(lookups, 4096) {
-            let rows: Vec<(i64, String, String)> = on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash FROM orders WHERE name IN (");
+            let rows: Vec<(i64, String, String, Option<i64>)> = on_tx!(&mut self.tx, c => {
+                let mut qb = QueryBuilder::<Db>::new("SELECT id, name, content_hash, customer_id FROM orders WHERE name IN (");
                 let mut list = qb.separated(", ");
                 for name in chunk {
                     list.push_bind(name.to_string());
@@ -525,8 +540,8 @@ impl Writer {
                 qb.push(")");
                 qb.build_query_as().fetch_all(&mut *c).await?
             });
-            for (id, name, hash) in rows {
-                known.insert(name, (id, hash));
+            for (id, name, hash, customer) in rows {
+                known.insert(name, (id, hash, customer));
             }
         }
         // Later duplicates of a name within the batch win, as a re-import would.
@@ -537,7 +552,10 @@ impl Writer {
                 continue;
             }
             match known.get(&records[i].name) {
-                Some((_, hash)) if *hash == hashes[i] => counts.orders.unchanged += 1,
+                // Unchanged: same content, and the buyer still resolves to the same customer.
+                Some((_, hash, customer)) if *hash == hashes[i] && *customer == customer_ids[i] => {
+                    counts.orders.unchanged += 1
+                }
                 Some(_) => {
                     counts.orders.updated += 1;
                     todo.push(i);
@@ -939,48 +957,6 @@ impl CustomerRow {
             || (merge == Merge::Overwrite
                 && !r.attributes.is_empty()
                 && r.attributes != self.attributes.0)
-    }
-}
-
-/// The parts of an order that decide whether a re-import changes it.
-struct OrderHashView<'a>(&'a OrderRecord);
-
-impl Serialize for OrderHashView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let o = self.0;
-        (
-            (
-                &o.name,
-                &o.external_id,
-                o.buyer.email.as_ref(),
-                o.buyer.phone.as_ref(),
-                o.currency.as_str(),
-                o.status.as_str(),
-            ),
-            (
-                &o.financial_status,
-                &o.fulfillment_status,
-                o.subtotal,
-                o.shipping,
-                o.taxes,
-                o.discount,
-                o.total,
-                o.refunded,
-            ),
-            (
-                &o.discount_codes,
-                &o.shipping_method,
-                &o.shipping_address,
-                &o.billing_name,
-                &o.payment_method,
-                &o.note,
-                &o.tags,
-                &o.source,
-            ),
-            (o.created_at, o.paid_at, o.fulfilled_at, o.cancelled_at),
-            &o.lines,
-        )
-            .serialize(s)
     }
 }
 
