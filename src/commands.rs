@@ -35,15 +35,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(command) => {
             let store = open(&settings).await?;
             let started = Instant::now();
+            let indexed = matches!(command, ImportCommand::Faq { .. } | ImportCommand::Products { .. });
             let summary = import(&store, &settings, command).await?;
             print!("{summary}");
             println!("done in {:.1} s", started.elapsed().as_secs_f64());
+            if indexed {
+                index_knowledge(&store, &settings).await?;
+            }
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(DemoCommand::Load { size }) => {
             let store = open(&settings).await?;
             load_demo(&store, &size).await?;
+            index_knowledge(&store, &settings).await?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -85,6 +90,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tracing::info!("the database already holds a shop; not loading the demo");
                 }
             }
+            // Documents may have changed while kefu was down (imports, edits): catch up.
+            index_knowledge(&store, &settings).await?;
             let addr = match args.listen {
                 Some(addr) => addr,
                 None => settings.listen_addr()?,
@@ -92,6 +99,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server::serve(store, settings, addr, args.demo).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Knowledge(command) => crate::knowledge::run(&settings, command).await,
+        Command::Model(command) => crate::knowledge::model(&settings, command),
+        Command::Bench(BenchCommand::Knowledge {
+            chunks,
+            queries,
+            dimension,
+            dir,
+        }) => crate::knowledge::bench(&settings, chunks, queries, dimension, dir).await,
         Command::Bench(BenchCommand::Import { lines, runs, dir }) => {
             bench_import(lines, runs, dir.as_deref()).await
         }
@@ -225,6 +240,16 @@ async fn import(
     };
     bar.finish();
     result.map_err(|e| anyhow::anyhow!("{e}\nnothing from this file was imported"))
+}
+
+/// Keeps the knowledge index in step after documents or products changed.
+async fn index_knowledge(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let knowledge = crate::knowledge::open(settings, false)
+        .await
+        .context("the data is imported, but the knowledge index could not be opened (fix, then run `kefu knowledge reindex`)")?;
+    crate::knowledge::sync(store, &knowledge, settings)
+        .await
+        .context("the data is imported, but indexing it failed (run `kefu knowledge reindex`)")
 }
 
 fn demo_config(size: &DemoSize) -> DemoConfig {

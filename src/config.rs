@@ -142,14 +142,83 @@ pub struct Llm {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[derive(Default)]
 pub struct Knowledge {
-    /// A Qdrant server; without one kefu uses its embedded index under the data directory.
+    /// A Qdrant server (gRPC, e.g. `http://127.0.0.1:6334`); without one kefu uses its
+    /// embedded index at `index_path`.
     pub qdrant_url: Option<String>,
     pub qdrant_api_key: Option<Secret>,
-    pub embeddings_url: Option<String>,
-    pub embeddings_model: Option<String>,
-    pub embeddings_api_key: Option<Secret>,
+    /// Directory of the embedded index.
+    pub index_path: PathBuf,
+    /// Passages whose cosine similarity to the question is below this are not answered
+    /// from (calibrated with `kefu knowledge eval`).
+    pub min_dense_score: f32,
+    /// The same for BM25 scores, when no embedding model is configured.
+    pub min_bm25_score: f32,
+    /// Chunk size in model tokens.
+    pub chunk_tokens: usize,
+    /// Give products dense vectors too (slow with the in-process model on big
+    /// catalogues); without, products are found by keywords in each of their languages.
+    pub embed_products: bool,
+    pub embeddings: Embeddings,
+}
+
+impl Default for Knowledge {
+    fn default() -> Self {
+        Self {
+            qdrant_url: None,
+            qdrant_api_key: None,
+            index_path: PathBuf::from("kefu-data/index"),
+            min_dense_score: 0.80,
+            min_bm25_score: 3.0,
+            chunk_tokens: 200,
+            embed_products: false,
+            embeddings: Embeddings::default(),
+        }
+    }
+}
+
+/// Which embedding model turns text into vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingsProvider {
+    /// `openai` when `base_url` is set, else `local` when the model file exists, else none.
+    Auto,
+    /// The in-process model at `model_path` (`kefu model install` puts it there).
+    Local,
+    /// An OpenAI-compatible `/embeddings` endpoint at `base_url`.
+    Openai,
+    /// No model: keyword (BM25) search only.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Embeddings {
+    pub provider: EmbeddingsProvider,
+    pub model_path: PathBuf,
+    /// OpenAI-compatible endpoint including the version path, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: Option<String>,
+    pub model: Option<String>,
+    pub api_key: Option<Secret>,
+    /// Text put before queries and passages, for models trained with prefixes (e5).
+    pub query_prefix: String,
+    pub passage_prefix: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for Embeddings {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingsProvider::Auto,
+            model_path: PathBuf::from("kefu-data/models/multilingual-e5-small-q4.bin"),
+            base_url: None,
+            model: None,
+            api_key: None,
+            query_prefix: String::new(),
+            passage_prefix: String::new(),
+            timeout_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -414,10 +483,27 @@ impl Settings {
         if self.llm.base_url.is_some() && self.llm.model.is_none() {
             problem("llm", "llm.model is missing (llm.base_url is set)".into());
         }
-        if self.knowledge.embeddings_url.is_some() && self.knowledge.embeddings_model.is_none() {
+        let embeddings = &self.knowledge.embeddings;
+        if embeddings.provider == EmbeddingsProvider::Openai && embeddings.base_url.is_none() {
             problem(
                 "knowledge",
-                "knowledge.embeddings_model is missing (knowledge.embeddings_url is set)".into(),
+                "knowledge.embeddings.base_url is missing (provider is openai)".into(),
+            );
+        }
+        if embeddings.base_url.is_some() && embeddings.model.is_none() {
+            problem(
+                "knowledge",
+                "knowledge.embeddings.model is missing (knowledge.embeddings.base_url is set)"
+                    .into(),
+            );
+        }
+        if embeddings.provider == EmbeddingsProvider::Local && !embeddings.model_path.is_file() {
+            problem(
+                "knowledge",
+                format!(
+                    "knowledge.embeddings.model_path {} does not exist (run `kefu model install`)",
+                    embeddings.model_path.display()
+                ),
             );
         }
         let mut advice = |section: &'static str, message: String| {
@@ -430,6 +516,12 @@ impl Settings {
         if self.web.enabled && !present(&self.web.identity_secret) {
             advice("web", "web.identity_secret is not set: web visitors stay anonymous until they verify in the chat".into());
         }
+        if self.embeddings_choice() == EmbeddingsProvider::None {
+            advice(
+                "knowledge",
+                "no embedding model: knowledge search runs on keywords (BM25) alone and does not match across languages; run `kefu model install` or set knowledge.embeddings.base_url".into(),
+            );
+        }
         if self.llm.base_url.is_none() {
             advice(
                 "llm",
@@ -437,6 +529,17 @@ impl Settings {
             );
         }
         out
+    }
+
+    /// The embedding provider `auto` resolves to on this machine.
+    pub fn embeddings_choice(&self) -> EmbeddingsProvider {
+        let e = &self.knowledge.embeddings;
+        match e.provider {
+            EmbeddingsProvider::Auto if e.base_url.is_some() => EmbeddingsProvider::Openai,
+            EmbeddingsProvider::Auto if e.model_path.is_file() => EmbeddingsProvider::Local,
+            EmbeddingsProvider::Auto => EmbeddingsProvider::None,
+            chosen => chosen,
+        }
     }
 
     /// The effective settings as TOML, secrets redacted.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod knowledge;
 mod server;
 mod telemetry;
 
@@ -13,6 +14,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // One TLS crypto provider for every client (embeddings, LLM, chat APIs); installing it
+    // explicitly avoids rustls' run-time guess. An error only means one is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,4 +6,5 @@ pub mod conversation;
 pub mod demo;
 pub mod import;
 pub mod shop;
+pub mod sources;
 pub mod store;

@@ -1,7 +1,18 @@
-//! kefu's knowledge base: the shop's FAQ and policy documents, from Markdown with front
-//! matter to search with citations. This crate is a leaf: it knows nothing of storage,
-//! channels or the agent.
+//! kefu's knowledge base: the shop's FAQ and policy documents and its catalogue, from
+//! Markdown with front matter to hybrid search with citations. This crate is a leaf: it
+//! knows nothing of storage, channels or the agent; index engines plug in through
+//! [`Index`].
 
+pub mod bm25;
+pub mod chunk;
 pub mod document;
+pub mod embed;
+pub mod eval;
+pub mod index;
+pub mod search;
 
 pub use document::{Document, DocumentError, LanguageTag, parse_markdown};
+pub use index::{Filter, Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId, SourceKind};
+pub use chunk::{ChunkOptions, Source};
+pub use embed::{EmbedError, Embedder, Role};
+pub use search::{Found, Knowledge, KnowledgeError, ReindexReport, SearchRequest, Thresholds};

@@ -3,7 +3,7 @@
 // Short-lived row tuples are read right where they are declared.
 #![allow(clippy::type_complexity)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -575,6 +575,68 @@ impl Store {
                 )
                 .collect(),
         }))
+    }
+
+    /// Every published product with its translations and variants, by handle; three
+    /// queries whatever the catalogue size.
+    pub async fn products(&self) -> Result<Vec<Product>> {
+        type VariantRow = (i64, Option<String>, String, i64, Option<i64>, String, Option<i64>, Option<i64>);
+        let (rows, texts, variants) = on_pool!(self, p => {
+            let rows: Vec<(i64, String, Option<String>, Option<String>, Json<Vec<String>>, bool)> =
+                sqlx::query_as(
+                    "SELECT id, handle, vendor, product_type, tags, published FROM products \
+                     WHERE published ORDER BY handle",
+                )
+                .fetch_all(p)
+                .await?;
+            let texts: Vec<(i64, String, String, String)> = sqlx::query_as(
+                "SELECT product_id, lang, title, description FROM product_translations ORDER BY product_id, lang",
+            )
+            .fetch_all(p)
+            .await?;
+            let variants: Vec<VariantRow> = sqlx::query_as(
+                "SELECT product_id, sku, title, price_minor, compare_at_minor, currency, stock, grams \
+                 FROM product_variants ORDER BY product_id, position",
+            )
+            .fetch_all(p)
+            .await?;
+            (rows, texts, variants)
+        });
+        let mut by_product: HashMap<i64, (Vec<ProductText>, Vec<VariantRecord>)> = HashMap::new();
+        for (id, lang, title, description) in texts {
+            by_product.entry(id).or_default().0.push(ProductText {
+                lang,
+                title,
+                description,
+            });
+        }
+        for (id, sku, title, price, compare_at, currency, stock, grams) in variants {
+            by_product.entry(id).or_default().1.push(VariantRecord {
+                sku,
+                title,
+                price,
+                compare_at,
+                currency,
+                stock,
+                grams,
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(id, handle, vendor, product_type, tags, published)| {
+                let (translations, variants) = by_product.remove(&id).unwrap_or_default();
+                Product {
+                    id,
+                    handle,
+                    vendor,
+                    product_type,
+                    tags: tags.0,
+                    published,
+                    translations,
+                    variants,
+                }
+            })
+            .collect())
     }
 
     // ----- documents -----

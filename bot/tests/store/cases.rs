@@ -676,4 +676,7 @@ pub async fn products_keep_translations_and_variants(store: &Store) {
         "青瓷茶杯"
     );
     assert_eq!(stored.variants[0].stock, Some(4));
+    let listed = store.products().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0], stored, "the listing and the lookup agree");
 }

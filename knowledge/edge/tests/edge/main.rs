@@ -1,0 +1,381 @@
+//! kefu-knowledge-edge's one test binary: the knowledge family's conformance suite on
+//! [`EdgeIndex`] in temporary directories, then what is particular to the embedded
+//! backend (its directory, qdrant-edge's own fusion, its BM25 models).
+
+#[macro_use]
+#[path = "../../../tests/conformance/mod.rs"]
+mod conformance;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use conformance::{Store, axis, catalogue, four_articles, hybrid, keywords_only, query};
+use kefu_knowledge::bm25::LANGUAGES;
+use kefu_knowledge::{Index, IndexError, Layout, Point};
+use kefu_knowledge_edge::{DENSE, EdgeIndex, SPARSE, bm25_model};
+use qdrant_edge::{
+    EdgeShard, Fusion, NamedQuery, Prefetch, QueryEnum, QueryRequest, ScoringQuery, VectorInternal,
+    WithPayloadInterface, WithVector,
+};
+
+/// A temporary directory holding one index, in its `index/` subdirectory (which the
+/// index creates itself).
+struct TempStore {
+    dir: tempfile::TempDir,
+}
+
+impl TempStore {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("index")
+    }
+}
+
+#[async_trait]
+impl Store for TempStore {
+    async fn open(&self, layout: &Layout) -> Result<Arc<dyn Index>, IndexError> {
+        Ok(Arc::new(EdgeIndex::open(&self.path(), layout)?))
+    }
+}
+
+async fn temp_store() -> TempStore {
+    TempStore {
+        dir: tempfile::tempdir().unwrap_or_else(|err| panic!("temporary directory: {err}")),
+    }
+}
+
+conformance_tests!(temp_store);
+
+fn open(dir: &Path, layout: &Layout) -> EdgeIndex {
+    EdgeIndex::open(dir, layout).unwrap_or_else(|err| panic!("open {}: {err}", dir.display()))
+}
+
+#[tokio::test]
+async fn recreate_empties_the_index_and_records_the_new_layout() {
+    let store = temp_store().await;
+    {
+        let index = open(&store.path(), &hybrid());
+        index.upsert(four_articles()).await.expect("upsert");
+        index.flush().await.expect("flush");
+    }
+    let index = EdgeIndex::recreate(&store.path(), &keywords_only()).expect("recreate");
+    assert_eq!(index.count().await.ok(), Some(0));
+    assert_eq!(index.layout(), &keywords_only());
+    drop(index);
+    assert!(EdgeIndex::open(&store.path(), &keywords_only()).is_ok());
+    assert!(matches!(
+        EdgeIndex::open(&store.path(), &hybrid()),
+        Err(IndexError::LayoutMismatch { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_directory_with_a_shard_but_no_layout_record_is_refused() {
+    let store = temp_store().await;
+    drop(open(&store.path(), &hybrid()));
+    std::fs::remove_file(store.path().join("layout.json")).expect("remove the record");
+    match EdgeIndex::open(&store.path(), &hybrid()) {
+        Err(IndexError::LayoutMismatch { found, wanted }) => {
+            assert!(found.contains("without a layout record"), "{found}");
+            assert!(wanted.contains("conformance-8d"), "{wanted}");
+        }
+        other => panic!("expected a layout mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_layout_mismatch_names_both_layouts() {
+    let store = temp_store().await;
+    drop(open(&store.path(), &hybrid()));
+    let wanted = Layout {
+        model: Some("multilingual-e5-small".to_owned()),
+        dimension: Some(384),
+        bm25: 1,
+    };
+    let Err(err) = EdgeIndex::open(&store.path(), &wanted) else {
+        panic!("opened with another layout");
+    };
+    assert_eq!(
+        err.to_string(),
+        "the index was built with model conformance-8d (8 dimensions), BM25 definition 1, \
+         but kefu is configured for model multilingual-e5-small (384 dimensions), \
+         BM25 definition 1; run `kefu knowledge reindex --rebuild`"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_index_without_flushing_still_persists_what_was_written() {
+    let store = temp_store().await;
+    {
+        let index = open(&store.path(), &hybrid());
+        index.upsert(four_articles()).await.expect("upsert");
+    }
+    let index = open(&store.path(), &hybrid());
+    assert_eq!(index.count().await.ok(), Some(4));
+}
+
+/// Our fusion keeps per-list scores, so it is computed outside qdrant-edge; it must give
+/// every point the score Qdrant's own RRF gives it, hence the order a Qdrant server gives.
+#[tokio::test]
+async fn fused_scores_match_qdrants_own_reciprocal_rank_fusion() {
+    let store = temp_store().await;
+    let mut points = four_articles();
+    points.extend(catalogue());
+    let text = "return policy: are returns free? qx7";
+    let dense = conformance::vector(&[1.0, 0.25, 0.3]);
+    let ours = {
+        let index = open(&store.path(), &hybrid());
+        index.upsert(points).await.expect("upsert");
+        index.flush().await.expect("flush");
+        index
+            .search(&query(text, Some("en"), Some(dense.clone()), 5))
+            .await
+            .expect("search")
+    };
+
+    let shard = EdgeShard::load(&store.path().join("shard"), None).expect("load the shard");
+    let terms = bm25_model(Some("en")).expect("model").embed_query(text);
+    let prefetch = |using: &str, vector: VectorInternal| Prefetch {
+        prefetches: Vec::new(),
+        query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+            query: vector,
+            using: Some(using.to_owned()),
+        }))),
+        limit: 20,
+        params: None,
+        filter: None,
+        score_threshold: None,
+    };
+    let theirs = shard
+        .query(QueryRequest {
+            prefetches: vec![
+                prefetch(DENSE, VectorInternal::Dense(dense)),
+                prefetch(SPARSE, VectorInternal::Sparse(terms)),
+            ],
+            query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                k: 2,
+                weights: None,
+            })),
+            filter: None,
+            score_threshold: None,
+            limit: 5,
+            offset: 0,
+            params: None,
+            with_vector: WithVector::Bool(false),
+            with_payload: WithPayloadInterface::Bool(false),
+        })
+        .expect("fused query");
+
+    assert_eq!(ours.len(), 5);
+    assert_eq!(theirs.len(), 5);
+    for (mine, qdrant) in ours.iter().zip(&theirs) {
+        assert_eq!(
+            mine.score.to_bits(),
+            qdrant.score.to_bits(),
+            "{ours:#?}\n{theirs:#?}"
+        );
+    }
+    let mut mine: Vec<(u64, u32)> = ours.iter().map(|h| (h.id, h.score.to_bits())).collect();
+    let mut qdrant: Vec<(u64, u32)> = theirs
+        .iter()
+        .map(|p| match p.id {
+            qdrant_edge::PointId::NumId(id) => (id, p.score.to_bits()),
+            qdrant_edge::PointId::Uuid(_) => panic!("uuid"),
+        })
+        .collect();
+    mine.sort_unstable();
+    qdrant.sort_unstable();
+    assert_eq!(mine, qdrant, "same points with the same fused scores");
+}
+
+#[tokio::test]
+async fn every_language_of_the_bm25_definition_builds_an_edge_model() {
+    for language in LANGUAGES {
+        for tag in language.tags {
+            let model = bm25_model(Some(tag)).unwrap_or_else(|err| panic!("{tag}: {err}"));
+            assert!(
+                !model.embed_document("kefu 2024 qx7").indices.is_empty(),
+                "{tag}"
+            );
+        }
+    }
+    assert!(bm25_model(None).is_ok());
+    assert!(bm25_model(Some("ko")).is_ok());
+}
+
+#[tokio::test]
+async fn the_neutral_definition_keeps_stop_words_and_does_not_stem() {
+    let english = bm25_model(Some("en")).expect("english");
+    let neutral = bm25_model(None).expect("neutral");
+    assert_eq!(english.embed_query("the running").indices.len(), 1);
+    assert_eq!(neutral.embed_query("the running").indices.len(), 2);
+    assert_eq!(english.embed_query("running"), english.embed_query("runs"));
+    assert_ne!(neutral.embed_query("running"), neutral.embed_query("runs"));
+    // Same tokens where neither stems nor drops anything.
+    assert_eq!(english.embed_query("kefu"), neutral.embed_query("kefu"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_flushes_and_searches_can_run_at_once() {
+    let store = temp_store().await;
+    let index = Arc::new(open(&store.path(), &hybrid()));
+    let batches: Vec<Vec<Point>> = (0..8u64)
+        .map(|b| {
+            catalogue()
+                .into_iter()
+                .map(|p| Point {
+                    id: p.id + 100 * b,
+                    ..p
+                })
+                .collect()
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for batch in batches {
+        let writer = Arc::clone(&index);
+        tasks.push(tokio::spawn(async move {
+            writer.upsert(batch).await?;
+            writer.flush().await
+        }));
+        let reader = Arc::clone(&index);
+        tasks.push(tokio::spawn(async move {
+            reader
+                .search(&query("qx7", None, Some(axis(0)), 5))
+                .await
+                .map(drop)
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("operation");
+    }
+    assert_eq!(index.count().await.ok(), Some(48));
+}
+
+/// Not a benchmark: a rough figure for the report, `cargo test -p kefu-knowledge-edge
+/// -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "timing, run by hand"]
+async fn a_hybrid_search_over_a_thousand_points_takes_milliseconds() {
+    const POINTS: u64 = 1000;
+    const DIM: usize = 384;
+    let store = temp_store().await;
+    let layout = Layout {
+        model: Some("timing".to_owned()),
+        dimension: Some(DIM),
+        bm25: kefu_knowledge::bm25::DEFINITION_VERSION,
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random_vector = move || -> Vec<f32> {
+        (0..DIM)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    };
+    let texts = [
+        (
+            "en",
+            "Returns are free within thirty days of delivery; damaged items are refunded.",
+        ),
+        (
+            "zh-CN",
+            "我们的退货政策很简单：收到商品后三十天内可以申请退货，运费由我们承担。",
+        ),
+        (
+            "es",
+            "Las devoluciones son gratuitas durante treinta días tras la entrega.",
+        ),
+        (
+            "ja",
+            "商品到着後30日以内であれば返品できます。送料は当社が負担します。",
+        ),
+        (
+            "fr",
+            "Les retours sont gratuits pendant trente jours après la livraison.",
+        ),
+        (
+            "de",
+            "Rücksendungen sind innerhalb von dreißig Tagen nach Lieferung kostenlos.",
+        ),
+    ];
+    let points: Vec<Point> = (0..POINTS)
+        .map(|i| {
+            let (lang, text) = texts[(i as usize) % texts.len()];
+            conformance::point(
+                i + 1,
+                Some(random_vector()),
+                conformance::article(&format!("doc-{i}"), lang, &format!("{text} #{i} item{i}")),
+            )
+        })
+        .collect();
+    let threads = || {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Threads:"))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    };
+    println!("before open: {}", threads());
+    let index = open(&store.path(), &layout);
+    println!("after open: {}", threads());
+    let started = Instant::now();
+    for chunk in points.chunks(32) {
+        index.upsert(chunk.to_vec()).await.expect("upsert");
+    }
+    println!(
+        "upsert {POINTS} points in batches of 32: {:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    index.flush().await.expect("flush");
+    println!("flush: {:?}", started.elapsed());
+    println!("after writing: {}", threads());
+
+    let queries = [
+        (Some("en"), "are damaged items refunded"),
+        (Some("zh-CN"), "退货运费"),
+        (Some("ja"), "返品送料"),
+        (None, "devoluciones gratuitas"),
+    ];
+    let started = Instant::now();
+    index
+        .search(&query("warm up", Some("en"), Some(random_vector()), 5))
+        .await
+        .expect("search");
+    println!("first search: {:?}", started.elapsed());
+    let rounds = 50;
+    let mut total = Duration::ZERO;
+    for round in 0..rounds {
+        let (lang, text) = queries[round % queries.len()];
+        let started = Instant::now();
+        let hits = index
+            .search(&query(text, lang, Some(random_vector()), 5))
+            .await
+            .expect("search");
+        total += started.elapsed();
+        assert_eq!(hits.len(), 5);
+    }
+    println!(
+        "hybrid search, limit 5, mean of {rounds}: {:?}",
+        total / rounds as u32
+    );
+    let started = Instant::now();
+    let hashes = index.hashes().await.expect("hashes");
+    println!("hashes of {} points: {:?}", hashes.len(), started.elapsed());
+    println!("after searching: {}", threads());
+    drop(index);
+    let output = std::process::Command::new("du")
+        .arg("-sh")
+        .arg(store.path())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    println!("on disk: {output}");
+}

@@ -1,0 +1,544 @@
+//! The knowledge service: keeps the index in step with the shop's documents and answers
+//! "which passages answer this?" in the customer's language when the shop has it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::chunk::{self, ChunkOptions, Source};
+use crate::embed::{EmbedError, Embedder, Role};
+use crate::index::{Filter, Hit, Index, IndexError, IndexQuery, Layout, Point, SourceKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
+/// Below these scores a passage is not good enough to answer from; calibrated on the demo
+/// question set (`kefu knowledge eval`) and configurable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Minimum cosine similarity when a model is configured.
+    pub dense: f32,
+    /// Minimum BM25 score when searching on keywords alone.
+    pub sparse: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            dense: 0.80,
+            sparse: 3.0,
+        }
+    }
+}
+
+/// What to look for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub text: String,
+    /// The customer's language; passages in it are preferred.
+    pub lang: Option<String>,
+    /// Passages wanted, at most one per translation group.
+    pub top: usize,
+    pub filter: Filter,
+}
+
+impl SearchRequest {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            lang: None,
+            top: 5,
+            filter: Filter::default(),
+        }
+    }
+}
+
+/// A search result: the passage to cite, and whether it is in the language asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub hit: Hit,
+    /// The passage is in the query's language (or no language was asked for).
+    pub in_query_language: bool,
+    /// Its scores clear the configured thresholds.
+    pub confident: bool,
+}
+
+/// Counts from a re-index run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReindexReport {
+    pub sources: usize,
+    pub chunks: usize,
+    /// Chunks new or changed, embedded and written.
+    pub written: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+}
+
+pub struct Knowledge {
+    index: Arc<dyn Index>,
+    embedder: Option<Arc<dyn Embedder>>,
+    chunking: ChunkOptions,
+    thresholds: Thresholds,
+    dense_products: bool,
+}
+
+impl std::fmt::Debug for Knowledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knowledge")
+            .field("backend", &self.index.backend())
+            .field("model", &self.embedder.as_ref().map(|e| e.model().to_owned()))
+            .finish()
+    }
+}
+
+/// Dense candidates per search: enough to see several passages of every language.
+const DENSE_POOL: usize = 120;
+/// Keyword candidates per search.
+const KEYWORD_POOL: usize = 40;
+/// Top hits per language averaged into that language's baseline.
+const BASELINE_TOP: usize = 5;
+/// Weight of normalised BM25 evidence against relative cosine (cosines of related
+/// passages differ by a few hundredths).
+const KEYWORD_WEIGHT: f32 = 0.03;
+
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
+
+/// Batch size for embedding passages during re-indexing.
+const EMBED_BATCH: usize = 32;
+
+impl Knowledge {
+    pub fn new(index: Arc<dyn Index>, embedder: Option<Arc<dyn Embedder>>) -> Self {
+        Self {
+            index,
+            embedder,
+            chunking: ChunkOptions::default(),
+            thresholds: Thresholds::default(),
+            dense_products: false,
+        }
+    }
+
+    /// Whether products get dense vectors too. Off by default: a catalogue has many more
+    /// passages than the FAQ, each is already written in every language the shop sells
+    /// in (so keyword search in the customer's language finds it), and embedding them
+    /// in-process costs minutes on a small machine.
+    pub fn with_dense_products(mut self, on: bool) -> Self {
+        self.dense_products = on;
+        self
+    }
+
+    pub fn with_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    pub fn with_chunking(mut self, chunking: ChunkOptions) -> Self {
+        self.chunking = chunking;
+        self
+    }
+
+    /// The layout an index needs for this embedder.
+    pub fn layout_for(embedder: Option<&dyn Embedder>) -> Layout {
+        Layout {
+            model: embedder.map(|e| e.model().to_owned()),
+            dimension: embedder.map(|e| e.dimension()),
+            bm25: crate::bm25::DEFINITION_VERSION,
+        }
+    }
+
+    pub fn index(&self) -> &Arc<dyn Index> {
+        &self.index
+    }
+
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.embedder.as_ref()
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// Brings the index in line with `sources`: new and changed chunks are embedded and
+    /// written, unchanged ones are left alone, chunks of removed documents are deleted.
+    pub async fn reindex(&self, sources: &[Source]) -> Result<ReindexReport, KnowledgeError> {
+        let mut wanted = BTreeMap::new();
+        for source in sources {
+            for passage in chunk::chunk(source, self.chunking) {
+                wanted.insert(chunk::point_id(&passage.doc_id, passage.ordinal), passage);
+            }
+        }
+        let existing = self.index.hashes().await?;
+        let mut report = ReindexReport {
+            sources: sources.len(),
+            chunks: wanted.len(),
+            ..ReindexReport::default()
+        };
+        let stale: Vec<_> = existing
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        let changed: Vec<_> = wanted
+            .into_iter()
+            .filter(|(id, passage)| existing.get(id) != Some(&passage.hash))
+            .collect();
+        report.unchanged = report.chunks - changed.len();
+        report.written = changed.len();
+        report.deleted = stale.len();
+
+        let (dense, plain): (Vec<_>, Vec<_>) = changed.into_iter().partition(|(_, p)| {
+            self.embedder.is_some() && (self.dense_products || p.kind != SourceKind::Product)
+        });
+        for batch in plain.chunks(EMBED_BATCH * 8) {
+            let points = batch
+                .iter()
+                .map(|(id, passage)| Point {
+                    id: *id,
+                    dense: None,
+                    passage: passage.clone(),
+                })
+                .collect();
+            self.index.upsert(points).await?;
+        }
+        if let Some(embedder) = &self.embedder {
+            for batch in dense.chunks(EMBED_BATCH) {
+                let texts: Vec<String> = batch.iter().map(|(_, p)| p.text.clone()).collect();
+                let vectors = embedder.embed(&texts, Role::Passage).await?;
+                let points = batch
+                    .iter()
+                    .zip(vectors)
+                    .map(|((id, passage), dense)| Point {
+                        id: *id,
+                        dense: Some(dense),
+                        passage: passage.clone(),
+                    })
+                    .collect();
+                self.index.upsert(points).await?;
+            }
+        }
+        if !stale.is_empty() {
+            self.index.delete(&stale).await?;
+        }
+        self.index.flush().await?;
+        Ok(report)
+    }
+
+    /// Embeds the query (when a model is configured); split out so callers can time it.
+    pub async fn embed_query(&self, text: &str) -> Result<Option<Vec<f32>>, KnowledgeError> {
+        match &self.embedder {
+            Some(embedder) => Ok(embedder
+                .embed(&[text.to_owned()], Role::Query)
+                .await?
+                .into_iter()
+                .next()),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn search(&self, request: &SearchRequest) -> Result<Vec<Found>, KnowledgeError> {
+        let dense = self.embed_query(&request.text).await?;
+        self.search_embedded(request, dense).await
+    }
+
+    /// Searches with an already computed query embedding (`None`: keywords only).
+    pub async fn search_embedded(
+        &self,
+        request: &SearchRequest,
+        dense: Option<Vec<f32>>,
+    ) -> Result<Vec<Found>, KnowledgeError> {
+        match dense {
+            Some(dense) => self.hybrid_search(request, dense).await,
+            None => self.keyword_search(request, None).await,
+        }
+    }
+
+    /// Hybrid search, ranked by topic (translation group).
+    ///
+    /// Multilingual embedding models score a question higher against passages in its own
+    /// language than against equally relevant passages in others: a German question sits
+    /// closer to every German article than to the English article that answers it. Raw
+    /// cosines, or rank fusion over them, therefore keep the shop's untranslated topics out
+    /// of reach of customers writing in another language. So each dense score is taken
+    /// relative to the typical top score in the passage's language (the mean of that
+    /// language's best few), and a topic's dense evidence is its best relative score in
+    /// any language. BM25 evidence (normalised to the best keyword hit) is added with a
+    /// small weight: it settles ties in the customer's own language and rescues typos
+    /// and product names, without letting shared everyday words outvote meaning.
+    async fn hybrid_search(
+        &self,
+        request: &SearchRequest,
+        dense: Vec<f32>,
+    ) -> Result<Vec<Found>, KnowledgeError> {
+        let top = request.top.max(1);
+        let dense_query = IndexQuery {
+            text: String::new(),
+            lang: request.lang.clone(),
+            dense: Some(dense),
+            filter: request.filter.clone(),
+            limit: DENSE_POOL.max(top * 8),
+        };
+        let keyword_query = IndexQuery {
+            text: request.text.clone(),
+            lang: request.lang.clone(),
+            dense: None,
+            filter: request.filter.clone(),
+            limit: KEYWORD_POOL.max(top * 4),
+        };
+        let (dense_hits, keyword_hits) = futures_join(
+            self.index.search(&dense_query),
+            self.index.search(&keyword_query),
+        )
+        .await;
+        let (dense_hits, keyword_hits) = (dense_hits?, keyword_hits?);
+
+        // Typical top score per language: hits arrive best first.
+        let mut per_language: HashMap<String, (f32, usize)> = HashMap::new();
+        for hit in &dense_hits {
+            let slot = per_language.entry(hit.passage.lang.clone()).or_insert((0.0, 0));
+            if slot.1 < BASELINE_TOP {
+                slot.0 += hit.dense_score.unwrap_or(0.0);
+                slot.1 += 1;
+            }
+        }
+        let baseline = |lang: &str| {
+            per_language
+                .get(lang)
+                .map_or(0.0, |(sum, n)| sum / (*n).max(1) as f32)
+        };
+
+        #[derive(Default)]
+        struct Topic {
+            relative: Option<f32>,
+            cosine: Option<f32>,
+            bm25: Option<f32>,
+            /// Best passage overall, and best in the query's language: (evidence, hit).
+            best: Option<(f32, Hit)>,
+            own: Option<(f32, Hit)>,
+        }
+        let mut order: Vec<String> = Vec::new();
+        let mut topics: HashMap<String, Topic> = HashMap::new();
+        let max_bm25 = keyword_hits
+            .iter()
+            .filter_map(|h| h.sparse_score)
+            .fold(0.0f32, f32::max);
+        let hits = dense_hits
+            .into_iter()
+            .map(|h| (true, h))
+            .chain(keyword_hits.into_iter().map(|h| (false, h)));
+        for (from_dense, hit) in hits {
+            let group = hit.passage.group.clone();
+            let topic = topics.entry(group.clone()).or_insert_with(|| {
+                order.push(group);
+                Topic::default()
+            });
+            let evidence = if from_dense {
+                let cosine = hit.dense_score.unwrap_or(0.0);
+                let relative = cosine - baseline(&hit.passage.lang);
+                topic.relative = Some(topic.relative.map_or(relative, |r| r.max(relative)));
+                topic.cosine = Some(topic.cosine.map_or(cosine, |c| c.max(cosine)));
+                relative
+            } else {
+                let bm25 = hit.sparse_score.unwrap_or(0.0);
+                topic.bm25 = Some(topic.bm25.map_or(bm25, |b| b.max(bm25)));
+                KEYWORD_WEIGHT * bm25 / max_bm25.max(f32::EPSILON) - 1.0
+            };
+            let own_language = request
+                .lang
+                .as_deref()
+                .is_some_and(|lang| same_language(lang, &hit.passage.lang));
+            let slot = if own_language { &mut topic.own } else { &mut topic.best };
+            if slot.as_ref().is_none_or(|(e, _)| evidence > *e) {
+                *slot = Some((evidence, hit));
+            }
+        }
+        let floor = topics
+            .values()
+            .filter_map(|t| t.relative)
+            .fold(0.0f32, f32::min);
+        let mut ranked: Vec<(f32, Topic)> = order
+            .into_iter()
+            .filter_map(|g| topics.remove(&g))
+            .map(|t| {
+                // A topic the dense search did not reach gets the lowest relative score seen.
+                let dense = t.relative.unwrap_or(floor);
+                let keywords = t.bm25.map_or(0.0, |b| b / max_bm25.max(f32::EPSILON));
+                (dense + KEYWORD_WEIGHT * keywords, t)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranked.truncate(top);
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(score, topic)| {
+                let in_query_language = topic.own.is_some() || request.lang.is_none();
+                let (_, mut hit) = topic.own.or(topic.best)?;
+                hit.score = score;
+                hit.dense_score = topic.cosine;
+                hit.sparse_score = topic.bm25;
+                let confident = self.confident(&hit);
+                Some(Found {
+                    hit,
+                    in_query_language,
+                    confident,
+                })
+            })
+            .collect())
+    }
+
+    /// Searches with an already computed query embedding.
+    ///
+    /// Two index searches: one across all languages (finds the topic even when the shop
+    /// has not translated it), and, when the query has a language, one restricted to that
+    /// language (finds the customer's own translation of each topic). Topics are ranked by
+    /// their best passage; each topic is then represented by its passage in the customer's
+    /// language when one was found.
+    async fn keyword_search(
+        &self,
+        request: &SearchRequest,
+        dense: Option<Vec<f32>>,
+    ) -> Result<Vec<Found>, KnowledgeError> {
+        let top = request.top.max(1);
+        let query = IndexQuery {
+            text: request.text.clone(),
+            lang: request.lang.clone(),
+            dense,
+            filter: request.filter.clone(),
+            limit: top * 4,
+        };
+        let all = self.index.search(&query).await?;
+        let same = match &request.lang {
+            Some(lang) if request.filter.langs.is_empty() => {
+                let mut own = query.clone();
+                own.filter.langs = vec![lang.clone()];
+                own.limit = top * 2;
+                self.index.search(&own).await?
+            }
+            _ => Vec::new(),
+        };
+
+        // Best passage per group, and the best passage in the query language per group.
+        let mut order: Vec<String> = Vec::new();
+        let mut best: HashMap<String, Hit> = HashMap::new();
+        let mut own: HashMap<String, Hit> = HashMap::new();
+        for hit in all.into_iter().chain(same) {
+            let group = hit.passage.group.clone();
+            let own_language = request
+                .lang
+                .as_deref()
+                .is_some_and(|lang| same_language(lang, &hit.passage.lang));
+            if own_language {
+                let slot = own.entry(group.clone()).or_insert_with(|| hit.clone());
+                if hit.score > slot.score {
+                    *slot = hit.clone();
+                }
+            }
+            match best.get_mut(&group) {
+                Some(slot) if slot.score >= hit.score => {}
+                Some(slot) => *slot = hit,
+                None => {
+                    order.push(group.clone());
+                    best.insert(group, hit);
+                }
+            }
+        }
+        let mut ranked: Vec<(String, Hit)> = order
+            .into_iter()
+            .filter_map(|g| best.remove(&g).map(|h| (g, h)))
+            .collect();
+        ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
+        ranked.truncate(top);
+        Ok(ranked
+            .into_iter()
+            .map(|(group, best)| {
+                let (hit, in_query_language) = match own.remove(&group) {
+                    Some(mut translated) => {
+                        // Rank by the topic's best evidence, cite the customer's language.
+                        translated.score = translated.score.max(best.score);
+                        translated.dense_score = max_opt(translated.dense_score, best.dense_score);
+                        translated.sparse_score =
+                            max_opt(translated.sparse_score, best.sparse_score);
+                        (translated, true)
+                    }
+                    None => {
+                        let matches = request
+                            .lang
+                            .as_deref()
+                            .is_none_or(|lang| same_language(lang, &best.passage.lang));
+                        (best, matches)
+                    }
+                };
+                let confident = self.confident(&hit);
+                Found {
+                    hit,
+                    in_query_language,
+                    confident,
+                }
+            })
+            .collect())
+    }
+
+    /// Whether a hit's evidence clears the thresholds: the dense score when the index has
+    /// a model, else the BM25 score.
+    pub fn confident(&self, hit: &Hit) -> bool {
+        let dense = hit.dense_score.is_some_and(|s| s >= self.thresholds.dense);
+        let sparse = hit.sparse_score.is_some_and(|s| s >= self.thresholds.sparse);
+        if self.embedder.is_some() && (self.dense_products || hit.passage.kind != SourceKind::Product) {
+            dense
+        } else {
+            // Passages without a dense vector can only be judged on their keywords.
+            sparse
+        }
+    }
+}
+
+fn max_opt(a: Option<f32>, b: Option<f32>) -> Option<f32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `zh-CN` matches `zh-CN`; `pt-BR` matches `pt`; `zh-TW` does not match `zh-CN` (the
+/// scripts differ), but matches `zh-Hant`.
+pub fn same_language(wanted: &str, have: &str) -> bool {
+    if wanted.eq_ignore_ascii_case(have) {
+        return true;
+    }
+    let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_ascii_lowercase();
+    if primary(wanted) != primary(have) {
+        return false;
+    }
+    if primary(wanted) == "zh" {
+        return chinese_script(wanted) == chinese_script(have);
+    }
+    true
+}
+
+fn chinese_script(tag: &str) -> &'static str {
+    let lower = tag.to_ascii_lowercase();
+    if lower.contains("hant") || lower.ends_with("-tw") || lower.ends_with("-hk") || lower.ends_with("-mo") {
+        "hant"
+    } else {
+        "hans"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_matching_knows_regions_and_chinese_scripts() {
+        assert!(same_language("zh-CN", "zh-CN"));
+        assert!(same_language("zh", "zh-CN"));
+        assert!(!same_language("zh-TW", "zh-CN"));
+        assert!(same_language("zh-TW", "zh-Hant"));
+        assert!(same_language("pt-BR", "pt"));
+        assert!(!same_language("es", "en"));
+    }
+}

@@ -1,0 +1,96 @@
+//! Knowledge search through the binary: the demo shop indexed on load, searched from the
+//! command line, and — with the in-process model — its retrieval quality gated.
+
+use crate::{kefu, text};
+
+fn small_demo(dir: &std::path::Path, env: &[(&str, &str)]) {
+    let out = kefu(
+        dir,
+        &["demo", "load", "--customers", "40", "--orders", "200", "--today", "2026-11-01"],
+        env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("knowledge index (embedded, BM25 only)"), "{stdout}");
+}
+
+#[test]
+fn the_demo_shop_is_indexed_on_load_and_searchable_in_its_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    small_demo(dir.path(), &[]);
+    let out = kefu(
+        dir.path(),
+        &["knowledge", "search", "退货 政策", "--lang", "zh-CN", "--json", "--articles"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &hits[0]["passage"];
+    assert_eq!(first["lang"], "zh-CN", "{hits:#}");
+    assert_eq!(first["group"], "returns-policy", "{hits:#}");
+    assert!(first["url"].as_str().unwrap().starts_with("https://"));
+
+    // Products are found in the customer's language, and out-of-stock ones can be left out.
+    let out = kefu(
+        dir.path(),
+        &["knowledge", "search", "teapot", "--lang", "en", "--products", "--in-stock", "--json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert!(!hits.is_empty());
+    for hit in hits {
+        assert_eq!(hit["passage"]["kind"], "product");
+        assert_eq!(hit["passage"]["in_stock"], true);
+    }
+
+    // Re-indexing an unchanged shop writes nothing.
+    let out = kefu(dir.path(), &["knowledge", "reindex"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(" 0 written"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn searching_before_anything_is_indexed_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kefu(dir.path(), &["knowledge", "search", "refund"], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("kefu knowledge reindex"), "{}", text(&out.stderr));
+}
+
+/// The retrieval quality gate: the demo question set through the in-process model.
+/// Needs the model file (`kefu model install`); `.ci/run` installs it and sets
+/// `KEFU_E5_MODEL`, and `KEFU_REQUIRE_MODEL=1` turns its absence into a failure.
+#[test]
+fn demo_questions_are_answered_from_the_right_article_with_the_in_process_model() {
+    let Some(model) = std::env::var_os("KEFU_E5_MODEL") else {
+        assert!(
+            std::env::var_os("KEFU_REQUIRE_MODEL").is_none(),
+            "KEFU_REQUIRE_MODEL is set but KEFU_E5_MODEL is not"
+        );
+        eprintln!("KEFU_E5_MODEL is not set: skipping the retrieval quality gate");
+        return;
+    };
+    let model = model.to_string_lossy().into_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("KEFU__KNOWLEDGE__EMBEDDINGS__MODEL_PATH", model.as_str())];
+    let out = kefu(
+        dir.path(),
+        &["demo", "load", "--customers", "40", "--orders", "200", "--today", "2026-11-01"],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("multilingual-e5-small-q4"), "{}", text(&out.stdout));
+    let out = kefu(
+        dir.path(),
+        &["knowledge", "eval", "--min-recall-at-3", "0.90", "--json", "eval.json"],
+        &env,
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();
+    let cross = report["by_kind"]["cross"]["recall_at_3"].as_f64().unwrap();
+    assert!(cross >= 0.80, "cross-language recall@3 {cross}\n{stdout}");
+}
