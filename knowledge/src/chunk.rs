@@ -85,7 +85,8 @@ fn is_cjk(c: char) -> bool {
 pub fn chunk(source: &Source, options: ChunkOptions) -> Vec<Passage> {
     let budget = options.max_tokens.max(16);
     let mut pieces: Vec<(String, String)> = Vec::new(); // (section path, text)
-    for section in sections(&source.body) {
+    let sections = sections(&source.body, &source.title);
+    for section in &sections {
         let path = section.path.join(" › ");
         let head = heading_prefix(&source.title, &path);
         let room = budget.saturating_sub(estimate_tokens(&head)).max(budget / 2);
@@ -96,6 +97,24 @@ pub fn chunk(source: &Source, options: ChunkOptions) -> Vec<Passage> {
     if pieces.is_empty() {
         // A title-only document (or a product without description) is still findable.
         pieces.push((String::new(), String::new()));
+    }
+    // FAQ articles are lists of questions under headings, and customers ask in the words
+    // of those headings: one more passage holds the article's outline, so a question
+    // meets all of an article's headings at once, not only the one of its chunk.
+    let headings: Vec<&str> = sections
+        .iter()
+        .filter_map(|s| s.path.last().map(String::as_str))
+        .collect();
+    if source.kind == SourceKind::Article && headings.len() >= 2 {
+        let mut outline = String::new();
+        for heading in headings {
+            if !outline.contains(heading) {
+                outline.push_str("- ");
+                outline.push_str(heading);
+                outline.push('\n');
+            }
+        }
+        pieces.push((String::new(), outline.trim_end().to_owned()));
     }
     pieces
         .into_iter()
@@ -176,7 +195,7 @@ struct Section {
 /// Walks the Markdown line by line: headings open sections (keeping the path of parent
 /// headings), blank lines end paragraphs, list items and table rows stay whole lines of
 /// their paragraph, fenced code stays one paragraph.
-fn sections(body: &str) -> Vec<Section> {
+fn sections(body: &str, title: &str) -> Vec<Section> {
     let mut out = vec![Section {
         path: Vec::new(),
         paragraphs: Vec::new(),
@@ -211,7 +230,10 @@ fn sections(body: &str) -> Vec<Section> {
         if let Some((level, heading)) = heading(trimmed) {
             flush(&mut paragraph, &mut out);
             levels.retain(|(l, _)| *l < level);
-            levels.push((level, heading.to_owned()));
+            // A top heading that repeats the title adds nothing to the path.
+            if !(levels.is_empty() && heading.trim() == title.trim()) {
+                levels.push((level, heading.to_owned()));
+            }
             out.push(Section {
                 path: levels.iter().map(|(_, h)| h.clone()).collect(),
                 paragraphs: Vec::new(),
@@ -356,11 +378,22 @@ mod tests {
             [
                 "Returns policy\nIntro line.",
                 "Returns policy › Damaged items\nSend a photo within 7 days.",
-                "Returns policy › Damaged items › Glass\nWrap it well."
+                "Returns policy › Damaged items › Glass\nWrap it well.",
+                "Returns policy\n- Damaged items\n- Glass",
             ]
         );
         assert_eq!(passages[2].section, "Damaged items › Glass");
         assert_eq!(passages[1].ordinal, 1);
+    }
+
+    #[test]
+    fn a_top_heading_repeating_the_title_is_not_repeated_in_the_path() {
+        let passages = chunk(
+            &source("# Returns policy\n\nThirty days.\n\n## Exchanges\n\nFree."),
+            ChunkOptions::default(),
+        );
+        assert_eq!(passages[0].text, "Returns policy\nThirty days.");
+        assert_eq!(passages[1].text, "Returns policy › Exchanges\nFree.");
     }
 
     #[test]

@@ -118,6 +118,9 @@ pub struct Report {
     pub overall: Scores,
     pub by_language: BTreeMap<String, Scores>,
     pub by_kind: BTreeMap<String, Scores>,
+    /// `same-language` (an article exists in the question's language) and
+    /// `cross-language` (`kind: cross`).
+    pub by_scope: BTreeMap<String, Scores>,
     pub misses: Vec<Miss>,
     pub samples: ScoreSamples,
     /// Median and 95th percentile of whole search calls (embedding included).
@@ -156,6 +159,7 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
     let mut overall = Tally::default();
     let mut by_language: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_kind: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_scope: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut samples = ScoreSamples::default();
     let mut latencies = Vec::with_capacity(questions.len());
@@ -184,6 +188,8 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
         overall.add(rank);
         by_language.entry(question.lang.clone()).or_default().add(rank);
         by_kind.entry(question.kind.clone()).or_default().add(rank);
+        let scope = if question.kind == "cross" { "cross-language" } else { "same-language" };
+        by_scope.entry(scope.to_owned()).or_default().add(rank);
         if rank.is_none_or(|r| r > 3) {
             misses.push(Miss {
                 question: question.clone(),
@@ -205,6 +211,7 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
         overall: overall.scores(),
         by_language: by_language.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
         by_kind: by_kind.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
+        by_scope: by_scope.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
         misses,
         samples,
         latency_p50: pick(0.5),
@@ -230,11 +237,11 @@ pub fn render(report: &Report) -> String {
         report.backend,
         report.model.as_deref().unwrap_or("none (BM25 only)")
     );
-    let _ = writeln!(out, "{:<14} {:>5} {:>6} {:>6} {:>6} {:>6}", "", "n", "R@1", "R@3", "R@5", "MRR");
+    let _ = writeln!(out, "{:<15} {:>5} {:>6} {:>6} {:>6} {:>6}", "", "n", "R@1", "R@3", "R@5", "MRR");
     let mut row = |name: &str, s: &Scores| {
         let _ = writeln!(
             out,
-            "{name:<14} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+            "{name:<15} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
             s.questions, s.recall_at_1, s.recall_at_3, s.recall_at_5, s.mrr
         );
     };
@@ -243,6 +250,9 @@ pub fn render(report: &Report) -> String {
     }
     for (kind, s) in &report.by_kind {
         row(&format!("kind {kind}"), s);
+    }
+    for (scope, s) in &report.by_scope {
+        row(scope, s);
     }
     row("all", &report.overall);
     let _ = writeln!(

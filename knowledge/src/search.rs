@@ -102,8 +102,13 @@ const KEYWORD_POOL: usize = 40;
 /// Top hits per language averaged into that language's baseline.
 const BASELINE_TOP: usize = 5;
 /// Weight of normalised BM25 evidence against relative cosine (cosines of related
-/// passages differ by a few hundredths).
-const KEYWORD_WEIGHT: f32 = 0.03;
+/// passages differ by a few hundredths). With [`STRONG_BM25`] and
+/// [`LANGUAGES_AVERAGED`], tuned on the demo question set (`kefu knowledge eval`).
+const KEYWORD_WEIGHT: f32 = 0.02;
+/// A BM25 score that means a clear keyword match on kefu's chunk sizes.
+const STRONG_BM25: f32 = 25.0;
+/// Languages whose best relative scores make up a topic's dense evidence.
+const LANGUAGES_AVERAGED: usize = 3;
 
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     tokio::join!(a, b)
@@ -314,6 +319,8 @@ impl Knowledge {
         #[derive(Default)]
         struct Topic {
             relative: Option<f32>,
+            /// Best relative score per language.
+            languages: HashMap<String, f32>,
             cosine: Option<f32>,
             bm25: Option<f32>,
             /// Best passage overall, and best in the query's language: (evidence, hit).
@@ -340,6 +347,8 @@ impl Knowledge {
                 let cosine = hit.dense_score.unwrap_or(0.0);
                 let relative = cosine - baseline(&hit.passage.lang);
                 topic.relative = Some(topic.relative.map_or(relative, |r| r.max(relative)));
+                let best = topic.languages.entry(hit.passage.lang.clone()).or_insert(relative);
+                *best = best.max(relative);
                 topic.cosine = Some(topic.cosine.map_or(cosine, |c| c.max(cosine)));
                 relative
             } else {
@@ -365,8 +374,21 @@ impl Knowledge {
             .filter_map(|g| topics.remove(&g))
             .map(|t| {
                 // A topic the dense search did not reach gets the lowest relative score seen.
-                let dense = t.relative.unwrap_or(floor);
-                let keywords = t.bm25.map_or(0.0, |b| b / max_bm25.max(f32::EPSILON));
+                // The topic's dense evidence: its best relative scores in its best few
+                // languages, averaged — translations of the right article agree, a chance
+                // match in one language does not.
+                let dense = if t.languages.is_empty() {
+                    t.relative.unwrap_or(floor)
+                } else {
+                    let mut best: Vec<f32> = t.languages.values().copied().collect();
+                    best.sort_by(|a, b| b.total_cmp(a));
+                    best.truncate(LANGUAGES_AVERAGED);
+                    best.iter().sum::<f32>() / best.len() as f32
+                };
+                // Normalised to the best keyword hit, but never to less than a strong
+                // match's score: when nothing matches well (a question in a language the
+                // shop has no article in), shared everyday words must not count as evidence.
+                let keywords = t.bm25.map_or(0.0, |b| b / max_bm25.max(STRONG_BM25));
                 (dense + KEYWORD_WEIGHT * keywords, t)
             })
             .collect();

@@ -91,6 +91,6 @@ fn demo_questions_are_answered_from_the_right_article_with_the_in_process_model(
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();
-    let cross = report["by_kind"]["cross"]["recall_at_3"].as_f64().unwrap();
+    let cross = report["by_scope"]["cross-language"]["recall_at_3"].as_f64().unwrap();
     assert!(cross >= 0.80, "cross-language recall@3 {cross}\n{stdout}");
 }

@@ -40,15 +40,16 @@ pub(crate) fn model(language: Option<&Bm25Language>) -> Result<EdgeBm25, IndexEr
 }
 
 /// Models by Qdrant language name (`None`: neutral). Building one is cheap (a stop-word
-/// set and a stemmer), but it happens for every passage otherwise.
+/// set and a stemmer), but it happens for every passage otherwise. Public (as
+/// [`crate::Bm25Models`]) so the Qdrant server backend embeds with the very same models.
 #[derive(Debug, Default)]
-pub(crate) struct Models {
+pub struct Models {
     models: Mutex<HashMap<Option<&'static str>, Arc<EdgeBm25>>>,
 }
 
 impl Models {
     /// The model for a BCP 47 tag.
-    pub(crate) fn get(&self, tag: Option<&str>) -> Result<Arc<EdgeBm25>, IndexError> {
+    pub fn get(&self, tag: Option<&str>) -> Result<Arc<EdgeBm25>, IndexError> {
         let language = bm25::language(tag);
         let key = language.map(|l| l.name);
         // A panic elsewhere while holding the lock leaves the map intact: keep using it.

@@ -34,8 +34,9 @@ pub(crate) fn write(dir: &Path, layout: &Layout) -> Result<(), IndexError> {
     fs::rename(&temporary, &path).map_err(|err| io_error(&path, err))
 }
 
-/// How a layout reads in an error message.
-pub(crate) fn describe(layout: &Layout) -> String {
+/// How a layout reads in an error message. Public (as [`crate::describe_layout`]) so every
+/// backend words a layout mismatch the same way.
+pub fn describe(layout: &Layout) -> String {
     let vectors = match (&layout.model, layout.dimension) {
         (Some(model), Some(dimension)) => format!("model {model} ({dimension} dimensions)"),
         (Some(model), None) => format!("model {model} (no dense vectors)"),

@@ -32,6 +32,9 @@ mod bm25;
 mod filter;
 mod layout;
 
+pub use bm25::Models as Bm25Models;
+pub use layout::describe as describe_layout;
+
 use std::cmp;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
