@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod demo;
 pub mod import;
+pub mod language;
 pub mod shop;
 pub mod sources;
 pub mod store;

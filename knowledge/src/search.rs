@@ -29,8 +29,8 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            dense: 0.80,
-            sparse: 3.0,
+            dense: 0.85,
+            sparse: 10.0,
         }
     }
 }

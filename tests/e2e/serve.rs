@@ -45,14 +45,14 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
 async fn serve_reports_health_and_what_is_running() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &[]);
-    let health = reqwest::get(format!("{}/healthz", server.base))
+    let health = get(format!("{}/healthz", server.base))
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], "sqlite");
-    let page = reqwest::get(&server.base)
+    let page = get(&server.base)
         .await
         .unwrap()
         .text()
@@ -60,7 +60,7 @@ async fn serve_reports_health_and_what_is_running() {
         .unwrap();
     assert!(page.contains("kefu") && page.contains("Running"), "{page}");
     assert!(page.contains("offline answer engine"), "{page}");
-    let missing = reqwest::get(format!("{}/nope", server.base)).await.unwrap();
+    let missing = get(format!("{}/nope", server.base)).await.unwrap();
     assert_eq!(missing.status(), 404);
 }
 
@@ -68,7 +68,7 @@ async fn serve_reports_health_and_what_is_running() {
 async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &["--demo"]);
-    let page = reqwest::get(&server.base)
+    let page = get(&server.base)
         .await
         .unwrap()
         .text()
@@ -83,4 +83,10 @@ async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
         page.contains("<th scope=\"row\">FAQ and policy articles</th><td>111</td>"),
         "{page}"
     );
+}
+
+/// A GET with reqwest, which needs a process-wide TLS crypto provider even for plain HTTP.
+async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::get(url).await
 }

@@ -30,7 +30,10 @@ pub const PAYLOAD_INDEXES: [(&str, FieldType); 5] = [
 /// HNSW, optimisers) is left to the server's defaults, which its operator configures.
 pub fn create_request(collection: &str, layout: &Layout) -> CreateCollection {
     let mut sparse = SparseVectorsConfigBuilder::default();
-    sparse.add_named_vector_params(SPARSE, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+    sparse.add_named_vector_params(
+        SPARSE,
+        SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+    );
     let mut request = CreateCollectionBuilder::new(collection).sparse_vectors_config(sparse);
     // A keyword-only collection sends no dense config at all rather than an empty one.
     if let Some(dimension) = layout.dimension {
@@ -78,15 +81,12 @@ pub fn has_layout_vectors(params: &CollectionParams, layout: &Layout) -> bool {
         // An unnamed vector, or none where the layout wants one.
         _ => false,
     };
-    let sparse_ok = params
-        .sparse_vectors_config
-        .as_ref()
-        .is_some_and(|config| {
-            config.map.len() == 1
-                && config
-                    .map
-                    .get(SPARSE)
-                    .is_some_and(|params| params.modifier == Some(Modifier::Idf as i32))
-        });
+    let sparse_ok = params.sparse_vectors_config.as_ref().is_some_and(|config| {
+        config.map.len() == 1
+            && config
+                .map
+                .get(SPARSE)
+                .is_some_and(|params| params.modifier == Some(Modifier::Idf as i32))
+    });
     dense_ok && sparse_ok
 }

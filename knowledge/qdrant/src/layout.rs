@@ -57,7 +57,8 @@ pub fn read(mut payload: HashMap<String, Value>, collection: &str) -> Result<Lay
     let value = payload
         .remove(KEY)
         .ok_or_else(|| unreadable(format!("no {KEY} field")))?;
-    serde_json::from_value(serde_json::Value::from(value)).map_err(|err| unreadable(err.to_string()))
+    serde_json::from_value(serde_json::Value::from(value))
+        .map_err(|err| unreadable(err.to_string()))
 }
 
 /// A filter excluding the record, for counting and listing passages.

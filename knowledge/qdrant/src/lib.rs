@@ -15,8 +15,8 @@
 //! REST port 6333); `https://` turns TLS on with the system's root certificates.
 //!
 //! Every write waits for the server to apply it (`wait: true`), so a search right after an
-//! upsert or a delete sees it. Durability is the server's: an applied write is in its WAL,
-//! and [`Index::flush`] has nothing left to do.
+//! upsert or a delete sees it. Durability is the server's (its write-ahead log and its own
+//! flush schedule, which no API call forces), so [`Index::flush`] has nothing to do.
 //!
 //! [`connect`]: QdrantIndex::connect
 
@@ -166,7 +166,11 @@ fn version(text: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
-async fn open(client: Qdrant, collection: &str, layout: &Layout) -> Result<QdrantIndex, IndexError> {
+async fn open(
+    client: Qdrant,
+    collection: &str,
+    layout: &Layout,
+) -> Result<QdrantIndex, IndexError> {
     let exists = client
         .collection_exists(collection)
         .await
@@ -209,9 +213,15 @@ async fn create(client: &Qdrant, collection: &str, layout: &Layout) -> Result<bo
     Ok(true)
 }
 
-async fn write_record(client: &Qdrant, collection: &str, layout: &Layout) -> Result<(), IndexError> {
+async fn write_record(
+    client: &Qdrant,
+    collection: &str,
+    layout: &Layout,
+) -> Result<(), IndexError> {
     client
-        .upsert_points(UpsertPointsBuilder::new(collection, vec![layout::record(layout)?]).wait(true))
+        .upsert_points(
+            UpsertPointsBuilder::new(collection, vec![layout::record(layout)?]).wait(true),
+        )
         .await
         .map_err(qdrant_error)?;
     Ok(())
@@ -220,7 +230,11 @@ async fn write_record(client: &Qdrant, collection: &str, layout: &Layout) -> Res
 /// Compares the collection's layout record with `layout`. A collection without a record is
 /// adopted only when it is empty and has the vectors `layout` wants: what a creation
 /// interrupted before its record leaves behind.
-async fn check_layout(client: &Qdrant, collection: &str, layout: &Layout) -> Result<(), IndexError> {
+async fn check_layout(
+    client: &Qdrant,
+    collection: &str,
+    layout: &Layout,
+) -> Result<(), IndexError> {
     let records = client
         .get_points(
             GetPointsBuilder::new(collection, vec![layout::record_id()])
@@ -288,10 +302,7 @@ fn describe(err: &QdrantError) -> String {
         QdrantError::ResourceExhaustedError {
             status,
             retry_after_seconds,
-        } => format!(
-            "{}; retry after {retry_after_seconds} s",
-            status.message()
-        ),
+        } => format!("{}; retry after {retry_after_seconds} s", status.message()),
         other => other.to_string(),
     }
 }
@@ -366,14 +377,14 @@ impl Index for QdrantIndex {
             }
         }
         let bm25 = Arc::clone(&self.inner.bm25);
-        let records: Vec<PointStruct> = blocking(move || {
+        let mut records: Vec<PointStruct> = blocking(move || {
             points
                 .into_iter()
                 .map(|point| {
                     let lang = Some(point.passage.lang.as_str());
                     let text = kefu_knowledge::bm25::prepare(lang, &point.passage.text);
                     let terms = bm25.get(lang)?.embed_document(&text);
-                    points::point(
+                    crate::points::point(
                         point.id,
                         point.dense,
                         (terms.indices, terms.values),
@@ -383,12 +394,12 @@ impl Index for QdrantIndex {
                 .collect()
         })
         .await?;
-        for chunk in records.chunks(UPSERT_CHUNK) {
+        while !records.is_empty() {
+            let rest = records.split_off(cmp::min(UPSERT_CHUNK, records.len()));
+            let chunk = std::mem::replace(&mut records, rest);
             self.inner
                 .client
-                .upsert_points(
-                    UpsertPointsBuilder::new(&self.inner.collection, chunk.to_vec()).wait(true),
-                )
+                .upsert_points(UpsertPointsBuilder::new(&self.inner.collection, chunk).wait(true))
                 .await
                 .map_err(qdrant_error)?;
         }
@@ -549,8 +560,9 @@ impl Index for QdrantIndex {
     }
 
     async fn flush(&self) -> Result<(), IndexError> {
-        // Every write already waited until the server applied it and logged it in its WAL;
-        // the server flushes segments on its own schedule and offers no call to force it.
+        // Every write already waited until the server applied it (and logged it in its
+        // WAL); the server flushes segments on its own schedule and offers no call to force
+        // it.
         Ok(())
     }
 }

@@ -11,11 +11,13 @@ use qdrant_client::qdrant::{
 
 use crate::{BACKEND, DENSE, SPARSE};
 
-/// A dense vector as an upsert carries it. Written twice, in the `vector` field that
-/// Qdrant reads from 1.13 on (and that takes precedence there) and in the deprecated
-/// `data` field that earlier servers read, so any server from 1.10 on stores it.
+/// A dense vector as an upsert carries it. Written twice: in the `vector` field, which
+/// recent servers read first, and in the deprecated `data` field, the only one that
+/// servers before that field (Qdrant 1.10 to about 1.13) know; so any server from 1.10 on
+/// stores it. Qdrant's own conversion takes `vector` when present and falls back to the
+/// legacy fields otherwise.
 pub fn dense(values: Vec<f32>) -> Vector {
-    #[expect(deprecated, reason = "Qdrant servers before 1.13 read only these fields")]
+    #[expect(deprecated, reason = "older Qdrant servers read only these fields")]
     Vector {
         data: values.clone(),
         indices: None,
@@ -26,7 +28,7 @@ pub fn dense(values: Vec<f32>) -> Vector {
 
 /// A sparse vector as an upsert carries it; written twice, as [`dense`] explains.
 pub fn sparse(indices: Vec<u32>, values: Vec<f32>) -> Vector {
-    #[expect(deprecated, reason = "Qdrant servers before 1.13 read only these fields")]
+    #[expect(deprecated, reason = "older Qdrant servers read only these fields")]
     Vector {
         data: values.clone(),
         indices: Some(SparseIndices {
@@ -95,6 +97,9 @@ pub fn point_id(id: Option<qdrant::PointId>) -> Result<PointId, IndexError> {
             BACKEND,
             format!("point {uuid} has a UUID id; kefu writes numeric ids only"),
         )),
-        None => Err(IndexError::backend(BACKEND, "the server returned a point without an id")),
+        None => Err(IndexError::backend(
+            BACKEND,
+            "the server returned a point without an id",
+        )),
     }
 }
