@@ -147,6 +147,8 @@ pub struct Knowledge {
     /// embedded index at `index_path`.
     pub qdrant_url: Option<String>,
     pub qdrant_api_key: Option<Secret>,
+    /// Collection on the Qdrant server.
+    pub qdrant_collection: String,
     /// Directory of the embedded index.
     pub index_path: PathBuf,
     /// Passages whose cosine similarity to the question is below this are not answered
@@ -167,6 +169,7 @@ impl Default for Knowledge {
         Self {
             qdrant_url: None,
             qdrant_api_key: None,
+            qdrant_collection: "kefu".into(),
             index_path: PathBuf::from("kefu-data/index"),
             min_dense_score: 0.85,
             min_bm25_score: 10.0,

@@ -12,6 +12,7 @@ use kefu_knowledge::embed::openai::{OpenAiEmbedder, OpenAiSettings};
 use kefu_knowledge::eval::{self, Question};
 use kefu_knowledge::{ChunkOptions, Embedder, Filter, Index, Knowledge, SearchRequest, SourceKind, Thresholds};
 use kefu_knowledge_edge::EdgeIndex;
+use kefu_knowledge_qdrant::QdrantIndex;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{KnowledgeCommand, ModelCommand, SearchArgs};
@@ -27,9 +28,17 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
     let layout = Knowledge::layout_for(embedder.as_deref());
     let k = &settings.knowledge;
     let index: Arc<dyn Index> = match &k.qdrant_url {
-        Some(url) => bail!(
-            "knowledge.qdrant_url is set ({url}), but this kefu build has no Qdrant server backend; unset it to use the embedded index"
-        ),
+        Some(url) => {
+            let api_key = k.qdrant_api_key.as_ref().map(|key| key.expose());
+            let collection = &k.qdrant_collection;
+            let index = if rebuild {
+                QdrantIndex::recreate(url, api_key, collection, &layout).await
+            } else {
+                QdrantIndex::connect(url, api_key, collection, &layout).await
+            }
+            .with_context(|| format!("opening the Qdrant collection {collection} at {url}"))?;
+            Arc::new(index)
+        }
         None => {
             let dir = k.index_path.clone();
             let layout = layout.clone();

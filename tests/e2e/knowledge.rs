@@ -94,3 +94,20 @@ fn demo_questions_are_answered_from_the_right_article_with_the_in_process_model(
     let cross = report["by_scope"]["cross-language"]["recall_at_3"].as_f64().unwrap();
     assert!(cross >= 0.80, "cross-language recall@3 {cross}\n{stdout}");
 }
+
+#[test]
+fn an_unreachable_qdrant_server_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let out = kefu(
+        dir.path(),
+        &["knowledge", "search", "refund"],
+        &[("KEFU__KNOWLEDGE__QDRANT_URL", url.as_str())],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&url), "{stderr}");
+    assert!(stderr.contains("kefu"), "{stderr}");
+}
