@@ -7,5 +7,6 @@ pub mod demo;
 pub mod import;
 pub mod language;
 pub mod shop;
+pub mod slots;
 pub mod sources;
 pub mod store;

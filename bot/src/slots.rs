@@ -1,0 +1,189 @@
+//! Facts customers type into messages: order numbers (in the shop's `#1234` format, with or
+//! without the `#`, after "order", "订单", "pedido" …), e-mail addresses, parcel tracking
+//! numbers and postal codes. The agent uses them to find orders and to verify customers;
+//! nothing here decides what a customer may see.
+
+/// Words that announce an order number, in the languages kefu answers in.
+const ORDER_WORDS: [&str; 15] = [
+    "order", "bestellung", "commande", "pedido", "encomenda", "ordine", "bestelling",
+    "订单", "訂單", "注文", "주문", "no", "nr", "n°", "nº",
+];
+
+/// Order numbers in the message, normalised to the shop's `#1234` form, in order of
+/// appearance and without repeats. A bare number counts when it follows an order word or
+/// `#`, or when it is the whole message.
+pub fn order_numbers(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let chars: Vec<(usize, char)> = lower.char_indices().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (start, c) = chars[i];
+        if !c.is_ascii_digit() || (i > 0 && chars[i - 1].1.is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < chars.len() && chars[j].1.is_ascii_digit() {
+            j += 1;
+        }
+        let followed_by_word = j < chars.len() && chars[j].1.is_ascii_alphanumeric();
+        let digits = &lower[start..chars.get(j).map_or(lower.len(), |(b, _)| *b)];
+        if !followed_by_word && (3..=8).contains(&digits.len()) {
+            let before = lower[..start].trim_end_matches([' ', ':', '：', '.', '-']);
+            let announced = before.ends_with('#')
+                || before.ends_with('＃')
+                || ORDER_WORDS.iter().any(|w| before.ends_with(w))
+                || before.ends_with("番号")
+                || before.ends_with('号')
+                || before.ends_with('號');
+            let alone = text.trim().trim_start_matches(['#', '＃']) == digits;
+            if announced || alone {
+                let name = format!("#{digits}");
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// E-mail addresses in the message, lower-cased.
+pub fn emails(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || "<>()[]{},;:'\"，。、：".contains(c)) {
+        let word = word.trim_end_matches(['.', '!', '?']);
+        let Some((local, domain)) = word.split_once('@') else {
+            continue;
+        };
+        let local_ok = !local.is_empty()
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+        if local_ok && domain_ok {
+            let email = word.to_ascii_lowercase();
+            if !out.contains(&email) {
+                out.push(email);
+            }
+        }
+    }
+    out
+}
+
+/// Parcel tracking numbers: UPS (`1Z` + 16), USPS (20–22 digits), SF Express (`SF` + 12
+/// digits), UPU S10 (`AB123456789CD`, postal services worldwide), and other carriers' runs
+/// of 10 or more digits.
+pub fn tracking_numbers(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for token in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let t = token.to_ascii_uppercase();
+        let bytes = t.as_bytes();
+        let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+        let letters = |s: &[u8]| s.iter().all(u8::is_ascii_uppercase);
+        let ups = t.len() == 18 && t.starts_with("1Z") && t[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+        let sf = t.len() == 14 && t.starts_with("SF") && digits(&bytes[2..]);
+        let s10 = t.len() == 13 && letters(&bytes[..2]) && digits(&bytes[2..11]) && letters(&bytes[11..]);
+        let long_digits = (10..=22).contains(&t.len()) && digits(bytes);
+        if (ups || sf || s10 || long_digits) && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Whether the message contains this postal code, ignoring case, spaces and dashes
+/// (`sw1a1aa` matches `SW1A 1AA`). Used to check an order's postal code in a
+/// verification challenge; a code inside a longer number does not count.
+pub fn mentions_postal_code(text: &str, code: &str) -> bool {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .flat_map(char::to_uppercase)
+            .collect()
+    };
+    let code = squash(code);
+    if code.len() < 3 {
+        return false;
+    }
+    // Tokens of the message, and pairs of neighbours (codes are often typed with a space:
+    // "SW1A 1AA"), compared whole.
+    let tokens: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|t| !t.is_empty())
+        .map(squash)
+        .collect();
+    tokens.iter().any(|t| *t == code)
+        || tokens.windows(2).any(|pair| pair[0].len() + pair[1].len() == code.len() && format!("{}{}", pair[0], pair[1]) == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_found_in_every_language_and_normalised() {
+        let cases: [(&str, &[&str]); 10] = [
+            ("where is my order #1042?", &["#1042"]),
+            ("order 1042 hasn't arrived", &["#1042"]),
+            ("1042", &["#1042"]),
+            ("我的订单1042什么时候到", &["#1042"]),
+            ("訂單號：1042", &["#1042"]),
+            ("¿Dónde está mi pedido 1042?", &["#1042"]),
+            ("Bestellung Nr. 1042 und #1043", &["#1042", "#1043"]),
+            ("注文番号 1042 です", &["#1042"]),
+            ("#1042 #1042", &["#1042"]),
+            ("commande n° 1042", &["#1042"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(order_numbers(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_order_numbers_are_left_alone() {
+        for text in [
+            "I bought 3 teapots for 1200 yen",
+            "call me at 5551234",
+            "my zip is 94107",
+            "tracking 1Z999AA10123456784",
+            "it's been 2026 days",
+        ] {
+            assert!(order_numbers(text).is_empty(), "{text}: {:?}", order_numbers(text));
+        }
+    }
+
+    #[test]
+    fn emails_are_found_and_lower_cased() {
+        assert_eq!(
+            emails("it's Wang.Fang@Example.com, not wang@example."),
+            ["wang.fang@example.com"]
+        );
+        assert_eq!(emails("邮箱：li.na+shop@example.cn。"), ["li.na+shop@example.cn"]);
+        assert!(emails("@home or a@b").is_empty());
+    }
+
+    #[test]
+    fn tracking_numbers_of_the_common_carriers_are_recognised() {
+        let text = "UPS 1z999aa10123456784, USPS 9400111899223197428490, SF123456789012, \
+                    RR123456785CN and 0123456789";
+        assert_eq!(
+            tracking_numbers(text),
+            ["1Z999AA10123456784", "9400111899223197428490", "SF123456789012", "RR123456785CN", "0123456789"]
+        );
+        assert!(tracking_numbers("order #1042 from 2026").is_empty());
+    }
+
+    #[test]
+    fn postal_codes_match_whatever_the_spacing_but_not_inside_other_numbers() {
+        assert!(mentions_postal_code("it's sw1a1aa", "SW1A 1AA"));
+        assert!(mentions_postal_code("邮编 200-0001", "2000001"));
+        assert!(mentions_postal_code("94107", "94107"));
+        assert!(!mentions_postal_code("1941075", "94107"));
+        assert!(!mentions_postal_code("hello", "SW1A 1AA"));
+        assert!(!mentions_postal_code("12", "12"));
+    }
+}
