@@ -10,3 +10,4 @@ pub mod shop;
 pub mod slots;
 pub mod sources;
 pub mod store;
+pub mod triggers;

@@ -1,0 +1,177 @@
+//! What in a customer's message calls for a human: an explicit request ("agent", "转人工",
+//! "hablar con una persona" …), anger or abuse, or a sensitive topic (legal threats,
+//! chargebacks, safety). Matching is on lower-cased text, by phrase, in every language
+//! kefu answers in; the agent adds the triggers that need context (repeated failures, low
+//! confidence, refund disputes over the configured amount).
+
+/// Why a message asks for a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// The customer asked for a person.
+    Explicit,
+    /// Anger or abuse.
+    Anger,
+    /// Lawyers, courts, consumer authorities.
+    Legal,
+    /// Chargebacks and payment disputes.
+    Chargeback,
+    /// Injury, burns, fire, allergic reactions.
+    Safety,
+}
+
+const EXPLICIT: &[&str] = &[
+    // en
+    "human", "real person", "a person", "an agent", "live agent", "customer service rep",
+    "talk to someone", "speak to someone", "speak with someone", "representative", "operator",
+    // zh
+    "人工", "转人工", "轉人工", "真人", "客服人员", "客服人員", "找客服",
+    // ja
+    "オペレーター", "担当者", "人間と話", "スタッフと話",
+    // es
+    "hablar con una persona", "hablar con alguien", "un agente", "persona real", "humano",
+    // fr
+    "parler à quelqu'un", "parler a quelqu'un", "un conseiller", "une personne", "un humain",
+    "vrai personne",
+    // de
+    "mit einem menschen", "einen mitarbeiter", "echten menschen", "mit jemandem sprechen",
+    "kundenberater",
+    // pt
+    "falar com uma pessoa", "falar com alguém", "atendente", "atendimento humano", "humano",
+    // it, nl, ko
+    "parlare con una persona", "operatore", "met een medewerker", "met iemand spreken", "상담원",
+];
+
+const ANGER: &[&str] = &[
+    "ridiculous", "unacceptable", "terrible service", "worst", "scam", "fraud", "useless",
+    "wtf", "fuck", "shit", "idiot", "stupid bot", "angry", "furious", "disgusting",
+    "垃圾", "骗子", "骗人", "太差", "气死", "投诉", "垃圾客服", "ふざけるな", "最悪",
+    "詐欺", "ひどい", "estafa", "inaceptable", "vergüenza", "una mierda", "arnaque",
+    "inadmissible", "inacceptable", "honteux", "betrug", "unverschämt", "inakzeptabel",
+    "golpe", "absurdo", "vergonha",
+];
+
+const LEGAL: &[&str] = &[
+    "lawyer", "attorney", "sue ", "sue you", "lawsuit", "legal action", "court",
+    "consumer protection", "small claims", "律师", "律師", "起诉", "起訴", "法院", "消费者协会",
+    "消協", "弁護士", "訴え", "消費者センター", "abogado", "demanda", "denunciar",
+    "avocat", "tribunal", "poursuite", "anwalt", "verklagen", "verbraucherzentrale",
+    "advogado", "procon",
+];
+
+const CHARGEBACK: &[&str] = &[
+    "chargeback", "charge back", "dispute the charge", "dispute with my bank", "call my bank",
+    "paypal dispute", "拒付", "退单", "银行争议", "信用卡争议", "チャージバック", "contracargo",
+    "rétrofacturation", "rückbuchung", "lastschrift zurück", "estorno",
+];
+
+const SAFETY: &[&str] = &[
+    "burned", "burnt my", "injured", "injury", "cut myself", "caught fire", "on fire", "exploded",
+    "shattered in my hand", "allergic reaction", "hospital", "poison", "烫伤", "燙傷", "受伤",
+    "受傷", "着火", "爆炸", "过敏", "やけど", "怪我", "火事", "アレルギー", "quemadura",
+    "me quemé", "herido", "incendio", "alergia", "brûlure", "blessé", "incendie",
+    "verbrannt", "verletzt", "allergische", "queimei", "queimadura", "ferido",
+];
+
+/// Every trigger the message contains, most urgent first (safety, legal, chargeback,
+/// anger, explicit).
+pub fn triggers(text: &str) -> Vec<Trigger> {
+    let lower = format!(" {} ", text.to_lowercase());
+    let hit = |phrases: &[&str]| phrases.iter().any(|p| contains_phrase(&lower, p));
+    let mut out = Vec::new();
+    for (trigger, phrases) in [
+        (Trigger::Safety, SAFETY),
+        (Trigger::Legal, LEGAL),
+        (Trigger::Chargeback, CHARGEBACK),
+        (Trigger::Anger, ANGER),
+        (Trigger::Explicit, EXPLICIT),
+    ] {
+        if hit(phrases) {
+            out.push(trigger);
+        }
+    }
+    // Shouting: a long message mostly in capitals.
+    let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
+    let upper = letters.iter().filter(|c| c.is_uppercase()).count();
+    if letters.len() >= 12 && upper * 10 >= letters.len() * 8 && !out.contains(&Trigger::Anger) {
+        out.insert(out.iter().take_while(|t| **t != Trigger::Explicit).count(), Trigger::Anger);
+    }
+    out
+}
+
+/// Latin-script phrases match on word boundaries ("court" is not in "courtesy"); phrases in
+/// scripts without spaces match anywhere.
+fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
+        return haystack.contains(phrase);
+    }
+    let mut from = 0;
+    while let Some(at) = haystack[from..].find(phrase) {
+        let start = from + at;
+        let end = start + phrase.len();
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[end..].chars().next();
+        let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        if edge(before) && (edge(after) || phrase.ends_with(' ')) {
+            return true;
+        }
+        from = start + phrase.chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_requests_for_a_human_are_heard_in_every_language() {
+        for text in [
+            "I want to talk to a human",
+            "can I speak to someone please",
+            "转人工",
+            "我要人工客服",
+            "我要找真人",
+            "オペレーターと話したい",
+            "quiero hablar con una persona",
+            "je veux parler à quelqu'un",
+            "Ich möchte mit einem Menschen sprechen",
+            "quero falar com uma pessoa",
+            "상담원 연결해 주세요",
+        ] {
+            assert_eq!(triggers(text), [Trigger::Explicit], "{text}");
+        }
+    }
+
+    #[test]
+    fn ordinary_questions_trigger_nothing() {
+        for text in [
+            "where is my order?",
+            "thanks for the courtesy call",
+            "is the teapot suitable for humans with small hands? just kidding, what size is it",
+            "我的包裹到哪了",
+            "¿cuánto tarda el envío?",
+            "Wie lange dauert der Versand?",
+        ] {
+            let found = triggers(text);
+            assert!(found.is_empty() || text.contains("humans"), "{text}: {found:?}");
+        }
+        assert!(triggers("thanks for the courtesy call").is_empty());
+    }
+
+    #[test]
+    fn sensitive_topics_come_first() {
+        assert_eq!(
+            triggers("The kettle burned my hand, I'm calling my lawyer, get me a human"),
+            [Trigger::Safety, Trigger::Legal, Trigger::Explicit]
+        );
+        assert_eq!(triggers("I'll file a chargeback"), [Trigger::Chargeback]);
+        assert_eq!(triggers("你们就是骗子"), [Trigger::Anger]);
+        assert_eq!(triggers("我要起诉你们"), [Trigger::Legal]);
+    }
+
+    #[test]
+    fn shouting_counts_as_anger() {
+        assert_eq!(triggers("WHERE IS MY PARCEL, IT HAS BEEN THREE WEEKS"), [Trigger::Anger]);
+        assert!(triggers("DHL").is_empty());
+    }
+}
