@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod demo;
 pub mod import;
+pub mod intent;
 pub mod language;
 pub mod shop;
 pub mod slots;

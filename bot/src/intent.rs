@@ -1,0 +1,194 @@
+//! The offline engine's intent recognition: what the customer wants done, from phrases in
+//! every language kefu answers in, with the slots ([`crate::slots`]) found alongside. A
+//! message that names no action is a knowledge question (answered from the FAQ), unless it
+//! is a greeting or thanks.
+
+use crate::slots;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Intent {
+    /// "Where is my order / parcel?" — status and tracking.
+    TrackOrder,
+    /// "What did I order?", "my orders".
+    ListOrders,
+    ReturnItem,
+    CancelOrder,
+    ChangeAddress,
+    /// Looking for a product ("do you have …", "recommend …").
+    FindProduct,
+    Greeting,
+    Thanks,
+    /// Anything else: answered from the shop's knowledge.
+    Question,
+}
+
+/// An intent with the facts found in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Understood {
+    pub intent: Intent,
+    pub order_numbers: Vec<String>,
+    pub emails: Vec<String>,
+    pub tracking_numbers: Vec<String>,
+}
+
+/// Phrases per intent, checked in this order: the first intent with a match wins, so the
+/// more specific actions (cancel, return, change address) come before tracking.
+const PHRASES: [(Intent, &[&str]); 8] = [
+    (Intent::CancelOrder, &[
+        "cancel", "取消订单", "取消訂單", "取消", "撤销", "撤銷", "キャンセル", "cancelar",
+        "anular", "annuler", "annulation", "stornieren", "storno", "annullare", "annuleren",
+        "취소",
+    ]),
+    (Intent::ChangeAddress, &[
+        "change my address", "change the address", "change address", "wrong address",
+        "update my address", "new address", "改地址", "修改地址", "地址错", "地址錯", "住所を変更",
+        "住所変更", "cambiar la dirección", "cambiar dirección", "cambiar mi dirección",
+        "dirección equivocada", "changer l'adresse", "changer mon adresse", "modifier l'adresse",
+        "adresse ändern", "adresse falsch", "falsche adresse", "mudar o endereço",
+        "alterar o endereço", "endereço errado",
+    ]),
+    (Intent::ReturnItem, &[
+        "return", "send back", "send it back", "exchange", "退货", "退貨", "退换", "退換", "返品",
+        "返却", "交換", "devolver", "devolución", "devolucion", "retour", "renvoyer", "retourner",
+        "zurückschicken", "zurücksenden", "rücksendung", "umtauschen", "devolução", "devolucao",
+        "reso", "restituire", "terugsturen",
+    ]),
+    (Intent::TrackOrder, &[
+        "where is my", "where's my", "track", "tracking", "status of my", "hasn't arrived",
+        "has not arrived", "not arrived", "not received", "haven't received", "when will",
+        "arrive", "delivery", "shipped", "包裹", "快递", "快遞", "物流", "到哪", "发货", "發貨",
+        "什么时候到", "什麼時候到", "还没到", "還沒到", "届かない", "届いていない", "いつ届",
+        "配送状況", "追跡", "荷物", "dónde está mi", "donde esta mi", "seguimiento", "no ha llegado",
+        "no me ha llegado", "cuándo llega", "où est mon", "ou est mon", "suivi", "pas reçu",
+        "pas arrivé", "quand vais-je", "wo ist mein", "wo bleibt", "sendungsverfolgung",
+        "nicht angekommen", "wann kommt", "onde está meu", "onde esta meu", "rastreio",
+        "rastrear", "não chegou", "nao chegou", "dov'è il mio", "waar is mijn",
+    ]),
+    (Intent::ListOrders, &[
+        "my orders", "order history", "what did i order", "past orders", "我的订单", "我的訂單",
+        "订单记录", "注文履歴", "mis pedidos", "mes commandes", "meine bestellungen",
+        "meus pedidos", "i miei ordini",
+    ]),
+    (Intent::FindProduct, &[
+        "do you have", "do you sell", "looking for", "recommend", "in stock", "有没有", "有沒有",
+        "推荐", "推薦", "有货", "有貨", "ありますか", "おすすめ", "在庫", "tienen", "busco",
+        "recomienda", "hay stock", "avez-vous", "vous avez", "je cherche", "recommandez",
+        "habt ihr", "haben sie", "ich suche", "empfehlen", "vocês têm", "voces tem",
+        "procuro", "recomenda",
+    ]),
+    (Intent::Thanks, &[
+        "thanks", "thank you", "thx", "谢谢", "謝謝", "多谢", "ありがとう", "gracias", "merci",
+        "danke", "obrigado", "obrigada", "grazie", "bedankt",
+    ]),
+    (Intent::Greeting, &[
+        "hello", "hi", "hey", "good morning", "你好", "您好", "哈喽", "こんにちは", "hola",
+        "buenos días", "bonjour", "salut", "hallo", "guten tag", "olá", "oi", "ciao", "안녕하세요",
+    ]),
+];
+
+/// Recognises the intent of one message.
+pub fn understand(text: &str) -> Understood {
+    let lower = format!(" {} ", text.to_lowercase());
+    let order_numbers = slots::order_numbers(text);
+    let emails = slots::emails(text);
+    let tracking_numbers = slots::tracking_numbers(text);
+    let mut intent = PHRASES
+        .iter()
+        .find(|(_, phrases)| phrases.iter().any(|p| has_phrase(&lower, p)))
+        .map_or(Intent::Question, |(intent, _)| *intent);
+    // Greetings and thanks only when that is all the message says: "hi, where is my
+    // order?" is about the order.
+    if matches!(intent, Intent::Greeting | Intent::Thanks) && text.split_whitespace().count() > 4 {
+        intent = Intent::Question;
+    }
+    // A bare order or tracking number is a status question.
+    if intent == Intent::Question && (!order_numbers.is_empty() || !tracking_numbers.is_empty()) {
+        intent = Intent::TrackOrder;
+    }
+    Understood {
+        intent,
+        order_numbers,
+        emails,
+        tracking_numbers,
+    }
+}
+
+/// Latin-script phrases on word boundaries ("hi" is not in "shipping"); others anywhere.
+fn has_phrase(haystack: &str, phrase: &str) -> bool {
+    if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
+        return haystack.contains(phrase);
+    }
+    haystack.match_indices(phrase).any(|(start, _)| {
+        let end = start + phrase.len();
+        let before = haystack[..start].chars().next_back();
+        let after = haystack[end..].chars().next();
+        let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        // "track" also covers "tracking", "return" covers "returns"/"returned".
+        edge(before) && (edge(after) || phrase.len() >= 5)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(text: &str) -> Intent {
+        understand(text).intent
+    }
+
+    #[test]
+    fn actions_are_recognised_in_every_language() {
+        let cases = [
+            ("where is my order #1042?", Intent::TrackOrder),
+            ("我的包裹到哪了", Intent::TrackOrder),
+            ("注文した商品がまだ届かない", Intent::TrackOrder),
+            ("¿dónde está mi pedido?", Intent::TrackOrder),
+            ("où est mon colis ?", Intent::TrackOrder),
+            ("Wo ist mein Paket?", Intent::TrackOrder),
+            ("onde está meu pedido?", Intent::TrackOrder),
+            ("I want to return the teapot", Intent::ReturnItem),
+            ("我想退货", Intent::ReturnItem),
+            ("返品したいです", Intent::ReturnItem),
+            ("quiero devolver la tetera", Intent::ReturnItem),
+            ("please cancel order 1042", Intent::CancelOrder),
+            ("取消订单1042", Intent::CancelOrder),
+            ("Bestellung stornieren bitte", Intent::CancelOrder),
+            ("I need to change my address", Intent::ChangeAddress),
+            ("地址错了，要改地址", Intent::ChangeAddress),
+            ("do you have a green tea sampler?", Intent::FindProduct),
+            ("有没有白茶", Intent::FindProduct),
+            ("show me my orders", Intent::ListOrders),
+            ("thanks!", Intent::Thanks),
+            ("你好", Intent::Greeting),
+            ("how long do refunds take?", Intent::Question),
+            ("what is your privacy policy", Intent::Question),
+        ];
+        for (text, want) in cases {
+            assert_eq!(intent(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bare_order_or_tracking_number_asks_for_its_status() {
+        let u = understand("#1042");
+        assert_eq!(u.intent, Intent::TrackOrder);
+        assert_eq!(u.order_numbers, ["#1042"]);
+        assert_eq!(understand("1Z999AA10123456784").intent, Intent::TrackOrder);
+    }
+
+    #[test]
+    fn a_greeting_with_a_question_is_about_the_question() {
+        assert_eq!(intent("hi, how long does shipping to Canada take?"), Intent::Question);
+        assert_eq!(intent("hi there, where is my parcel?"), Intent::TrackOrder);
+        // "hi" inside a word is not a greeting.
+        assert_eq!(intent("shipping"), Intent::Question);
+    }
+
+    #[test]
+    fn slots_come_with_the_intent() {
+        let u = understand("cancel order 1042, my email is Emily.Johnson@example.com");
+        assert_eq!(u.intent, Intent::CancelOrder);
+        assert_eq!(u.order_numbers, ["#1042"]);
+        assert_eq!(u.emails, ["emily.johnson@example.com"]);
+    }
+}
