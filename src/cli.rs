@@ -36,6 +36,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Talk to the support bot in the terminal, as a chosen customer or as an anonymous
+    /// visitor. Tool calls and citations show in a dim side line.
+    Chat(ChatArgs),
     /// Search the shop's knowledge (FAQ, policies, products), re-index it, measure it.
     #[command(subcommand)]
     Knowledge(KnowledgeCommand),
@@ -70,6 +73,36 @@ pub enum KnowledgeCommand {
         #[arg(long, value_name = "RATIO")]
         min_recall_at_3: Option<f64>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Chat as this customer (their e-mail address), verified as if their account were
+    /// linked to the channel. Default: an anonymous visitor, who must verify in the chat
+    /// before asking about orders.
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub as_customer: Option<String>,
+    /// The language the channel suggests before the first message (the bot follows the
+    /// customer's language after that).
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Which engine answers.
+    #[arg(long, value_enum, default_value_t = Engine::Offline)]
+    pub engine: Engine,
+    /// Continue this conversation thread (default: a new one each run).
+    #[arg(long)]
+    pub thread: Option<String>,
+    /// Print each turn as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Intent recognition, the shop's knowledge and templates; no LLM needed.
+    Offline,
+    /// The configured OpenAI-compatible model (`[llm]`), with the offline engine as fallback.
+    Llm,
 }
 
 #[derive(Debug, Args)]

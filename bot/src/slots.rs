@@ -5,8 +5,21 @@
 
 /// Words that announce an order number, in the languages kefu answers in.
 const ORDER_WORDS: [&str; 15] = [
-    "order", "bestellung", "commande", "pedido", "encomenda", "ordine", "bestelling",
-    "订单", "訂單", "注文", "주문", "no", "nr", "n°", "nº",
+    "order",
+    "bestellung",
+    "commande",
+    "pedido",
+    "encomenda",
+    "ordine",
+    "bestelling",
+    "订单",
+    "訂單",
+    "注文",
+    "주문",
+    "no",
+    "nr",
+    "n°",
+    "nº",
 ];
 
 /// Order numbers in the message, normalised to the shop's `#1234` form, in order of
@@ -53,17 +66,22 @@ pub fn order_numbers(text: &str) -> Vec<String> {
 /// E-mail addresses in the message, lower-cased.
 pub fn emails(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || "<>()[]{},;:'\"，。、：".contains(c)) {
+    for word in text.split(|c: char| c.is_whitespace() || "<>()[]{},;:'\"，。、：".contains(c))
+    {
         let word = word.trim_end_matches(['.', '!', '?']);
         let Some((local, domain)) = word.split_once('@') else {
             continue;
         };
         let local_ok = !local.is_empty()
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c));
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && domain.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
         if local_ok && domain_ok {
             let email = word.to_ascii_lowercase();
             if !out.contains(&email) {
@@ -84,9 +102,12 @@ pub fn tracking_numbers(text: &str) -> Vec<String> {
         let bytes = t.as_bytes();
         let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
         let letters = |s: &[u8]| s.iter().all(u8::is_ascii_uppercase);
-        let ups = t.len() == 18 && t.starts_with("1Z") && t[2..].bytes().all(|b| b.is_ascii_alphanumeric());
+        let ups = t.len() == 18
+            && t.starts_with("1Z")
+            && t[2..].bytes().all(|b| b.is_ascii_alphanumeric());
         let sf = t.len() == 14 && t.starts_with("SF") && digits(&bytes[2..]);
-        let s10 = t.len() == 13 && letters(&bytes[..2]) && digits(&bytes[2..11]) && letters(&bytes[11..]);
+        let s10 =
+            t.len() == 13 && letters(&bytes[..2]) && digits(&bytes[2..11]) && letters(&bytes[11..]);
         let long_digits = (10..=22).contains(&t.len()) && digits(bytes);
         if (ups || sf || s10 || long_digits) && !out.contains(&t) {
             out.push(t);
@@ -116,8 +137,10 @@ pub fn mentions_postal_code(text: &str, code: &str) -> bool {
         .filter(|t| !t.is_empty())
         .map(squash)
         .collect();
-    tokens.iter().any(|t| *t == code)
-        || tokens.windows(2).any(|pair| pair[0].len() + pair[1].len() == code.len() && format!("{}{}", pair[0], pair[1]) == code)
+    tokens.contains(&code)
+        || tokens.windows(2).any(|pair| {
+            pair[0].len() + pair[1].len() == code.len() && format!("{}{}", pair[0], pair[1]) == code
+        })
 }
 
 #[cfg(test)]
@@ -152,7 +175,11 @@ mod tests {
             "tracking 1Z999AA10123456784",
             "it's been 2026 days",
         ] {
-            assert!(order_numbers(text).is_empty(), "{text}: {:?}", order_numbers(text));
+            assert!(
+                order_numbers(text).is_empty(),
+                "{text}: {:?}",
+                order_numbers(text)
+            );
         }
     }
 
@@ -162,7 +189,10 @@ mod tests {
             emails("it's Wang.Fang@Example.com, not wang@example."),
             ["wang.fang@example.com"]
         );
-        assert_eq!(emails("邮箱：li.na+shop@example.cn。"), ["li.na+shop@example.cn"]);
+        assert_eq!(
+            emails("邮箱：li.na+shop@example.cn。"),
+            ["li.na+shop@example.cn"]
+        );
         assert!(emails("@home or a@b").is_empty());
     }
 
@@ -172,7 +202,13 @@ mod tests {
                     RR123456785CN and 0123456789";
         assert_eq!(
             tracking_numbers(text),
-            ["1Z999AA10123456784", "9400111899223197428490", "SF123456789012", "RR123456785CN", "0123456789"]
+            [
+                "1Z999AA10123456784",
+                "9400111899223197428490",
+                "SF123456789012",
+                "RR123456785CN",
+                "0123456789"
+            ]
         );
         assert!(tracking_numbers("order #1042 from 2026").is_empty());
     }

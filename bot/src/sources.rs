@@ -10,7 +10,10 @@ use crate::shop::Currency;
 use crate::store::{Product, Store, StoredDocument};
 
 /// Everything indexable in the store.
-pub async fn knowledge_sources(store: &Store, shop_url: Option<&str>) -> crate::store::Result<Vec<Source>> {
+pub async fn knowledge_sources(
+    store: &Store,
+    shop_url: Option<&str>,
+) -> crate::store::Result<Vec<Source>> {
     let mut sources: Vec<Source> = store.documents().await?.iter().map(article).collect();
     for product in store.products().await? {
         sources.extend(product_sources(&product, shop_url));
@@ -36,9 +39,13 @@ pub fn article(doc: &StoredDocument) -> Source {
 /// One source per translation. The body lists what a customer asks about a product:
 /// description, type, variants with price and availability.
 pub fn product_sources(product: &Product, shop_url: Option<&str>) -> Vec<Source> {
-    let in_stock = product.variants.iter().any(|v| v.stock.is_none_or(|s| s > 0));
+    let in_stock = product
+        .variants
+        .iter()
+        .any(|v| v.stock.is_none_or(|s| s > 0));
     let price = price_range(product);
-    let url = shop_url.map(|base| format!("{}/products/{}", base.trim_end_matches('/'), product.handle));
+    let url =
+        shop_url.map(|base| format!("{}/products/{}", base.trim_end_matches('/'), product.handle));
     product
         .translations
         .iter()

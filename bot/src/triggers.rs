@@ -21,55 +21,196 @@ pub enum Trigger {
 
 const EXPLICIT: &[&str] = &[
     // en
-    "human", "real person", "a person", "an agent", "live agent", "customer service rep",
-    "talk to someone", "speak to someone", "speak with someone", "representative", "operator",
+    "human",
+    "real person",
+    "a person",
+    "an agent",
+    "live agent",
+    "customer service rep",
+    "talk to someone",
+    "speak to someone",
+    "speak with someone",
+    "representative",
+    "operator",
     // zh
-    "人工", "转人工", "轉人工", "真人", "客服人员", "客服人員", "找客服",
+    "人工",
+    "转人工",
+    "轉人工",
+    "真人",
+    "客服人员",
+    "客服人員",
+    "找客服",
     // ja
-    "オペレーター", "担当者", "人間と話", "スタッフと話",
+    "オペレーター",
+    "担当者",
+    "人間と話",
+    "スタッフと話",
     // es
-    "hablar con una persona", "hablar con alguien", "un agente", "persona real", "humano",
+    "hablar con una persona",
+    "hablar con alguien",
+    "un agente",
+    "persona real",
+    "humano",
     // fr
-    "parler à quelqu'un", "parler a quelqu'un", "un conseiller", "une personne", "un humain",
+    "parler à quelqu'un",
+    "parler a quelqu'un",
+    "un conseiller",
+    "une personne",
+    "un humain",
     "vrai personne",
     // de
-    "mit einem menschen", "einen mitarbeiter", "echten menschen", "mit jemandem sprechen",
+    "mit einem menschen",
+    "einen mitarbeiter",
+    "echten menschen",
+    "mit jemandem sprechen",
     "kundenberater",
     // pt
-    "falar com uma pessoa", "falar com alguém", "atendente", "atendimento humano", "humano",
+    "falar com uma pessoa",
+    "falar com alguém",
+    "atendente",
+    "atendimento humano",
+    "humano",
     // it, nl, ko
-    "parlare con una persona", "operatore", "met een medewerker", "met iemand spreken", "상담원",
+    "parlare con una persona",
+    "operatore",
+    "met een medewerker",
+    "met iemand spreken",
+    "상담원",
 ];
 
 const ANGER: &[&str] = &[
-    "ridiculous", "unacceptable", "terrible service", "worst", "scam", "fraud", "useless",
-    "wtf", "fuck", "shit", "idiot", "stupid bot", "angry", "furious", "disgusting",
-    "垃圾", "骗子", "骗人", "太差", "气死", "投诉", "垃圾客服", "ふざけるな", "最悪",
-    "詐欺", "ひどい", "estafa", "inaceptable", "vergüenza", "una mierda", "arnaque",
-    "inadmissible", "inacceptable", "honteux", "betrug", "unverschämt", "inakzeptabel",
-    "golpe", "absurdo", "vergonha",
+    "ridiculous",
+    "unacceptable",
+    "terrible service",
+    "worst",
+    "scam",
+    "fraud",
+    "useless",
+    "wtf",
+    "fuck",
+    "shit",
+    "idiot",
+    "stupid bot",
+    "angry",
+    "furious",
+    "disgusting",
+    "垃圾",
+    "骗子",
+    "骗人",
+    "太差",
+    "气死",
+    "投诉",
+    "垃圾客服",
+    "ふざけるな",
+    "最悪",
+    "詐欺",
+    "ひどい",
+    "estafa",
+    "inaceptable",
+    "vergüenza",
+    "una mierda",
+    "arnaque",
+    "inadmissible",
+    "inacceptable",
+    "honteux",
+    "betrug",
+    "unverschämt",
+    "inakzeptabel",
+    "golpe",
+    "absurdo",
+    "vergonha",
 ];
 
 const LEGAL: &[&str] = &[
-    "lawyer", "attorney", "sue ", "sue you", "lawsuit", "legal action", "court",
-    "consumer protection", "small claims", "律师", "律師", "起诉", "起訴", "法院", "消费者协会",
-    "消協", "弁護士", "訴え", "消費者センター", "abogado", "demanda", "denunciar",
-    "avocat", "tribunal", "poursuite", "anwalt", "verklagen", "verbraucherzentrale",
-    "advogado", "procon",
+    "lawyer",
+    "attorney",
+    "sue ",
+    "sue you",
+    "lawsuit",
+    "legal action",
+    "court",
+    "consumer protection",
+    "small claims",
+    "律师",
+    "律師",
+    "起诉",
+    "起訴",
+    "法院",
+    "消费者协会",
+    "消協",
+    "弁護士",
+    "訴え",
+    "消費者センター",
+    "abogado",
+    "demanda",
+    "denunciar",
+    "avocat",
+    "tribunal",
+    "poursuite",
+    "anwalt",
+    "verklagen",
+    "verbraucherzentrale",
+    "advogado",
+    "procon",
 ];
 
 const CHARGEBACK: &[&str] = &[
-    "chargeback", "charge back", "dispute the charge", "dispute with my bank", "call my bank",
-    "paypal dispute", "拒付", "退单", "银行争议", "信用卡争议", "チャージバック", "contracargo",
-    "rétrofacturation", "rückbuchung", "lastschrift zurück", "estorno",
+    "chargeback",
+    "charge back",
+    "dispute the charge",
+    "dispute with my bank",
+    "call my bank",
+    "paypal dispute",
+    "拒付",
+    "退单",
+    "银行争议",
+    "信用卡争议",
+    "チャージバック",
+    "contracargo",
+    "rétrofacturation",
+    "rückbuchung",
+    "lastschrift zurück",
+    "estorno",
 ];
 
 const SAFETY: &[&str] = &[
-    "burned", "burnt my", "injured", "injury", "cut myself", "caught fire", "on fire", "exploded",
-    "shattered in my hand", "allergic reaction", "hospital", "poison", "烫伤", "燙傷", "受伤",
-    "受傷", "着火", "爆炸", "过敏", "やけど", "怪我", "火事", "アレルギー", "quemadura",
-    "me quemé", "herido", "incendio", "alergia", "brûlure", "blessé", "incendie",
-    "verbrannt", "verletzt", "allergische", "queimei", "queimadura", "ferido",
+    "burned",
+    "burnt my",
+    "injured",
+    "injury",
+    "cut myself",
+    "caught fire",
+    "on fire",
+    "exploded",
+    "shattered in my hand",
+    "allergic reaction",
+    "hospital",
+    "poison",
+    "烫伤",
+    "燙傷",
+    "受伤",
+    "受傷",
+    "着火",
+    "爆炸",
+    "过敏",
+    "やけど",
+    "怪我",
+    "火事",
+    "アレルギー",
+    "quemadura",
+    "me quemé",
+    "herido",
+    "incendio",
+    "alergia",
+    "brûlure",
+    "blessé",
+    "incendie",
+    "verbrannt",
+    "verletzt",
+    "allergische",
+    "queimei",
+    "queimadura",
+    "ferido",
 ];
 
 /// Every trigger the message contains, most urgent first (safety, legal, chargeback,
@@ -93,7 +234,10 @@ pub fn triggers(text: &str) -> Vec<Trigger> {
     let letters: Vec<char> = text.chars().filter(|c| c.is_alphabetic()).collect();
     let upper = letters.iter().filter(|c| c.is_uppercase()).count();
     if letters.len() >= 12 && upper * 10 >= letters.len() * 8 && !out.contains(&Trigger::Anger) {
-        out.insert(out.iter().take_while(|t| **t != Trigger::Explicit).count(), Trigger::Anger);
+        out.insert(
+            out.iter().take_while(|t| **t != Trigger::Explicit).count(),
+            Trigger::Anger,
+        );
     }
     out
 }
@@ -153,7 +297,10 @@ mod tests {
             "Wie lange dauert der Versand?",
         ] {
             let found = triggers(text);
-            assert!(found.is_empty() || text.contains("humans"), "{text}: {found:?}");
+            assert!(
+                found.is_empty() || text.contains("humans"),
+                "{text}: {found:?}"
+            );
         }
         assert!(triggers("thanks for the courtesy call").is_empty());
     }
@@ -171,7 +318,10 @@ mod tests {
 
     #[test]
     fn shouting_counts_as_anger() {
-        assert_eq!(triggers("WHERE IS MY PARCEL, IT HAS BEEN THREE WEEKS"), [Trigger::Anger]);
+        assert_eq!(
+            triggers("WHERE IS MY PARCEL, IT HAS BEEN THREE WEEKS"),
+            [Trigger::Anger]
+        );
         assert!(triggers("DHL").is_empty());
     }
 }

@@ -89,7 +89,9 @@ pub fn chunk(source: &Source, options: ChunkOptions) -> Vec<Passage> {
     for section in &sections {
         let path = section.path.join(" › ");
         let head = heading_prefix(&source.title, &path);
-        let room = budget.saturating_sub(estimate_tokens(&head)).max(budget / 2);
+        let room = budget
+            .saturating_sub(estimate_tokens(&head))
+            .max(budget / 2);
         for text in pack(&section.paragraphs, room) {
             pieces.push((path.clone(), text));
         }
@@ -369,7 +371,9 @@ mod tests {
     #[test]
     fn headings_stay_with_their_text() {
         let passages = chunk(
-            &source("Intro line.\n\n## Damaged items\n\nSend a photo within 7 days.\n\n### Glass\n\nWrap it well."),
+            &source(
+                "Intro line.\n\n## Damaged items\n\nSend a photo within 7 days.\n\n### Glass\n\nWrap it well.",
+            ),
             ChunkOptions { max_tokens: 12 },
         );
         let texts: Vec<_> = passages.iter().map(|p| p.text.as_str()).collect();

@@ -186,9 +186,16 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
             }
         }
         overall.add(rank);
-        by_language.entry(question.lang.clone()).or_default().add(rank);
+        by_language
+            .entry(question.lang.clone())
+            .or_default()
+            .add(rank);
         by_kind.entry(question.kind.clone()).or_default().add(rank);
-        let scope = if question.kind == "cross" { "cross-language" } else { "same-language" };
+        let scope = if question.kind == "cross" {
+            "cross-language"
+        } else {
+            "same-language"
+        };
         by_scope.entry(scope.to_owned()).or_default().add(rank);
         if rank.is_none_or(|r| r > 3) {
             misses.push(Miss {
@@ -209,9 +216,18 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
         backend: knowledge.index().backend().to_owned(),
         model: knowledge.embedder().map(|e| e.model().to_owned()),
         overall: overall.scores(),
-        by_language: by_language.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
-        by_kind: by_kind.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
-        by_scope: by_scope.iter().map(|(k, t)| (k.clone(), t.scores())).collect(),
+        by_language: by_language
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        by_kind: by_kind
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
+        by_scope: by_scope
+            .iter()
+            .map(|(k, t)| (k.clone(), t.scores()))
+            .collect(),
         misses,
         samples,
         latency_p50: pick(0.5),
@@ -237,7 +253,11 @@ pub fn render(report: &Report) -> String {
         report.backend,
         report.model.as_deref().unwrap_or("none (BM25 only)")
     );
-    let _ = writeln!(out, "{:<15} {:>5} {:>6} {:>6} {:>6} {:>6}", "", "n", "R@1", "R@3", "R@5", "MRR");
+    let _ = writeln!(
+        out,
+        "{:<15} {:>5} {:>6} {:>6} {:>6} {:>6}",
+        "", "n", "R@1", "R@3", "R@5", "MRR"
+    );
     let mut row = |name: &str, s: &Scores| {
         let _ = writeln!(
             out,
@@ -273,8 +293,11 @@ mod tests {
 
     #[test]
     fn question_files_with_unknown_keys_are_refused_with_the_file_name() {
-        let err = parse_questions("q.yaml", "- q: hi\n  lang: en\n  group: g\n  kind: direct\n  extra: 1\n")
-            .unwrap_err();
+        let err = parse_questions(
+            "q.yaml",
+            "- q: hi\n  lang: en\n  group: g\n  kind: direct\n  extra: 1\n",
+        )
+        .unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("q.yaml: "), "{message}");
         assert!(message.contains("extra"), "{message}");

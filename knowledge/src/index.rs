@@ -130,7 +130,9 @@ pub struct Layout {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("the index was built with {found}, but kefu is configured for {wanted}; run `kefu knowledge reindex --rebuild`")]
+    #[error(
+        "the index was built with {found}, but kefu is configured for {wanted}; run `kefu knowledge reindex --rebuild`"
+    )]
     LayoutMismatch { found: String, wanted: String },
     #[error("dense vector has {got} dimensions, the index holds {want}")]
     Dimension { got: usize, want: usize },

@@ -11,8 +11,10 @@ pub mod eval;
 pub mod index;
 pub mod search;
 
-pub use document::{Document, DocumentError, LanguageTag, parse_markdown};
-pub use index::{Filter, Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId, SourceKind};
 pub use chunk::{ChunkOptions, Source};
+pub use document::{Document, DocumentError, LanguageTag, parse_markdown};
 pub use embed::{EmbedError, Embedder, Role};
+pub use index::{
+    Filter, Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId, SourceKind,
+};
 pub use search::{Found, Knowledge, KnowledgeError, ReindexReport, SearchRequest, Thresholds};

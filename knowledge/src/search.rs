@@ -90,7 +90,10 @@ impl std::fmt::Debug for Knowledge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Knowledge")
             .field("backend", &self.index.backend())
-            .field("model", &self.embedder.as_ref().map(|e| e.model().to_owned()))
+            .field(
+                "model",
+                &self.embedder.as_ref().map(|e| e.model().to_owned()),
+            )
             .finish()
     }
 }
@@ -110,7 +113,10 @@ const STRONG_BM25: f32 = 25.0;
 /// Languages whose best relative scores make up a topic's dense evidence.
 const LANGUAGES_AVERAGED: usize = 3;
 
-async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
     tokio::join!(a, b)
 }
 
@@ -304,7 +310,9 @@ impl Knowledge {
         // Typical top score per language: hits arrive best first.
         let mut per_language: HashMap<String, (f32, usize)> = HashMap::new();
         for hit in &dense_hits {
-            let slot = per_language.entry(hit.passage.lang.clone()).or_insert((0.0, 0));
+            let slot = per_language
+                .entry(hit.passage.lang.clone())
+                .or_insert((0.0, 0));
             if slot.1 < BASELINE_TOP {
                 slot.0 += hit.dense_score.unwrap_or(0.0);
                 slot.1 += 1;
@@ -347,7 +355,10 @@ impl Knowledge {
                 let cosine = hit.dense_score.unwrap_or(0.0);
                 let relative = cosine - baseline(&hit.passage.lang);
                 topic.relative = Some(topic.relative.map_or(relative, |r| r.max(relative)));
-                let best = topic.languages.entry(hit.passage.lang.clone()).or_insert(relative);
+                let best = topic
+                    .languages
+                    .entry(hit.passage.lang.clone())
+                    .or_insert(relative);
                 *best = best.max(relative);
                 topic.cosine = Some(topic.cosine.map_or(cosine, |c| c.max(cosine)));
                 relative
@@ -360,7 +371,11 @@ impl Knowledge {
                 .lang
                 .as_deref()
                 .is_some_and(|lang| same_language(lang, &hit.passage.lang));
-            let slot = if own_language { &mut topic.own } else { &mut topic.best };
+            let slot = if own_language {
+                &mut topic.own
+            } else {
+                &mut topic.best
+            };
             if slot.as_ref().is_none_or(|(e, _)| evidence > *e) {
                 *slot = Some((evidence, hit));
             }
@@ -508,8 +523,12 @@ impl Knowledge {
     /// a model, else the BM25 score.
     pub fn confident(&self, hit: &Hit) -> bool {
         let dense = hit.dense_score.is_some_and(|s| s >= self.thresholds.dense);
-        let sparse = hit.sparse_score.is_some_and(|s| s >= self.thresholds.sparse);
-        if self.embedder.is_some() && (self.dense_products || hit.passage.kind != SourceKind::Product) {
+        let sparse = hit
+            .sparse_score
+            .is_some_and(|s| s >= self.thresholds.sparse);
+        if self.embedder.is_some()
+            && (self.dense_products || hit.passage.kind != SourceKind::Product)
+        {
             dense
         } else {
             // Passages without a dense vector can only be judged on their keywords.
@@ -531,7 +550,12 @@ pub fn same_language(wanted: &str, have: &str) -> bool {
     if wanted.eq_ignore_ascii_case(have) {
         return true;
     }
-    let primary = |tag: &str| tag.split(['-', '_']).next().unwrap_or(tag).to_ascii_lowercase();
+    let primary = |tag: &str| {
+        tag.split(['-', '_'])
+            .next()
+            .unwrap_or(tag)
+            .to_ascii_lowercase()
+    };
     if primary(wanted) != primary(have) {
         return false;
     }
@@ -543,7 +567,11 @@ pub fn same_language(wanted: &str, have: &str) -> bool {
 
 fn chinese_script(tag: &str) -> &'static str {
     let lower = tag.to_ascii_lowercase();
-    if lower.contains("hant") || lower.ends_with("-tw") || lower.ends_with("-hk") || lower.ends_with("-mo") {
+    if lower.contains("hant")
+        || lower.ends_with("-tw")
+        || lower.ends_with("-hk")
+        || lower.ends_with("-mo")
+    {
         "hant"
     } else {
         "hans"

@@ -6,12 +6,24 @@ use crate::{kefu, text};
 fn small_demo(dir: &std::path::Path, env: &[(&str, &str)]) {
     let out = kefu(
         dir,
-        &["demo", "load", "--customers", "40", "--orders", "200", "--today", "2026-11-01"],
+        &[
+            "demo",
+            "load",
+            "--customers",
+            "40",
+            "--orders",
+            "200",
+            "--today",
+            "2026-11-01",
+        ],
         env,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("knowledge index (embedded, BM25 only)"), "{stdout}");
+    assert!(
+        stdout.contains("knowledge index (embedded, BM25 only)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -20,7 +32,15 @@ fn the_demo_shop_is_indexed_on_load_and_searchable_in_its_languages() {
     small_demo(dir.path(), &[]);
     let out = kefu(
         dir.path(),
-        &["knowledge", "search", "退货 政策", "--lang", "zh-CN", "--json", "--articles"],
+        &[
+            "knowledge",
+            "search",
+            "退货 政策",
+            "--lang",
+            "zh-CN",
+            "--json",
+            "--articles",
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -33,7 +53,16 @@ fn the_demo_shop_is_indexed_on_load_and_searchable_in_its_languages() {
     // Products are found in the customer's language, and out-of-stock ones can be left out.
     let out = kefu(
         dir.path(),
-        &["knowledge", "search", "teapot", "--lang", "en", "--products", "--in-stock", "--json"],
+        &[
+            "knowledge",
+            "search",
+            "teapot",
+            "--lang",
+            "en",
+            "--products",
+            "--in-stock",
+            "--json",
+        ],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -48,7 +77,11 @@ fn the_demo_shop_is_indexed_on_load_and_searchable_in_its_languages() {
     // Re-indexing an unchanged shop writes nothing.
     let out = kefu(dir.path(), &["knowledge", "reindex"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(" 0 written"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(" 0 written"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -56,7 +89,11 @@ fn searching_before_anything_is_indexed_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let out = kefu(dir.path(), &["knowledge", "search", "refund"], &[]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("kefu knowledge reindex"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("kefu knowledge reindex"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The retrieval quality gate: the demo question set through the in-process model.
@@ -77,21 +114,43 @@ fn demo_questions_are_answered_from_the_right_article_with_the_in_process_model(
     let env = [("KEFU__KNOWLEDGE__EMBEDDINGS__MODEL_PATH", model.as_str())];
     let out = kefu(
         dir.path(),
-        &["demo", "load", "--customers", "40", "--orders", "200", "--today", "2026-11-01"],
+        &[
+            "demo",
+            "load",
+            "--customers",
+            "40",
+            "--orders",
+            "200",
+            "--today",
+            "2026-11-01",
+        ],
         &env,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("multilingual-e5-small-q4"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("multilingual-e5-small-q4"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = kefu(
         dir.path(),
-        &["knowledge", "eval", "--min-recall-at-3", "0.90", "--json", "eval.json"],
+        &[
+            "knowledge",
+            "eval",
+            "--min-recall-at-3",
+            "0.90",
+            "--json",
+            "eval.json",
+        ],
         &env,
     );
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();
-    let cross = report["by_scope"]["cross-language"]["recall_at_3"].as_f64().unwrap();
+    let cross = report["by_scope"]["cross-language"]["recall_at_3"]
+        .as_f64()
+        .unwrap();
     assert!(cross >= 0.80, "cross-language recall@3 {cross}\n{stdout}");
 }
 

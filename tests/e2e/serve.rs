@@ -45,19 +45,12 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
 async fn serve_reports_health_and_what_is_running() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &[]);
-    let health = get(format!("{}/healthz", server.base))
-        .await
-        .unwrap();
+    let health = get(format!("{}/healthz", server.base)).await.unwrap();
     assert_eq!(health.status(), 200);
     let body: serde_json::Value = serde_json::from_str(&health.text().await.unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], "sqlite");
-    let page = get(&server.base)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&server.base).await.unwrap().text().await.unwrap();
     assert!(page.contains("kefu") && page.contains("Running"), "{page}");
     assert!(page.contains("offline answer engine"), "{page}");
     let missing = get(format!("{}/nope", server.base)).await.unwrap();
@@ -68,12 +61,7 @@ async fn serve_reports_health_and_what_is_running() {
 async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &["--demo"]);
-    let page = get(&server.base)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get(&server.base).await.unwrap().text().await.unwrap();
     assert!(page.contains("Lotus &amp; Pine"), "{page}");
     assert!(
         page.contains("<th scope=\"row\">Orders</th><td>21000</td>"),

@@ -5,6 +5,7 @@
 //! Queries are written once and compiled for each backend by the `on_pool!`/`on_tx!`
 //! macros, so no code path exists for one backend only by accident.
 
+mod agent;
 mod read;
 pub mod records;
 mod write;
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use agent::{Actor, ReturnLine, ReturnRequest};
 pub use read::normalise_order_name;
 pub use records::*;
 pub use write::{OrderCounts, Writer};

@@ -34,8 +34,8 @@ const CUSTOMER_COLUMNS: &str =
     "id, email, phone, name, locale, time_zone, country, tags, attributes, created_at";
 
 #[derive(sqlx::FromRow)]
-struct OrderRow {
-    id: i64,
+pub(super) struct OrderRow {
+    pub(super) id: i64,
     name: String,
     customer_id: Option<i64>,
     email: Option<String>,
@@ -58,12 +58,12 @@ struct OrderRow {
     cancelled_at: Option<DateTime<Utc>>,
 }
 
-const ORDER_COLUMNS: &str = "id, name, customer_id, email, currency, status, financial_status, fulfillment_status, \
+pub(super) const ORDER_COLUMNS: &str = "id, name, customer_id, email, currency, status, financial_status, fulfillment_status, \
      subtotal_minor, shipping_minor, taxes_minor, discount_minor, total_minor, refunded_minor, discount_codes, \
      shipping_method, shipping_address, created_at, paid_at, fulfilled_at, cancelled_at";
 
 impl OrderRow {
-    fn into_order(self, lines: Vec<LineRecord>) -> Order {
+    pub(super) fn into_order(self, lines: Vec<LineRecord>) -> Order {
         Order {
             id: self.id,
             name: self.name,
@@ -440,7 +440,10 @@ impl Store {
             .collect())
     }
 
-    async fn lines_of(&self, order_ids: &[i64]) -> Result<BTreeMap<i64, Vec<LineRecord>>> {
+    pub(super) async fn lines_of(
+        &self,
+        order_ids: &[i64],
+    ) -> Result<BTreeMap<i64, Vec<LineRecord>>> {
         let mut out: BTreeMap<i64, Vec<LineRecord>> = BTreeMap::new();
         for chunk in order_ids.chunks(500) {
             let rows: Vec<LineRow> = on_pool!(self, p => {
@@ -580,7 +583,16 @@ impl Store {
     /// Every published product with its translations and variants, by handle; three
     /// queries whatever the catalogue size.
     pub async fn products(&self) -> Result<Vec<Product>> {
-        type VariantRow = (i64, Option<String>, String, i64, Option<i64>, String, Option<i64>, Option<i64>);
+        type VariantRow = (
+            i64,
+            Option<String>,
+            String,
+            i64,
+            Option<i64>,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
         let (rows, texts, variants) = on_pool!(self, p => {
             let rows: Vec<(i64, String, Option<String>, Option<String>, Json<Vec<String>>, bool)> =
                 sqlx::query_as(

@@ -3,9 +3,11 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test creates and drops its own database.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent;
 mod cases;
 mod common;
 mod imports;
+mod shop;
 
 /// Generates one `#[tokio::test]` per case and backend.
 macro_rules! conformance {
@@ -33,6 +35,17 @@ macro_rules! conformance {
 }
 
 conformance!(
+    agent::a_verified_customer_never_sees_another_customers_order,
+    agent::another_customers_order_reads_like_a_missing_one,
+    agent::instructions_in_a_document_do_not_change_behaviour,
+    agent::verification_needs_the_email_or_postal_code_on_the_order,
+    agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
+    agent::changes_go_through_the_store_with_audit_entries,
+    agent::handoff_queues_with_a_summary_and_the_bot_then_stays_quiet,
+    agent::repeated_unanswerable_questions_end_with_a_person,
+    agent::outside_support_hours_the_customer_learns_when_a_person_replies,
+    agent::an_over_long_message_gets_a_polite_answer,
+    agent::the_conversation_follows_the_customers_language,
     cases::customers_are_matched_on_email_and_never_duplicated,
     cases::order_buyers_only_fill_empty_customer_fields,
     cases::customers_without_email_are_matched_on_phone,

@@ -20,7 +20,9 @@ pub struct LocalEmbedder {
 
 impl std::fmt::Debug for LocalEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalEmbedder").field("name", &self.name).finish()
+        f.debug_struct("LocalEmbedder")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

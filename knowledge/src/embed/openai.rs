@@ -174,7 +174,13 @@ impl Embedder for OpenAiEmbedder {
             let inputs = batch
                 .iter()
                 // The API refuses empty strings; a lone space embeds as "nothing".
-                .map(|t| if t.trim().is_empty() { format!("{prefix} ") } else { format!("{prefix}{t}") })
+                .map(|t| {
+                    if t.trim().is_empty() {
+                        format!("{prefix} ")
+                    } else {
+                        format!("{prefix}{t}")
+                    }
+                })
                 .collect();
             out.extend(self.request(inputs).await?);
         }

@@ -53,8 +53,14 @@ fn error(status: StatusCode, kind: &str, message: &str) -> (StatusCode, Json<Val
 
 pub fn vector(text: &str) -> Vec<f32> {
     let mut v = vec![0.0f32; DIM];
-    for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let h = word.bytes().fold(2166136261u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16777619));
+    for word in text
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let h = word.bytes().fold(2166136261u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(16777619)
+        });
         v[(h as usize) % DIM] += 1.0;
     }
     v
@@ -66,26 +72,52 @@ async fn embeddings(
     Json(body): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     behaviour.requests.fetch_add(1, Ordering::SeqCst);
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {key}")) {
-        return error(StatusCode::UNAUTHORIZED, "invalid_request_error", "Incorrect API key provided");
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {key}"))
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Incorrect API key provided",
+        );
     }
     if behaviour
         .fail_first
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server had an error");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The server had an error",
+        );
     }
     if body["model"] != "test-embed" {
-        return error(StatusCode::NOT_FOUND, "invalid_request_error", "The model does not exist");
+        return error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "The model does not exist",
+        );
     }
     let inputs: Vec<String> = match &body["input"] {
         Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        _ => return error(StatusCode::BAD_REQUEST, "invalid_request_error", "input must be a string or array"),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "input must be a string or array",
+            );
+        }
     };
     if inputs.iter().any(String::is_empty) {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "input cannot be an empty string");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "input cannot be an empty string",
+        );
     }
     behaviour.inputs.fetch_add(inputs.len(), Ordering::SeqCst);
     // Data in reverse order: clients must use `index`, not position.
@@ -98,7 +130,9 @@ async fn embeddings(
     let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
     (
         StatusCode::OK,
-        Json(json!({"object": "list", "model": "test-embed", "data": data,
-                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})),
+        Json(
+            json!({"object": "list", "model": "test-embed", "data": data,
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+        ),
     )
 }

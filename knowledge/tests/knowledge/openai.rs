@@ -26,9 +26,15 @@ async fn embeds_batches_in_input_order_with_unit_length() {
         .unwrap();
     assert_eq!(embedder.dimension(), DIM);
     assert_eq!(embedder.model(), "openai:test-embed");
-    let texts: Vec<String> = ["refund policy", "shipping times", "tea", "gift cards", "refund"]
-        .map(String::from)
-        .to_vec();
+    let texts: Vec<String> = [
+        "refund policy",
+        "shipping times",
+        "tea",
+        "gift cards",
+        "refund",
+    ]
+    .map(String::from)
+    .to_vec();
     let vectors = embedder.embed(&texts, Role::Passage).await.unwrap();
     assert_eq!(vectors.len(), 5);
     for (text, v) in texts.iter().zip(&vectors) {
@@ -50,7 +56,10 @@ async fn server_errors_are_retried_with_backoff() {
         .await
         .unwrap();
     server.behaviour.fail_first.store(2, Ordering::SeqCst);
-    let v = embedder.embed(&["hello".into()], Role::Query).await.unwrap();
+    let v = embedder
+        .embed(&["hello".into()], Role::Query)
+        .await
+        .unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!(server.behaviour.requests.load(Ordering::SeqCst), 4);
 }
@@ -62,7 +71,10 @@ async fn persistent_server_errors_surface_after_the_last_attempt() {
         .await
         .unwrap();
     server.behaviour.fail_first.store(100, Ordering::SeqCst);
-    let err = embedder.embed(&["hello".into()], Role::Query).await.unwrap_err();
+    let err = embedder
+        .embed(&["hello".into()], Role::Query)
+        .await
+        .unwrap_err();
     assert!(matches!(err, EmbedError::Endpoint { .. }), "{err}");
     assert!(err.to_string().contains("server had an error"), "{err}");
 }

@@ -25,9 +25,24 @@ fn article(id: &str, lang: &str, title: &str, body: &str) -> Source {
 
 fn shop() -> Vec<Source> {
     vec![
-        article("returns-en", "en", "Returns", "You can return items within 30 days.\n\n## Damaged\n\nSend a photo of the damage."),
-        article("shipping-en", "en", "Shipping", "Parcels arrive in 3 to 5 business days."),
-        article("returns-es", "es", "Devoluciones", "Puedes devolver artículos en 30 días."),
+        article(
+            "returns-en",
+            "en",
+            "Returns",
+            "You can return items within 30 days.\n\n## Damaged\n\nSend a photo of the damage.",
+        ),
+        article(
+            "shipping-en",
+            "en",
+            "Shipping",
+            "Parcels arrive in 3 to 5 business days.",
+        ),
+        article(
+            "returns-es",
+            "es",
+            "Devoluciones",
+            "Puedes devolver artículos en 30 días.",
+        ),
     ]
 }
 
@@ -63,7 +78,11 @@ async fn reindexing_embeds_only_what_changed_and_drops_what_was_removed() {
     let again = knowledge.reindex(&shop()).await.unwrap();
     assert_eq!((again.written, again.deleted), (0, 0));
     assert_eq!(again.unchanged, first.chunks);
-    assert_eq!(server.behaviour.inputs.load(Ordering::SeqCst), embedded, "unchanged chunks were re-embedded");
+    assert_eq!(
+        server.behaviour.inputs.load(Ordering::SeqCst),
+        embedded,
+        "unchanged chunks were re-embedded"
+    );
 
     // Edit one document, drop another.
     let mut edited = shop();
@@ -76,7 +95,10 @@ async fn reindexing_embeds_only_what_changed_and_drops_what_was_removed() {
     assert_eq!(knowledge.index().count().await.unwrap(), third.chunks);
 
     let found = knowledge
-        .search(&SearchRequest { lang: Some("en".into()), ..SearchRequest::new("express courier") })
+        .search(&SearchRequest {
+            lang: Some("en".into()),
+            ..SearchRequest::new("express courier")
+        })
         .await
         .unwrap();
     assert_eq!(found[0].hit.passage.doc_id, "shipping-en");
@@ -85,7 +107,11 @@ async fn reindexing_embeds_only_what_changed_and_drops_what_was_removed() {
         .search(&SearchRequest::new("devolver artículos"))
         .await
         .unwrap();
-    assert!(devoluciones.iter().all(|f| f.hit.passage.doc_id != "returns-es"));
+    assert!(
+        devoluciones
+            .iter()
+            .all(|f| f.hit.passage.doc_id != "returns-es")
+    );
 }
 
 #[tokio::test]
@@ -94,10 +120,17 @@ async fn a_topic_is_cited_in_the_customers_language_when_the_shop_has_it() {
     let (knowledge, _server) = knowledge(dir.path()).await;
     knowledge.reindex(&shop()).await.unwrap();
     let found = knowledge
-        .search(&SearchRequest { lang: Some("es".into()), top: 3, ..SearchRequest::new("return items within 30 days") })
+        .search(&SearchRequest {
+            lang: Some("es".into()),
+            top: 3,
+            ..SearchRequest::new("return items within 30 days")
+        })
         .await
         .unwrap();
-    let returns = found.iter().find(|f| f.hit.passage.group == "returns").unwrap();
+    let returns = found
+        .iter()
+        .find(|f| f.hit.passage.group == "returns")
+        .unwrap();
     assert_eq!(returns.hit.passage.doc_id, "returns-es");
     assert!(returns.in_query_language);
     // One passage per topic.
@@ -120,7 +153,10 @@ async fn an_index_built_with_another_model_is_refused_until_rebuilt() {
     assert_eq!(knowledge.index().count().await.unwrap(), 0);
     let report = knowledge.reindex(&shop()).await.unwrap();
     assert_eq!(report.written, report.chunks);
-    let found = knowledge.search(&SearchRequest::new("photo of the damage")).await.unwrap();
+    let found = knowledge
+        .search(&SearchRequest::new("photo of the damage"))
+        .await
+        .unwrap();
     assert_eq!(found[0].hit.passage.doc_id, "returns-en");
     assert_eq!(found[0].hit.passage.section, "Damaged");
 }

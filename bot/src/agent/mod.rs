@@ -1,0 +1,659 @@
+//! The support agent: takes a customer's message from any channel, runs the conversation
+//! state machine, lets the engine answer with the tools, checks the answer with the guard,
+//! stores everything, and returns what to send. Channels, `kefu chat` and the evals all
+//! go through [`Agent::handle`], so they behave the same.
+
+pub mod guard;
+pub mod memory;
+pub mod offline;
+pub mod settings;
+pub mod templates;
+pub mod tools;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use kefu_knowledge::Knowledge;
+
+use crate::conversation::{Conversation as Machine, Effect, Event, HandoffReason};
+use crate::language::ConversationLanguage;
+use crate::shop::{Channel, Role};
+use crate::store::{
+    Citation, ConversationId, ConversationState, CustomerId, HandoffId, NewMessage, Recorded,
+    Store, StoreError,
+};
+pub use guard::Violation;
+pub use memory::{Memory, Verified, VerifiedVia};
+use offline::{OfflineEngine, Turn};
+pub use settings::{AgentSettings, Clock, ReturnPolicy, SupportHours};
+pub use templates::{Answers, TemplateError};
+pub use tools::ToolCall;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Templates(#[from] TemplateError),
+}
+
+/// An engine's answer to one message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    pub citations: Vec<Citation>,
+    /// Backed by knowledge or tool results (not a fallback).
+    pub grounded: bool,
+    /// The conversation should go to a person.
+    pub handoff: Option<HandoffReason>,
+    /// Text of the passages the answer quotes (the guard lets their facts through).
+    pub passages: String,
+}
+
+impl Answer {
+    pub fn grounded(text: String) -> Self {
+        Self {
+            text,
+            grounded: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn ungrounded(text: String) -> Self {
+        Self {
+            text,
+            ..Self::default()
+        }
+    }
+
+    pub fn handoff(text: String, reason: HandoffReason) -> Self {
+        Self {
+            text,
+            grounded: true,
+            handoff: Some(reason),
+            ..Self::default()
+        }
+    }
+}
+
+/// Sends one-time verification codes by e-mail (the e-mail channel implements it).
+#[async_trait::async_trait]
+pub trait CodeSender: Send + Sync {
+    async fn send_code(&self, to: &str, code: &str, lang: &str) -> Result<(), String>;
+}
+
+/// A customer's message as a channel hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub channel: Channel,
+    /// The channel's conversation thread (chat id, widget visitor, e-mail thread…).
+    pub thread_id: String,
+    /// The channel's id of this message, so a redelivery is answered once.
+    pub external_id: Option<String>,
+    pub text: String,
+    /// The customer the channel has verified (a linked identity or a valid widget HMAC).
+    pub customer: Option<CustomerId>,
+    /// The language the channel suggests (browser, Telegram client language…).
+    pub lang_hint: Option<String>,
+}
+
+/// What a reply is, for channels that render them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyKind {
+    Answer,
+    HandoffAcknowledgement,
+    StaffJoined,
+    BotBack,
+    AskRating,
+    RatingThanks,
+    TooLong,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    pub kind: ReplyKind,
+    pub text: String,
+    pub citations: Vec<Citation>,
+}
+
+/// The result of handling one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub conversation_id: ConversationId,
+    pub replies: Vec<Reply>,
+    pub state: ConversationState,
+    pub language: String,
+    pub tool_calls: Vec<ToolCall>,
+    /// The handoff created by this message, if any.
+    pub handoff: Option<HandoffId>,
+    /// The message was a redelivery and was not answered again.
+    pub duplicate: bool,
+    /// Facts the guard removed from the engine's first answer.
+    pub violations: Vec<Violation>,
+    pub verified: bool,
+}
+
+pub struct Agent {
+    store: Store,
+    knowledge: Option<Arc<Knowledge>>,
+    settings: AgentSettings,
+    offline: OfflineEngine,
+    code_sender: Option<Arc<dyn CodeSender>>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Agent {
+    pub fn new(
+        store: Store,
+        knowledge: Option<Arc<Knowledge>>,
+        settings: AgentSettings,
+    ) -> Result<Self, AgentError> {
+        Ok(Self {
+            store,
+            knowledge,
+            settings,
+            offline: OfflineEngine::new(Answers::builtin()?),
+            code_sender: None,
+        })
+    }
+
+    /// Enables verification by one-time e-mail code.
+    pub fn with_code_sender(mut self, sender: Arc<dyn CodeSender>) -> Self {
+        self.code_sender = Some(sender);
+        self
+    }
+
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Handles one customer message end to end.
+    pub async fn handle(&self, inbound: &Inbound) -> Result<Outcome, AgentError> {
+        let now = self.settings.now();
+        let text = inbound.text.trim();
+
+        // A rating for the thread's last, closed conversation.
+        if let Some(outcome) = self.take_rating(inbound, text).await? {
+            return Ok(outcome);
+        }
+
+        let conversation = self
+            .store
+            .open_conversation(inbound.channel, &inbound.thread_id, inbound.customer)
+            .await?;
+        let id = conversation.id;
+        let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
+        let mut machine = memory.machine.take().unwrap_or_else(|| Machine::new(now));
+        if let Some(customer) = inbound.customer
+            && memory.verified.is_none_or(|v| v.customer != customer)
+        {
+            memory.verify(customer, VerifiedVia::LinkedIdentity);
+        }
+        let mut language = ConversationLanguage::new(
+            memory
+                .language
+                .clone()
+                .or_else(|| inbound.lang_hint.clone())
+                .unwrap_or_else(|| self.settings.default_language.clone()),
+        );
+        let lang = language.observe(text).to_string();
+
+        let too_long = text.chars().count() > self.settings.max_message_chars;
+        let body: String = text.chars().take(self.settings.max_message_chars).collect();
+        let recorded = self
+            .store
+            .record_message(&NewMessage {
+                conversation_id: id,
+                channel: inbound.channel,
+                external_id: inbound.external_id.clone(),
+                role: Role::Customer,
+                staff_id: None,
+                body,
+                citations: vec![],
+            })
+            .await?;
+        let mut outcome = Outcome {
+            conversation_id: id,
+            replies: vec![],
+            state: machine.state().stored(),
+            language: lang.clone(),
+            tool_calls: vec![],
+            handoff: None,
+            duplicate: matches!(recorded, Recorded::Duplicate(_)),
+            violations: vec![],
+            verified: memory.verified.is_some(),
+        };
+        if outcome.duplicate {
+            return Ok(outcome);
+        }
+        tracing::info!(conversation = id, channel = %inbound.channel, lang = %lang, text = %guard::redact(text), "customer message");
+
+        let effects = machine.handle(Event::CustomerMessage { at: now }, &self.settings.policy);
+        let mut pending: std::collections::VecDeque<Effect> = effects.into();
+        let mut customer_text = self.customer_text(id).await?;
+        customer_text.push('\n');
+        customer_text.push_str(text);
+        while let Some(effect) = pending.pop_front() {
+            match effect {
+                Effect::RunAgent => {
+                    let answer = if too_long {
+                        Answer::grounded(self.offline.answers().render(
+                            &lang,
+                            "too_long",
+                            &json!({ "max": self.settings.max_message_chars }),
+                        ))
+                    } else {
+                        self.run_engine(id, &mut memory, text, &lang, &customer_text, &mut outcome)
+                            .await?
+                    };
+                    let kind = if too_long {
+                        ReplyKind::TooLong
+                    } else {
+                        ReplyKind::Answer
+                    };
+                    if !answer.text.trim().is_empty() {
+                        outcome.replies.push(Reply {
+                            kind,
+                            text: answer.text.clone(),
+                            citations: answer.citations.clone(),
+                        });
+                    }
+                    let event = Event::AgentAnswered {
+                        at: now,
+                        grounded: answer.grounded,
+                        handoff: answer.handoff.clone(),
+                    };
+                    pending.extend(machine.handle(event, &self.settings.policy));
+                }
+                Effect::Enqueue { reason } => {
+                    let summary = self
+                        .handoff_summary(id, &memory, &reason, inbound, text)
+                        .await?;
+                    let handoff = self
+                        .store
+                        .request_handoff_with_summary(id, &reason_label(&reason), &summary)
+                        .await?;
+                    tracing::info!(conversation = id, handoff, reason = %reason_label(&reason), "handed over to staff");
+                    outcome.handoff = Some(handoff);
+                }
+                Effect::AcknowledgeHandoff { .. } => {
+                    outcome.replies.push(Reply {
+                        kind: ReplyKind::HandoffAcknowledgement,
+                        text: self.handoff_acknowledgement(&lang, now),
+                        citations: vec![],
+                    });
+                }
+                other => self.side_effect(id, &lang, other, &mut outcome).await?,
+            }
+        }
+
+        for reply in &outcome.replies {
+            self.store
+                .record_message(&NewMessage {
+                    conversation_id: id,
+                    channel: inbound.channel,
+                    external_id: None,
+                    role: Role::Bot,
+                    staff_id: None,
+                    body: reply.text.clone(),
+                    citations: reply.citations.clone(),
+                })
+                .await?;
+        }
+        outcome.state = machine.state().stored();
+        outcome.verified = memory.verified.is_some();
+        memory.language = Some(lang);
+        memory.machine = Some(machine);
+        let customer = memory.verified.map(|v| v.customer);
+        self.store
+            .save_conversation(
+                id,
+                outcome.state,
+                &outcome.language,
+                customer,
+                &memory.to_json(),
+            )
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn run_engine(
+        &self,
+        id: ConversationId,
+        memory: &mut Memory,
+        text: &str,
+        lang: &str,
+        customer_text: &str,
+        outcome: &mut Outcome,
+    ) -> Result<Answer, AgentError> {
+        let mut tools =
+            tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
+        tools.facts = memory.facts.clone();
+        let mut turn = Turn {
+            tools: &mut tools,
+            memory,
+            text,
+            lang,
+            conversation: id,
+            code_sender: self.code_sender.as_deref(),
+        };
+        let answer = self.offline.answer(&mut turn).await?;
+        let citations: Vec<String> = answer
+            .citations
+            .iter()
+            .map(|c| c.document_id.clone())
+            .collect();
+        let grounds = guard::Grounds {
+            facts: Some(&tools.facts),
+            customer_text,
+            retrieved: Some(&tools.retrieved),
+            passages: &answer.passages,
+        };
+        let violations = guard::check(&answer.text, &citations, &grounds);
+        memory.facts = tools.facts.clone();
+        outcome.tool_calls.extend(tools.calls);
+        if !violations.is_empty() {
+            // The offline engine only says what its tools returned; reaching this is a
+            // bug, and a person is safer than a wrong fact.
+            tracing::error!(
+                conversation = id,
+                ?violations,
+                "offline answer failed the guard"
+            );
+            outcome.violations = violations;
+            let reason = HandoffReason::Sensitive("unverifiable answer".into());
+            return Ok(Answer::handoff(String::new(), reason));
+        }
+        Ok(answer)
+    }
+
+    /// Everything the customer wrote in this conversation so far.
+    async fn customer_text(&self, id: ConversationId) -> Result<String, StoreError> {
+        Ok(self
+            .store
+            .messages(id)
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Customer)
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
+    async fn take_rating(
+        &self,
+        inbound: &Inbound,
+        text: &str,
+    ) -> Result<Option<Outcome>, AgentError> {
+        let score = match text.trim_end_matches(['.', '!', '⭐']).trim() {
+            s if s.len() == 1 => s.parse::<u8>().ok().filter(|n| (1..=5).contains(n)),
+            s if !s.is_empty() && s.chars().all(|c| c == '⭐') => {
+                u8::try_from(s.chars().count()).ok().filter(|n| *n <= 5)
+            }
+            _ => None,
+        };
+        let Some(score) = score else { return Ok(None) };
+        let Some(id) = self
+            .store
+            .latest_conversation(inbound.channel, &inbound.thread_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(conversation) = self.store.conversation(id).await? else {
+            return Ok(None);
+        };
+        if conversation.state != ConversationState::Closed {
+            return Ok(None);
+        }
+        let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
+        let Some(mut machine) = memory.machine.take().filter(Machine::awaits_rating) else {
+            return Ok(None);
+        };
+        let lang = memory
+            .language
+            .clone()
+            .unwrap_or_else(|| self.settings.default_language.clone());
+        let mut outcome = Outcome {
+            conversation_id: id,
+            replies: vec![],
+            state: ConversationState::Closed,
+            language: lang.clone(),
+            tool_calls: vec![],
+            handoff: None,
+            duplicate: false,
+            violations: vec![],
+            verified: memory.verified.is_some(),
+        };
+        for effect in machine.handle(
+            Event::Rated {
+                at: self.settings.now(),
+                score,
+            },
+            &self.settings.policy,
+        ) {
+            self.side_effect(id, &lang, effect, &mut outcome).await?;
+        }
+        memory.machine = Some(machine);
+        self.store
+            .save_conversation(
+                id,
+                ConversationState::Closed,
+                &lang,
+                None,
+                &memory.to_json(),
+            )
+            .await?;
+        Ok(Some(outcome))
+    }
+
+    /// Applies a staff or system event (claim, hand back, resolve, tick) to a conversation
+    /// and returns the replies to send the customer. `staff_name` names whoever joined.
+    pub async fn apply(
+        &self,
+        id: ConversationId,
+        event: Event,
+        staff_name: Option<&str>,
+    ) -> Result<Outcome, AgentError> {
+        let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
+        let mut machine = memory
+            .machine
+            .take()
+            .unwrap_or_else(|| Machine::new(self.settings.now()));
+        let lang = memory
+            .language
+            .clone()
+            .unwrap_or_else(|| self.settings.default_language.clone());
+        let conversation = self.store.conversation(id).await?;
+        let mut outcome = Outcome {
+            conversation_id: id,
+            replies: vec![],
+            state: machine.state().stored(),
+            language: lang.clone(),
+            tool_calls: vec![],
+            handoff: None,
+            duplicate: false,
+            violations: vec![],
+            verified: memory.verified.is_some(),
+        };
+        for effect in machine.handle(event, &self.settings.policy) {
+            match effect {
+                Effect::AnnounceStaff { .. } => outcome.replies.push(Reply {
+                    kind: ReplyKind::StaffJoined,
+                    text: self.offline.answers().render(
+                        &lang,
+                        "staff_joined",
+                        &json!({ "name": staff_name.unwrap_or("") }),
+                    ),
+                    citations: vec![],
+                }),
+                other => self.side_effect(id, &lang, other, &mut outcome).await?,
+            }
+        }
+        if let Some(conversation) = conversation {
+            for reply in &outcome.replies {
+                self.store
+                    .record_message(&NewMessage {
+                        conversation_id: id,
+                        channel: conversation.channel,
+                        external_id: None,
+                        role: Role::Bot,
+                        staff_id: None,
+                        body: reply.text.clone(),
+                        citations: vec![],
+                    })
+                    .await?;
+            }
+        }
+        outcome.state = machine.state().stored();
+        memory.machine = Some(machine);
+        self.store
+            .save_conversation(id, outcome.state, &lang, None, &memory.to_json())
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn side_effect(
+        &self,
+        id: ConversationId,
+        lang: &str,
+        effect: Effect,
+        outcome: &mut Outcome,
+    ) -> Result<(), AgentError> {
+        let answers = self.offline.answers();
+        let shop = json!({ "shop": self.settings.shop_name });
+        match effect {
+            Effect::AskRating => outcome.replies.push(Reply {
+                kind: ReplyKind::AskRating,
+                text: answers.render(lang, "rating_ask", &shop),
+                citations: vec![],
+            }),
+            Effect::StoreRating { score } => {
+                self.store.set_rating(id, score).await?;
+                outcome.replies.push(Reply {
+                    kind: ReplyKind::RatingThanks,
+                    text: answers.render(lang, "rating_thanks", &shop),
+                    citations: vec![],
+                });
+            }
+            Effect::AnnounceBotBack => outcome.replies.push(Reply {
+                kind: ReplyKind::BotBack,
+                text: answers.render(lang, "bot_back", &shop),
+                citations: vec![],
+            }),
+            Effect::AcknowledgeHandoff { .. } => outcome.replies.push(Reply {
+                kind: ReplyKind::HandoffAcknowledgement,
+                text: self.handoff_acknowledgement(lang, self.settings.now()),
+                citations: vec![],
+            }),
+            // Staff see customer messages in the console; staff messages are delivered by
+            // the console's own path; state is saved by the caller.
+            Effect::ForwardToStaff
+            | Effect::DeliverStaffMessage { .. }
+            | Effect::AnnounceStaff { .. }
+            | Effect::Persist(_)
+            | Effect::RunAgent
+            | Effect::Enqueue { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn handoff_acknowledgement(&self, lang: &str, now: DateTime<Utc>) -> String {
+        let answers = self.offline.answers();
+        let support = &self.settings.support;
+        match support.next_open(now) {
+            None => answers.render(
+                lang,
+                "handoff",
+                &json!({ "wait": support.expected_wait_minutes }),
+            ),
+            Some(open) => {
+                let date = answers.date(lang, open.with_timezone(&Utc), support.time_zone);
+                let when = format!(
+                    "{date} {} ({})",
+                    open.format("%H:%M"),
+                    support.time_zone.name()
+                );
+                answers.render(lang, "handoff_closed", &json!({ "next_open": when }))
+            }
+        }
+    }
+
+    /// A few lines for the staff member who picks the conversation up.
+    async fn handoff_summary(
+        &self,
+        _id: ConversationId,
+        memory: &Memory,
+        reason: &HandoffReason,
+        inbound: &Inbound,
+        text: &str,
+    ) -> Result<String, StoreError> {
+        let mut lines = vec![format!("Reason: {}", reason_label(reason))];
+        let who = match memory.verified {
+            Some(v) => {
+                let customer = self.store.customer(v.customer).await?;
+                let name = customer
+                    .map(|c| {
+                        format!(
+                            "{} <{}>",
+                            c.name.unwrap_or_default(),
+                            c.email.unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("Customer: {name} (verified by {})", via_label(v.via))
+            }
+            None => format!(
+                "Customer: not verified ({} {})",
+                inbound.channel, inbound.thread_id
+            ),
+        };
+        lines.push(who);
+        if !memory.orders_in_question.is_empty() {
+            let orders: Vec<&str> = memory
+                .orders_in_question
+                .iter()
+                .map(String::as_str)
+                .collect();
+            lines.push(format!("Orders in question: {}", orders.join(", ")));
+        }
+        if !memory.tried.is_empty() {
+            lines.push(format!("Bot tried: {}", memory.tried.join("; ")));
+        }
+        let last: String = text.chars().take(300).collect();
+        lines.push(format!("Last message: {last}"));
+        Ok(lines.join("\n"))
+    }
+}
+
+fn via_label(via: VerifiedVia) -> &'static str {
+    match via {
+        VerifiedVia::LinkedIdentity => "linked channel identity",
+        VerifiedVia::OrderChallenge => "order number and e-mail or postal code",
+        VerifiedVia::EmailCode => "e-mail code",
+    }
+}
+
+pub fn reason_label(reason: &HandoffReason) -> String {
+    match reason {
+        HandoffReason::Requested => "customer asked for a person".into(),
+        HandoffReason::RepeatedFailure => "the bot could not answer".into(),
+        HandoffReason::Sensitive(what) => format!("sensitive: {what}"),
+        HandoffReason::StaffTakeover => "staff took over".into(),
+    }
+}

@@ -1,0 +1,1161 @@
+//! The offline engine: kefu's default, no LLM needed. It recognises what the customer
+//! wants ([`crate::intent`]), finds the facts with the agent's tools, and answers from
+//! per-language templates: order status and parcels with delay explanations, returns,
+//! cancellations and address changes within the shop's rules, product search with
+//! suggestions, FAQ answers quoted from the best passage with its source. It asks which
+//! order when that is unclear, asks unverified visitors to verify before any order
+//! question, and hands over when it has nothing grounded to say.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use super::memory::{Memory, Pending, Verified, VerifiedVia, code_hash, new_code};
+use super::templates::Answers;
+use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
+use super::{Answer, CodeSender};
+use crate::conversation::HandoffReason;
+use crate::intent::{Intent, Understood, understand};
+use crate::shop::TrackingStatus;
+use crate::slots;
+use crate::store::{Address, Citation, Order, StoreError};
+use crate::triggers::{Trigger, triggers};
+
+/// Orders listed at most in a list or a clarifying question.
+const LIST_MAX: usize = 5;
+/// Characters of a passage quoted in an FAQ answer.
+const QUOTE_CHARS: usize = 700;
+/// One-time codes expire after this long.
+const CODE_TTL_MINUTES: i64 = 10;
+/// Wrong tries of one code before it is void.
+const CODE_ATTEMPTS: u8 = 3;
+
+/// Words that make a return question a refund question.
+const REFUND_WORDS: &[&str] = &[
+    "refund",
+    "money back",
+    "退款",
+    "退钱",
+    "退錢",
+    "返金",
+    "reembolso",
+    "remboursement",
+    "rembourser",
+    "erstattung",
+    "rückerstattung",
+    "geld zurück",
+    "reembolso",
+    "estorno",
+];
+
+/// One turn of the offline engine.
+pub struct Turn<'t, 'a> {
+    pub tools: &'t mut Tools<'a>,
+    pub memory: &'t mut Memory,
+    pub text: &'t str,
+    pub lang: &'t str,
+    pub conversation: i64,
+    pub code_sender: Option<&'t dyn CodeSender>,
+}
+
+pub struct OfflineEngine {
+    answers: Answers,
+}
+
+impl std::fmt::Debug for OfflineEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OfflineEngine")
+    }
+}
+
+/// What a verification attempt in a message came to.
+enum Verification {
+    /// `consumed`: the message was only the proof (a code), not a question.
+    Passed(Verified, bool),
+    Failed,
+    CodeSent,
+    NotAttempted,
+}
+
+impl OfflineEngine {
+    pub fn new(answers: Answers) -> Self {
+        Self { answers }
+    }
+
+    pub fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    fn say(&self, turn: &Turn<'_, '_>, key: &str, mut data: Value) -> String {
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert(
+                "shop".into(),
+                Value::String(turn.tools.settings().shop_name.clone()),
+            );
+        }
+        self.answers.render(turn.lang, key, &data)
+    }
+
+    fn date(&self, turn: &Turn<'_, '_>, at: chrono::DateTime<chrono::Utc>) -> String {
+        self.answers
+            .date(turn.lang, at, turn.tools.settings().support.time_zone)
+    }
+
+    /// Answers one customer message.
+    pub async fn answer(&self, turn: &mut Turn<'_, '_>) -> Result<Answer, StoreError> {
+        let mut understood = understand(turn.text);
+        turn.memory
+            .orders_in_question
+            .extend(understood.order_numbers.iter().cloned());
+
+        if let Some(answer) = self.triggered(turn) {
+            return Ok(answer);
+        }
+
+        let mut preface = Vec::new();
+        match turn.memory.pending.take() {
+            Some(Pending::Verify { intent, order }) => match self
+                .try_verify(turn, &understood)
+                .await?
+            {
+                Verification::Passed(who, consumed) => {
+                    preface.push(self.verified_line(turn, who).await?);
+                    if consumed {
+                        understood.intent = intent;
+                        understood.order_numbers = order.into_iter().collect();
+                    } else if !is_order_intent(understood.intent)
+                        || understood.intent == Intent::TrackOrder
+                            && understood.order_numbers.len() <= 1
+                    {
+                        // The message was the verification itself: carry on with the
+                        // question it answered.
+                        let order = order.or_else(|| understood.order_numbers.first().cloned());
+                        understood.intent = intent;
+                        understood.order_numbers = order.into_iter().collect();
+                    }
+                }
+                Verification::Failed => return Ok(self.verification_failed(turn, intent, order)),
+                Verification::CodeSent => {
+                    turn.memory.pending = Some(Pending::Verify { intent, order });
+                    return Ok(Answer::grounded(self.say(turn, "otp_sent", json!({}))));
+                }
+                Verification::NotAttempted => {}
+            },
+            Some(Pending::WhichOrder { intent, candidates }) => {
+                if let Some(picked) = pick(turn.text, &understood, &candidates) {
+                    understood.intent = intent;
+                    understood.order_numbers = vec![picked];
+                } else if understood.intent == Intent::Question
+                    && understood.order_numbers.is_empty()
+                    && turn.text.trim().chars().count() < 12
+                {
+                    // A short reply that names nothing on the list: ask again.
+                    turn.memory.pending = Some(Pending::WhichOrder {
+                        intent,
+                        candidates: candidates.clone(),
+                    });
+                    if let Some(who) = turn.memory.verified() {
+                        return self.which_order(turn, who, intent, &candidates).await;
+                    }
+                }
+            }
+            Some(Pending::Address { order }) => {
+                if matches!(understood.intent, Intent::Question | Intent::ChangeAddress)
+                    && let Some(who) = turn.memory.verified()
+                {
+                    return self.receive_address(turn, who, &order).await;
+                }
+            }
+            None => {}
+        }
+
+        let mut answer = match understood.intent {
+            Intent::Greeting => Answer::grounded(self.say(turn, "greeting", json!({}))),
+            Intent::Thanks => Answer::grounded(self.say(turn, "thanks", json!({}))),
+            Intent::FindProduct => self.products(turn).await,
+            Intent::Question => self.question(turn).await,
+            intent => self.order_question(turn, intent, &understood).await?,
+        };
+        if !preface.is_empty() {
+            preface.push(answer.text);
+            answer.text = preface.join("\n\n");
+        }
+        Ok(answer)
+    }
+
+    /// Safety, legal, chargeback, anger and explicit requests go to a person at once.
+    fn triggered(&self, turn: &mut Turn<'_, '_>) -> Option<Answer> {
+        let found = triggers(turn.text);
+        let first = *found.first()?;
+        let (reason, preface) = match first {
+            Trigger::Explicit => (HandoffReason::Requested, None),
+            Trigger::Safety => (HandoffReason::Sensitive("safety".into()), Some("safety")),
+            Trigger::Legal => (HandoffReason::Sensitive("legal".into()), Some("sorry")),
+            Trigger::Chargeback => (HandoffReason::Sensitive("chargeback".into()), Some("sorry")),
+            Trigger::Anger => (HandoffReason::Sensitive("anger".into()), Some("sorry")),
+        };
+        turn.memory.note(format!("handoff trigger: {first:?}"));
+        let text = preface
+            .map(|k| self.say(turn, k, json!({})))
+            .unwrap_or_default();
+        Some(Answer::handoff(text, reason))
+    }
+
+    // ----- verification -----
+
+    async fn try_verify(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        understood: &Understood,
+    ) -> Result<Verification, StoreError> {
+        let now = turn.tools.settings().now();
+        // A one-time code.
+        if let Some(otp) = turn.memory.otp.clone() {
+            let code: String = turn.text.chars().filter(char::is_ascii_digit).collect();
+            if code.len() == 6 && turn.text.trim().chars().count() <= 12 {
+                if now <= otp.expires_at
+                    && otp.attempts < CODE_ATTEMPTS
+                    && code_hash(turn.conversation, &code) == otp.code_hash
+                {
+                    turn.memory.note("verified by e-mail code");
+                    return Ok(Verification::Passed(
+                        turn.memory.verify(otp.customer, VerifiedVia::EmailCode),
+                        true,
+                    ));
+                }
+                if let Some(o) = turn.memory.otp.as_mut() {
+                    o.attempts += 1;
+                }
+                return Ok(self.failed_attempt(turn));
+            }
+        }
+        // Order number plus the e-mail or postal code on it.
+        if let Some(name) = understood.order_numbers.first() {
+            let store = turn.tools.store().clone();
+            let order = store.order_by_name(name).await?;
+            let passed = order.as_ref().and_then(|o| {
+                let email_ok = o
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| understood.emails.iter().any(|m| m.eq_ignore_ascii_case(e)));
+                let zip_ok = o
+                    .shipping_address
+                    .as_ref()
+                    .and_then(|a| a.zip.as_deref())
+                    .is_some_and(|z| slots::mentions_postal_code(turn.text, z));
+                (email_ok || zip_ok).then_some(o.customer_id).flatten()
+            });
+            if let Some(customer) = passed {
+                turn.memory.note(format!("verified with order {name}"));
+                return Ok(Verification::Passed(
+                    turn.memory.verify(customer, VerifiedVia::OrderChallenge),
+                    false,
+                ));
+            }
+            if !understood.emails.is_empty()
+                || turn.text.chars().filter(char::is_ascii_digit).count() > name.len()
+            {
+                return Ok(self.failed_attempt(turn));
+            }
+            return Ok(Verification::NotAttempted);
+        }
+        // An e-mail address alone: send a code, saying the same whether or not it is known.
+        if let (Some(email), Some(sender)) = (understood.emails.first(), turn.code_sender) {
+            turn.memory.note("sent an e-mail code");
+            if let Ok(parsed) = crate::shop::Email::parse(email)
+                && let Some(customer) = turn.tools.store().customer_by_email(&parsed).await?
+                && let Some(code) = new_code()
+            {
+                turn.memory.otp = Some(super::memory::OtpChallenge {
+                    customer: customer.id,
+                    code_hash: code_hash(turn.conversation, &code),
+                    expires_at: now + Duration::minutes(CODE_TTL_MINUTES),
+                    attempts: 0,
+                });
+                if let Err(e) = sender.send_code(email, &code, turn.lang).await {
+                    tracing::error!(error = %e, "sending a verification code failed");
+                }
+            }
+            return Ok(Verification::CodeSent);
+        }
+        Ok(Verification::NotAttempted)
+    }
+
+    fn failed_attempt(&self, turn: &mut Turn<'_, '_>) -> Verification {
+        turn.memory.failed_verifications = turn.memory.failed_verifications.saturating_add(1);
+        turn.memory.note("verification failed");
+        Verification::Failed
+    }
+
+    fn verification_failed(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        intent: Intent,
+        order: Option<String>,
+    ) -> Answer {
+        if turn.memory.failed_verifications >= turn.tools.settings().max_verification_attempts {
+            let text = self.say(turn, "verify_locked", json!({}));
+            return Answer::handoff(text, HandoffReason::Sensitive("verification failed".into()));
+        }
+        turn.memory.pending = Some(Pending::Verify { intent, order });
+        Answer::grounded(self.say(turn, "verify_failed", json!({})))
+    }
+
+    async fn verified_line(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+    ) -> Result<String, StoreError> {
+        let name = turn
+            .tools
+            .store()
+            .customer(who.customer())
+            .await?
+            .and_then(|c| c.name)
+            .and_then(|n| n.split_whitespace().next().map(str::to_owned));
+        Ok(self.say(turn, "verified", json!({ "name": name })))
+    }
+
+    // ----- orders -----
+
+    async fn order_question(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        intent: Intent,
+        understood: &Understood,
+    ) -> Result<Answer, StoreError> {
+        let order_slot = understood.order_numbers.first().cloned();
+        let who = match turn.memory.verified() {
+            Some(who) => who,
+            None => {
+                // The message may carry its own proof ("#1043, wang@example.com").
+                match self.try_verify(turn, understood).await? {
+                    Verification::Passed(who, _) => {
+                        let line = self.verified_line(turn, who).await?;
+                        let mut answer =
+                            Box::pin(self.run_order_intent(turn, who, intent, order_slot)).await?;
+                        answer.text = format!("{line}\n\n{}", answer.text);
+                        return Ok(answer);
+                    }
+                    Verification::Failed => {
+                        return Ok(self.verification_failed(turn, intent, order_slot));
+                    }
+                    Verification::CodeSent => {
+                        turn.memory.pending = Some(Pending::Verify {
+                            intent,
+                            order: order_slot,
+                        });
+                        return Ok(Answer::grounded(self.say(turn, "otp_sent", json!({}))));
+                    }
+                    Verification::NotAttempted => {
+                        turn.memory.pending = Some(Pending::Verify {
+                            intent,
+                            order: order_slot,
+                        });
+                        turn.memory.note("asked the customer to verify");
+                        let otp = turn.code_sender.is_some();
+                        return Ok(Answer::grounded(self.say(
+                            turn,
+                            "ask_verification",
+                            json!({ "otp": otp }),
+                        )));
+                    }
+                }
+            }
+        };
+        self.run_order_intent(turn, who, intent, order_slot).await
+    }
+
+    async fn run_order_intent(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        intent: Intent,
+        order_slot: Option<String>,
+    ) -> Result<Answer, StoreError> {
+        if intent == Intent::ListOrders {
+            return self.list_orders(turn, who).await;
+        }
+        let name = match order_slot {
+            Some(name) => name,
+            None => {
+                let orders = turn.tools.list_orders(who).await?;
+                let candidates = candidates(intent, &orders, turn.tools.settings().now());
+                match candidates.as_slice() {
+                    [] => match orders.first() {
+                        Some(latest) => latest.name.clone(),
+                        None => {
+                            return Ok(Answer::grounded(self.say(turn, "orders_none", json!({}))));
+                        }
+                    },
+                    [only] => only.name.clone(),
+                    many => {
+                        let names: Vec<String> =
+                            many.iter().take(LIST_MAX).map(|o| o.name.clone()).collect();
+                        turn.memory.pending = Some(Pending::WhichOrder {
+                            intent,
+                            candidates: names.clone(),
+                        });
+                        turn.memory
+                            .note(format!("asked which order: {}", names.join(", ")));
+                        return self.which_order(turn, who, intent, &names).await;
+                    }
+                }
+            }
+        };
+        turn.memory.orders_in_question.insert(name.clone());
+        match intent {
+            Intent::ReturnItem => self.return_item(turn, who, &name).await,
+            Intent::CancelOrder => self.cancel(turn, who, &name).await,
+            Intent::ChangeAddress => self.ask_address(turn, who, &name).await,
+            _ => self.track(turn, who, &name).await,
+        }
+    }
+
+    fn order_line(&self, turn: &Turn<'_, '_>, o: &Order) -> Value {
+        let status = if o.status == "open" {
+            self.answers.fulfillment(turn.lang, &o.fulfillment_status)
+        } else {
+            self.answers.order_status(turn.lang, &o.status)
+        };
+        json!({
+            "name": o.name,
+            "date": self.date(turn, o.created_at),
+            "total": money(o.total, &o.currency),
+            "status": status,
+        })
+    }
+
+    async fn list_orders(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+    ) -> Result<Answer, StoreError> {
+        let orders = turn.tools.list_orders(who).await?;
+        if orders.is_empty() {
+            return Ok(Answer::grounded(self.say(turn, "orders_none", json!({}))));
+        }
+        let lines: Vec<Value> = orders
+            .iter()
+            .take(LIST_MAX)
+            .map(|o| self.order_line(turn, o))
+            .collect();
+        turn.memory.note("listed the customer's orders");
+        Ok(Answer::grounded(self.say(
+            turn,
+            "orders_list",
+            json!({ "orders": lines }),
+        )))
+    }
+
+    async fn which_order(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        _intent: Intent,
+        names: &[String],
+    ) -> Result<Answer, StoreError> {
+        let mut lines = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if let Some(o) = turn.tools.order(who, name).await? {
+                let mut line = self.order_line(turn, &o);
+                if let Some(obj) = line.as_object_mut() {
+                    obj.insert("index".into(), json!(i + 1));
+                }
+                lines.push(line);
+            }
+        }
+        Ok(Answer::grounded(self.say(
+            turn,
+            "which_order",
+            json!({ "orders": lines }),
+        )))
+    }
+
+    async fn not_found(&self, turn: &mut Turn<'_, '_>, name: &str) -> Answer {
+        turn.memory
+            .note(format!("order {name} not found on the account"));
+        Answer::grounded(self.say(turn, "order_not_found", json!({ "order": name })))
+    }
+
+    async fn track(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        name: &str,
+    ) -> Result<Answer, StoreError> {
+        let Some((order, parcels)) = turn.tools.tracking(who, name).await? else {
+            return Ok(self.not_found(turn, name).await);
+        };
+        turn.memory
+            .note(format!("looked up tracking for {}", order.name));
+        if order.status == "cancelled" {
+            let date = order
+                .cancelled_at
+                .map(|d| self.date(turn, d))
+                .unwrap_or_default();
+            return Ok(Answer::grounded(self.say(
+                turn,
+                "cancelled_already",
+                json!({ "order": order.name, "date": date }),
+            )));
+        }
+        if parcels.is_empty() {
+            let key = if order.fulfillment_status == "fulfilled" {
+                "order_summary"
+            } else {
+                "not_shipped"
+            };
+            return Ok(Answer::grounded(self.say(
+                turn,
+                key,
+                self.order_facts(turn, &order),
+            )));
+        }
+        let mut parts = Vec::new();
+        let mut trouble = false;
+        for p in &parcels {
+            parts.push(self.parcel_text(turn, &order, p));
+            trouble |= p.late_days.is_some()
+                || p.stuck_days.is_some()
+                || p.status == TrackingStatus::Exception;
+        }
+        if trouble {
+            parts.push(self.say(turn, "delay_next_steps", json!({})));
+        }
+        Ok(Answer::grounded(parts.join("\n\n")))
+    }
+
+    fn order_facts(&self, turn: &Turn<'_, '_>, order: &Order) -> Value {
+        let items: Vec<Value> = order
+            .lines
+            .iter()
+            .map(|l| json!({ "name": l.name, "quantity": l.quantity }))
+            .collect();
+        let status = if order.status == "open" {
+            self.answers
+                .fulfillment(turn.lang, &order.fulfillment_status)
+        } else {
+            self.answers.order_status(turn.lang, &order.status)
+        };
+        json!({
+            "order": order.name,
+            "date": self.date(turn, order.created_at),
+            "total": money(order.total, &order.currency),
+            "status": status,
+            "items": items,
+        })
+    }
+
+    fn parcel_text(&self, turn: &Turn<'_, '_>, order: &Order, p: &Parcel) -> String {
+        let base =
+            json!({ "order": order.name, "carrier": p.carrier, "tracking": p.tracking_number });
+        let with = |extra: Value| {
+            let mut v = base.clone();
+            if let (Some(obj), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+                obj.extend(more.clone());
+            }
+            v
+        };
+        if let Some(delivered) = p
+            .delivered_at
+            .filter(|_| p.status != TrackingStatus::Returned)
+        {
+            return self.say(
+                turn,
+                "tracking_delivered",
+                with(json!({ "delivered": self.date(turn, delivered) })),
+            );
+        }
+        if p.status == TrackingStatus::Returned {
+            return self.say(turn, "tracking_returned", base);
+        }
+        let (event, location, event_date) = match &p.last_event {
+            Some(e) => (
+                self.answers.tracking_status(turn.lang, e.status.as_str()),
+                e.location.clone(),
+                self.date(turn, e.at),
+            ),
+            None => (
+                self.answers.tracking_status(turn.lang, p.status.as_str()),
+                None,
+                String::new(),
+            ),
+        };
+        let promised = p.promised_by.map(|d| self.date(turn, d));
+        // A late parcel's due date is said once, in the delay explanation.
+        let expected = if p.late_days.is_some() {
+            None
+        } else {
+            promised.clone()
+        };
+        let mut out = vec![self.say(
+            turn,
+            "tracking",
+            with(json!({ "event": event, "location": location, "event_date": event_date, "promised": expected })),
+        )];
+        if p.status == TrackingStatus::Exception {
+            out.push(self.say(turn, "tracking_exception", json!({ "reason": p.problem })));
+        } else if let Some(days) = p.late_days {
+            out.push(self.say(
+                turn,
+                "tracking_late",
+                json!({ "promised": promised, "days": days, "reason": p.problem }),
+            ));
+        }
+        if let Some(days) = p.stuck_days {
+            out.push(self.say(turn, "tracking_stuck", json!({ "days": days })));
+        }
+        out.join(sentence_gap(turn.lang))
+    }
+
+    async fn return_item(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        name: &str,
+    ) -> Result<Answer, StoreError> {
+        let Some(order) = turn.tools.order(who, name).await? else {
+            return Ok(self.not_found(turn, name).await);
+        };
+        let lower = turn.text.to_lowercase();
+        if REFUND_WORDS.iter().any(|w| lower.contains(w))
+            && order.total >= turn.tools.settings().returns.refund_review_minor
+        {
+            turn.memory.note(format!(
+                "refund question on {} over the review amount",
+                order.name
+            ));
+            let text = self.say(turn, "refund_review", json!({}));
+            return Ok(Answer::handoff(
+                text,
+                HandoffReason::Sensitive("refund over review amount".into()),
+            ));
+        }
+        let days = turn.tools.settings().returns.window_days;
+        let outcome = turn.tools.start_return(who, &order).await?;
+        turn.memory.note(format!(
+            "return for {}: {:?}",
+            order.name,
+            std::mem::discriminant(&outcome)
+        ));
+        let text = match outcome {
+            ReturnOutcome::Created { id, lines, excluded } => {
+                let items: Vec<Value> = lines.iter().map(|l| json!({ "name": l.name, "quantity": l.quantity })).collect();
+                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items }));
+                if !excluded.is_empty() {
+                    text.push('\n');
+                    text.push_str(&self.say(turn, "return_partly", json!({ "items": excluded.join(", ") })));
+                }
+                text
+            }
+            ReturnOutcome::AlreadyRequested { id } => self.say(turn, "return_exists", json!({ "id": id, "order": order.name })),
+            ReturnOutcome::Cancelled => {
+                let date = order.cancelled_at.map(|d| self.date(turn, d)).unwrap_or_default();
+                self.say(turn, "cancelled_already", json!({ "order": order.name, "date": date }))
+            }
+            ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })),
+            ReturnOutcome::WindowPassed { delivered, deadline } => self.say(
+                turn,
+                "return_window_passed",
+                json!({ "order": order.name, "days": days, "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
+            ),
+            ReturnOutcome::Excluded { items } => {
+                self.say(turn, "return_excluded", json!({ "order": order.name, "items": items.join(", ") }))
+            }
+        };
+        Ok(Answer::grounded(text))
+    }
+
+    async fn cancel(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        name: &str,
+    ) -> Result<Answer, StoreError> {
+        let Some(order) = turn.tools.order(who, name).await? else {
+            return Ok(self.not_found(turn, name).await);
+        };
+        let outcome = turn.tools.cancel(who, &order).await?;
+        turn.memory
+            .note(format!("cancel {}: {}", order.name, change_label(&outcome)));
+        let days = turn.tools.settings().returns.window_days;
+        let text = match outcome {
+            ChangeOutcome::Done => self.say(
+                turn,
+                "cancel_done",
+                json!({ "order": order.name, "total": money(order.total, &order.currency) }),
+            ),
+            ChangeOutcome::AlreadyCancelled { at } => {
+                let date = at.map(|d| self.date(turn, d)).unwrap_or_default();
+                self.say(
+                    turn,
+                    "cancelled_already",
+                    json!({ "order": order.name, "date": date }),
+                )
+            }
+            ChangeOutcome::AlreadyShipped { .. } => self.say(
+                turn,
+                "cancel_not_allowed",
+                json!({ "order": order.name, "days": days }),
+            ),
+        };
+        Ok(Answer::grounded(text))
+    }
+
+    async fn ask_address(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        name: &str,
+    ) -> Result<Answer, StoreError> {
+        let Some((order, parcels)) = turn.tools.tracking(who, name).await? else {
+            return Ok(self.not_found(turn, name).await);
+        };
+        if order.status == "cancelled" {
+            let date = order
+                .cancelled_at
+                .map(|d| self.date(turn, d))
+                .unwrap_or_default();
+            return Ok(Answer::grounded(self.say(
+                turn,
+                "cancelled_already",
+                json!({ "order": order.name, "date": date }),
+            )));
+        }
+        if order.fulfillment_status != "unfulfilled" || !parcels.is_empty() {
+            let parcel = parcels.first();
+            return Ok(Answer::grounded(self.say(
+                turn,
+                "address_not_allowed",
+                json!({ "order": order.name, "carrier": parcel.map(|p| &p.carrier), "tracking": parcel.map(|p| &p.tracking_number) }),
+            )));
+        }
+        turn.memory.pending = Some(Pending::Address {
+            order: order.name.clone(),
+        });
+        turn.memory
+            .note(format!("asked for the new address of {}", order.name));
+        Ok(Answer::grounded(self.say(
+            turn,
+            "address_ask",
+            json!({ "order": order.name }),
+        )))
+    }
+
+    async fn receive_address(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        name: &str,
+    ) -> Result<Answer, StoreError> {
+        let Some(order) = turn.tools.order(who, name).await? else {
+            return Ok(self.not_found(turn, name).await);
+        };
+        let Some(address) = parse_address(turn.text, order.shipping_address.as_ref()) else {
+            turn.memory.pending = Some(Pending::Address {
+                order: order.name.clone(),
+            });
+            return Ok(Answer::grounded(self.say(
+                turn,
+                "address_invalid",
+                json!({}),
+            )));
+        };
+        let outcome = turn.tools.change_address(who, &order, &address).await?;
+        turn.memory.note(format!(
+            "change address of {}: {}",
+            order.name,
+            change_label(&outcome)
+        ));
+        let text = match outcome {
+            ChangeOutcome::Done => self.say(turn, "address_changed", json!({ "order": order.name, "address": format_address(&address) })),
+            ChangeOutcome::AlreadyCancelled { at } => {
+                let date = at.map(|d| self.date(turn, d)).unwrap_or_default();
+                self.say(turn, "cancelled_already", json!({ "order": order.name, "date": date }))
+            }
+            ChangeOutcome::AlreadyShipped { parcel } => self.say(
+                turn,
+                "address_not_allowed",
+                json!({ "order": order.name, "carrier": parcel.as_ref().map(|p| &p.carrier), "tracking": parcel.as_ref().map(|p| &p.tracking_number) }),
+            ),
+        };
+        Ok(Answer::grounded(text))
+    }
+
+    // ----- knowledge and products -----
+
+    async fn question(&self, turn: &mut Turn<'_, '_>) -> Answer {
+        let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
+        if let Some(best) = found.iter().find(|f| f.confident) {
+            let passage = &best.hit.passage;
+            turn.memory
+                .note(format!("answered from {}", passage.doc_id));
+            let mut text = String::new();
+            if !best.in_query_language {
+                text.push_str(&self.say(
+                    turn,
+                    "faq_other_language",
+                    json!({ "language": self.answers.language_name(turn.lang, &passage.lang) }),
+                ));
+                text.push('\n');
+            }
+            let mut quoted_from = passage.text.clone();
+            let mut excerpt = quote(&passage.text, &passage.title);
+            if is_outline(&excerpt) {
+                // The article as a whole matched (its outline passage): quote its opening.
+                if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
+                    excerpt = quote(&markdown_to_text(&doc.body), &passage.title);
+                    quoted_from = doc.body;
+                }
+            }
+            text.push_str(&excerpt);
+            let mut answer = Answer::grounded(text);
+            answer.passages = quoted_from;
+            answer.citations.push(Citation {
+                document_id: passage.doc_id.clone(),
+                title: passage.title.clone(),
+                url: passage.url.clone(),
+            });
+            return answer;
+        }
+        // Perhaps a product question in other words.
+        let products = turn.tools.search_products(turn.text, turn.lang).await;
+        if !products.matches.is_empty() {
+            return self.product_answer(turn, products);
+        }
+        turn.memory.note("found no grounded answer");
+        Answer::ungrounded(self.say(turn, "unknown", json!({})))
+    }
+
+    async fn products(&self, turn: &mut Turn<'_, '_>) -> Answer {
+        let products = turn.tools.search_products(turn.text, turn.lang).await;
+        self.product_answer(turn, products)
+    }
+
+    fn product_answer(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        products: super::tools::ProductResults,
+    ) -> Answer {
+        let view = |p: &super::tools::ProductHit| json!({ "title": p.title, "price": p.price, "in_stock": p.in_stock, "url": p.url });
+        let cite = |p: &super::tools::ProductHit| Citation {
+            document_id: p.doc_id.clone(),
+            title: p.title.clone(),
+            url: p.url.clone(),
+        };
+        if products.matches.is_empty() {
+            turn.memory.note("no product matched");
+            let suggestions: Vec<Value> = products.suggestions.iter().map(view).collect();
+            let text = self.say(
+                turn,
+                "products_none",
+                json!({ "query": turn.text.trim(), "suggestions": suggestions }),
+            );
+            let mut answer = Answer::grounded(text);
+            answer.citations = products.suggestions.iter().map(cite).collect();
+            return answer;
+        }
+        turn.memory
+            .note(format!("found {} products", products.matches.len()));
+        let list: Vec<Value> = products.matches.iter().map(view).collect();
+        let mut answer =
+            Answer::grounded(self.say(turn, "products_found", json!({ "products": list })));
+        answer.citations = products.matches.iter().map(cite).collect();
+        answer
+    }
+}
+
+fn is_order_intent(intent: Intent) -> bool {
+    matches!(
+        intent,
+        Intent::TrackOrder
+            | Intent::ListOrders
+            | Intent::ReturnItem
+            | Intent::CancelOrder
+            | Intent::ChangeAddress
+    )
+}
+
+fn change_label(o: &ChangeOutcome) -> &'static str {
+    match o {
+        ChangeOutcome::Done => "done",
+        ChangeOutcome::AlreadyCancelled { .. } => "already cancelled",
+        ChangeOutcome::AlreadyShipped { .. } => "already shipped",
+    }
+}
+
+/// The orders an intent without an order number may be about, most recent first.
+fn candidates(intent: Intent, orders: &[Order], now: chrono::DateTime<chrono::Utc>) -> Vec<Order> {
+    let open = |o: &&Order| o.status == "open";
+    let unshipped = |o: &&Order| o.fulfillment_status != "fulfilled";
+    let recent = |days: i64| {
+        move |o: &&Order| {
+            o.fulfilled_at
+                .is_none_or(|f| now - f <= Duration::days(days))
+        }
+    };
+    let picked: Vec<&Order> = match intent {
+        Intent::CancelOrder | Intent::ChangeAddress => {
+            orders.iter().filter(open).filter(unshipped).collect()
+        }
+        Intent::ReturnItem => orders
+            .iter()
+            .filter(open)
+            .filter(|o| o.fulfillment_status == "fulfilled")
+            .filter(recent(45))
+            .collect(),
+        _ => orders.iter().filter(open).filter(recent(14)).collect(),
+    };
+    picked.into_iter().cloned().collect()
+}
+
+/// The order a customer picked from a list: by its number, or by its position ("2",
+/// "the second", "第二个" …).
+fn pick(text: &str, understood: &Understood, candidates: &[String]) -> Option<String> {
+    if let Some(n) = understood
+        .order_numbers
+        .iter()
+        .find(|n| candidates.contains(n))
+    {
+        return Some(n.clone());
+    }
+    let t = text.trim().to_lowercase();
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    if !digits.is_empty() && digits.len() <= 2 && t.chars().count() <= 8 {
+        let i: usize = digits.parse().ok()?;
+        return candidates.get(i.checked_sub(1)?).cloned();
+    }
+    // Bare numbers without "#" that end one of the candidates ("1043").
+    if let Some(c) = candidates
+        .iter()
+        .find(|c| digits.len() >= 3 && c.trim_start_matches('#') == digits)
+    {
+        return Some(c.clone());
+    }
+    const ORDINALS: [&[&str]; 5] = [
+        &[
+            "first", "第一", "最初", "primer", "premi", "erste", "primeir", "1st",
+        ],
+        &[
+            "second",
+            "第二",
+            "二番目",
+            "segund",
+            "deuxième",
+            "zweite",
+            "2nd",
+        ],
+        &[
+            "third",
+            "第三",
+            "三番目",
+            "tercer",
+            "troisième",
+            "dritte",
+            "terceir",
+            "3rd",
+        ],
+        &[
+            "fourth",
+            "第四",
+            "cuarto",
+            "quatrième",
+            "vierte",
+            "quart",
+            "4th",
+        ],
+        &["fifth", "第五", "quinto", "cinquième", "fünfte", "5th"],
+    ];
+    ORDINALS
+        .iter()
+        .position(|words| words.iter().any(|w| t.contains(w)))
+        .and_then(|i| candidates.get(i).cloned())
+}
+
+/// A new shipping address from a message: street line first, then postal code and city,
+/// optionally a country; name and phone carry over from the old address.
+pub fn parse_address(text: &str, old: Option<&Address>) -> Option<Address> {
+    let parts: Vec<&str> = text
+        .split(['\n', ',', '，', '、'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts.len() < 2 || !text.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let is_zip = |w: &str| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-');
+        (3..=10).contains(&w.len())
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let mut address = Address {
+        name: old.and_then(|a| a.name.clone()),
+        phone: old.and_then(|a| a.phone.clone()),
+        country: old.and_then(|a| a.country.clone()),
+        address1: Some(parts[0].to_string()),
+        ..Address::default()
+    };
+    for part in &parts[1..] {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        if address.zip.is_none()
+            && let Some(pos) = words.iter().position(|w| is_zip(w))
+        {
+            address.zip = Some(words[pos].to_string());
+            let city: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != pos)
+                .map(|(_, w)| *w)
+                .collect();
+            if !city.is_empty() {
+                address.city = Some(city.join(" "));
+            }
+        } else if address.city.is_none() {
+            address.city = Some(part.to_string());
+        } else {
+            address.country = Some(part.to_string());
+        }
+    }
+    (address.city.is_some() || address.zip.is_some()).then_some(address)
+}
+
+pub fn format_address(a: &Address) -> String {
+    let mut lines = Vec::new();
+    for line in [&a.name, &a.address1, &a.address2].into_iter().flatten() {
+        lines.push(line.clone());
+    }
+    let city = [a.zip.as_deref(), a.city.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !city.is_empty() {
+        lines.push(city);
+    }
+    if let Some(c) = &a.country {
+        lines.push(c.clone());
+    }
+    lines.join("\n")
+}
+
+/// Between sentences of one answer: nothing in Chinese and Japanese, a space elsewhere.
+fn sentence_gap(lang: &str) -> &'static str {
+    if lang.starts_with("zh") || lang.starts_with("ja") {
+        ""
+    } else {
+        " "
+    }
+}
+
+/// The outline passage of an article: nothing but its headings as a list.
+fn is_outline(excerpt: &str) -> bool {
+    let lines: Vec<&str> = excerpt.lines().filter(|l| !l.trim().is_empty()).collect();
+    !lines.is_empty() && lines.iter().all(|l| l.trim_start().starts_with("- "))
+}
+
+/// Markdown for a chat bubble: headings become plain lines, emphasis marks go.
+fn markdown_to_text(md: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for line in md.lines() {
+        let heading = line.starts_with('#');
+        let text = line
+            .trim_start_matches('#')
+            .trim()
+            .replace("**", "")
+            .replace("__", "");
+        // One blank line at most, and none between a heading and its text.
+        if text.is_empty()
+            && (out.last().is_none_or(String::is_empty)
+                || out.last().is_some_and(|l| l.ends_with(['?', '？', ':'])))
+        {
+            continue;
+        }
+        if heading && out.last().is_some_and(|l| !l.is_empty()) {
+            out.push(String::new());
+        }
+        out.push(text);
+    }
+    out.join("\n")
+}
+
+/// The passage to quote: without its heading path, cut at a sentence near the limit.
+fn quote(text: &str, title: &str) -> String {
+    let mut lines = text.lines();
+    let first = lines.clone().next().unwrap_or("");
+    let body: String = if first.starts_with(title) || first.contains(" › ") {
+        lines.next();
+        lines.collect::<Vec<_>>().join("\n")
+    } else {
+        text.to_string()
+    };
+    let body = markdown_to_text(&body);
+    let body = body.trim();
+    if body.chars().count() <= QUOTE_CHARS {
+        return body.to_string();
+    }
+    let cut: String = body.chars().take(QUOTE_CHARS).collect();
+    let end = cut
+        .rfind(['.', '。', '!', '?', '！', '？', '\n'])
+        .map_or(cut.len(), |i| {
+            i + cut[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    format!("{}…", cut[..end].trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_read_from_one_message() {
+        let old = Address {
+            name: Some("Emily Johnson".into()),
+            country: Some("US".into()),
+            ..Address::default()
+        };
+        let a = parse_address("742 Evergreen Terrace, 97403 Springfield", Some(&old)).unwrap();
+        assert_eq!(a.address1.as_deref(), Some("742 Evergreen Terrace"));
+        assert_eq!(a.zip.as_deref(), Some("97403"));
+        assert_eq!(a.city.as_deref(), Some("Springfield"));
+        assert_eq!(a.name.as_deref(), Some("Emily Johnson"));
+        assert_eq!(
+            format_address(&a),
+            "Emily Johnson\n742 Evergreen Terrace\n97403 Springfield\nUS"
+        );
+        assert_eq!(parse_address("yes please", None), None);
+        assert_eq!(parse_address("Hauptstraße 5", None), None);
+    }
+
+    #[test]
+    fn picks_follow_numbers_positions_and_ordinals() {
+        let c = vec![
+            "#1043".to_string(),
+            "#1050".to_string(),
+            "#1061".to_string(),
+        ];
+        let u = |t: &str| understand(t);
+        assert_eq!(pick("2", &u("2"), &c).as_deref(), Some("#1050"));
+        assert_eq!(pick("#1061", &u("#1061"), &c).as_deref(), Some("#1061"));
+        assert_eq!(pick("1043", &u("1043"), &c).as_deref(), Some("#1043"));
+        assert_eq!(
+            pick("the second one", &u("the second one"), &c).as_deref(),
+            Some("#1050")
+        );
+        assert_eq!(pick("第三个", &u("第三个"), &c).as_deref(), Some("#1061"));
+        assert_eq!(pick("7", &u("7"), &c), None);
+        assert_eq!(pick("#9999", &u("#9999"), &c), None);
+    }
+
+    #[test]
+    fn quotes_drop_the_heading_path_and_end_at_a_sentence() {
+        let text = format!(
+            "Returns › Window\nYou can return items within 30 days. {}",
+            "More words here. ".repeat(80)
+        );
+        let q = quote(&text, "Returns");
+        assert!(q.starts_with("You can return"), "{q}");
+        assert!(q.ends_with(".…"), "{q}");
+        assert!(q.chars().count() <= QUOTE_CHARS + 1);
+    }
+}

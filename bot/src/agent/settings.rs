@@ -1,0 +1,218 @@
+//! The shop's rules the agent follows: return policy, support hours, limits.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::conversation::Policy;
+
+/// What the agent reads the time from; tests fix it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// The configured return policy the return tool checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReturnPolicy {
+    /// Days after delivery during which items may be returned.
+    pub window_days: i64,
+    /// Products carrying one of these tags cannot be returned (final sale, gift cards…).
+    pub excluded_tags: Vec<String>,
+    /// Refund questions on orders worth at least this much (in the order's minor
+    /// units) go to a human.
+    pub refund_review_minor: i64,
+}
+
+impl Default for ReturnPolicy {
+    fn default() -> Self {
+        Self {
+            window_days: 30,
+            excluded_tags: vec![
+                "final-sale".into(),
+                "gift-card".into(),
+                "personalised".into(),
+                "hygiene".into(),
+            ],
+            refund_review_minor: 50_000,
+        }
+    }
+}
+
+/// When humans answer, in the shop's time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupportHours {
+    pub time_zone: Tz,
+    /// Open days, Monday first.
+    pub days: [bool; 7],
+    pub open: NaiveTime,
+    pub close: NaiveTime,
+    /// What to tell a queued customer during opening hours.
+    pub expected_wait_minutes: u32,
+}
+
+impl Default for SupportHours {
+    fn default() -> Self {
+        Self {
+            time_zone: Tz::UTC,
+            days: [true, true, true, true, true, false, false],
+            open: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            close: NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(),
+            expected_wait_minutes: 10,
+        }
+    }
+}
+
+impl SupportHours {
+    /// Parses `mon-fri`, `mon,wed,fri`, `mon-sun` …
+    pub fn parse_days(raw: &str) -> Result<[bool; 7], String> {
+        let day = |s: &str| -> Result<usize, String> {
+            let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+            let s = s.trim().to_ascii_lowercase();
+            names.iter().position(|n| s.starts_with(n)).ok_or_else(|| {
+                format!("unknown day `{s}` in `{raw}` (use mon, tue, wed, thu, fri, sat, sun)")
+            })
+        };
+        let mut days = [false; 7];
+        for part in raw.split(',').filter(|p| !p.trim().is_empty()) {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (day(a)?, day(b)?);
+                    let mut d = a;
+                    loop {
+                        days[d] = true;
+                        if d == b {
+                            break;
+                        }
+                        d = (d + 1) % 7;
+                    }
+                }
+                None => days[day(part)?] = true,
+            }
+        }
+        if !days.iter().any(|d| *d) {
+            return Err(format!("`{raw}` names no day"));
+        }
+        Ok(days)
+    }
+
+    fn is_open_at(&self, local: DateTime<Tz>) -> bool {
+        let idx = local.weekday().num_days_from_monday() as usize;
+        self.days[idx] && local.time() >= self.open && local.time() < self.close
+    }
+
+    /// `None` while support is open; otherwise when it opens next, in the shop's zone.
+    pub fn next_open(&self, now: DateTime<Utc>) -> Option<DateTime<Tz>> {
+        let local = now.with_timezone(&self.time_zone);
+        if self.is_open_at(local) {
+            return None;
+        }
+        for ahead in 0..8 {
+            let date = local.date_naive() + Duration::days(ahead);
+            let idx = date.weekday().num_days_from_monday() as usize;
+            if !self.days[idx] {
+                continue;
+            }
+            let Some(open) = self
+                .time_zone
+                .from_local_datetime(&date.and_time(self.open))
+                .earliest()
+            else {
+                continue;
+            };
+            if open > local {
+                return Some(open);
+            }
+        }
+        None
+    }
+}
+
+/// Everything the agent needs to know about the shop.
+#[derive(Clone)]
+pub struct AgentSettings {
+    pub shop_name: String,
+    /// The shop's URL, for citations of product pages.
+    pub shop_url: Option<String>,
+    /// Language of a conversation before the customer says anything telling.
+    pub default_language: String,
+    pub returns: ReturnPolicy,
+    pub support: SupportHours,
+    pub policy: Policy,
+    /// Longer messages are not processed; the customer is asked to shorten them.
+    pub max_message_chars: usize,
+    /// Wrong verification attempts before the challenge locks for the conversation.
+    pub max_verification_attempts: u8,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for AgentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentSettings")
+            .field("shop_name", &self.shop_name)
+            .field("default_language", &self.default_language)
+            .field("returns", &self.returns)
+            .field("support", &self.support)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            shop_name: "our shop".into(),
+            shop_url: None,
+            default_language: "en".into(),
+            returns: ReturnPolicy::default(),
+            support: SupportHours::default(),
+            policy: Policy::default(),
+            max_message_chars: 4_000,
+            max_verification_attempts: 5,
+            clock: system_clock(),
+        }
+    }
+}
+
+impl AgentSettings {
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_parse_ranges_lists_and_wraparound() {
+        assert_eq!(
+            SupportHours::parse_days("mon-fri").unwrap(),
+            [true, true, true, true, true, false, false]
+        );
+        assert_eq!(
+            SupportHours::parse_days("sat,sun").unwrap(),
+            [false, false, false, false, false, true, true]
+        );
+        assert_eq!(
+            SupportHours::parse_days("fri-mon").unwrap(),
+            [true, false, false, false, true, true, true]
+        );
+        assert!(
+            SupportHours::parse_days("funday")
+                .unwrap_err()
+                .contains("funday")
+        );
+    }
+
+    #[test]
+    fn next_open_is_none_during_hours_and_the_next_morning_after() {
+        let hours = SupportHours::default();
+        let wednesday_noon = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap();
+        assert_eq!(hours.next_open(wednesday_noon), None);
+        let friday_evening = Utc.with_ymd_and_hms(2026, 11, 27, 19, 0, 0).unwrap();
+        let next = hours.next_open(friday_evening).unwrap();
+        assert_eq!(next.to_rfc3339(), "2026-11-30T09:00:00+00:00");
+    }
+}

@@ -1,0 +1,556 @@
+//! The agent's tools, the same for both engines. Order tools take a [`Verified`] and read
+//! only that customer's records (the SQL itself filters on the customer), so no prompt,
+//! model output or message can reach another customer's data. Every tool call is traced,
+//! and every fact a tool returns is recorded for the guard.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use kefu_knowledge::Knowledge;
+use kefu_knowledge::index::{Filter, SourceKind};
+use kefu_knowledge::search::{Found, SearchRequest};
+
+use super::memory::Verified;
+use super::settings::AgentSettings;
+use crate::shop::{Currency, TrackingStatus};
+use crate::store::{
+    Actor, Address, ConversationId, Order, ReturnLine, Shipment, Store, StoreError, TrackingEvent,
+};
+
+/// One tool call, for `kefu chat`'s side line, the eval reports and the logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolCall {
+    pub name: &'static str,
+    pub input: String,
+    pub output: String,
+}
+
+/// Facts tool results put on the table this conversation: the only order numbers,
+/// tracking numbers and amounts a reply may contain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Facts {
+    pub orders: BTreeSet<String>,
+    pub tracking: BTreeSet<String>,
+    /// Amounts as their digits (`12.50 USD` → `1250`).
+    pub amounts: BTreeSet<String>,
+}
+
+impl Facts {
+    pub fn amount(&mut self, formatted: &str) {
+        self.amounts.insert(digits(formatted));
+    }
+
+    pub fn extend(&mut self, other: &Facts) {
+        self.orders.extend(other.orders.iter().cloned());
+        self.tracking.extend(other.tracking.iter().cloned());
+        self.amounts.extend(other.amounts.iter().cloned());
+    }
+}
+
+pub fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// An order's amount for people.
+pub fn money(minor: i64, currency: &str) -> String {
+    Currency::parse(currency)
+        .map(|c| c.format(minor))
+        .unwrap_or_else(|_| format!("{minor} {currency}"))
+}
+
+/// Where a parcel stands, with what a customer needs to know when it is late or stuck.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parcel {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub status: TrackingStatus,
+    pub last_event: Option<TrackingEvent>,
+    pub promised_by: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Days past the promised date, for a parcel not yet delivered.
+    pub late_days: Option<i64>,
+    /// Days since the last tracking event, when that is unusually long.
+    pub stuck_days: Option<i64>,
+    /// The carrier's words for a delay or an exception.
+    pub problem: Option<String>,
+}
+
+/// Days without a tracking event after which a parcel in transit counts as stuck.
+const STUCK_AFTER_DAYS: i64 = 4;
+
+impl Parcel {
+    pub fn of(shipment: &Shipment, now: DateTime<Utc>) -> Self {
+        let last_event = shipment.events.last().cloned();
+        let delivered =
+            shipment.delivered_at.is_some() || shipment.status == TrackingStatus::Delivered;
+        let moving = !delivered && shipment.status != TrackingStatus::Returned;
+        let late_days = match shipment.promised_by {
+            Some(p) if moving && now > p => Some(((now - p).num_hours() + 23) / 24),
+            _ => None,
+        };
+        let stuck_days = last_event
+            .as_ref()
+            .map(|e| (now - e.at).num_days())
+            .filter(|d| moving && *d >= STUCK_AFTER_DAYS);
+        let problem = shipment
+            .events
+            .iter()
+            .rev()
+            .find(|e| {
+                matches!(
+                    e.status,
+                    TrackingStatus::Delayed | TrackingStatus::Exception
+                )
+            })
+            .filter(|_| moving)
+            .and_then(|e| e.description.clone());
+        Self {
+            carrier: shipment.carrier.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            status: shipment.status,
+            last_event,
+            promised_by: shipment.promised_by,
+            delivered_at: shipment.delivered_at,
+            late_days,
+            stuck_days,
+            problem,
+        }
+    }
+}
+
+/// What happened to a return request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReturnOutcome {
+    Created {
+        id: i64,
+        lines: Vec<ReturnLine>,
+        excluded: Vec<String>,
+    },
+    AlreadyRequested {
+        id: i64,
+    },
+    Cancelled,
+    NotDelivered,
+    WindowPassed {
+        delivered: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    },
+    /// Nothing in the order can be returned under the policy.
+    Excluded {
+        items: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ChangeOutcome {
+    Done,
+    AlreadyCancelled {
+        at: Option<DateTime<Utc>>,
+    },
+    /// Shipped already; the parcel, if any, for redirect advice.
+    AlreadyShipped {
+        parcel: Option<Parcel>,
+    },
+}
+
+/// A product found for a customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductHit {
+    pub title: String,
+    pub price: Option<String>,
+    pub in_stock: bool,
+    pub url: Option<String>,
+    pub doc_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductResults {
+    /// Products that clearly match.
+    pub matches: Vec<ProductHit>,
+    /// Closest products when nothing matches clearly.
+    pub suggestions: Vec<ProductHit>,
+}
+
+/// The tools of one agent turn.
+pub struct Tools<'a> {
+    store: &'a Store,
+    knowledge: Option<&'a Knowledge>,
+    settings: &'a AgentSettings,
+    conversation: ConversationId,
+    pub calls: Vec<ToolCall>,
+    pub facts: Facts,
+    /// Documents retrieved this turn: the only ones a reply may cite.
+    pub retrieved: BTreeSet<String>,
+}
+
+impl<'a> Tools<'a> {
+    pub fn new(
+        store: &'a Store,
+        knowledge: Option<&'a Knowledge>,
+        settings: &'a AgentSettings,
+        conversation: ConversationId,
+    ) -> Self {
+        Self {
+            store,
+            knowledge,
+            settings,
+            conversation,
+            calls: Vec::new(),
+            facts: Facts::default(),
+            retrieved: BTreeSet::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &AgentSettings {
+        self.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
+    fn call(&mut self, name: &'static str, input: impl Into<String>, output: impl Into<String>) {
+        self.calls.push(ToolCall {
+            name,
+            input: input.into(),
+            output: output.into(),
+        });
+    }
+
+    fn learn_order(&mut self, order: &Order) {
+        self.facts.orders.insert(order.name.clone());
+        for amount in [
+            order.total,
+            order.subtotal,
+            order.shipping,
+            order.taxes,
+            order.refunded,
+        ] {
+            self.facts.amount(&money(amount, &order.currency));
+        }
+    }
+
+    /// The verified customer's orders, newest first.
+    pub async fn list_orders(&mut self, who: Verified) -> Result<Vec<Order>, StoreError> {
+        let orders = self.store.orders_of(who.customer()).await?;
+        for o in &orders {
+            self.learn_order(o);
+        }
+        self.call("list_orders", "", format!("{} orders", orders.len()));
+        Ok(orders)
+    }
+
+    /// One of the verified customer's orders. Another customer's order is reported
+    /// exactly like one that does not exist.
+    pub async fn order(&mut self, who: Verified, name: &str) -> Result<Option<Order>, StoreError> {
+        let order = self.store.order_of_customer(who.customer(), name).await?;
+        match &order {
+            Some(o) => {
+                self.learn_order(o);
+                self.call(
+                    "order_details",
+                    name,
+                    format!("{} {}", o.status, o.fulfillment_status),
+                );
+            }
+            None => self.call("order_details", name, "not found"),
+        }
+        Ok(order)
+    }
+
+    /// The parcels of one of the verified customer's orders.
+    pub async fn tracking(
+        &mut self,
+        who: Verified,
+        name: &str,
+    ) -> Result<Option<(Order, Vec<Parcel>)>, StoreError> {
+        let Some(order) = self.store.order_of_customer(who.customer(), name).await? else {
+            self.call("track_shipment", name, "not found");
+            return Ok(None);
+        };
+        self.learn_order(&order);
+        let now = self.settings.now();
+        let parcels: Vec<Parcel> = self
+            .store
+            .shipments_of(order.id)
+            .await?
+            .iter()
+            .map(|s| Parcel::of(s, now))
+            .collect();
+        for p in &parcels {
+            self.facts.tracking.insert(p.tracking_number.clone());
+        }
+        let summary = parcels
+            .iter()
+            .map(|p| format!("{} {} {}", p.carrier, p.tracking_number, p.status.as_str()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.call(
+            "track_shipment",
+            name,
+            if summary.is_empty() {
+                "no parcel".into()
+            } else {
+                summary
+            },
+        );
+        Ok(Some((order, parcels)))
+    }
+
+    /// Opens a return for the eligible lines of a delivered order, within the policy.
+    pub async fn start_return(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<ReturnOutcome, StoreError> {
+        debug_assert_eq!(order.customer_id, Some(who.customer()));
+        if order.customer_id != Some(who.customer()) {
+            return Ok(ReturnOutcome::NotDelivered);
+        }
+        let outcome = self.decide_return(order).await?;
+        let outcome = match outcome {
+            ReturnOutcome::Created {
+                lines, excluded, ..
+            } => {
+                let actor = Actor {
+                    name: "agent",
+                    conversation_id: Some(self.conversation),
+                };
+                let id = self
+                    .store
+                    .create_return_request(order.id, &lines, None, actor)
+                    .await?;
+                ReturnOutcome::Created {
+                    id,
+                    lines,
+                    excluded,
+                }
+            }
+            other => other,
+        };
+        self.call("start_return", &order.name, outcome_name(&outcome));
+        Ok(outcome)
+    }
+
+    async fn decide_return(&mut self, order: &Order) -> Result<ReturnOutcome, StoreError> {
+        if order.status == "cancelled" || order.cancelled_at.is_some() {
+            return Ok(ReturnOutcome::Cancelled);
+        }
+        if let Some(existing) = self.store.return_requests_of(order.id).await?.last() {
+            return Ok(ReturnOutcome::AlreadyRequested { id: existing.id });
+        }
+        let shipments = self.store.shipments_of(order.id).await?;
+        let delivered = shipments.iter().filter_map(|s| s.delivered_at).max();
+        let Some(delivered) = delivered else {
+            return Ok(ReturnOutcome::NotDelivered);
+        };
+        let deadline = delivered + Duration::days(self.settings.returns.window_days);
+        if self.settings.now() > deadline {
+            return Ok(ReturnOutcome::WindowPassed {
+                delivered,
+                deadline,
+            });
+        }
+        let skus: Vec<String> = order.lines.iter().filter_map(|l| l.sku.clone()).collect();
+        let tags = self.store.product_tags_by_sku(&skus).await?;
+        let excluded_tags = &self.settings.returns.excluded_tags;
+        let (mut lines, mut excluded) = (Vec::new(), Vec::new());
+        for line in &order.lines {
+            let blocked = line
+                .sku
+                .as_ref()
+                .and_then(|s| tags.get(s))
+                .is_some_and(|t| {
+                    t.iter()
+                        .any(|tag| excluded_tags.iter().any(|x| x.eq_ignore_ascii_case(tag)))
+                });
+            if blocked {
+                excluded.push(line.name.clone());
+            } else {
+                lines.push(ReturnLine {
+                    sku: line.sku.clone(),
+                    name: line.name.clone(),
+                    quantity: line.quantity,
+                });
+            }
+        }
+        if lines.is_empty() {
+            return Ok(ReturnOutcome::Excluded { items: excluded });
+        }
+        Ok(ReturnOutcome::Created {
+            id: 0,
+            lines,
+            excluded,
+        })
+    }
+
+    /// Cancels an order that has not shipped.
+    pub async fn cancel(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let outcome = self.change(who, order, None).await?;
+        self.call("cancel_order", &order.name, change_name(&outcome));
+        Ok(outcome)
+    }
+
+    /// Sends an order that has not shipped to a new address.
+    pub async fn change_address(
+        &mut self,
+        who: Verified,
+        order: &Order,
+        address: &Address,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let outcome = self.change(who, order, Some(address)).await?;
+        self.call("change_address", &order.name, change_name(&outcome));
+        Ok(outcome)
+    }
+
+    async fn change(
+        &mut self,
+        who: Verified,
+        order: &Order,
+        address: Option<&Address>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        if order.customer_id != Some(who.customer()) {
+            return Ok(ChangeOutcome::AlreadyCancelled { at: None });
+        }
+        if order.status == "cancelled" || order.cancelled_at.is_some() {
+            return Ok(ChangeOutcome::AlreadyCancelled {
+                at: order.cancelled_at,
+            });
+        }
+        let actor = Actor {
+            name: "agent",
+            conversation_id: Some(self.conversation),
+        };
+        let done = match address {
+            None => self.store.cancel_order(order.id, actor).await?,
+            Some(a) => {
+                self.store
+                    .change_shipping_address(order.id, a, actor)
+                    .await?
+            }
+        };
+        if done {
+            return Ok(ChangeOutcome::Done);
+        }
+        let now = self.settings.now();
+        let parcel = self
+            .store
+            .shipments_of(order.id)
+            .await?
+            .first()
+            .map(|s| Parcel::of(s, now));
+        if let Some(p) = &parcel {
+            self.facts.tracking.insert(p.tracking_number.clone());
+        }
+        Ok(ChangeOutcome::AlreadyShipped { parcel })
+    }
+
+    /// Passages of the shop's articles that answer `text`, best first.
+    pub async fn search_knowledge(&mut self, text: &str, lang: &str) -> Vec<Found> {
+        let found = self.search(text, lang, SourceKind::Article, 3).await;
+        for f in &found {
+            self.retrieved.insert(f.hit.passage.doc_id.clone());
+        }
+        let summary = found
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}{}",
+                    f.hit.passage.doc_id,
+                    if f.confident { "" } else { "?" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.call("search_knowledge", text, summary);
+        found
+    }
+
+    /// Products matching `text`; the closest ones as suggestions when none match well.
+    pub async fn search_products(&mut self, text: &str, lang: &str) -> ProductResults {
+        let found = self.search(text, lang, SourceKind::Product, 5).await;
+        let hit = |f: &Found| ProductHit {
+            title: f.hit.passage.title.clone(),
+            price: f.hit.passage.price.clone(),
+            in_stock: f.hit.passage.in_stock.unwrap_or(true),
+            url: f.hit.passage.url.clone(),
+            doc_id: f.hit.passage.doc_id.clone(),
+        };
+        let matches: Vec<ProductHit> = found.iter().filter(|f| f.confident).map(hit).collect();
+        let suggestions: Vec<ProductHit> = if matches.is_empty() {
+            found.iter().take(3).map(hit).collect()
+        } else {
+            Vec::new()
+        };
+        for p in matches.iter().chain(&suggestions) {
+            self.retrieved.insert(p.doc_id.clone());
+            if let Some(price) = &p.price {
+                for part in price.split('–') {
+                    self.facts.amount(part);
+                }
+            }
+        }
+        self.call(
+            "search_products",
+            text,
+            format!(
+                "{} matches, {} suggestions",
+                matches.len(),
+                suggestions.len()
+            ),
+        );
+        ProductResults {
+            matches,
+            suggestions,
+        }
+    }
+
+    async fn search(&self, text: &str, lang: &str, kind: SourceKind, top: usize) -> Vec<Found> {
+        let Some(knowledge) = self.knowledge else {
+            return Vec::new();
+        };
+        let request = SearchRequest {
+            text: text.to_string(),
+            lang: Some(lang.to_string()),
+            top,
+            filter: Filter {
+                kinds: vec![kind],
+                ..Filter::default()
+            },
+        };
+        match knowledge.search(&request).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!(error = %e, "knowledge search failed");
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn outcome_name(o: &ReturnOutcome) -> String {
+    match o {
+        ReturnOutcome::Created { id, .. } => format!("created R-{id}"),
+        ReturnOutcome::AlreadyRequested { id } => format!("already requested R-{id}"),
+        ReturnOutcome::Cancelled => "order cancelled".into(),
+        ReturnOutcome::NotDelivered => "not delivered".into(),
+        ReturnOutcome::WindowPassed { .. } => "window passed".into(),
+        ReturnOutcome::Excluded { .. } => "items excluded".into(),
+    }
+}
+
+fn change_name(o: &ChangeOutcome) -> &'static str {
+    match o {
+        ChangeOutcome::Done => "done",
+        ChangeOutcome::AlreadyCancelled { .. } => "already cancelled",
+        ChangeOutcome::AlreadyShipped { .. } => "already shipped",
+    }
+}

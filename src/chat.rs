@@ -1,0 +1,157 @@
+//! `kefu chat`: a terminal conversation with the support bot, through the same agent the
+//! channels use. Reads one message per line from standard input, so it also works with
+//! piped input.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use kefu_bot::agent::{Agent, Inbound, Outcome};
+use kefu_bot::shop::{Channel, Email};
+
+use crate::cli::{ChatArgs, Engine};
+use crate::config::Settings;
+
+pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode> {
+    if args.engine == Engine::Llm {
+        bail!(
+            "the LLM engine is not available yet in this version of kefu; use `--engine offline` (the default)"
+        );
+    }
+    let store = crate::commands::connect(settings).await?;
+    store
+        .migrate()
+        .await
+        .context("bringing the database schema up to date")?;
+    let agent_settings = settings
+        .agent_settings()
+        .map_err(|e| anyhow::anyhow!("kefu.toml [agent]: {e}"))?;
+    let knowledge = crate::knowledge::open(settings, false)
+        .await
+        .context("opening the knowledge index (run `kefu knowledge reindex`)")?;
+    let sources = kefu_bot::sources::knowledge_sources(&store, settings.http.public_url.as_deref())
+        .await
+        .context("reading documents and products")?;
+    knowledge
+        .reindex(&sources)
+        .await
+        .context("bringing the knowledge index up to date")?;
+
+    let customer = match &args.as_customer {
+        None => None,
+        Some(raw) => {
+            let email = Email::parse(raw).map_err(|e| anyhow::anyhow!("--as {raw}: {e}"))?;
+            let found = store.customer_by_email(&email).await?;
+            match found {
+                Some(c) => Some(c),
+                None => bail!(
+                    "--as {email}: no customer with this e-mail address (try `kefu demo load`, then e.g. one from `kefu chat --help`)"
+                ),
+            }
+        }
+    };
+    let agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), agent_settings)?;
+    let thread = args.thread.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("cli-{nanos:x}")
+    });
+
+    let interactive = std::io::stdin().is_terminal();
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    if interactive && !args.json {
+        let who = match &customer {
+            Some(c) => format!(
+                "{} <{}>, verified",
+                c.name.clone().unwrap_or_default(),
+                c.email.clone().unwrap_or_default()
+            ),
+            None => "an anonymous visitor".to_string(),
+        };
+        println!(
+            "Chatting with {} as {who}. Type a message; Ctrl-D or /quit ends.",
+            settings.shop.name
+        );
+    }
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive && !args.json {
+            print!("> ");
+            std::io::stdout().flush().ok();
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line.context("reading standard input")?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if text == "/quit" || text == "/exit" {
+            break;
+        }
+        let outcome = agent
+            .handle(&Inbound {
+                channel: Channel::Web,
+                thread_id: thread.clone(),
+                external_id: None,
+                text: text.to_string(),
+                customer: customer.as_ref().map(|c| c.id),
+                lang_hint: args.lang.clone(),
+            })
+            .await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&outcome)?);
+        } else {
+            print_outcome(&outcome, color);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_outcome(outcome: &Outcome, color: bool) {
+    let dim = |s: &str| {
+        if color {
+            format!("\x1b[2m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    for call in &outcome.tool_calls {
+        println!(
+            "{}",
+            dim(&format!(
+                "  ⚙ {}({}) → {}",
+                call.name, call.input, call.output
+            ))
+        );
+    }
+    for reply in &outcome.replies {
+        println!("{}", reply.text);
+        for c in &reply.citations {
+            let url = c
+                .url
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default();
+            println!(
+                "{}",
+                dim(&format!("  ↳ {} [{}]{url}", c.title, c.document_id))
+            );
+        }
+    }
+    let mut status = vec![
+        format!("lang {}", outcome.language),
+        outcome.state.as_str().to_string(),
+    ];
+    if outcome.verified {
+        status.push("verified".into());
+    }
+    if let Some(h) = outcome.handoff {
+        status.push(format!("handoff #{h}"));
+    }
+    println!("{}", dim(&format!("  · {}", status.join(" · "))));
+    println!();
+}
