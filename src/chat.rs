@@ -14,11 +14,15 @@ use crate::cli::{ChatArgs, Engine};
 use crate::config::Settings;
 
 pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode> {
-    if args.engine == Engine::Llm {
-        bail!(
-            "the LLM engine is not available yet in this version of kefu; use `--engine offline` (the default)"
-        );
-    }
+    let llm = match args.engine {
+        Engine::Offline => None,
+        Engine::Llm => match settings.llm_settings() {
+            Some(s) => Some(kefu_bot::agent::llm::LlmEngine::new(s)?),
+            None => bail!(
+                "--engine llm needs llm.base_url and llm.model in kefu.toml (or KEFU__LLM__BASE_URL, KEFU__LLM__MODEL)"
+            ),
+        },
+    };
     let store = crate::commands::connect(settings).await?;
     store
         .migrate()
@@ -51,7 +55,10 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
             }
         }
     };
-    let agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), agent_settings)?;
+    let mut agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), agent_settings)?;
+    if let Some(engine) = llm {
+        agent = agent.with_llm(engine);
+    }
     let thread = args.thread.clone().unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -184,12 +184,37 @@ pub struct Email {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[derive(Default)]
 pub struct Llm {
     /// An OpenAI-compatible endpoint; without one kefu answers with its offline engine.
     pub base_url: Option<String>,
     pub model: Option<String>,
     pub api_key: Option<Secret>,
+    /// Seconds for one customer message's model call, retries included; after that the
+    /// offline engine answers.
+    pub timeout_secs: u64,
+    /// Model calls per customer message (each may call tools).
+    pub max_steps: usize,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    /// Prices per million prompt and completion tokens, for the cost figures.
+    pub prompt_price: f64,
+    pub completion_price: f64,
+}
+
+impl Default for Llm {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            model: None,
+            api_key: None,
+            timeout_secs: 30,
+            max_steps: 5,
+            temperature: Some(0.2),
+            max_tokens: Some(600),
+            prompt_price: 0.0,
+            completion_price: 0.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -428,6 +453,23 @@ impl Settings {
                 "http.listen: `{}` is not an address like 127.0.0.1:8080",
                 self.http.listen
             )
+        })
+    }
+
+    /// The LLM engine's settings, when `[llm]` names an endpoint and a model.
+    pub fn llm_settings(&self) -> Option<kefu_bot::agent::llm::LlmSettings> {
+        let l = &self.llm;
+        Some(kefu_bot::agent::llm::LlmSettings {
+            base_url: l.base_url.clone()?,
+            model: l.model.clone()?,
+            api_key: l.api_key.as_ref().map(|k| k.expose().to_string()),
+            timeout: std::time::Duration::from_secs(l.timeout_secs.max(1)),
+            max_steps: l.max_steps.max(1),
+            attempts: 1,
+            temperature: l.temperature,
+            max_tokens: l.max_tokens,
+            prompt_price: l.prompt_price,
+            completion_price: l.completion_price,
         })
     }
 

@@ -4,6 +4,7 @@
 //! go through [`Agent::handle`], so they behave the same.
 
 pub mod guard;
+pub mod llm;
 pub mod memory;
 pub mod offline;
 pub mod settings;
@@ -135,6 +136,10 @@ pub struct Outcome {
     /// Facts the guard removed from the engine's first answer.
     pub violations: Vec<Violation>,
     pub verified: bool,
+    /// Which engine wrote the answer: `offline` or `llm`.
+    pub engine: &'static str,
+    /// Why the LLM engine's answer was not used, when it was not.
+    pub fallback: Option<String>,
 }
 
 pub struct Agent {
@@ -142,6 +147,7 @@ pub struct Agent {
     knowledge: Option<Arc<Knowledge>>,
     settings: AgentSettings,
     offline: OfflineEngine,
+    llm: Option<llm::LlmEngine>,
     code_sender: Option<Arc<dyn CodeSender>>,
 }
 
@@ -164,8 +170,15 @@ impl Agent {
             knowledge,
             settings,
             offline: OfflineEngine::new(Answers::builtin()?),
+            llm: None,
             code_sender: None,
         })
+    }
+
+    /// Lets an LLM answer, with the offline engine as the fallback.
+    pub fn with_llm(mut self, engine: llm::LlmEngine) -> Self {
+        self.llm = Some(engine);
+        self
     }
 
     /// Enables verification by one-time e-mail code.
@@ -237,6 +250,8 @@ impl Agent {
             duplicate: matches!(recorded, Recorded::Duplicate(_)),
             violations: vec![],
             verified: memory.verified.is_some(),
+            engine: "offline",
+            fallback: None,
         };
         if outcome.duplicate {
             return Ok(outcome);
@@ -344,6 +359,16 @@ impl Agent {
         let mut tools =
             tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
         tools.facts = memory.facts.clone();
+        // Handoff triggers and the agent's own follow-up questions (verification, which
+        // order, the new address) are rules: the offline engine handles them either way.
+        let use_llm = self.llm.is_some()
+            && memory.pending.is_none()
+            && crate::triggers::triggers(text).is_empty();
+        let history = if use_llm {
+            self.history(id).await?
+        } else {
+            Vec::new()
+        };
         let mut turn = Turn {
             tools: &mut tools,
             memory,
@@ -352,7 +377,78 @@ impl Agent {
             conversation: id,
             code_sender: self.code_sender.as_deref(),
         };
-        let answer = self.offline.answer(&mut turn).await?;
+        let mut answer = None;
+        if let (true, Some(llm)) = (use_llm, &self.llm) {
+            let mut feedback: Option<String> = None;
+            for attempt in 0..2 {
+                match llm.answer(&mut turn, &history, feedback.as_deref()).await {
+                    Ok(got) => {
+                        self.store
+                            .add_usage(id, got.prompt_tokens, got.completion_tokens)
+                            .await?;
+                        let violations = self.check(&got.answer, turn.tools, customer_text);
+                        if violations.is_empty() {
+                            outcome.engine = "llm";
+                            answer = Some(got.answer);
+                            break;
+                        }
+                        tracing::warn!(
+                            conversation = id,
+                            attempt,
+                            ?violations,
+                            "LLM answer failed the guard"
+                        );
+                        outcome.violations.extend(violations.iter().cloned());
+                        let listed: Vec<String> =
+                            violations.iter().map(ToString::to_string).collect();
+                        feedback = Some(format!(
+                            "Your previous reply was not sent: {}. Rewrite it stating only facts from tool results and citing only the numbered sources.",
+                            listed.join("; ")
+                        ));
+                        outcome.fallback = Some("the answer failed the guard twice".into());
+                    }
+                    Err(e) => {
+                        tracing::warn!(conversation = id, error = %e, "LLM engine failed; the offline engine answers");
+                        outcome.fallback = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        let answer = match answer {
+            Some(a) => a,
+            None => {
+                let a = self.offline.answer(&mut turn).await?;
+                let violations = self.check(&a, turn.tools, customer_text);
+                if !violations.is_empty() {
+                    // The offline engine only says what its tools returned; reaching this
+                    // is a bug, and a person is safer than a wrong fact.
+                    tracing::error!(
+                        conversation = id,
+                        ?violations,
+                        "offline answer failed the guard"
+                    );
+                    outcome.violations.extend(violations);
+                    Answer::handoff(
+                        String::new(),
+                        HandoffReason::Sensitive("unverifiable answer".into()),
+                    )
+                } else {
+                    a
+                }
+            }
+        };
+        memory.facts = tools.facts.clone();
+        outcome.tool_calls.extend(tools.calls);
+        Ok(answer)
+    }
+
+    fn check(
+        &self,
+        answer: &Answer,
+        tools: &tools::Tools<'_>,
+        customer_text: &str,
+    ) -> Vec<Violation> {
         let citations: Vec<String> = answer
             .citations
             .iter()
@@ -364,22 +460,21 @@ impl Agent {
             retrieved: Some(&tools.retrieved),
             passages: &answer.passages,
         };
-        let violations = guard::check(&answer.text, &citations, &grounds);
-        memory.facts = tools.facts.clone();
-        outcome.tool_calls.extend(tools.calls);
-        if !violations.is_empty() {
-            // The offline engine only says what its tools returned; reaching this is a
-            // bug, and a person is safer than a wrong fact.
-            tracing::error!(
-                conversation = id,
-                ?violations,
-                "offline answer failed the guard"
-            );
-            outcome.violations = violations;
-            let reason = HandoffReason::Sensitive("unverifiable answer".into());
-            return Ok(Answer::handoff(String::new(), reason));
-        }
-        Ok(answer)
+        guard::check(&answer.text, &citations, &grounds)
+    }
+
+    /// The conversation before the current message, for the LLM.
+    async fn history(&self, id: ConversationId) -> Result<Vec<(Role, String)>, StoreError> {
+        let mut messages: Vec<(Role, String)> = self
+            .store
+            .messages(id)
+            .await?
+            .into_iter()
+            .map(|m| (m.role, m.body))
+            .collect();
+        // The last one is the message being answered.
+        messages.pop();
+        Ok(messages)
     }
 
     /// Everything the customer wrote in this conversation so far.
@@ -439,6 +534,8 @@ impl Agent {
             duplicate: false,
             violations: vec![],
             verified: memory.verified.is_some(),
+            engine: "offline",
+            fallback: None,
         };
         for effect in machine.handle(
             Event::Rated {
@@ -490,6 +587,8 @@ impl Agent {
             duplicate: false,
             violations: vec![],
             verified: memory.verified.is_some(),
+            engine: "offline",
+            fallback: None,
         };
         for effect in machine.handle(event, &self.settings.policy) {
             match effect {

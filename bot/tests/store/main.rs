@@ -7,6 +7,8 @@ mod agent;
 mod cases;
 mod common;
 mod imports;
+mod llm;
+mod llm_server;
 mod shop;
 
 /// Generates one `#[tokio::test]` per case and backend.
