@@ -237,6 +237,19 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The offline engine's turn latency and throughput on the demo shop with many
+    /// conversations at once; the query embedding is timed separately.
+    Agent {
+        /// Conversations, each a verified demo customer.
+        #[arg(long, default_value_t = 1_000)]
+        conversations: usize,
+        /// Messages per conversation.
+        #[arg(long, default_value_t = 6)]
+        turns: usize,
+        /// Work folder for the database and index (default: a temporary one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Import a generated Shopify orders file into a fresh SQLite database and time it.
     Import {
         /// Line items in the generated file.

@@ -111,6 +111,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dimension,
             dir,
         }) => crate::knowledge::bench(&settings, chunks, queries, dimension, dir).await,
+        Command::Bench(BenchCommand::Agent {
+            conversations,
+            turns,
+            dir,
+        }) => crate::bench_agent::run(&settings, conversations, turns, dir).await,
         Command::Bench(BenchCommand::Import { lines, runs, dir }) => {
             bench_import(lines, runs, dir.as_deref()).await
         }

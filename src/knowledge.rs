@@ -69,7 +69,7 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
         .with_dense_products(k.embed_products))
 }
 
-async fn embedder(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+pub(crate) async fn embedder(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     let e = &settings.knowledge.embeddings;
     Ok(match settings.embeddings_choice() {
         EmbeddingsProvider::Local => {

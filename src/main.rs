@@ -1,6 +1,7 @@
 //! `kefu`: self-hosted AI customer service and marketing automation for online shops.
 //! This binary is the thin wiring: command line, settings, telemetry and the HTTP server.
 
+mod bench_agent;
 mod chat;
 mod cli;
 mod commands;

@@ -256,7 +256,7 @@ impl Agent {
         if outcome.duplicate {
             return Ok(outcome);
         }
-        tracing::info!(conversation = id, channel = %inbound.channel, lang = %lang, text = %guard::redact(text), "customer message");
+        tracing::debug!(conversation = id, channel = %inbound.channel, lang = %lang, text = %guard::redact(text), "customer message");
 
         let effects = machine.handle(Event::CustomerMessage { at: now }, &self.settings.policy);
         let mut pending: std::collections::VecDeque<Effect> = effects.into();
