@@ -72,6 +72,9 @@ pub struct OtpChallenge {
 
 /// Most entries kept in [`Memory::tried`].
 const TRIED_KEPT: usize = 12;
+/// Customer messages with numbers kept for the guard, and their length.
+const SAID_KEPT: usize = 20;
+const SAID_CHARS: usize = 300;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -88,6 +91,9 @@ pub struct Memory {
     pub tried: Vec<String>,
     /// Facts tool results put on the table; replies may only state these.
     pub facts: super::tools::Facts,
+    /// The customer's recent messages that carry numbers (order, tracking, amounts): a
+    /// reply may quote them back.
+    pub said: Vec<String>,
 }
 
 impl Memory {
@@ -114,6 +120,25 @@ impl Memory {
         self.failed_verifications = 0;
         self.otp = None;
         Verified { customer }
+    }
+
+    /// Keeps a customer message that carries digits, for the guard.
+    pub fn remember_said(&mut self, text: &str) {
+        if text.chars().any(|c| c.is_ascii_digit()) {
+            self.said.push(text.chars().take(SAID_CHARS).collect());
+            if self.said.len() > SAID_KEPT {
+                let extra = self.said.len() - SAID_KEPT;
+                self.said.drain(..extra);
+            }
+        }
+    }
+
+    /// What the customer said that a reply may quote, with the current message.
+    pub fn said_with(&self, current: &str) -> String {
+        let mut out = self.said.join("\n");
+        out.push('\n');
+        out.push_str(current);
+        out
     }
 
     pub fn note(&mut self, what: impl Into<String>) {

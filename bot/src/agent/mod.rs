@@ -260,9 +260,7 @@ impl Agent {
 
         let effects = machine.handle(Event::CustomerMessage { at: now }, &self.settings.policy);
         let mut pending: std::collections::VecDeque<Effect> = effects.into();
-        let mut customer_text = self.customer_text(id).await?;
-        customer_text.push('\n');
-        customer_text.push_str(text);
+        let customer_text = memory.said_with(text);
         while let Some(effect) = pending.pop_front() {
             match effect {
                 Effect::RunAgent => {
@@ -317,27 +315,30 @@ impl Agent {
             }
         }
 
-        for reply in &outcome.replies {
-            self.store
-                .record_message(&NewMessage {
-                    conversation_id: id,
-                    channel: inbound.channel,
-                    external_id: None,
-                    role: Role::Bot,
-                    staff_id: None,
-                    body: reply.text.clone(),
-                    citations: reply.citations.clone(),
-                })
-                .await?;
-        }
         outcome.state = machine.state().stored();
         outcome.verified = memory.verified.is_some();
         memory.language = Some(lang);
         memory.machine = Some(machine);
+        memory.remember_said(text);
         let customer = memory.verified.map(|v| v.customer);
+        let replies: Vec<NewMessage> = outcome
+            .replies
+            .iter()
+            .map(|reply| NewMessage {
+                conversation_id: id,
+                channel: inbound.channel,
+                external_id: None,
+                role: Role::Bot,
+                staff_id: None,
+                body: reply.text.clone(),
+                citations: reply.citations.clone(),
+            })
+            .collect();
+        // The replies and the conversation's new state are stored together.
         self.store
-            .save_conversation(
+            .finish_turn(
                 id,
+                &replies,
                 outcome.state,
                 &outcome.language,
                 customer,
@@ -475,19 +476,6 @@ impl Agent {
         // The last one is the message being answered.
         messages.pop();
         Ok(messages)
-    }
-
-    /// Everything the customer wrote in this conversation so far.
-    async fn customer_text(&self, id: ConversationId) -> Result<String, StoreError> {
-        Ok(self
-            .store
-            .messages(id)
-            .await?
-            .into_iter()
-            .filter(|m| m.role == Role::Customer)
-            .map(|m| m.body)
-            .collect::<Vec<_>>()
-            .join("\n"))
     }
 
     async fn take_rating(

@@ -148,6 +148,55 @@ impl Store {
         Ok(())
     }
 
+    /// Ends an agent turn in one transaction: the bot's replies and the conversation's
+    /// state, language, customer and memory.
+    pub async fn finish_turn(
+        &self,
+        id: ConversationId,
+        replies: &[NewMessage],
+        state: ConversationState,
+        language: &str,
+        customer_id: Option<CustomerId>,
+        context: &serde_json::Value,
+    ) -> Result<()> {
+        let now = Utc::now();
+        let closed_at = (state == ConversationState::Closed).then_some(now);
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for m in replies {
+                sqlx::query(
+                    "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(m.conversation_id)
+                .bind(m.channel.as_str())
+                .bind(m.external_id.as_deref())
+                .bind(m.role.as_str())
+                .bind(m.staff_id)
+                .bind(&m.body)
+                .bind(Json(&m.citations))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE conversations SET state = $1, language = $2, customer_id = COALESCE($3, customer_id), \
+                 context = $4, updated_at = $5, closed_at = COALESCE(closed_at, $6) WHERE id = $7",
+            )
+            .bind(state.as_str())
+            .bind(language)
+            .bind(customer_id)
+            .bind(Json(context))
+            .bind(now)
+            .bind(closed_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Stores a 1–5 satisfaction rating.
     pub async fn set_rating(&self, id: ConversationId, score: u8) -> Result<()> {
         if !(1..=5).contains(&score) {

@@ -307,3 +307,201 @@ async fn handoff_triggers_stay_rules_even_with_a_model() {
     assert!(o.handoff.is_some());
     assert!(s.server.requests().is_empty(), "the model was not asked");
 }
+
+// ----- a real model server -----
+
+/// llama.cpp's `llama-server`, started for one test and stopped when dropped.
+struct Llama {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Llama {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `KEFU_LLAMA_SERVER` (the binary) and `KEFU_LLAMA_MODEL` (a GGUF file), or `None` when
+/// they are not given; `.ci/run` builds and fetches both and sets `KEFU_REQUIRE_LLAMA=1`.
+async fn llama() -> Option<Llama> {
+    let (server, model) = match (
+        std::env::var("KEFU_LLAMA_SERVER"),
+        std::env::var("KEFU_LLAMA_MODEL"),
+    ) {
+        (Ok(s), Ok(m)) => (s, m),
+        _ => {
+            assert!(
+                std::env::var("KEFU_REQUIRE_LLAMA").is_err(),
+                "KEFU_REQUIRE_LLAMA is set but KEFU_LLAMA_SERVER / KEFU_LLAMA_MODEL are not"
+            );
+            eprintln!("no llama-server given (KEFU_LLAMA_SERVER, KEFU_LLAMA_MODEL): skipped");
+            return None;
+        }
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../prompts/llama/chatml-tools.jinja"
+    );
+    let child = std::process::Command::new(&server)
+        .args([
+            "-m",
+            &model,
+            "--jinja",
+            "--chat-template-file",
+            template,
+            "-t",
+            "1",
+            "-c",
+            "8192",
+        ])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {server}: {e}"));
+    let llama = Llama {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..240 {
+        if let Ok(r) = http.get(format!("{}/health", llama.base)).send().await
+            && r.status().is_success()
+        {
+            return Some(llama);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("llama-server did not become ready at {}", llama.base);
+}
+
+#[tokio::test]
+async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
+    let Some(llama) = llama().await else { return };
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/chat/completions", llama.base);
+
+    // Tool calls come back in OpenAI's format and parse into our client's types.
+    let body = serde_json::json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Where is my order #1005?"}],
+        "tools": [{"type": "function", "function": {"name": "track_shipment", "description": "Track an order's parcel",
+            "parameters": {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}}],
+        "tool_choice": "required",
+        "max_tokens": 64,
+        "temperature": 0,
+    });
+    let response: async_openai::types::chat::CreateChatCompletionResponse = http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = &response.choices[0].message;
+    let calls = message.tool_calls.as_ref().expect("a tool call");
+    let async_openai::types::chat::ChatCompletionMessageToolCalls::Function(call) = &calls[0]
+    else {
+        panic!("not a function call: {calls:?}")
+    };
+    assert_eq!(call.function.name, "track_shipment");
+    let args: serde_json::Value = serde_json::from_str(&call.function.arguments).unwrap();
+    assert!(args["order"].is_string(), "{args}");
+    let usage = response.usage.expect("usage");
+    assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
+
+    // Streaming: server-sent events with content deltas, then [DONE].
+    let body = serde_json::json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": true,
+        "max_tokens": 16,
+    });
+    let text = http
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
+    let deltas: Vec<serde_json::Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(
+        deltas.iter().any(|d| d["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())),
+        "{text}"
+    );
+
+    // Through the agent: the model's reply is checked by the guard and its tokens counted;
+    // whatever the tiny model says, no unbacked fact reaches the customer.
+    let db = TestDb::sqlite().await;
+    seed(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let knowledge = crate::shop::knowledge(&db.store, dir.path()).await;
+    let engine = LlmEngine::new(LlmSettings {
+        base_url: format!("{}/v1", llama.base),
+        model: "smollm2".into(),
+        timeout: Duration::from_secs(120),
+        max_steps: 3,
+        max_tokens: Some(96),
+        temperature: Some(0.0),
+        ..LlmSettings::default()
+    })
+    .unwrap();
+    let agent = Agent::new(db.store.clone(), Some(knowledge), crate::shop::settings())
+        .unwrap()
+        .with_llm(engine);
+    let o = agent
+        .handle(&Inbound {
+            channel: Channel::Web,
+            thread_id: "llama".into(),
+            external_id: None,
+            text: "What is your return policy?".into(),
+            customer: None,
+            lang_hint: Some("en".into()),
+        })
+        .await
+        .unwrap();
+    assert!(!o.replies.is_empty());
+    let (prompt, completion) = db.store.usage(o.conversation_id).await.unwrap();
+    assert!(
+        prompt > 0 && completion > 0,
+        "tokens counted: {prompt}/{completion}, fallback {:?}",
+        o.fallback
+    );
+    for v in &o.violations {
+        let shown: String = o.replies.iter().map(|r| r.text.clone()).collect();
+        let value = match v {
+            kefu_bot::agent::Violation::OrderNumber(x)
+            | kefu_bot::agent::Violation::TrackingNumber(x)
+            | kefu_bot::agent::Violation::Amount(x)
+            | kefu_bot::agent::Violation::Citation(x) => x,
+        };
+        assert!(
+            !shown.contains(value.as_str()),
+            "{value} was caught by the guard but shown"
+        );
+    }
+}
