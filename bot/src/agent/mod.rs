@@ -205,13 +205,7 @@ impl Agent {
             return Ok(outcome);
         }
 
-        let conversation = self
-            .store
-            .open_conversation(inbound.channel, &inbound.thread_id, inbound.customer)
-            .await?;
-        let id = conversation.id;
-        let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
-        let mut machine = memory.machine.take().unwrap_or_else(|| Machine::new(now));
+        let (id, mut memory, mut machine) = self.open(inbound, now).await?;
         if let Some(customer) = inbound.customer
             && memory.verified.is_none_or(|v| v.customer != customer)
         {
@@ -346,6 +340,47 @@ impl Agent {
             )
             .await?;
         Ok(outcome)
+    }
+
+    /// The thread's open conversation with the agent's memory of it. One idle for longer
+    /// than the policy allows is closed first, and a new one starts.
+    async fn open(
+        &self,
+        inbound: &Inbound,
+        now: DateTime<Utc>,
+    ) -> Result<(ConversationId, Memory, Machine), AgentError> {
+        for _ in 0..2 {
+            let conversation = self
+                .store
+                .open_conversation(inbound.channel, &inbound.thread_id, inbound.customer)
+                .await?;
+            let id = conversation.id;
+            let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
+            let mut machine = memory.machine.take().unwrap_or_else(|| Machine::new(now));
+            machine.handle(Event::Tick { now }, &self.settings.policy);
+            if machine.state().stored() != ConversationState::Closed {
+                return Ok((id, memory, machine));
+            }
+            tracing::debug!(conversation = id, "idle conversation closed");
+            let lang = memory
+                .language
+                .clone()
+                .unwrap_or_else(|| self.settings.default_language.clone());
+            memory.machine = Some(machine);
+            self.store
+                .save_conversation(
+                    id,
+                    ConversationState::Closed,
+                    &lang,
+                    None,
+                    &memory.to_json(),
+                )
+                .await?;
+        }
+        Err(AgentError::Store(StoreError::Conflict(format!(
+            "the conversation of {} thread {} closed twice while opening",
+            inbound.channel, inbound.thread_id
+        ))))
     }
 
     async fn run_engine(

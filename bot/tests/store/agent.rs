@@ -580,6 +580,44 @@ pub async fn outside_support_hours_the_customer_learns_when_a_person_replies(sto
     assert!(again.duplicate && again.replies.is_empty());
 }
 
+pub async fn an_idle_conversation_closes_and_the_next_message_starts_a_new_one(store: &Store) {
+    crate::shop::seed(store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let knowledge = crate::shop::knowledge(store, dir.path()).await;
+    let clock = Arc::new(Mutex::new(crate::shop::now()));
+    let mut settings = crate::shop::settings();
+    let c = clock.clone();
+    settings.clock = Arc::new(move || *c.lock().unwrap());
+    let agent = Agent::new(store.clone(), Some(knowledge), settings).unwrap();
+    let inbound = |text: &str| Inbound {
+        channel: Channel::Discord,
+        thread_id: "dm-7".into(),
+        external_id: None,
+        text: text.into(),
+        customer: None,
+        lang_hint: None,
+    };
+    let first = agent.handle(&inbound("hello")).await.unwrap();
+    *clock.lock().unwrap() += chrono::Duration::hours(23);
+    let same = agent
+        .handle(&inbound("what is your return policy?"))
+        .await
+        .unwrap();
+    assert_eq!(same.conversation_id, first.conversation_id);
+    *clock.lock().unwrap() += chrono::Duration::hours(25);
+    let next = agent.handle(&inbound("hello again")).await.unwrap();
+    assert_ne!(
+        next.conversation_id, first.conversation_id,
+        "idle for 25 h: a new conversation"
+    );
+    let old = store
+        .conversation(first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.state, ConversationState::Closed);
+}
+
 pub async fn an_over_long_message_gets_a_polite_answer(store: &Store) {
     let shop = Shop::new(store).await;
     let long = "where is my order? ".repeat(400);

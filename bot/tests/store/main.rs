@@ -46,6 +46,7 @@ conformance!(
     agent::handoff_queues_with_a_summary_and_the_bot_then_stays_quiet,
     agent::repeated_unanswerable_questions_end_with_a_person,
     agent::outside_support_hours_the_customer_learns_when_a_person_replies,
+    agent::an_idle_conversation_closes_and_the_next_message_starts_a_new_one,
     agent::an_over_long_message_gets_a_polite_answer,
     agent::the_conversation_follows_the_customers_language,
     cases::customers_are_matched_on_email_and_never_duplicated,
