@@ -340,6 +340,7 @@ async fn llama() -> Option<Llama> {
             return None;
         }
     };
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -389,14 +390,31 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
     let http = reqwest::Client::new();
     let url = format!("{}/v1/chat/completions", llama.base);
 
-    // Tool calls come back in OpenAI's format and parse into our client's types.
+    // Tool calls come back in OpenAI's format and parse into our client's types. The tiny
+    // model needs a worked example in the conversation, which also exercises the template's
+    // rendering of earlier tool calls and tool results.
+    let track = |id: &str, order: &str| {
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+            "function": {"name": "track_shipment", "arguments": format!("{{\"order\": \"{order}\"}}")}}]})
+    };
     let body = serde_json::json!({
         "model": "smollm2",
-        "messages": [{"role": "user", "content": "Where is my order #1005?"}],
+        "messages": [
+            {"role": "system", "content": "Reply only with a tool call."},
+            {"role": "user", "content": "Track order #1001."},
+            track("c1", "#1001"),
+            {"role": "tool", "tool_call_id": "c1", "content": "{\"status\": \"delivered\"}"},
+            {"role": "assistant", "content": "Order #1001 was delivered."},
+            {"role": "user", "content": "Track order #1005."},
+            track("c2", "#1005"),
+            {"role": "tool", "tool_call_id": "c2", "content": "{\"status\": \"in transit\"}"},
+            {"role": "assistant", "content": "Order #1005 is in transit."},
+            {"role": "user", "content": "Track order #1007."},
+        ],
         "tools": [{"type": "function", "function": {"name": "track_shipment", "description": "Track an order's parcel",
             "parameters": {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}}],
         "tool_choice": "required",
-        "max_tokens": 64,
+        "max_tokens": 80,
         "temperature": 0,
     });
     let response: async_openai::types::chat::CreateChatCompletionResponse = http
