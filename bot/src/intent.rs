@@ -121,6 +121,9 @@ const PHRASES: [(Intent, &[&str]); 8] = [
         Intent::TrackOrder,
         &[
             "where is my",
+            "where is the order",
+            "where is the parcel",
+            "where is the package",
             "where's my",
             "track",
             "tracking",

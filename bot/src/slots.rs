@@ -1,6 +1,6 @@
 //! Facts customers type into messages: order numbers (in the shop's `#1234` format, with or
 //! without the `#`, after "order", "订单", "pedido" …), e-mail addresses, parcel tracking
-//! numbers and postal codes. The agent uses them to find orders and to verify customers;
+//! numbers, postal codes and dates. The agent uses them to find orders and to verify customers;
 //! nothing here decides what a customer may see.
 
 /// Words that announce an order number, in the languages kefu answers in.
@@ -116,6 +116,170 @@ pub fn tracking_numbers(text: &str) -> Vec<String> {
     out
 }
 
+/// Month names in kefu's languages (CJK months are numbers with 月).
+const MONTHS: [&[&str]; 12] = [
+    &["january", "jan", "enero", "janvier", "januar", "janeiro"],
+    &[
+        "february",
+        "feb",
+        "febrero",
+        "février",
+        "fevrier",
+        "februar",
+        "fevereiro",
+    ],
+    &[
+        "march", "mar", "marzo", "mars", "märz", "marz", "março", "marco",
+    ],
+    &["april", "apr", "abril", "avril"],
+    &["may", "mayo", "mai", "maio"],
+    &["june", "jun", "junio", "juin", "juni", "junho"],
+    &["july", "jul", "julio", "juillet", "juli", "julho"],
+    &["august", "aug", "agosto", "août", "aout"],
+    &[
+        "september",
+        "sep",
+        "sept",
+        "septiembre",
+        "setiembre",
+        "septembre",
+        "setembro",
+    ],
+    &["october", "oct", "octubre", "octobre", "oktober", "outubro"],
+    &["november", "nov", "noviembre", "novembre", "novembro"],
+    &[
+        "december",
+        "dec",
+        "diciembre",
+        "décembre",
+        "decembre",
+        "dezember",
+        "dezembro",
+    ],
+];
+
+/// Calendar dates in the message: `2026-11-03`, `2026/11/3`, `3/11/2026` (day first, as
+/// everywhere but the US; `11/3` without a year is read the same way), `November 3`,
+/// `3 November`, `3 de noviembre`, `3. November`, `11月3日`, `2026年11月3日`. A date
+/// without a year is the latest such date not after `today`.
+pub fn dates(text: &str, today: chrono::NaiveDate) -> Vec<chrono::NaiveDate> {
+    use chrono::{Datelike, NaiveDate};
+    let lower = text.to_lowercase();
+    let mut out: Vec<NaiveDate> = Vec::new();
+    let mut push = |y: Option<i32>, m: u32, d: u32| {
+        let date = match y {
+            Some(y) => NaiveDate::from_ymd_opt(y, m, d),
+            None => NaiveDate::from_ymd_opt(today.year(), m, d)
+                .filter(|d| *d <= today)
+                .or_else(|| NaiveDate::from_ymd_opt(today.year() - 1, m, d)),
+        };
+        if let Some(date) = date
+            && !out.contains(&date)
+        {
+            out.push(date);
+        }
+    };
+    // Tokens of digits and letters, keeping separators that matter.
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || ",，。、()（）!?！？".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let num = |w: &str| -> Option<u32> {
+        let w = w
+            .trim_end_matches(['.', 'º', '°'])
+            .trim_end_matches("st")
+            .trim_end_matches("nd")
+            .trim_end_matches("rd")
+            .trim_end_matches("th");
+        (!w.is_empty() && w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()))
+            .then(|| w.parse().ok())
+            .flatten()
+    };
+    let month = |w: &str| -> Option<u32> {
+        let w = w.trim_end_matches('.');
+        MONTHS
+            .iter()
+            .position(|names| names.contains(&w))
+            .map(|i| i as u32 + 1)
+    };
+    for (i, w) in words.iter().enumerate() {
+        // Numeric forms.
+        let parts: Vec<&str> = w.split(['-', '/']).collect();
+        if parts.len() >= 2
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        {
+            let n: Vec<u32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+            match (n.as_slice(), parts[0].len()) {
+                ([y, m, d], 4) => push(Some(*y as i32), *m, *d),
+                ([d, m, y], _) if parts[2].len() == 4 => push(Some(*y as i32), *m, *d),
+                ([d, m], _) if w.contains('/') && *m <= 12 => push(None, *m, *d),
+                _ => {}
+            }
+            continue;
+        }
+        // CJK: [YYYY年]M月D日 (also 号/號).
+        if let Some((head, rest)) = w.split_once('月') {
+            let (year, m) = match head.split_once('年') {
+                Some((y, m)) => (
+                    y.chars()
+                        .rev()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect::<String>()
+                        .parse::<i32>()
+                        .ok(),
+                    m,
+                ),
+                None => (None, head),
+            };
+            let m: String = m
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect();
+            let d: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let (Ok(m), Ok(d)) = (m.parse(), d.parse()) {
+                push(year, m, d);
+            }
+            continue;
+        }
+        // Month name with a day before or after: "november 3", "3 november", "3 de noviembre".
+        if let Some(m) = month(w) {
+            let year = words
+                .get(i + 1)
+                .and_then(|n| num(n))
+                .filter(|y| *y >= 1000)
+                .or_else(|| words.get(i + 2).and_then(|n| num(n)).filter(|y| *y >= 1000));
+            let year = year.map(|y| y as i32);
+            let after = words
+                .get(i + 1)
+                .and_then(|n| num(n))
+                .filter(|d| (1..=31).contains(d));
+            let before = i
+                .checked_sub(1)
+                .and_then(|j| words.get(j))
+                .and_then(|n| num(n))
+                .or_else(|| {
+                    (i >= 2 && words[i - 1] == "de")
+                        .then(|| num(words[i - 2]))
+                        .flatten()
+                })
+                .filter(|d| (1..=31).contains(d));
+            if let Some(d) = before.or(after) {
+                push(year, m, d);
+            }
+        }
+    }
+    out
+}
+
 /// Whether the message contains this postal code, ignoring case, spaces and dashes
 /// (`sw1a1aa` matches `SW1A 1AA`). Used to check an order's postal code in a
 /// verification challenge; a code inside a longer number does not count.
@@ -211,6 +375,30 @@ mod tests {
             ]
         );
         assert!(tracking_numbers("order #1042 from 2026").is_empty());
+    }
+
+    #[test]
+    fn dates_are_read_in_every_language_and_without_a_year_fall_in_the_past() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let d = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let cases = [
+            ("the order from 2026-11-03", d(2026, 11, 3)),
+            ("ordered on November 3", d(2026, 11, 3)),
+            ("ordered on Nov 3rd", d(2026, 11, 3)),
+            ("3 November 2025", d(2025, 11, 3)),
+            ("el pedido del 3 de noviembre", d(2026, 11, 3)),
+            ("la commande du 3 novembre", d(2026, 11, 3)),
+            ("die Bestellung vom 3. November", d(2026, 11, 3)),
+            ("o pedido de 3 de novembro", d(2026, 11, 3)),
+            ("11月3日的订单", d(2026, 11, 3)),
+            ("2025年12月24日に注文しました", d(2025, 12, 24)),
+            ("pedido del 03/11/2026", d(2026, 11, 3)),
+            ("ordered 24/12", d(2025, 12, 24)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(dates(text, today), vec![want], "{text}");
+        }
+        assert!(dates("order #1043, 3 items, 50.00 USD", today).is_empty());
     }
 
     #[test]

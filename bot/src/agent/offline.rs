@@ -379,6 +379,19 @@ impl OfflineEngine {
             Some(name) => name,
             None => {
                 let orders = turn.tools.list_orders(who).await?;
+                // "The order I placed on November 14": the order of that day.
+                let now = turn.tools.settings().now();
+                let tz = turn.tools.settings().support.time_zone;
+                let days = slots::dates(turn.text, now.with_timezone(&tz).date_naive());
+                let dated: Vec<&Order> = orders
+                    .iter()
+                    .filter(|o| days.contains(&o.created_at.with_timezone(&tz).date_naive()))
+                    .collect();
+                if let [only] = dated.as_slice() {
+                    let name = only.name.clone();
+                    turn.memory.orders_in_question.insert(name.clone());
+                    return Box::pin(self.run_order_intent(turn, who, intent, Some(name))).await;
+                }
                 let candidates = candidates(intent, &orders, turn.tools.settings().now());
                 match candidates.as_slice() {
                     [] => match orders.first() {

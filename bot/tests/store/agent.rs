@@ -79,6 +79,11 @@ transcript_test!(
         ("which", Some(WANG), "Where is my parcel?"),
         ("which", Some(WANG), "2"),
         ("status", Some(WANG), "Where is order #1005?"),
+        (
+            "dated",
+            Some(WANG),
+            "Where is the order I placed on November 14?"
+        ),
         ("late", Some(WANG), "Order #1002 still hasn't arrived"),
         ("ret-ok", Some(WANG), "I want to return order #1003"),
         ("ret-no", Some(WANG), "I'd like to return #1004"),
