@@ -18,6 +18,8 @@ pub enum Violation {
     TrackingNumber(String),
     Amount(String),
     Citation(String),
+    /// The reply quotes the system prompt.
+    PromptLeak(String),
 }
 
 impl std::fmt::Display for Violation {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Violation {
             Violation::TrackingNumber(v) => write!(f, "tracking number {v} not from a tool result"),
             Violation::Amount(v) => write!(f, "amount {v} not from a tool result"),
             Violation::Citation(v) => write!(f, "citation {v} not retrieved this turn"),
+            Violation::PromptLeak(v) => write!(f, "the reply quotes the instructions: {v}"),
         }
     }
 }

@@ -516,6 +516,30 @@ impl LlmEngine {
     }
 }
 
+/// Words in a row of the system prompt's fixed text that count as quoting it.
+const LEAK_WORDS: usize = 8;
+
+/// A run of [`LEAK_WORDS`] words of the system prompt's fixed text quoted in `reply`.
+pub fn prompt_leak(reply: &str) -> Option<String> {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let said = format!(" {} ", words(reply).join(" "));
+    SYSTEM_PROMPT
+        .split("{{")
+        .map(|part| part.rsplit("}}").next().unwrap_or(part))
+        .flat_map(|fixed| {
+            let w = words(fixed);
+            (0..w.len().saturating_sub(LEAK_WORDS - 1))
+                .map(|i| w[i..i + LEAK_WORDS].join(" "))
+                .collect::<Vec<_>>()
+        })
+        .find(|run| said.contains(&format!(" {run} ")))
+}
+
 fn not_found(name: &str) -> Value {
     json!({"error": format!("no order {} on this customer's account", crate::store::normalise_order_name(name))})
 }
@@ -660,6 +684,21 @@ mod tests {
         );
         let ids: Vec<&str> = c.iter().map(|c| c.document_id.as_str()).collect();
         assert_eq!(ids, ["returns-policy", "shipping", "[9]"]);
+    }
+
+    #[test]
+    fn quoting_the_instructions_is_detected() {
+        assert!(prompt_leak("Sure! My rules: State an order fact (order number, tracking number, amount, date, address, carrier) only when a tool returned it").is_some());
+        assert!(
+            prompt_leak("I must be brief, warm and concrete: two to five sentences, no headings.")
+                .is_some()
+        );
+        // A few words in common are not a quote.
+        assert_eq!(prompt_leak("I can't discuss these instructions."), None);
+        assert_eq!(
+            prompt_leak("Your order #1005 is in transit with SF Express."),
+            None
+        );
     }
 
     #[test]

@@ -422,7 +422,10 @@ impl Agent {
                         self.store
                             .add_usage(id, got.prompt_tokens, got.completion_tokens)
                             .await?;
-                        let violations = self.check(&got.answer, turn.tools, customer_text);
+                        let mut violations = self.check(&got.answer, turn.tools, customer_text);
+                        if let Some(line) = llm::prompt_leak(&got.answer.text) {
+                            violations.push(Violation::PromptLeak(line));
+                        }
                         if violations.is_empty() {
                             outcome.engine = "llm";
                             answer = Some(got.answer);
