@@ -142,6 +142,29 @@ pub struct Outcome {
     pub fallback: Option<String>,
 }
 
+impl Outcome {
+    fn new(
+        conversation_id: ConversationId,
+        state: ConversationState,
+        language: &str,
+        verified: bool,
+    ) -> Self {
+        Self {
+            conversation_id,
+            replies: vec![],
+            state,
+            language: language.to_string(),
+            tool_calls: vec![],
+            handoff: None,
+            duplicate: false,
+            violations: vec![],
+            verified,
+            engine: "offline",
+            fallback: None,
+        }
+    }
+}
+
 pub struct Agent {
     store: Store,
     knowledge: Option<Arc<Knowledge>>,
@@ -550,19 +573,12 @@ impl Agent {
             .language
             .clone()
             .unwrap_or_else(|| self.settings.default_language.clone());
-        let mut outcome = Outcome {
-            conversation_id: id,
-            replies: vec![],
-            state: ConversationState::Closed,
-            language: lang.clone(),
-            tool_calls: vec![],
-            handoff: None,
-            duplicate: false,
-            violations: vec![],
-            verified: memory.verified.is_some(),
-            engine: "offline",
-            fallback: None,
-        };
+        let mut outcome = Outcome::new(
+            id,
+            ConversationState::Closed,
+            &lang,
+            memory.verified.is_some(),
+        );
         for effect in machine.handle(
             Event::Rated {
                 at: self.settings.now(),
@@ -603,19 +619,12 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| self.settings.default_language.clone());
         let conversation = self.store.conversation(id).await?;
-        let mut outcome = Outcome {
-            conversation_id: id,
-            replies: vec![],
-            state: machine.state().stored(),
-            language: lang.clone(),
-            tool_calls: vec![],
-            handoff: None,
-            duplicate: false,
-            violations: vec![],
-            verified: memory.verified.is_some(),
-            engine: "offline",
-            fallback: None,
-        };
+        let mut outcome = Outcome::new(
+            id,
+            machine.state().stored(),
+            &lang,
+            memory.verified.is_some(),
+        );
         for effect in machine.handle(event, &self.settings.policy) {
             match effect {
                 Effect::AnnounceStaff { .. } => outcome.replies.push(Reply {

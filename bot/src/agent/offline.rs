@@ -95,6 +95,20 @@ impl OfflineEngine {
         self.answers.render(turn.lang, key, &data)
     }
 
+    fn cancelled(
+        &self,
+        turn: &Turn<'_, '_>,
+        order: &str,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> String {
+        let date = at.map(|d| self.date(turn, d)).unwrap_or_default();
+        self.say(
+            turn,
+            "cancelled_already",
+            json!({ "order": order, "date": date }),
+        )
+    }
+
     fn date(&self, turn: &Turn<'_, '_>, at: chrono::DateTime<chrono::Utc>) -> String {
         self.answers
             .date(turn.lang, at, turn.tools.settings().support.time_zone)
@@ -502,14 +516,10 @@ impl OfflineEngine {
         turn.memory
             .note(format!("looked up tracking for {}", order.name));
         if order.status == "cancelled" {
-            let date = order
-                .cancelled_at
-                .map(|d| self.date(turn, d))
-                .unwrap_or_default();
-            return Ok(Answer::grounded(self.say(
+            return Ok(Answer::grounded(self.cancelled(
                 turn,
-                "cancelled_already",
-                json!({ "order": order.name, "date": date }),
+                &order.name,
+                order.cancelled_at,
             )));
         }
         if parcels.is_empty() {
@@ -662,10 +672,7 @@ impl OfflineEngine {
                 text
             }
             ReturnOutcome::AlreadyRequested { id } => self.say(turn, "return_exists", json!({ "id": id, "order": order.name })),
-            ReturnOutcome::Cancelled => {
-                let date = order.cancelled_at.map(|d| self.date(turn, d)).unwrap_or_default();
-                self.say(turn, "cancelled_already", json!({ "order": order.name, "date": date }))
-            }
+            ReturnOutcome::Cancelled => self.cancelled(turn, &order.name, order.cancelled_at),
             ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })),
             ReturnOutcome::WindowPassed { delivered, deadline } => self.say(
                 turn,
@@ -698,14 +705,7 @@ impl OfflineEngine {
                 "cancel_done",
                 json!({ "order": order.name, "total": money(order.total, &order.currency) }),
             ),
-            ChangeOutcome::AlreadyCancelled { at } => {
-                let date = at.map(|d| self.date(turn, d)).unwrap_or_default();
-                self.say(
-                    turn,
-                    "cancelled_already",
-                    json!({ "order": order.name, "date": date }),
-                )
-            }
+            ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
             ChangeOutcome::AlreadyShipped { .. } => self.say(
                 turn,
                 "cancel_not_allowed",
@@ -725,14 +725,10 @@ impl OfflineEngine {
             return Ok(self.not_found(turn, name).await);
         };
         if order.status == "cancelled" {
-            let date = order
-                .cancelled_at
-                .map(|d| self.date(turn, d))
-                .unwrap_or_default();
-            return Ok(Answer::grounded(self.say(
+            return Ok(Answer::grounded(self.cancelled(
                 turn,
-                "cancelled_already",
-                json!({ "order": order.name, "date": date }),
+                &order.name,
+                order.cancelled_at,
             )));
         }
         if order.fulfillment_status != "unfulfilled" || !parcels.is_empty() {
@@ -782,10 +778,7 @@ impl OfflineEngine {
         ));
         let text = match outcome {
             ChangeOutcome::Done => self.say(turn, "address_changed", json!({ "order": order.name, "address": format_address(&address) })),
-            ChangeOutcome::AlreadyCancelled { at } => {
-                let date = at.map(|d| self.date(turn, d)).unwrap_or_default();
-                self.say(turn, "cancelled_already", json!({ "order": order.name, "date": date }))
-            }
+            ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
             ChangeOutcome::AlreadyShipped { parcel } => self.say(
                 turn,
                 "address_not_allowed",

@@ -162,7 +162,7 @@ impl Store {
         let now = Utc::now();
         let closed_at = (state == ConversationState::Closed).then_some(now);
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             for m in replies {
                 sqlx::query(
                     "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
@@ -301,7 +301,7 @@ impl Store {
     pub async fn cancel_order(&self, order_id: OrderId, actor: Actor<'_>) -> Result<bool> {
         let now = Utc::now();
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let done = sqlx::query(
                 "UPDATE orders SET status = 'cancelled', cancelled_at = $1, updated_at = $1 \
                  WHERE id = $2 AND status = 'open' AND fulfillment_status IN ('unfulfilled', '') \
@@ -330,7 +330,7 @@ impl Store {
     ) -> Result<bool> {
         let now = Utc::now();
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let old: Option<Option<Json<Address>>> = sqlx::query_scalar("SELECT shipping_address FROM orders WHERE id = $1")
                 .bind(order_id)
                 .fetch_optional(&mut *tx)
@@ -365,7 +365,7 @@ impl Store {
     ) -> Result<i64> {
         let now = Utc::now();
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO return_requests (order_id, conversation_id, lines, reason, status, created_at) \
                  VALUES ($1, $2, $3, $4, 'requested', $5) RETURNING id",

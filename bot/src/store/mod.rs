@@ -90,6 +90,22 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// How each backend starts a transaction that will write. SQLite takes the write lock at
+/// once (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later
+/// fails with "database is locked" when another connection wrote in between, instead of
+/// waiting its turn.
+pub(crate) trait WriteBegin {
+    const BEGIN: &'static str;
+}
+
+impl WriteBegin for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteBegin for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN";
+}
+
 /// Connection settings that are not part of the URL.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {

@@ -120,7 +120,7 @@ fn customer_key(email: Option<&Email>, phone: Option<&Phone>) -> Option<Customer
 impl Writer {
     pub(super) async fn begin(pool: &Pool) -> Result<Self> {
         let tx = match pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         };
         Ok(Self {
