@@ -408,7 +408,12 @@ impl OfflineEngine {
                 }
                 let candidates = candidates(intent, &orders, turn.tools.settings().now());
                 match candidates.as_slice() {
-                    [] => match orders.first() {
+                    // Nothing under way: the latest order that was not cancelled.
+                    [] => match orders
+                        .iter()
+                        .find(|o| o.status != "cancelled")
+                        .or(orders.first())
+                    {
                         Some(latest) => latest.name.clone(),
                         None => {
                             return Ok(Answer::grounded(self.say(turn, "orders_none", json!({}))));
