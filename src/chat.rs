@@ -55,6 +55,7 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
             }
         }
     };
+    let streaming = llm.is_some() && !args.json;
     let mut agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), agent_settings)?;
     if let Some(engine) = llm {
         agent = agent.with_llm(engine);
@@ -99,16 +100,24 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
         if text == "/quit" || text == "/exit" {
             break;
         }
-        let outcome = agent
-            .handle(&Inbound {
-                channel: Channel::Web,
-                thread_id: thread.clone(),
-                external_id: None,
-                text: text.to_string(),
-                customer: customer.as_ref().map(|c| c.id),
-                lang_hint: args.lang.clone(),
-            })
-            .await?;
+        let inbound = Inbound {
+            channel: Channel::Web,
+            thread_id: thread.clone(),
+            external_id: None,
+            text: text.to_string(),
+            customer: customer.as_ref().map(|c| c.id),
+            lang_hint: args.lang.clone(),
+        };
+        // With a model, sentences appear as they are written and checked.
+        let sink = |piece: &str| {
+            print!("{piece}");
+            std::io::stdout().flush().ok();
+        };
+        let outcome = if streaming {
+            agent.handle_streaming(&inbound, Some(&sink)).await?
+        } else {
+            agent.handle(&inbound).await?
+        };
         if args.json {
             println!("{}", serde_json::to_string(&outcome)?);
         } else {
@@ -135,8 +144,18 @@ fn print_outcome(outcome: &Outcome, color: bool) {
             ))
         );
     }
-    for reply in &outcome.replies {
-        println!("{}", reply.text);
+    let streamed = outcome.streamed.as_deref().map(str::trim);
+    if streamed.is_some() {
+        println!();
+    }
+    for (i, reply) in outcome.replies.iter().enumerate() {
+        // The first reply may have been streamed already; if it changed after the
+        // stream (a later sentence failed a check), the final one follows.
+        match streamed.filter(|_| i == 0) {
+            Some(s) if s == reply.text.trim() => {}
+            Some(_) => println!("{}\n{}", dim("  (corrected)"), reply.text),
+            None => println!("{}", reply.text),
+        }
         for c in &reply.citations {
             let url = c
                 .url

@@ -85,7 +85,25 @@ pub struct LlmAnswer {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub steps: usize,
+    /// Text already given to the stream sink (checked sentence by sentence).
+    pub streamed: String,
 }
+
+/// Where a streamed answer goes as it is written. Only whole sentences that pass the
+/// guard are released; after the first that does not, nothing more is streamed and the
+/// channel shows the final reply instead.
+pub struct StreamTo<'s> {
+    pub sink: &'s (dyn Fn(&str) + Send + Sync),
+    /// What the customer said (a reply may quote it).
+    pub customer_text: &'s str,
+}
+
+/// Content, tool calls and usage of one model step.
+type StepResult = (
+    Option<String>,
+    Vec<(String, String, String)>,
+    Option<(u64, u64)>,
+);
 
 pub struct LlmEngine {
     client: Client<OpenAIConfig>,
@@ -209,6 +227,7 @@ impl LlmEngine {
         turn: &mut Turn<'_, '_>,
         history: &[(Role, String)],
         feedback: Option<&str>,
+        stream: Option<&StreamTo<'_>>,
     ) -> Result<LlmAnswer, LlmError> {
         let settings = turn.tools.settings().clone();
         let lang = answer_language(turn.lang);
@@ -254,18 +273,37 @@ impl LlmEngine {
         let mut handoff: Option<HandoffReason> = None;
         for step in 1..=self.settings.max_steps.max(1) {
             out.steps = step;
-            let response = self.complete(&messages, &tools).await?;
-            if let Some(usage) = &response.usage {
-                out.prompt_tokens += u64::from(usage.prompt_tokens);
-                out.completion_tokens += u64::from(usage.completion_tokens);
-            }
-            let Some(choice) = response.choices.into_iter().next() else {
-                return Err(self.endpoint_error("the response has no choices"));
+            let (content, calls, usage) = match stream {
+                Some(to) => {
+                    self.complete_streaming(
+                        &messages,
+                        &tools,
+                        to,
+                        &*turn.tools,
+                        &passages,
+                        &mut out.streamed,
+                    )
+                    .await?
+                }
+                None => {
+                    let response = self.complete(&messages, &tools).await?;
+                    let usage = response
+                        .usage
+                        .as_ref()
+                        .map(|u| (u64::from(u.prompt_tokens), u64::from(u.completion_tokens)));
+                    let Some(choice) = response.choices.into_iter().next() else {
+                        return Err(self.endpoint_error("the response has no choices"));
+                    };
+                    let calls = tool_calls(&choice.message.tool_calls);
+                    (choice.message.content, calls, usage)
+                }
             };
-            let message = choice.message;
-            let calls = tool_calls(&message.tool_calls);
+            if let Some((prompt, completion)) = usage {
+                out.prompt_tokens += prompt;
+                out.completion_tokens += completion;
+            }
             if calls.is_empty() {
-                let text = message.content.unwrap_or_default().trim().to_string();
+                let text = content.unwrap_or_default().trim().to_string();
                 if text.is_empty() && handoff.is_none() {
                     return Err(self.endpoint_error("the model returned an empty answer"));
                 }
@@ -283,9 +321,8 @@ impl LlmEngine {
                 .iter()
                 .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
                 .collect();
-            messages.push(
-                json!({"role": "assistant", "content": message.content, "tool_calls": call_json}),
-            );
+            messages
+                .push(json!({"role": "assistant", "content": content, "tool_calls": call_json}));
             for (id, name, args) in calls {
                 let result = self.run_tool(turn, &name, &args, &mut handoff).await?;
                 messages.push(
@@ -296,11 +333,79 @@ impl LlmEngine {
         Err(LlmError::TooManySteps(self.settings.max_steps))
     }
 
-    async fn complete(
+    async fn complete_streaming(
         &self,
         messages: &[Value],
         tools: &[Value],
-    ) -> Result<CreateChatCompletionResponse, LlmError> {
+        to: &StreamTo<'_>,
+        state: &super::tools::Tools<'_>,
+        passages: &str,
+        streamed: &mut String,
+    ) -> Result<StepResult, LlmError> {
+        use futures::StreamExt;
+        let mut body = self.body(messages, tools);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let request: CreateChatCompletionRequest = serde_json::from_value(body)
+            .map_err(|e| LlmError::Template(format!("chat request: {e}")))?;
+        let timeout = self.settings.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let chat = self.client.chat();
+        let mut chunks = tokio::time::timeout_at(deadline, chat.create_stream(request))
+            .await
+            .map_err(|_| LlmError::Timeout(timeout))?
+            .map_err(|e| self.endpoint_error(e))?;
+        let mut content = String::new();
+        let mut released = 0;
+        let mut open = true;
+        let mut calls: BTreeMap<u32, (String, String, String)> = BTreeMap::new();
+        let mut usage = None;
+        loop {
+            let next = tokio::time::timeout_at(deadline, chunks.next())
+                .await
+                .map_err(|_| LlmError::Timeout(timeout))?;
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|e| self.endpoint_error(e))?;
+            if let Some(u) = &chunk.usage {
+                usage = Some((u64::from(u.prompt_tokens), u64::from(u.completion_tokens)));
+            }
+            for choice in chunk.choices {
+                if let Some(text) = choice.delta.content {
+                    content.push_str(&text);
+                }
+                for call in choice.delta.tool_calls.unwrap_or_default() {
+                    // A step that calls tools is not an answer: its text is not streamed.
+                    open = false;
+                    let entry = calls.entry(call.index).or_default();
+                    if let Some(id) = call.id {
+                        entry.0 = id;
+                    }
+                    if let Some(f) = call.function {
+                        entry.1.push_str(f.name.as_deref().unwrap_or(""));
+                        entry.2.push_str(f.arguments.as_deref().unwrap_or(""));
+                    }
+                }
+            }
+            if open {
+                open = release(
+                    &content,
+                    &mut released,
+                    false,
+                    to,
+                    state,
+                    passages,
+                    streamed,
+                );
+            }
+        }
+        if open && calls.is_empty() {
+            release(&content, &mut released, true, to, state, passages, streamed);
+        }
+        let content = (!content.is_empty()).then_some(content);
+        Ok((content, calls.into_values().collect(), usage))
+    }
+
+    fn body(&self, messages: &[Value], tools: &[Value]) -> Value {
         let mut body = json!({
             "model": self.settings.model,
             "messages": messages,
@@ -313,6 +418,15 @@ impl LlmEngine {
         if let Some(m) = self.settings.max_tokens {
             body["max_tokens"] = json!(m);
         }
+        body
+    }
+
+    async fn complete(
+        &self,
+        messages: &[Value],
+        tools: &[Value],
+    ) -> Result<CreateChatCompletionResponse, LlmError> {
+        let body = self.body(messages, tools);
         let request: CreateChatCompletionRequest = serde_json::from_value(body)
             .map_err(|e| LlmError::Template(format!("chat request: {e}")))?;
         let mut delay = Duration::from_millis(250);
@@ -514,6 +628,48 @@ impl LlmEngine {
             }
         }
     }
+}
+
+/// Gives the sink the whole sentences written since the last release (everything at
+/// `end`), each after the guard passed it. Returns whether streaming may go on.
+fn release(
+    content: &str,
+    released: &mut usize,
+    end: bool,
+    to: &StreamTo<'_>,
+    state: &super::tools::Tools<'_>,
+    passages: &str,
+    streamed: &mut String,
+) -> bool {
+    let pending = &content[*released..];
+    let cut = if end {
+        Some(pending.len())
+    } else {
+        pending
+            .char_indices()
+            .rev()
+            .find(|(_, c)| ".!?。！？\n".contains(*c))
+            .map(|(i, c)| i + c.len_utf8())
+    };
+    let Some(cut) = cut.filter(|c| *c > 0) else {
+        return true;
+    };
+    let piece = &pending[..cut];
+    let grounds = super::guard::Grounds {
+        facts: Some(&state.facts),
+        customer_text: to.customer_text,
+        retrieved: None,
+        passages,
+    };
+    if !super::guard::check(piece, &[], &grounds).is_empty()
+        || prompt_leak(&format!("{streamed}{piece}")).is_some()
+    {
+        return false;
+    }
+    (to.sink)(piece);
+    streamed.push_str(piece);
+    *released += cut;
+    true
 }
 
 /// Words in a row of the system prompt's fixed text that count as quoting it.

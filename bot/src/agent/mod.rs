@@ -140,6 +140,9 @@ pub struct Outcome {
     pub engine: &'static str,
     /// Why the LLM engine's answer was not used, when it was not.
     pub fallback: Option<String>,
+    /// What was streamed to the customer while the answer was written. When it differs
+    /// from the final reply (the reply failed a later check), the channel replaces it.
+    pub streamed: Option<String>,
 }
 
 impl Outcome {
@@ -161,6 +164,7 @@ impl Outcome {
             verified,
             engine: "offline",
             fallback: None,
+            streamed: None,
         }
     }
 }
@@ -220,6 +224,16 @@ impl Agent {
 
     /// Handles one customer message end to end.
     pub async fn handle(&self, inbound: &Inbound) -> Result<Outcome, AgentError> {
+        self.handle_streaming(inbound, None).await
+    }
+
+    /// [`Agent::handle`], giving an LLM answer's sentences to `sink` as they are written
+    /// and pass the guard (channels that can show a reply growing use this).
+    pub async fn handle_streaming(
+        &self,
+        inbound: &Inbound,
+        sink: Option<&(dyn Fn(&str) + Send + Sync)>,
+    ) -> Result<Outcome, AgentError> {
         let now = self.settings.now();
         let text = inbound.text.trim();
 
@@ -269,6 +283,7 @@ impl Agent {
             verified: memory.verified.is_some(),
             engine: "offline",
             fallback: None,
+            streamed: None,
         };
         if outcome.duplicate {
             return Ok(outcome);
@@ -288,8 +303,16 @@ impl Agent {
                             &json!({ "max": self.settings.max_message_chars }),
                         ))
                     } else {
-                        self.run_engine(id, &mut memory, text, &lang, &customer_text, &mut outcome)
-                            .await?
+                        self.run_engine(
+                            id,
+                            &mut memory,
+                            text,
+                            &lang,
+                            &customer_text,
+                            sink,
+                            &mut outcome,
+                        )
+                        .await?
                     };
                     let kind = if too_long {
                         ReplyKind::TooLong
@@ -406,6 +429,8 @@ impl Agent {
         ))))
     }
 
+    // The turn's parts travel separately: they are borrowed from different owners.
+    #[allow(clippy::too_many_arguments)]
     async fn run_engine(
         &self,
         id: ConversationId,
@@ -413,6 +438,7 @@ impl Agent {
         text: &str,
         lang: &str,
         customer_text: &str,
+        sink: Option<&(dyn Fn(&str) + Send + Sync)>,
         outcome: &mut Outcome,
     ) -> Result<Answer, AgentError> {
         let mut tools =
@@ -440,7 +466,20 @@ impl Agent {
         if let (true, Some(llm)) = (use_llm, &self.llm) {
             let mut feedback: Option<String> = None;
             for attempt in 0..2 {
-                match llm.answer(&mut turn, &history, feedback.as_deref()).await {
+                // Only the first attempt streams; a regenerated answer is sent whole.
+                let stream = sink.filter(|_| attempt == 0).map(|sink| llm::StreamTo {
+                    sink,
+                    customer_text,
+                });
+                let result = llm
+                    .answer(&mut turn, &history, feedback.as_deref(), stream.as_ref())
+                    .await;
+                if let Ok(got) = &result
+                    && !got.streamed.is_empty()
+                {
+                    outcome.streamed = Some(got.streamed.clone());
+                }
+                match result {
                     Ok(got) => {
                         self.store
                             .add_usage(id, got.prompt_tokens, got.completion_tokens)

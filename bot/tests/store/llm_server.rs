@@ -23,6 +23,10 @@ pub enum Step {
     Fail(u16),
     /// Answer only after this long.
     Stall(Duration),
+    /// An answer as server-sent events, a word per chunk, usage last.
+    Stream(&'static str),
+    /// A tool call as server-sent events, its arguments in two chunks.
+    StreamCall(&'static str, &'static str),
 }
 
 #[derive(Default)]
@@ -77,6 +81,26 @@ fn completion(message: Value, finish: &str) -> Value {
     })
 }
 
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let v = json!({
+        "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_764_000_000, "model": "scripted",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null}],
+    });
+    format!("data: {v}\n\n")
+}
+
+fn sse(events: Vec<String>) -> Response {
+    let mut body: String = events.concat();
+    let usage = json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1_764_000_000, "model": "scripted",
+        "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}});
+    body.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        body,
+    )
+        .into_response()
+}
+
 async fn complete(State(inner): State<Arc<Mutex<Inner>>>, Json(body): Json<Value>) -> Response {
     let step = {
         let mut inner = inner.lock().unwrap();
@@ -96,6 +120,22 @@ async fn complete(State(inner): State<Arc<Mutex<Inner>>>, Json(body): Json<Value
             Json(json!({"error": {"message": "upstream model crashed", "type": "server_error", "param": null, "code": null}})),
         )
             .into_response(),
+        Some(Step::Stream(text)) => {
+            let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+            for word in text.split_inclusive(' ') {
+                events.push(chunk(json!({"content": word}), None));
+            }
+            events.push(chunk(json!({}), Some("stop")));
+            sse(events)
+        }
+        Some(Step::StreamCall(name, args)) => {
+            let (a, b) = args.split_at(args.len() / 2);
+            sse(vec![
+                chunk(json!({"role": "assistant", "tool_calls": [{"index": 0, "id": format!("call_{name}"), "type": "function", "function": {"name": name, "arguments": a}}]}), None),
+                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": b}}]}), None),
+                chunk(json!({}), Some("tool_calls")),
+            ])
+        }
         Some(Step::Stall(d)) => {
             tokio::time::sleep(d).await;
             Json(completion(json!({"role": "assistant", "content": "too late"}), "stop")).into_response()
