@@ -130,22 +130,8 @@ impl Store {
         customer_id: Option<CustomerId>,
         context: &serde_json::Value,
     ) -> Result<()> {
-        let now = Utc::now();
-        let closed_at = (state == ConversationState::Closed).then_some(now);
-        on_pool!(self, p => { sqlx::query(
-            "UPDATE conversations SET state = $1, language = $2, customer_id = COALESCE($3, customer_id), \
-             context = $4, updated_at = $5, closed_at = COALESCE(closed_at, $6) WHERE id = $7",
-        )
-        .bind(state.as_str())
-        .bind(language)
-        .bind(customer_id)
-        .bind(Json(context))
-        .bind(now)
-        .bind(closed_at)
-        .bind(id)
-        .execute(p)
-        .await?; });
-        Ok(())
+        self.finish_turn(id, &[], state, language, customer_id, context)
+            .await
     }
 
     /// Ends an agent turn in one transaction: the bot's replies and the conversation's
