@@ -107,6 +107,9 @@ async fn phase(
     people: &[(i64, String)],
     concurrent: bool,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    // Threads are new on every run, so a kept database (`--dir`) answers every turn again
+    // rather than taking the messages for redeliveries.
+    let run = chrono::Utc::now().timestamp_millis();
     let label = if concurrent { "together" } else { "alone" };
     let wall = Instant::now();
     let mut tasks = Vec::with_capacity(messages.len());
@@ -119,8 +122,8 @@ async fn phase(
             for (t, text) in script.into_iter().enumerate() {
                 let inbound = Inbound {
                     channel: Channel::Web,
-                    thread_id: format!("{label}-{i}"),
-                    external_id: Some(format!("{label}-{i}-{t}")),
+                    thread_id: format!("{run}-{label}-{i}"),
+                    external_id: Some(format!("{run}-{label}-{i}-{t}")),
                     text,
                     customer: Some(customer),
                     lang_hint: None,
@@ -172,7 +175,7 @@ pub async fn run(
     let store = Store::open(
         &url,
         &ConnectOptions {
-            max_connections: 8,
+            max_connections: settings.database.max_connections,
             ..ConnectOptions::default()
         },
     )

@@ -173,9 +173,30 @@ pub trait Index: Send + Sync {
     /// Hybrid search: dense and BM25 candidates (filter applied to both), fused.
     async fn search(&self, query: &IndexQuery) -> Result<Vec<Hit>, IndexError>;
 
+    /// Two searches at once (the hybrid ranking's dense and keyword lists). A backend
+    /// that moves each call to another thread overrides it to move both in one go.
+    async fn search_both(
+        &self,
+        first: &IndexQuery,
+        second: &IndexQuery,
+    ) -> Result<(Vec<Hit>, Vec<Hit>), IndexError> {
+        tokio::try_join!(self.search(first), self.search(second))
+    }
+
     /// Number of stored points.
     async fn count(&self) -> Result<usize, IndexError>;
 
     /// Makes everything written so far durable.
     async fn flush(&self) -> Result<(), IndexError>;
+}
+
+/// How many hits a backend takes from each of its lists for a query asking for `limit`:
+/// more when a dense and a keyword list are fused (a point ranked low in one list can win
+/// on the other), exactly the limit when one list is searched alone.
+pub fn candidates(limit: usize, fusing: bool) -> usize {
+    if fusing {
+        limit.saturating_mul(4).max(20)
+    } else {
+        limit
+    }
 }

@@ -113,13 +113,6 @@ const STRONG_BM25: f32 = 25.0;
 /// Languages whose best relative scores make up a topic's dense evidence.
 const LANGUAGES_AVERAGED: usize = 3;
 
-async fn futures_join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    tokio::join!(a, b)
-}
-
 /// Batch size for embedding passages during re-indexing.
 const EMBED_BATCH: usize = 32;
 
@@ -300,12 +293,8 @@ impl Knowledge {
             filter: request.filter.clone(),
             limit: KEYWORD_POOL.max(top * 4),
         };
-        let (dense_hits, keyword_hits) = futures_join(
-            self.index.search(&dense_query),
-            self.index.search(&keyword_query),
-        )
-        .await;
-        let (dense_hits, keyword_hits) = (dense_hits?, keyword_hits?);
+        let (dense_hits, keyword_hits) =
+            self.index.search_both(&dense_query, &keyword_query).await?;
 
         // Typical top score per language: hits arrive best first.
         let mut per_language: HashMap<String, (f32, usize)> = HashMap::new();

@@ -259,9 +259,10 @@ impl Agent {
 
         let too_long = text.chars().count() > self.settings.max_message_chars;
         let body: String = text.chars().take(self.settings.max_message_chars).collect();
+        // The conversation's `updated_at` is set when the turn is stored.
         let recorded = self
             .store
-            .record_message(&NewMessage {
+            .insert_message(&NewMessage {
                 conversation_id: id,
                 channel: inbound.channel,
                 external_id: inbound.external_id.clone(),
@@ -396,12 +397,16 @@ impl Agent {
         now: DateTime<Utc>,
     ) -> Result<(ConversationId, Memory, Machine), AgentError> {
         for _ in 0..2 {
-            let conversation = self
+            let (conversation, context) = self
                 .store
-                .open_conversation(inbound.channel, &inbound.thread_id, inbound.customer)
+                .open_conversation_with_context(
+                    inbound.channel,
+                    &inbound.thread_id,
+                    inbound.customer,
+                )
                 .await?;
             let id = conversation.id;
-            let mut memory = Memory::from_json(&self.store.conversation_context(id).await?);
+            let mut memory = Memory::from_json(&context);
             let mut machine = memory.machine.take().unwrap_or_else(|| Machine::new(now));
             machine.handle(Event::Tick { now }, &self.settings.policy);
             if machine.state().stored() != ConversationState::Closed {

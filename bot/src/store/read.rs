@@ -186,6 +186,13 @@ struct ConversationRow {
     created_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct OpenConversationRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    context: Option<Json<serde_json::Value>>,
+}
+
 impl TryFrom<ConversationRow> for Conversation {
     type Error = StoreError;
     fn try_from(r: ConversationRow) -> Result<Self> {
@@ -677,10 +684,24 @@ impl Store {
         thread_id: &str,
         customer_id: Option<CustomerId>,
     ) -> Result<Conversation> {
+        Ok(self
+            .open_conversation_with_context(channel, thread_id, customer_id)
+            .await?
+            .0)
+    }
+
+    /// [`Store::open_conversation`] with the agent's memory of it (`{}` when new), read
+    /// in the same statement.
+    pub async fn open_conversation_with_context(
+        &self,
+        channel: Channel,
+        thread_id: &str,
+        customer_id: Option<CustomerId>,
+    ) -> Result<(Conversation, serde_json::Value)> {
         let now = Utc::now();
-        let row: ConversationRow = on_pool!(self, p => {
-            let existing: Option<ConversationRow> = sqlx::query_as(
-                "SELECT id, channel, thread_id, customer_id, state, language, created_at FROM conversations \
+        let row: OpenConversationRow = on_pool!(self, p => {
+            let existing: Option<OpenConversationRow> = sqlx::query_as(
+                "SELECT id, channel, thread_id, customer_id, state, language, created_at, context FROM conversations \
                  WHERE channel = $1 AND thread_id = $2 AND state <> 'closed' ORDER BY created_at DESC, id DESC LIMIT 1",
             )
             .bind(channel.as_str())
@@ -692,7 +713,7 @@ impl Store {
                 None => sqlx::query_as(
                     "INSERT INTO conversations (channel, thread_id, customer_id, state, created_at, updated_at) \
                      VALUES ($1, $2, $3, 'bot', $4, $4) \
-                     RETURNING id, channel, thread_id, customer_id, state, language, created_at",
+                     RETURNING id, channel, thread_id, customer_id, state, language, created_at, context",
                 )
                 .bind(channel.as_str())
                 .bind(thread_id)
@@ -702,7 +723,10 @@ impl Store {
                 .await?,
             }
         });
-        row.try_into()
+        let context = row
+            .context
+            .map_or_else(|| serde_json::json!({}), |json| json.0);
+        Ok((row.conversation.try_into()?, context))
     }
 
     pub async fn conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
@@ -749,6 +773,20 @@ impl Store {
     /// Records a message once: a second delivery with the same channel message id is
     /// reported as [`Recorded::Duplicate`] and changes nothing.
     pub async fn record_message(&self, message: &NewMessage) -> Result<Recorded> {
+        let recorded = self.insert_message(message).await?;
+        if let Recorded::New(_) = recorded {
+            on_pool!(self, p => { sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+                .bind(Utc::now())
+                .bind(message.conversation_id)
+                .execute(p)
+                .await?; });
+        }
+        Ok(recorded)
+    }
+
+    /// [`Store::record_message`] without touching the conversation's `updated_at`, for a
+    /// caller that updates the conversation itself right after (the agent's turn does).
+    pub async fn insert_message(&self, message: &NewMessage) -> Result<Recorded> {
         let now = Utc::now();
         let inserted: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
             "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
@@ -765,11 +803,6 @@ impl Store {
         .fetch_optional(p)
         .await?);
         if let Some(id) = inserted {
-            on_pool!(self, p => { sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(message.conversation_id)
-                .execute(p)
-                .await?; });
             return Ok(Recorded::New(id));
         }
         let existing: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT id FROM messages WHERE channel = $1 AND external_id = $2")

@@ -69,7 +69,7 @@ const UPSERT_CHUNK: usize = 64;
 /// Points per page when listing hashes.
 const SCROLL_PAGE: usize = 1024;
 /// Candidates each list contributes before fusion, at least.
-const MIN_CANDIDATES: usize = 20;
+
 /// qdrant-edge preallocates two WAL segments of this size (default 32 MiB each); records
 /// larger than a segment still fit, the segment grows for them.
 const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
@@ -392,7 +392,15 @@ impl Inner {
             (Some(_), Some(dense)) => Some(dense.clone()),
             _ => None,
         };
-        let candidates = cmp::max(query.limit.saturating_mul(4), MIN_CANDIDATES);
+        let lang = query.lang.as_deref();
+        let terms = self
+            .bm25
+            .get(lang)?
+            .embed_query(&kefu_knowledge::bm25::prepare(lang, &query.text));
+        let candidates = kefu_knowledge::index::candidates(
+            query.limit,
+            dense.is_some() && !terms.indices.is_empty(),
+        );
         let filter = filter::to_qdrant(&query.filter)?;
 
         let dense_hits = match dense {
@@ -404,11 +412,6 @@ impl Inner {
             )?,
             None => Vec::new(),
         };
-        let lang = query.lang.as_deref();
-        let terms = self
-            .bm25
-            .get(lang)?
-            .embed_query(&kefu_knowledge::bm25::prepare(lang, &query.text));
         let sparse_hits = if terms.indices.is_empty() {
             Vec::new()
         } else {
@@ -522,6 +525,16 @@ impl Index for EdgeIndex {
         let inner = Arc::clone(&self.inner);
         let query = query.clone();
         blocking(move || inner.search(&query)).await
+    }
+
+    async fn search_both(
+        &self,
+        first: &IndexQuery,
+        second: &IndexQuery,
+    ) -> Result<(Vec<Hit>, Vec<Hit>), IndexError> {
+        let inner = Arc::clone(&self.inner);
+        let (first, second) = (first.clone(), second.clone());
+        blocking(move || Ok((inner.search(&first)?, inner.search(&second)?))).await
     }
 
     async fn count(&self) -> Result<usize, IndexError> {

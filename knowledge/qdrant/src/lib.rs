@@ -55,7 +55,7 @@ const UPSERT_CHUNK: usize = 256;
 /// Ids per delete request and points per page when listing hashes.
 const PAGE: usize = 1024;
 /// Candidates each list contributes before fusion, at least (as in the embedded backend).
-const MIN_CANDIDATES: usize = 20;
+
 /// Per request. Generous: a write waits until the server has applied it, which takes
 /// longer while it optimises segments.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -468,7 +468,6 @@ impl Index for QdrantIndex {
             (Some(_), Some(dense)) => Some(dense.clone()),
             _ => None,
         };
-        let candidates = cmp::max(query.limit.saturating_mul(4), MIN_CANDIDATES);
         let filter = filter::to_qdrant(&query.filter);
 
         let bm25 = Arc::clone(&self.inner.bm25);
@@ -480,6 +479,10 @@ impl Index for QdrantIndex {
                 .embed_query(&kefu_knowledge::bm25::prepare(lang, &text)))
         })
         .await?;
+        let candidates = kefu_knowledge::index::candidates(
+            query.limit,
+            dense.is_some() && !terms.indices.is_empty(),
+        );
 
         let inner = &*self.inner;
         let dense_search = {
