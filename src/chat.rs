@@ -178,6 +178,13 @@ fn print_outcome(outcome: &Outcome, color: bool) {
     if let Some(h) = outcome.handoff {
         status.push(format!("handoff #{h}"));
     }
+    let usage = &outcome.usage;
+    if usage.prompt_tokens + usage.completion_tokens > 0 {
+        status.push(format!(
+            "{} + {} tokens, {:.5}",
+            usage.prompt_tokens, usage.completion_tokens, usage.cost
+        ));
+    }
     println!("{}", dim(&format!("  · {}", status.join(" · "))));
     println!();
 }

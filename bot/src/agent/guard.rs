@@ -1,6 +1,7 @@
-//! Checks on a reply before it is sent: every order number, tracking number and amount in
-//! it must come from a tool result of this conversation (or from the customer's own
-//! words), and every citation from a passage retrieved this turn. Also: personal data
+//! Checks on a reply before it is sent: every order number, tracking number, amount and
+//! calendar date in it must come from a tool result of this conversation (or from the
+//! customer's own words or a quoted passage), and every citation from a passage retrieved
+//! this turn. Also: personal data
 //! redaction for logs.
 
 use std::collections::BTreeSet;
@@ -17,6 +18,8 @@ pub enum Violation {
     OrderNumber(String),
     TrackingNumber(String),
     Amount(String),
+    /// A calendar date (ISO) that no order, parcel or return fact of this conversation has.
+    Date(String),
     Citation(String),
     /// The reply quotes the system prompt.
     PromptLeak(String),
@@ -28,6 +31,7 @@ impl std::fmt::Display for Violation {
             Violation::OrderNumber(v) => write!(f, "order number {v} not from a tool result"),
             Violation::TrackingNumber(v) => write!(f, "tracking number {v} not from a tool result"),
             Violation::Amount(v) => write!(f, "amount {v} not from a tool result"),
+            Violation::Date(v) => write!(f, "date {v} not from a tool result"),
             Violation::Citation(v) => write!(f, "citation {v} not retrieved this turn"),
             Violation::PromptLeak(v) => write!(f, "the reply quotes the instructions: {v}"),
         }
@@ -45,6 +49,9 @@ pub struct Grounds<'a> {
     pub retrieved: Option<&'a BTreeSet<String>>,
     /// The text of the passages retrieved this turn (they may be quoted).
     pub passages: &'a str,
+    /// Today in the shop's calendar; dates in the reply are checked when it is given.
+    /// Today and the days either side may always be named.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// Every unbacked fact and citation in `reply`.
@@ -77,6 +84,28 @@ pub fn check(reply: &str, citations: &[String], grounds: &Grounds<'_>) -> Vec<Vi
     for amount in amounts(reply) {
         if !facts.amounts.contains(&amount) && !said_amounts.contains(&amount) {
             out.push(Violation::Amount(amount));
+        }
+    }
+    if let Some(today) = grounds.today {
+        // A date without a year may be in the past year ("ordered on May 3") or in the
+        // coming one ("arrives by January 4"): both readings are tried.
+        let year_ahead = today + chrono::Duration::days(365);
+        let mut said_dates = slots::dates(&quoted, today);
+        said_dates.extend(slots::dates(&quoted, year_ahead));
+        // A fact's day in UTC may be the day before or after in the shop's time zone.
+        let near = |a: chrono::NaiveDate, b: chrono::NaiveDate| (a - b).num_days().abs() <= 1;
+        let backed = |date: chrono::NaiveDate| {
+            near(date, today)
+                || facts.dates.iter().any(|d| near(date, *d))
+                || said_dates.contains(&date)
+        };
+        let past = slots::dates(reply, today);
+        let ahead = slots::dates(reply, year_ahead);
+        for (i, date) in past.iter().enumerate() {
+            let other = ahead.get(i).copied().filter(|_| ahead.len() == past.len());
+            if !backed(*date) && !other.is_some_and(backed) {
+                out.push(Violation::Date(date.to_string()));
+            }
         }
     }
     let retrieved = grounds.retrieved.cloned().unwrap_or_default();
@@ -197,6 +226,7 @@ mod tests {
             customer_text: "where is #1043?",
             retrieved: None,
             passages: "",
+            today: None,
         };
         let ok = "Order #1043 (54.90 USD) is with UPS, tracking number 1Z999AA10123456784.";
         assert_eq!(check(ok, &[], &grounds), vec![]);
@@ -212,12 +242,52 @@ mod tests {
     }
 
     #[test]
+    fn dates_must_be_facts_of_the_conversation_or_today() {
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let mut f = facts();
+        f.dates.insert(day(10));
+        f.dates.insert(day(25));
+        let grounds = Grounds {
+            facts: Some(&f),
+            customer_text: "I ordered on November 3",
+            retrieved: None,
+            passages: "",
+            today: Some(day(20)),
+        };
+        // The fact's day (or the day next to it, across time zones), a day the customer
+        // named, and today are fine.
+        for ok in [
+            "Expected delivery by Nov 10, 2026.",
+            "It should arrive by November 25.",
+            "It should arrive by 2026-11-11.",
+            "Your order of November 3 is on its way.",
+            "Today, 20 November, it left the warehouse.",
+        ] {
+            assert_eq!(check(ok, &[], &grounds), vec![], "{ok}");
+        }
+        assert_eq!(
+            check("It will arrive on November 14, 2026.", &[], &grounds),
+            vec![Violation::Date("2026-11-14".into())]
+        );
+        // Without a calendar the guard does not judge dates.
+        let no_calendar = Grounds {
+            today: None,
+            ..grounds.clone()
+        };
+        assert_eq!(
+            check("It will arrive on November 14, 2026.", &[], &no_calendar),
+            vec![]
+        );
+    }
+
+    #[test]
     fn the_customers_own_words_may_be_quoted_back() {
         let grounds = Grounds {
             facts: None,
             customer_text: "where is order 5555?",
             retrieved: None,
             passages: "Orders over 50.00 USD ship free.",
+            today: None,
         };
         assert_eq!(
             check("I can't find order #5555 on your account.", &[], &grounds),
@@ -237,6 +307,7 @@ mod tests {
             customer_text: "",
             retrieved: Some(&retrieved),
             passages: "",
+            today: None,
         };
         assert_eq!(
             check("See our policy.", &["returns-policy".into()], &grounds),

@@ -47,6 +47,36 @@ pub struct LlmSettings {
     pub completion_price: f64,
 }
 
+impl LlmSettings {
+    /// What the tokens cost at the configured prices (per million tokens).
+    pub fn usage(&self, prompt_tokens: u64, completion_tokens: u64) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            cost: (prompt_tokens as f64 * self.prompt_price
+                + completion_tokens as f64 * self.completion_price)
+                / 1_000_000.0,
+        }
+    }
+}
+
+/// Tokens spent on model calls, and their cost at the configured prices (in whatever
+/// currency the prices are given).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: f64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost += other.cost;
+    }
+}
+
 impl Default for LlmSettings {
     fn default() -> Self {
         Self {
@@ -96,6 +126,8 @@ pub struct StreamTo<'s> {
     pub sink: &'s (dyn Fn(&str) + Send + Sync),
     /// What the customer said (a reply may quote it).
     pub customer_text: &'s str,
+    /// Today in the shop's calendar, for the dates check.
+    pub today: chrono::NaiveDate,
 }
 
 /// Content, tool calls and usage of one model step.
@@ -660,6 +692,7 @@ fn release(
         customer_text: to.customer_text,
         retrieved: None,
         passages,
+        today: Some(to.today),
     };
     if !super::guard::check(piece, &[], &grounds).is_empty()
         || prompt_leak(&format!("{streamed}{piece}")).is_some()

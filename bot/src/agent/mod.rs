@@ -143,6 +143,8 @@ pub struct Outcome {
     /// What was streamed to the customer while the answer was written. When it differs
     /// from the final reply (the reply failed a later check), the channel replaces it.
     pub streamed: Option<String>,
+    /// Model tokens spent on this message, and their cost.
+    pub usage: llm::Usage,
 }
 
 impl Outcome {
@@ -165,6 +167,7 @@ impl Outcome {
             engine: "offline",
             fallback: None,
             streamed: None,
+            usage: llm::Usage::default(),
         }
     }
 }
@@ -222,6 +225,20 @@ impl Agent {
         &self.store
     }
 
+    /// The model tokens a conversation has used so far, and their cost at the configured
+    /// prices (zero cost without an LLM engine).
+    pub async fn usage(&self, id: ConversationId) -> Result<llm::Usage, AgentError> {
+        let (prompt, completion) = self.store.usage(id).await?;
+        Ok(match &self.llm {
+            Some(llm) => llm.settings().usage(prompt, completion),
+            None => llm::Usage {
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                cost: 0.0,
+            },
+        })
+    }
+
     /// Handles one customer message end to end.
     pub async fn handle(&self, inbound: &Inbound) -> Result<Outcome, AgentError> {
         self.handle_streaming(inbound, None).await
@@ -272,20 +289,13 @@ impl Agent {
                 citations: vec![],
             })
             .await?;
-        let mut outcome = Outcome {
-            conversation_id: id,
-            replies: vec![],
-            state: machine.state().stored(),
-            language: lang.clone(),
-            tool_calls: vec![],
-            handoff: None,
-            duplicate: matches!(recorded, Recorded::Duplicate(_)),
-            violations: vec![],
-            verified: memory.verified.is_some(),
-            engine: "offline",
-            fallback: None,
-            streamed: None,
-        };
+        let mut outcome = Outcome::new(
+            id,
+            machine.state().stored(),
+            &lang,
+            memory.verified.is_some(),
+        );
+        outcome.duplicate = matches!(recorded, Recorded::Duplicate(_));
         if outcome.duplicate {
             return Ok(outcome);
         }
@@ -475,6 +485,7 @@ impl Agent {
                 let stream = sink.filter(|_| attempt == 0).map(|sink| llm::StreamTo {
                     sink,
                     customer_text,
+                    today: self.settings.now().date_naive(),
                 });
                 let result = llm
                     .answer(&mut turn, &history, feedback.as_deref(), stream.as_ref())
@@ -489,6 +500,10 @@ impl Agent {
                         self.store
                             .add_usage(id, got.prompt_tokens, got.completion_tokens)
                             .await?;
+                        outcome.usage.add(
+                            llm.settings()
+                                .usage(got.prompt_tokens, got.completion_tokens),
+                        );
                         let mut violations = self.check(&got.answer, turn.tools, customer_text);
                         if let Some(line) = llm::prompt_leak(&got.answer.text) {
                             violations.push(Violation::PromptLeak(line));
@@ -565,6 +580,7 @@ impl Agent {
             customer_text,
             retrieved: Some(&tools.retrieved),
             passages: &answer.passages,
+            today: Some(self.settings.now().date_naive()),
         };
         guard::check(&answer.text, &citations, &grounds)
     }

@@ -35,6 +35,10 @@ pub struct Facts {
     pub tracking: BTreeSet<String>,
     /// Amounts as their digits (`12.50 USD` → `1250`).
     pub amounts: BTreeSet<String>,
+    /// Calendar days (UTC) of the times in tool results: order, payment, shipping,
+    /// tracking events, promised and delivery dates, return deadlines.
+    #[serde(default)]
+    pub dates: BTreeSet<chrono::NaiveDate>,
 }
 
 impl Facts {
@@ -42,10 +46,26 @@ impl Facts {
         self.amounts.insert(digits(formatted));
     }
 
+    pub fn date(&mut self, at: DateTime<Utc>) {
+        self.dates.insert(at.date_naive());
+    }
+
+    fn parcel(&mut self, parcel: &Parcel) {
+        self.tracking.insert(parcel.tracking_number.clone());
+        let event = parcel.last_event.as_ref().map(|e| e.at);
+        for at in [parcel.promised_by, parcel.delivered_at, event]
+            .into_iter()
+            .flatten()
+        {
+            self.date(at);
+        }
+    }
+
     pub fn extend(&mut self, other: &Facts) {
         self.orders.extend(other.orders.iter().cloned());
         self.tracking.extend(other.tracking.iter().cloned());
         self.amounts.extend(other.amounts.iter().cloned());
+        self.dates.extend(other.dates.iter().copied());
     }
 }
 
@@ -232,6 +252,15 @@ impl<'a> Tools<'a> {
         ] {
             self.facts.amount(&money(amount, &order.currency));
         }
+        let times = [
+            Some(order.created_at),
+            order.paid_at,
+            order.fulfilled_at,
+            order.cancelled_at,
+        ];
+        for at in times.into_iter().flatten() {
+            self.facts.date(at);
+        }
     }
 
     /// The verified customer's orders, newest first.
@@ -282,7 +311,7 @@ impl<'a> Tools<'a> {
             .map(|s| Parcel::of(s, now))
             .collect();
         for p in &parcels {
-            self.facts.tracking.insert(p.tracking_number.clone());
+            self.facts.parcel(p);
         }
         let summary = parcels
             .iter()
@@ -349,6 +378,8 @@ impl<'a> Tools<'a> {
             return Ok(ReturnOutcome::NotDelivered);
         };
         let deadline = delivered + Duration::days(self.settings.returns.window_days);
+        self.facts.date(delivered);
+        self.facts.date(deadline);
         if self.settings.now() > deadline {
             return Ok(ReturnOutcome::WindowPassed {
                 delivered,
@@ -448,7 +479,7 @@ impl<'a> Tools<'a> {
             .first()
             .map(|s| Parcel::of(s, now));
         if let Some(p) = &parcel {
-            self.facts.tracking.insert(p.tracking_number.clone());
+            self.facts.parcel(p);
         }
         Ok(ChangeOutcome::AlreadyShipped { parcel })
     }

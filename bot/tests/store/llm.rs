@@ -30,6 +30,8 @@ async fn setup(script: Vec<Step>, timeout: Duration) -> Setup {
         base_url: server.base_url.clone(),
         model: "scripted".into(),
         timeout,
+        prompt_price: 0.15,
+        completion_price: 0.60,
         ..LlmSettings::default()
     })
     .unwrap();
@@ -123,11 +125,21 @@ async fn the_model_calls_tools_and_answers_with_their_facts() {
             .unwrap()
             .contains("SF123456789012")
     );
-    // Token accounting per conversation.
+    // Token and cost accounting per message and per conversation: 240 prompt tokens at
+    // 0.15 and 60 completion tokens at 0.60 per million.
     assert_eq!(
         s.db.store.usage(o.conversation_id).await.unwrap(),
         (240, 60)
     );
+    let cost = (240.0 * 0.15 + 60.0 * 0.60) / 1_000_000.0;
+    assert_eq!(
+        (o.usage.prompt_tokens, o.usage.completion_tokens),
+        (240, 60)
+    );
+    assert!((o.usage.cost - cost).abs() < 1e-12, "{:?}", o.usage);
+    let total = s.agent.usage(o.conversation_id).await.unwrap();
+    assert_eq!(total.prompt_tokens, 240);
+    assert!((total.cost - cost).abs() < 1e-12, "{total:?}");
 }
 
 #[tokio::test]
@@ -630,6 +642,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
             kefu_bot::agent::Violation::OrderNumber(x)
             | kefu_bot::agent::Violation::TrackingNumber(x)
             | kefu_bot::agent::Violation::Amount(x)
+            | kefu_bot::agent::Violation::Date(x)
             | kefu_bot::agent::Violation::Citation(x)
             | kefu_bot::agent::Violation::PromptLeak(x) => x,
         };
