@@ -68,8 +68,6 @@ const SHARD_DIR: &str = "shard";
 const UPSERT_CHUNK: usize = 64;
 /// Points per page when listing hashes.
 const SCROLL_PAGE: usize = 1024;
-/// Candidates each list contributes before fusion, at least.
-
 /// qdrant-edge preallocates two WAL segments of this size (default 32 MiB each); records
 /// larger than a segment still fit, the segment grows for them.
 const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;

@@ -54,8 +54,6 @@ const MIN_SERVER: (u64, u64) = (1, 10);
 const UPSERT_CHUNK: usize = 256;
 /// Ids per delete request and points per page when listing hashes.
 const PAGE: usize = 1024;
-/// Candidates each list contributes before fusion, at least (as in the embedded backend).
-
 /// Per request. Generous: a write waits until the server has applied it, which takes
 /// longer while it optimises segments.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
