@@ -90,8 +90,13 @@ pub fn check(reply: &str, citations: &[String], grounds: &Grounds<'_>) -> Vec<Vi
         // A date without a year may be in the past year ("ordered on May 3") or in the
         // coming one ("arrives by January 4"): both readings are tried.
         let year_ahead = today + chrono::Duration::days(365);
-        let mut said_dates = slots::dates(&quoted, today);
-        said_dates.extend(slots::dates(&quoted, year_ahead));
+        let past = slots::dates(reply, today);
+        // What was said is only read when the reply names a date (most do not).
+        let mut said_dates = Vec::new();
+        if !past.is_empty() {
+            said_dates = slots::dates(&quoted, today);
+            said_dates.extend(slots::dates(&quoted, year_ahead));
+        }
         // A fact's day in UTC may be the day before or after in the shop's time zone.
         let near = |a: chrono::NaiveDate, b: chrono::NaiveDate| (a - b).num_days().abs() <= 1;
         let backed = |date: chrono::NaiveDate| {
@@ -99,7 +104,6 @@ pub fn check(reply: &str, citations: &[String], grounds: &Grounds<'_>) -> Vec<Vi
                 || facts.dates.iter().any(|d| near(date, *d))
                 || said_dates.contains(&date)
         };
-        let past = slots::dates(reply, today);
         let ahead = slots::dates(reply, year_ahead);
         for (i, date) in past.iter().enumerate() {
             let other = ahead.get(i).copied().filter(|_| ahead.len() == past.len());

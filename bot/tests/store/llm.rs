@@ -55,18 +55,35 @@ async fn setup(script: Vec<Step>, timeout: Duration) -> Setup {
 }
 
 impl Setup {
+    fn inbound(&self, thread: &str, verified: bool, text: &str) -> Inbound {
+        Inbound {
+            channel: Channel::Web,
+            thread_id: thread.into(),
+            external_id: None,
+            text: text.into(),
+            customer: verified.then_some(self.wang),
+            lang_hint: None,
+        }
+    }
+
     async fn say(&self, thread: &str, verified: bool, text: &str) -> Outcome {
         self.agent
-            .handle(&Inbound {
-                channel: Channel::Web,
-                thread_id: thread.into(),
-                external_id: None,
-                text: text.into(),
-                customer: verified.then_some(self.wang),
-                lang_hint: None,
-            })
+            .handle(&self.inbound(thread, verified, text))
             .await
             .unwrap()
+    }
+
+    /// A verified customer's message answered with streaming: the outcome and the pieces
+    /// the channel was given, in order.
+    async fn stream(&self, thread: &str, text: &str) -> (Outcome, Vec<String>) {
+        let pieces = std::sync::Mutex::new(Vec::<String>::new());
+        let sink = |piece: &str| pieces.lock().unwrap().push(piece.to_string());
+        let o = self
+            .agent
+            .handle_streaming(&self.inbound(thread, true, text), Some(&sink))
+            .await
+            .unwrap();
+        (o, pieces.into_inner().unwrap())
     }
 }
 
@@ -228,25 +245,8 @@ async fn a_streamed_answer_arrives_sentence_by_sentence_after_the_guard() {
         Duration::from_secs(10),
     )
     .await;
-    let pieces = std::sync::Mutex::new(Vec::<String>::new());
-    let sink = |piece: &str| pieces.lock().unwrap().push(piece.to_string());
-    let o = s
-        .agent
-        .handle_streaming(
-            &Inbound {
-                channel: Channel::Web,
-                thread_id: "stream".into(),
-                external_id: None,
-                text: "where is my order 1005?".into(),
-                customer: Some(s.wang),
-                lang_hint: None,
-            },
-            Some(&sink),
-        )
-        .await
-        .unwrap();
+    let (o, pieces) = s.stream("stream", "where is my order 1005?").await;
     assert_eq!(o.engine, "llm", "{:?}", o.fallback);
-    let pieces = pieces.into_inner().unwrap();
     assert!(pieces.len() >= 3, "{pieces:?}");
     assert_eq!(pieces.concat().trim(), reply(&o));
     assert_eq!(
@@ -276,24 +276,8 @@ async fn a_streamed_sentence_that_fails_the_guard_is_held_back() {
         Duration::from_secs(10),
     )
     .await;
-    let pieces = std::sync::Mutex::new(Vec::<String>::new());
-    let sink = |piece: &str| pieces.lock().unwrap().push(piece.to_string());
-    let o = s
-        .agent
-        .handle_streaming(
-            &Inbound {
-                channel: Channel::Web,
-                thread_id: "held".into(),
-                external_id: None,
-                text: "Order #1002 still hasn't arrived".into(),
-                customer: Some(s.wang),
-                lang_hint: None,
-            },
-            Some(&sink),
-        )
-        .await
-        .unwrap();
-    let shown = pieces.into_inner().unwrap().concat();
+    let (o, pieces) = s.stream("held", "Order #1002 still hasn't arrived").await;
+    let shown = pieces.concat();
     assert_eq!(
         shown, "Sorry for the wait.",
         "only the sentence before the invented number"
