@@ -14,6 +14,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: imports, retrieval and the turn loop make
+/// many small allocations that are freed on another thread (the SQLite connection's),
+/// where glibc's allocator takes an arena lock for each one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // One TLS crypto provider for every client (embeddings, LLM, chat APIs); installing it

@@ -6,6 +6,7 @@
 //! macros, so no code path exists for one backend only by accident.
 
 mod agent;
+mod bulk;
 mod read;
 pub mod records;
 mod write;

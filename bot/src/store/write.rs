@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
+use super::bulk::{Columns, Dialect, JsonRows, Kind, insert_sql};
 use super::records::*;
 use super::{Pool, Result};
 use crate::shop::{Channel, Email, Phone};
@@ -61,6 +62,95 @@ macro_rules! on_tx {
     };
 }
 
+impl Tx {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+const CUSTOMER_COLUMNS: &Columns = &[
+    ("email", Kind::Text),
+    ("phone", Kind::Text),
+    ("name", Kind::Text),
+    ("locale", Kind::Text),
+    ("time_zone", Kind::Text),
+    ("country", Kind::Text),
+    ("tags", Kind::Json),
+    ("attributes", Kind::Json),
+    ("created_at", Kind::Time),
+    ("updated_at", Kind::Time),
+];
+
+const IDENTITY_COLUMNS: &Columns = &[
+    ("channel", Kind::Text),
+    ("external_id", Kind::Text),
+    ("customer_id", Kind::Int),
+    ("verified", Kind::Bool),
+    ("created_at", Kind::Time),
+];
+
+const CONSENT_COLUMNS: &Columns = &[
+    ("customer_id", Kind::Int),
+    ("channel", Kind::Text),
+    ("granted", Kind::Bool),
+    ("source", Kind::Text),
+    ("updated_at", Kind::Time),
+];
+
+const ORDER_COLUMNS: &Columns = &[
+    ("name", Kind::Text),
+    ("external_id", Kind::Text),
+    ("customer_id", Kind::Int),
+    ("email", Kind::Text),
+    ("phone", Kind::Text),
+    ("currency", Kind::Text),
+    ("status", Kind::Text),
+    ("financial_status", Kind::Text),
+    ("fulfillment_status", Kind::Text),
+    ("subtotal_minor", Kind::Int),
+    ("shipping_minor", Kind::Int),
+    ("taxes_minor", Kind::Int),
+    ("discount_minor", Kind::Int),
+    ("total_minor", Kind::Int),
+    ("refunded_minor", Kind::Int),
+    ("discount_codes", Kind::Json),
+    ("shipping_method", Kind::Text),
+    ("shipping_address", Kind::Json),
+    ("billing_name", Kind::Text),
+    ("payment_method", Kind::Text),
+    ("note", Kind::Text),
+    ("tags", Kind::Json),
+    ("source", Kind::Text),
+    ("created_at", Kind::Time),
+    ("paid_at", Kind::Time),
+    ("fulfilled_at", Kind::Time),
+    ("cancelled_at", Kind::Time),
+    ("content_hash", Kind::Text),
+    ("updated_at", Kind::Time),
+];
+
+const LINE_COLUMNS: &Columns = &[
+    ("order_id", Kind::Int),
+    ("position", Kind::Int),
+    ("sku", Kind::Text),
+    ("name", Kind::Text),
+    ("quantity", Kind::Int),
+    ("price_minor", Kind::Int),
+    ("compare_at_minor", Kind::Int),
+    ("discount_minor", Kind::Int),
+    ("requires_shipping", Kind::Bool),
+    ("taxable", Kind::Bool),
+    ("fulfillment_status", Kind::Text),
+    ("vendor", Kind::Text),
+];
+
+/// Rows per bulk statement: the statement text does not depend on it, so this only
+/// bounds the size of one JSON parameter.
+const BULK_ROWS: usize = 4096;
+
 /// A write transaction. See the module docs.
 pub struct Writer {
     tx: Tx,
@@ -73,6 +163,10 @@ pub struct Writer {
     /// Whether the orders table was empty when this transaction first wrote orders: then
     /// every order it writes is new and needs no look-up.
     orders_were_empty: Option<bool>,
+    /// Whether every stored customer is in `customers`: the table was empty when this
+    /// transaction first wrote customers and the cache has not been emptied since. A
+    /// customer missing from the cache is then new and needs no look-up.
+    customers_all_cached: Option<bool>,
 }
 
 /// A stored consent decision: granted or not, and when.
@@ -129,6 +223,7 @@ impl Writer {
             customers: HashMap::new(),
             consents: HashMap::new(),
             orders_were_empty: None,
+            customers_all_cached: None,
         })
     }
 
@@ -167,40 +262,47 @@ impl Writer {
         }
         if self.customers.len() > CACHE_LIMIT {
             self.customers.clear();
+            self.customers_all_cached = Some(false);
+        }
+        if self.customers_all_cached.is_none() {
+            let any: Option<i64> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM customers LIMIT 1").fetch_optional(&mut *c).await?);
+            self.customers_all_cached = Some(any.is_none());
         }
         let misses: Vec<&CustomerKey> = order
             .iter()
             .filter(|k| !self.customers.contains_key(*k))
             .collect();
         let first_seen: HashSet<CustomerKey> = misses.iter().map(|k| (*k).clone()).collect();
-        let emails: Vec<&str> = misses
-            .iter()
-            .filter_map(|k| match k {
-                CustomerKey::Email(e) => Some(e.as_str()),
-                _ => None,
-            })
-            .collect();
-        let phones: Vec<&str> = misses
-            .iter()
-            .filter_map(|k| match k {
-                CustomerKey::Phone(p) => Some(p.as_str()),
-                _ => None,
-            })
-            .collect();
-        for row in self.stored_customers("email IN (", &emails).await? {
-            if let Some(email) = row.email.clone() {
-                self.customers.insert(CustomerKey::Email(email), row);
+        if self.customers_all_cached != Some(true) {
+            let emails: Vec<&str> = misses
+                .iter()
+                .filter_map(|k| match k {
+                    CustomerKey::Email(e) => Some(e.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let phones: Vec<&str> = misses
+                .iter()
+                .filter_map(|k| match k {
+                    CustomerKey::Phone(p) => Some(p.as_str()),
+                    _ => None,
+                })
+                .collect();
+            for row in self.stored_customers("email IN (", &emails).await? {
+                if let Some(email) = row.email.clone() {
+                    self.customers.insert(CustomerKey::Email(email), row);
+                }
             }
-        }
-        for row in self
-            .stored_customers("email IS NULL AND phone IN (", &phones)
-            .await?
-        {
-            if let Some(phone) = row.phone.clone() {
-                // The oldest customer with that phone wins (rows come oldest first).
-                self.customers
-                    .entry(CustomerKey::Phone(phone))
-                    .or_insert(row);
+            for row in self
+                .stored_customers("email IS NULL AND phone IN (", &phones)
+                .await?
+            {
+                if let Some(phone) = row.phone.clone() {
+                    // The oldest customer with that phone wins (rows come oldest first).
+                    self.customers
+                        .entry(CustomerKey::Phone(phone))
+                        .or_insert(row);
+                }
             }
         }
         let mut ids: HashMap<CustomerKey, CustomerId> = order
@@ -227,29 +329,31 @@ impl Writer {
                 counts.unchanged += 1
             }
         }
-        // New customers: one multi-row insert per chunk, ids mapped back by key.
+        // New customers: one bulk insert per chunk, ids mapped back by key.
         let now = self.now;
-        for chunk in shaped_chunks(&new, 2048) {
-            let rows: Vec<(i64, Option<String>, Option<String>)> = on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "INSERT INTO customers (email, phone, name, locale, time_zone, country, tags, attributes, created_at, updated_at) ",
-                );
-                qb.push_values(chunk.iter().filter_map(|k| merged.get(*k)), |mut b, r| {
-                    b.push_bind(r.email.as_ref().map(|e| e.as_str().to_string()))
-                        .push_bind(r.phone.as_ref().map(|p| p.as_str().to_string()))
-                        .push_bind(r.name.clone())
-                        .push_bind(r.locale.clone())
-                        .push_bind(r.time_zone.clone())
-                        .push_bind(r.country.clone())
-                        .push_bind(Json(r.tags.clone()))
-                        .push_bind(Json(r.attributes.clone()))
-                        .push_bind(r.created_at.unwrap_or(now))
-                        .push_bind(now);
-                });
-                qb.push(" RETURNING id, email, phone");
-                qb.build_query_as().fetch_all(&mut *c).await?
-            });
-            for (id, email, phone) in rows {
+        let dialect = self.tx.dialect();
+        let insert = format!(
+            "{} RETURNING id, email, phone",
+            insert_sql(dialect, "customers", CUSTOMER_COLUMNS)
+        );
+        for chunk in new.chunks(BULK_ROWS) {
+            let mut rows = JsonRows::new(CUSTOMER_COLUMNS);
+            for r in chunk.iter().filter_map(|k| merged.get(*k)) {
+                rows.row()
+                    .text(r.email.as_ref().map(Email::as_str))
+                    .text(r.phone.as_ref().map(Phone::as_str))
+                    .text(r.name.as_deref())
+                    .text(r.locale.as_deref())
+                    .text(r.time_zone.as_deref())
+                    .text(r.country.as_deref())
+                    .json(&r.tags)
+                    .json(&r.attributes)
+                    .time(Some(r.created_at.unwrap_or(now)))
+                    .time(Some(now));
+            }
+            let created: Vec<(i64, Option<String>, Option<String>)> =
+                self.bulk_fetch(&insert, rows).await?;
+            for (id, email, phone) in created {
                 let key = match (email, phone) {
                     (Some(e), _) => CustomerKey::Email(e),
                     (None, Some(p)) => CustomerKey::Phone(p),
@@ -286,35 +390,43 @@ impl Writer {
             }
         }
         let identities: Vec<_> = identities.into_iter().collect();
-        for chunk in shaped_chunks(&identities, 4096) {
-            on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new("INSERT INTO channel_identities (channel, external_id, customer_id, verified, created_at) ");
-                qb.push_values(chunk, |mut b, ((channel, external), (id, verified))| {
-                    b.push_bind(channel.as_str()).push_bind(external.clone()).push_bind(*id).push_bind(*verified).push_bind(now);
-                });
-                qb.push(
-                    " ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = excluded.customer_id, verified = excluded.verified \
-                     WHERE channel_identities.customer_id <> excluded.customer_id OR channel_identities.verified <> excluded.verified",
-                );
-                qb.build().execute(&mut *c).await?;
-            });
+        let upsert = format!(
+            "{} ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = excluded.customer_id, verified = excluded.verified \
+             WHERE channel_identities.customer_id <> excluded.customer_id OR channel_identities.verified <> excluded.verified",
+            insert_sql(dialect, "channel_identities", IDENTITY_COLUMNS)
+        );
+        for chunk in identities.chunks(BULK_ROWS) {
+            let mut rows = JsonRows::new(IDENTITY_COLUMNS);
+            for ((channel, external), (id, verified)) in chunk {
+                rows.row()
+                    .text(Some(channel.as_str()))
+                    .text(Some(external))
+                    .int(Some(*id))
+                    .bool(*verified)
+                    .time(Some(now));
+            }
+            self.bulk_execute(&upsert, rows).await?;
         }
         let consents = self.consents_to_write(consents).await?;
-        for chunk in shaped_chunks(&consents, 4096) {
-            on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_consents (customer_id, channel, granted, source, updated_at) ");
-                qb.push_values(chunk, |mut b, ((id, channel), consent)| {
-                    b.push_bind(*id).push_bind(channel.as_str()).push_bind(consent.granted).push_bind(consent.source.clone()).push_bind(consent.at);
-                });
-                // A decision only replaces an older, different one: re-importing an old
-                // file never undoes a newer opt-out.
-                qb.push(
-                    " ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, source = excluded.source, \
-                     updated_at = excluded.updated_at WHERE customer_consents.granted <> excluded.granted \
-                     AND customer_consents.updated_at < excluded.updated_at",
-                );
-                qb.build().execute(&mut *c).await?;
-            });
+        // A decision only replaces an older, different one: re-importing an old file
+        // never undoes a newer opt-out.
+        let upsert = format!(
+            "{} ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, source = excluded.source, \
+             updated_at = excluded.updated_at WHERE customer_consents.granted <> excluded.granted \
+             AND customer_consents.updated_at < excluded.updated_at",
+            insert_sql(dialect, "customer_consents", CONSENT_COLUMNS)
+        );
+        for chunk in consents.chunks(BULK_ROWS) {
+            let mut rows = JsonRows::new(CONSENT_COLUMNS);
+            for ((id, channel), consent) in chunk {
+                rows.row()
+                    .int(Some(*id))
+                    .text(Some(channel.as_str()))
+                    .bool(consent.granted)
+                    .text(Some(&consent.source))
+                    .time(Some(consent.at));
+            }
+            self.bulk_execute(&upsert, rows).await?;
         }
 
         let out = records
@@ -324,6 +436,33 @@ impl Writer {
             })
             .collect();
         Ok((out, counts))
+    }
+
+    /// Runs a bulk statement (see [`super::bulk`]) with `rows` as its `$1`.
+    async fn bulk_execute(&mut self, sql: &str, rows: JsonRows) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let rows = rows.finish();
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        on_tx!(&mut self.tx, c => sqlx::query(sql).bind(rows).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Runs a bulk statement that returns rows.
+    async fn bulk_fetch<T>(&mut self, sql: &str, rows: JsonRows) -> Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = rows.finish();
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        Ok(on_tx!(&mut self.tx, c => sqlx::query_as(sql).bind(rows).fetch_all(&mut *c).await?))
     }
 
     /// The consent decisions that change something: new ones, and ones that replace an
@@ -571,69 +710,65 @@ impl Writer {
             return Ok(counts);
         }
         let now = self.now;
-        let mut order_ids: HashMap<String, i64> = HashMap::new();
-        for chunk in shaped_chunks(&todo, 1024) {
-            let rows: Vec<(i64, String)> = on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "INSERT INTO orders (name, external_id, customer_id, email, phone, currency, status, financial_status, \
-                     fulfillment_status, subtotal_minor, shipping_minor, taxes_minor, discount_minor, total_minor, refunded_minor, \
-                     discount_codes, shipping_method, shipping_address, billing_name, payment_method, note, tags, source, \
-                     created_at, paid_at, fulfilled_at, cancelled_at, content_hash, updated_at) ",
-                );
-                qb.push_values(chunk, |mut b, &i| {
-                    let o = &records[i];
-                    b.push_bind(o.name.clone())
-                        .push_bind(o.external_id.clone())
-                        .push_bind(customer_ids[i])
-                        .push_bind(o.buyer.email.as_ref().map(|e| e.as_str().to_string()))
-                        .push_bind(o.buyer.phone.as_ref().map(|p| p.as_str().to_string()))
-                        .push_bind(o.currency.as_str().to_string())
-                        .push_bind(o.status.as_str())
-                        .push_bind(o.financial_status.clone())
-                        .push_bind(o.fulfillment_status.clone())
-                        .push_bind(o.subtotal)
-                        .push_bind(o.shipping)
-                        .push_bind(o.taxes)
-                        .push_bind(o.discount)
-                        .push_bind(o.total)
-                        .push_bind(o.refunded)
-                        .push_bind(Json(o.discount_codes.clone()))
-                        .push_bind(o.shipping_method.clone())
-                        .push_bind(o.shipping_address.clone().map(Json))
-                        .push_bind(o.billing_name.clone())
-                        .push_bind(o.payment_method.clone())
-                        .push_bind(o.note.clone())
-                        .push_bind(Json(o.tags.clone()))
-                        .push_bind(o.source.clone())
-                        .push_bind(o.created_at)
-                        .push_bind(o.paid_at)
-                        .push_bind(o.fulfilled_at)
-                        .push_bind(o.cancelled_at)
-                        .push_bind(hashes[i].clone())
-                        .push_bind(now);
-                });
-                // Into a table that was empty, every order is new: a plain insert is cheaper.
-                if all_new {
-                    qb.push(" RETURNING id, name");
-                } else {
-                qb.push(
-                    " ON CONFLICT (name) DO UPDATE SET external_id = excluded.external_id, customer_id = excluded.customer_id, \
-                     email = excluded.email, phone = excluded.phone, currency = excluded.currency, status = excluded.status, \
-                     financial_status = excluded.financial_status, fulfillment_status = excluded.fulfillment_status, \
-                     subtotal_minor = excluded.subtotal_minor, shipping_minor = excluded.shipping_minor, \
-                     taxes_minor = excluded.taxes_minor, discount_minor = excluded.discount_minor, \
-                     total_minor = excluded.total_minor, refunded_minor = excluded.refunded_minor, \
-                     discount_codes = excluded.discount_codes, shipping_method = excluded.shipping_method, \
-                     shipping_address = excluded.shipping_address, billing_name = excluded.billing_name, \
-                     payment_method = excluded.payment_method, note = excluded.note, tags = excluded.tags, \
-                     source = excluded.source, created_at = excluded.created_at, paid_at = excluded.paid_at, \
-                     fulfilled_at = excluded.fulfilled_at, cancelled_at = excluded.cancelled_at, \
-                     content_hash = excluded.content_hash, updated_at = excluded.updated_at RETURNING id, name",
-                );
-                }
-                qb.build_query_as().fetch_all(&mut *c).await?
-            });
-            order_ids.extend(rows.into_iter().map(|(id, name)| (name, id)));
+        let dialect = self.tx.dialect();
+        // Into a table that was empty, every order is new: a plain insert is cheaper.
+        let insert = if all_new {
+            format!("{} RETURNING id, name", insert_sql(dialect, "orders", ORDER_COLUMNS))
+        } else {
+            format!(
+                "{} ON CONFLICT (name) DO UPDATE SET external_id = excluded.external_id, customer_id = excluded.customer_id, \
+                 email = excluded.email, phone = excluded.phone, currency = excluded.currency, status = excluded.status, \
+                 financial_status = excluded.financial_status, fulfillment_status = excluded.fulfillment_status, \
+                 subtotal_minor = excluded.subtotal_minor, shipping_minor = excluded.shipping_minor, \
+                 taxes_minor = excluded.taxes_minor, discount_minor = excluded.discount_minor, \
+                 total_minor = excluded.total_minor, refunded_minor = excluded.refunded_minor, \
+                 discount_codes = excluded.discount_codes, shipping_method = excluded.shipping_method, \
+                 shipping_address = excluded.shipping_address, billing_name = excluded.billing_name, \
+                 payment_method = excluded.payment_method, note = excluded.note, tags = excluded.tags, \
+                 source = excluded.source, created_at = excluded.created_at, paid_at = excluded.paid_at, \
+                 fulfilled_at = excluded.fulfilled_at, cancelled_at = excluded.cancelled_at, \
+                 content_hash = excluded.content_hash, updated_at = excluded.updated_at RETURNING id, name",
+                insert_sql(dialect, "orders", ORDER_COLUMNS)
+            )
+        };
+        let mut order_ids: HashMap<String, i64> = HashMap::with_capacity(todo.len());
+        for chunk in todo.chunks(BULK_ROWS) {
+            let mut rows = JsonRows::new(ORDER_COLUMNS);
+            for &i in chunk {
+                let o = &records[i];
+                rows.row()
+                    .text(Some(&o.name))
+                    .text(o.external_id.as_deref())
+                    .int(customer_ids[i])
+                    .text(o.buyer.email.as_ref().map(Email::as_str))
+                    .text(o.buyer.phone.as_ref().map(Phone::as_str))
+                    .text(Some(o.currency.as_str()))
+                    .text(Some(o.status.as_str()))
+                    .text(o.financial_status.as_deref())
+                    .text(Some(&o.fulfillment_status))
+                    .int(Some(o.subtotal))
+                    .int(Some(o.shipping))
+                    .int(Some(o.taxes))
+                    .int(Some(o.discount))
+                    .int(Some(o.total))
+                    .int(Some(o.refunded))
+                    .json(&o.discount_codes)
+                    .text(o.shipping_method.as_deref())
+                    .json(&o.shipping_address)
+                    .text(o.billing_name.as_deref())
+                    .text(o.payment_method.as_deref())
+                    .text(o.note.as_deref())
+                    .json(&o.tags)
+                    .text(o.source.as_deref())
+                    .time(Some(o.created_at))
+                    .time(o.paid_at)
+                    .time(o.fulfilled_at)
+                    .time(o.cancelled_at)
+                    .text(Some(&hashes[i]))
+                    .time(Some(now));
+            }
+            let written: Vec<(i64, String)> = self.bulk_fetch(&insert, rows).await?;
+            order_ids.extend(written.into_iter().map(|(id, name)| (name, id)));
         }
         let changed: Vec<i64> = todo
             .iter()
@@ -642,40 +777,34 @@ impl Writer {
             .collect();
         self.delete_in("DELETE FROM order_lines WHERE order_id IN (", &changed)
             .await?;
-        let lines: Vec<(i64, i64, &LineRecord)> = todo
-            .iter()
-            .filter_map(|&i| order_ids.get(&records[i].name).map(|id| (*id, &records[i])))
-            .flat_map(|(id, o)| {
-                o.lines
-                    .iter()
-                    .enumerate()
-                    .map(move |(pos, l)| (id, pos as i64 + 1, l))
-            })
-            .collect();
-        counts.lines = lines.len() as u64;
-        for chunk in shaped_chunks(&lines, 2048) {
-            on_tx!(&mut self.tx, c => {
-                let mut qb = QueryBuilder::<Db>::new(
-                    "INSERT INTO order_lines (order_id, position, sku, name, quantity, price_minor, compare_at_minor, \
-                     discount_minor, requires_shipping, taxable, fulfillment_status, vendor) ",
-                );
-                qb.push_values(chunk, |mut b, (id, pos, l)| {
-                    b.push_bind(*id)
-                        .push_bind(*pos)
-                        .push_bind(l.sku.clone())
-                        .push_bind(l.name.clone())
-                        .push_bind(l.quantity)
-                        .push_bind(l.price)
-                        .push_bind(l.compare_at)
-                        .push_bind(l.discount)
-                        .push_bind(l.requires_shipping)
-                        .push_bind(l.taxable)
-                        .push_bind(l.fulfillment_status.clone())
-                        .push_bind(l.vendor.clone());
-                });
-                qb.build().execute(&mut *c).await?;
-            });
+        let insert = insert_sql(dialect, "order_lines", LINE_COLUMNS);
+        let mut rows = JsonRows::new(LINE_COLUMNS);
+        for &i in &todo {
+            let Some(id) = order_ids.get(&records[i].name) else {
+                continue;
+            };
+            for (pos, l) in records[i].lines.iter().enumerate() {
+                rows.row()
+                    .int(Some(*id))
+                    .int(Some(pos as i64 + 1))
+                    .text(l.sku.as_deref())
+                    .text(Some(&l.name))
+                    .int(Some(l.quantity))
+                    .int(Some(l.price))
+                    .int(l.compare_at)
+                    .int(Some(l.discount))
+                    .bool(l.requires_shipping)
+                    .bool(l.taxable)
+                    .text(l.fulfillment_status.as_deref())
+                    .text(l.vendor.as_deref());
+                counts.lines += 1;
+                if rows.len() >= BULK_ROWS {
+                    let full = std::mem::replace(&mut rows, JsonRows::new(LINE_COLUMNS));
+                    self.bulk_execute(&insert, full).await?;
+                }
+            }
         }
+        self.bulk_execute(&insert, rows).await?;
         Ok(counts)
     }
 
