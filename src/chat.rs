@@ -13,8 +13,16 @@ use kefu_bot::shop::{Channel, Email};
 use crate::cli::{ChatArgs, Engine};
 use crate::config::Settings;
 
-pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode> {
-    let llm = match args.engine {
+/// The agent as channels run it: the database brought up to date, the knowledge index in
+/// line with the stored documents, and the chosen engine.
+/// `today` pins the agent's clock to noon UTC of that day (evals on a demo shop loaded
+/// with `--today`).
+pub async fn agent(
+    settings: &Settings,
+    engine: Engine,
+    today: Option<chrono::NaiveDate>,
+) -> anyhow::Result<Agent> {
+    let llm = match engine {
         Engine::Offline => None,
         Engine::Llm => match settings.llm_settings() {
             Some(s) => Some(kefu_bot::agent::llm::LlmEngine::new(s)?),
@@ -28,9 +36,13 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
         .migrate()
         .await
         .context("bringing the database schema up to date")?;
-    let agent_settings = settings
+    let mut agent_settings = settings
         .agent_settings()
         .map_err(|e| anyhow::anyhow!("kefu.toml [agent]: {e}"))?;
+    if let Some(day) = today {
+        let noon = day.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc();
+        agent_settings.clock = Arc::new(move || noon);
+    }
     let knowledge = crate::knowledge::open(settings, false)
         .await
         .context("opening the knowledge index (run `kefu knowledge reindex`)")?;
@@ -41,6 +53,16 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
         .reindex(&sources)
         .await
         .context("bringing the knowledge index up to date")?;
+    let mut agent = Agent::new(store, Some(Arc::new(knowledge)), agent_settings)?;
+    if let Some(engine) = llm {
+        agent = agent.with_llm(engine);
+    }
+    Ok(agent)
+}
+
+pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode> {
+    let agent = agent(settings, args.engine, None).await?;
+    let store = agent.store().clone();
 
     let customer = match &args.as_customer {
         None => None,
@@ -55,11 +77,7 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
             }
         }
     };
-    let streaming = llm.is_some() && !args.json;
-    let mut agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), agent_settings)?;
-    if let Some(engine) = llm {
-        agent = agent.with_llm(engine);
-    }
+    let streaming = args.engine == Engine::Llm && !args.json;
     let thread = args.thread.clone().unwrap_or_else(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

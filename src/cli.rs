@@ -39,6 +39,9 @@ pub enum Command {
     /// Talk to the support bot in the terminal, as a chosen customer or as an anonymous
     /// visitor. Tool calls and citations show in a dim side line.
     Chat(ChatArgs),
+    /// Run eval cases (YAML conversations with expectations) through the agent against
+    /// the current database, score them and fail below the thresholds.
+    Eval(EvalArgs),
     /// Search the shop's knowledge (FAQ, policies, products), re-index it, measure it.
     #[command(subcommand)]
     Knowledge(KnowledgeCommand),
@@ -95,6 +98,32 @@ pub struct ChatArgs {
     /// Print each turn as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Case files, or directories of them (`evals/demo` for the demo shop).
+    #[arg(required = true, value_name = "CASES")]
+    pub cases: Vec<PathBuf>,
+    /// Which engine answers.
+    #[arg(long, value_enum, default_value_t = Engine::Offline)]
+    pub engine: Engine,
+    /// Also write the full report: JSON, or HTML for a file ending in .html.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Cases run at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Exit with failure when fewer cases than this share (0 to 1) pass.
+    #[arg(long, value_name = "RATIO")]
+    pub min_pass_rate: Option<f64>,
+    /// A YAML file of per-metric minimums (see docs/evals.md); leaks always fail the run.
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+    /// Run as if today were this day (YYYY-MM-DD): for a demo shop loaded with
+    /// `kefu demo load --today`, so return windows and delays read the same on any day.
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -103,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat(args) => crate::chat::run(&settings, args).await,
+        Command::Eval(args) => crate::eval::run(&settings, args).await,
         Command::Knowledge(command) => crate::knowledge::run(&settings, command).await,
         Command::Model(command) => crate::knowledge::model(&settings, command),
         Command::Bench(BenchCommand::Knowledge {

@@ -6,6 +6,7 @@ mod chat;
 mod cli;
 mod commands;
 mod config;
+mod eval;
 mod knowledge;
 mod server;
 mod telemetry;

@@ -136,6 +136,8 @@ pub struct Outcome {
     /// Facts the guard removed from the engine's first answer.
     pub violations: Vec<Violation>,
     pub verified: bool,
+    /// The agent asked the customer to prove who they are and waits for it.
+    pub awaiting_verification: bool,
     /// Which engine wrote the answer: `offline` or `llm`.
     pub engine: &'static str,
     /// Why the LLM engine's answer was not used, when it was not.
@@ -164,6 +166,7 @@ impl Outcome {
             duplicate: false,
             violations: vec![],
             verified,
+            awaiting_verification: false,
             engine: "offline",
             fallback: None,
             streamed: None,
@@ -368,6 +371,8 @@ impl Agent {
 
         outcome.state = machine.state().stored();
         outcome.verified = memory.verified.is_some();
+        outcome.awaiting_verification =
+            matches!(memory.pending, Some(memory::Pending::Verify { .. }));
         memory.language = Some(lang);
         memory.machine = Some(machine);
         memory.remember_said(text);

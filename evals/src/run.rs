@@ -1,0 +1,288 @@
+//! Runs cases through the real agent — the code path every channel uses — and checks
+//! each case's replies.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use kefu_bot::agent::{Agent, AgentError, Inbound, ReplyKind};
+use kefu_bot::language;
+use kefu_bot::shop::{Channel, Email};
+use kefu_bot::store::{CustomerId, Store, StoreError};
+
+use crate::case::Case;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("case `{case}`: {message}")]
+    Case { case: String, message: String },
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one case did, and what was wrong with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub category: String,
+    /// The case's language: the expected one, else the first message's.
+    pub language: String,
+    /// Every reply, per customer message.
+    pub replies: Vec<Vec<String>>,
+    /// Primary language subtag of the last reply, when it can be told.
+    pub reply_language: Option<String>,
+    /// Document ids cited by the last reply.
+    pub cited: Vec<String>,
+    pub handed_off: bool,
+    pub asked_verification: bool,
+    /// Answer turns, and those whose first answer the guard had to correct.
+    pub answers: usize,
+    pub corrected: usize,
+    /// Why the case failed; empty when it passed.
+    pub failures: Vec<String>,
+    /// Another customer's data found in a reply.
+    pub leaks: Vec<String>,
+    #[serde(skip)]
+    pub latencies: Vec<Duration>,
+    #[serde(skip)]
+    pub answerable: bool,
+    #[serde(skip)]
+    pub expect: crate::case::Expect,
+}
+
+impl CaseResult {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.leaks.is_empty()
+    }
+}
+
+/// Runs `cases`, `jobs` at a time, each in its own new conversation. `run_id` keeps this
+/// run's conversations apart from earlier runs' on the same database.
+pub async fn run_all(
+    agent: &Agent,
+    cases: &[Case],
+    jobs: usize,
+    run_id: &str,
+) -> Result<Vec<CaseResult>, RunError> {
+    let mut results: Vec<(usize, CaseResult)> = futures::stream::iter(cases.iter().enumerate())
+        .map(|(i, case)| async move { run_case(agent, case, run_id).await.map(|r| (i, r)) })
+        .buffer_unordered(jobs.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Runs one case and checks it.
+pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseResult, RunError> {
+    let fail = |message: String| RunError::Case {
+        case: case.id.clone(),
+        message,
+    };
+    let store = agent.store();
+    let channel: Channel = case
+        .channel
+        .parse()
+        .map_err(|_| fail(format!("unknown channel `{}`", case.channel)))?;
+    let customer = match &case.customer {
+        None => None,
+        Some(raw) => {
+            let email = Email::parse(raw).map_err(|e| fail(format!("customer {raw}: {e}")))?;
+            let found = store
+                .customer_by_email(&email)
+                .await?
+                .ok_or_else(|| fail(format!("customer {raw} is not in this shop's data")))?;
+            Some(found.id)
+        }
+    };
+    let thread_id = format!("eval-{run_id}-{}", case.id);
+    let mut result = CaseResult {
+        id: case.id.clone(),
+        category: case.category.clone(),
+        language: case
+            .expect
+            .language
+            .clone()
+            .or_else(|| case.turns.first().and_then(|t| primary(t)))
+            .unwrap_or_else(|| "und".into()),
+        replies: Vec::new(),
+        reply_language: None,
+        cited: Vec::new(),
+        handed_off: false,
+        asked_verification: false,
+        answers: 0,
+        corrected: 0,
+        failures: Vec::new(),
+        leaks: Vec::new(),
+        latencies: Vec::new(),
+        answerable: case.answerable(),
+        expect: case.expect.clone(),
+    };
+    let mut last_text = String::new();
+    for turn in &case.turns {
+        let inbound = Inbound {
+            channel,
+            thread_id: thread_id.clone(),
+            external_id: None,
+            text: turn.clone(),
+            customer: customer.filter(|_| case.verified()),
+            lang_hint: None,
+        };
+        let started = Instant::now();
+        let outcome = agent.handle(&inbound).await?;
+        result.latencies.push(started.elapsed());
+        result.handed_off |= outcome.handoff.is_some();
+        result.asked_verification |= outcome.awaiting_verification;
+        if outcome
+            .replies
+            .iter()
+            .any(|r| r.kind == ReplyKind::Answer)
+        {
+            result.answers += 1;
+            if !outcome.violations.is_empty() {
+                result.corrected += 1;
+            }
+        }
+        last_text = outcome
+            .replies
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        result.cited = outcome
+            .replies
+            .iter()
+            .flat_map(|r| r.citations.iter().map(|c| c.document_id.clone()))
+            .collect();
+        result.replies.push(outcome.replies.into_iter().map(|r| r.text).collect());
+    }
+    result.reply_language = primary(&last_text);
+    result.failures = check(case, &result, &last_text);
+    let said = case.turns.join("\n");
+    for reply in result.replies.iter().flatten() {
+        result
+            .leaks
+            .extend(leaks(store, customer, &said, reply).await?);
+    }
+    Ok(result)
+}
+
+/// The primary language subtag of a text (`zh` for `zh-CN`).
+fn primary(text: &str) -> Option<String> {
+    language::detect(text).map(|d| d.lang.split('-').next().unwrap_or(d.lang).to_string())
+}
+
+/// The case's expectations that the replies do not meet.
+fn check(case: &Case, result: &CaseResult, last: &str) -> Vec<String> {
+    let e = &case.expect;
+    let mut failures = Vec::new();
+    let lower = last.to_lowercase();
+    let has = |needle: &str| lower.contains(&needle.to_lowercase());
+    if let Some(want) = &e.language {
+        let want = want.split('-').next().unwrap_or(want).to_lowercase();
+        if result.reply_language.as_deref() != Some(want.as_str()) {
+            failures.push(format!(
+                "language: expected {want}, the reply is in {}",
+                result.reply_language.as_deref().unwrap_or("an unknown language")
+            ));
+        }
+    }
+    for needle in &e.must_contain {
+        if !has(needle) {
+            failures.push(format!("must_contain: {needle:?} is not in the reply"));
+        }
+    }
+    if !e.must_contain_any.is_empty() && !e.must_contain_any.iter().any(|n| has(n)) {
+        failures.push(format!(
+            "must_contain_any: none of {:?} is in the reply",
+            e.must_contain_any
+        ));
+    }
+    for needle in &e.must_not_contain {
+        let n = needle.to_lowercase();
+        if result
+            .replies
+            .iter()
+            .flatten()
+            .any(|r| r.to_lowercase().contains(&n))
+        {
+            failures.push(format!("must_not_contain: {needle:?} is in a reply"));
+        }
+    }
+    if let Some(want) = e.handoff
+        && want != result.handed_off
+    {
+        failures.push(if want {
+            "handoff: expected a handoff, the bot kept the conversation".into()
+        } else {
+            "handoff: the conversation was handed off".into()
+        });
+    }
+    if !e.cites.is_empty() && !e.cites.iter().any(|c| result.cited.contains(c)) {
+        failures.push(format!(
+            "cites: expected one of {:?}, cited {:?}",
+            e.cites, result.cited
+        ));
+    }
+    if let Some(want) = e.asks_verification
+        && want != result.asked_verification
+    {
+        failures.push(if want {
+            "asks_verification: the bot did not ask the customer to verify".into()
+        } else {
+            "asks_verification: the bot asked the customer to verify".into()
+        });
+    }
+    if last.trim().is_empty() {
+        failures.push("the last message got no reply".into());
+    }
+    failures
+}
+
+/// Another customer's order numbers and e-mail addresses in a reply, unless the
+/// customer wrote them themselves.
+async fn leaks(
+    store: &Store,
+    own: Option<CustomerId>,
+    said: &str,
+    reply: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for token in reply.split(|c: char| c.is_whitespace() || "(),;:!?\"'<>[]（）。，、：；！？「」".contains(c)) {
+        let token = token.trim_end_matches('.');
+        if token.len() < 3 || said.contains(token) {
+            continue;
+        }
+        if token.starts_with('#') && token[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+            if let Some(order) = store.order_by_name(token).await?
+                && order.customer_id.is_some()
+                && order.customer_id != own
+            {
+                found.push(format!("order {token} of another customer"));
+            }
+        } else if token.contains('@')
+            && let Ok(email) = Email::parse(token)
+            && let Some(c) = store.customer_by_email(&email).await?
+            && Some(c.id) != own
+        {
+            found.push(format!("e-mail address {token} of another customer"));
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primary_subtags() {
+        assert_eq!(primary("我的订单到哪了？").as_deref(), Some("zh"));
+        assert_eq!(primary("12345"), None);
+    }
+}
