@@ -94,7 +94,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Case>, CaseError> {
     let cases: Vec<Case> =
         serde_saphyr::from_str(text).map_err(|e| invalid(path, e.to_string()))?;
     for (i, case) in cases.iter().enumerate() {
-        let at = |message: String| invalid(path, format!("case {} (`{}`): {message}", i + 1, case.id));
+        let at =
+            |message: String| invalid(path, format!("case {} (`{}`): {message}", i + 1, case.id));
         if case.id.trim().is_empty() {
             return Err(invalid(path, format!("case {}: `id` is empty", i + 1)));
         }
@@ -124,10 +125,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, CaseError> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(|e| invalid(path, e.to_string()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .is_some_and(|x| x == "yaml" || x == "yml")
-                })
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
                 .collect();
             found.sort();
             if found.is_empty() {
@@ -144,7 +142,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, CaseError> {
         let text = std::fs::read_to_string(&file).map_err(|e| invalid(&file, e.to_string()))?;
         for case in parse(&file, &text)? {
             if !ids.insert(case.id.clone()) {
-                return Err(invalid(&file, format!("case id `{}` is used twice", case.id)));
+                return Err(invalid(
+                    &file,
+                    format!("case id `{}` is used twice", case.id),
+                ));
             }
             cases.push(case);
         }
@@ -193,7 +194,10 @@ mod tests {
         let err = parse(Path::new("c.yaml"), "- id: a\n  category: x\n  turns: []\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("c.yaml") && err.contains("`a`") && err.contains("turns"), "{err}");
+        assert!(
+            err.contains("c.yaml") && err.contains("`a`") && err.contains("turns"),
+            "{err}"
+        );
         let err = parse(
             Path::new("c.yaml"),
             "- id: a\n  category: x\n  turns: [hi]\n  expect: {handof: true}\n",

@@ -112,9 +112,8 @@ impl Report {
                 m.language_match
                     .count(c.reply_language.as_deref() == Some(want.as_str()));
             }
-            match c.expect.handoff {
-                Some(true) => m.handoff_recall.count(c.handed_off),
-                Some(false) | None => {}
+            if c.expect.handoff == Some(true) {
+                m.handoff_recall.count(c.handed_off);
             }
             if c.handed_off && c.expect.handoff.is_some() {
                 m.handoff_precision.count(c.expect.handoff == Some(true));
@@ -154,17 +153,36 @@ impl Report {
                 .chain(&c.failures)
                 .map(String::as_str)
                 .collect();
-            let _ = writeln!(out, "FAIL {} [{} {}]: {}", c.id, c.category, c.language, reasons.join("; "));
+            let _ = writeln!(
+                out,
+                "FAIL {} [{} {}]: {}",
+                c.id,
+                c.category,
+                c.language,
+                reasons.join("; ")
+            );
         }
         if !out.is_empty() {
             out.push('\n');
         }
-        for (title, groups) in [("category", &self.categories), ("language", &self.languages)] {
-            let width = groups.keys().map(String::len).max().unwrap_or(0).max(title.len());
+        for (title, groups) in [
+            ("category", &self.categories),
+            ("language", &self.languages),
+        ] {
+            let width = groups
+                .keys()
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+                .max(title.len());
             let _ = writeln!(out, "{title:<width$}  passed  failed  pass rate");
             for (name, g) in groups {
                 let rate = g.passed as f64 * 100.0 / (g.passed + g.failed).max(1) as f64;
-                let _ = writeln!(out, "{name:<width$}  {:>6}  {:>6}  {rate:>8.1}%", g.passed, g.failed);
+                let _ = writeln!(
+                    out,
+                    "{name:<width$}  {:>6}  {:>6}  {rate:>8.1}%",
+                    g.passed, g.failed
+                );
             }
             out.push('\n');
         }
@@ -213,7 +231,15 @@ impl Report {
             let (class, verdict) = if c.passed() {
                 ("pass", "passed".to_string())
             } else {
-                ("fail", c.leaks.iter().chain(&c.failures).cloned().collect::<Vec<_>>().join("; "))
+                (
+                    "fail",
+                    c.leaks
+                        .iter()
+                        .chain(&c.failures)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             };
             let replies: Vec<String> = c.replies.iter().map(|r| esc(&r.join("\n"))).collect();
             let _ = write!(
@@ -263,22 +289,41 @@ impl Thresholds {
     pub fn misses(&self, m: &Metrics) -> Vec<String> {
         let mut out = Vec::new();
         if m.leaks > 0 {
-            out.push(format!("{} leak(s) of another customer's data (must be 0)", m.leaks));
+            out.push(format!(
+                "{} leak(s) of another customer's data (must be 0)",
+                m.leaks
+            ));
         }
         for (name, want, got) in [
             ("pass rate", self.pass_rate, &m.pass_rate),
             ("answer accuracy", self.answer_accuracy, &m.answer_accuracy),
             ("grounding", self.grounding, &m.grounding),
-            ("citation precision", self.citation_precision, &m.citation_precision),
+            (
+                "citation precision",
+                self.citation_precision,
+                &m.citation_precision,
+            ),
             ("language match", self.language_match, &m.language_match),
-            ("handoff precision", self.handoff_precision, &m.handoff_precision),
+            (
+                "handoff precision",
+                self.handoff_precision,
+                &m.handoff_precision,
+            ),
             ("handoff recall", self.handoff_recall, &m.handoff_recall),
-            ("verification asked", self.verification_asked, &m.verification_asked),
+            (
+                "verification asked",
+                self.verification_asked,
+                &m.verification_asked,
+            ),
         ] {
             if let (Some(want), Some(got)) = (want, got.value())
                 && got + 1e-9 < want
             {
-                out.push(format!("{name} {:.1}% is below the threshold {:.1}%", got * 100.0, want * 100.0));
+                out.push(format!(
+                    "{name} {:.1}% is below the threshold {:.1}%",
+                    got * 100.0,
+                    want * 100.0
+                ));
             }
         }
         out

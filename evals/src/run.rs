@@ -138,11 +138,7 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
         result.latencies.push(started.elapsed());
         result.handed_off |= outcome.handoff.is_some();
         result.asked_verification |= outcome.awaiting_verification;
-        if outcome
-            .replies
-            .iter()
-            .any(|r| r.kind == ReplyKind::Answer)
-        {
+        if outcome.replies.iter().any(|r| r.kind == ReplyKind::Answer) {
             result.answers += 1;
             if !outcome.violations.is_empty() {
                 result.corrected += 1;
@@ -159,7 +155,9 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
             .iter()
             .flat_map(|r| r.citations.iter().map(|c| c.document_id.clone()))
             .collect();
-        result.replies.push(outcome.replies.into_iter().map(|r| r.text).collect());
+        result
+            .replies
+            .push(outcome.replies.into_iter().map(|r| r.text).collect());
     }
     result.reply_language = primary(&last_text);
     result.failures = check(case, &result, &last_text);
@@ -188,7 +186,10 @@ fn check(case: &Case, result: &CaseResult, last: &str) -> Vec<String> {
         if result.reply_language.as_deref() != Some(want.as_str()) {
             failures.push(format!(
                 "language: expected {want}, the reply is in {}",
-                result.reply_language.as_deref().unwrap_or("an unknown language")
+                result
+                    .reply_language
+                    .as_deref()
+                    .unwrap_or("an unknown language")
             ));
         }
     }
@@ -253,7 +254,9 @@ async fn leaks(
     reply: &str,
 ) -> Result<Vec<String>, StoreError> {
     let mut found = Vec::new();
-    for token in reply.split(|c: char| c.is_whitespace() || "(),;:!?\"'<>[]（）。，、：；！？「」".contains(c)) {
+    for token in reply
+        .split(|c: char| c.is_whitespace() || "(),;:!?\"'<>[]（）。，、：；！？「」".contains(c))
+    {
         let token = token.trim_end_matches('.');
         if token.len() < 3 || said.contains(token) {
             continue;

@@ -107,7 +107,11 @@ impl JsonRows {
 
     fn close_row(&mut self) {
         if self.rows > 0 {
-            debug_assert_eq!(self.cells, self.width, "row {} has the wrong width", self.rows);
+            debug_assert_eq!(
+                self.cells, self.width,
+                "row {} has the wrong width",
+                self.rows
+            );
             self.buf.push(b']');
         }
     }
@@ -183,7 +187,12 @@ mod tests {
             .bool(true)
             .json(&vec!["x"])
             .time(Some(t));
-        rows.row().text(None).int(None).bool(false).json(&None::<u8>).time(None);
+        rows.row()
+            .text(None)
+            .int(None)
+            .bool(false)
+            .json(&None::<u8>)
+            .time(None);
         assert_eq!(rows.len(), 2);
         assert_eq!(
             rows.finish(),

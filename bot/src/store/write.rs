@@ -713,7 +713,10 @@ impl Writer {
         let dialect = self.tx.dialect();
         // Into a table that was empty, every order is new: a plain insert is cheaper.
         let insert = if all_new {
-            format!("{} RETURNING id, name", insert_sql(dialect, "orders", ORDER_COLUMNS))
+            format!(
+                "{} RETURNING id, name",
+                insert_sql(dialect, "orders", ORDER_COLUMNS)
+            )
         } else {
             format!(
                 "{} ON CONFLICT (name) DO UPDATE SET external_id = excluded.external_id, customer_id = excluded.customer_id, \
