@@ -214,6 +214,8 @@ pub fn dates(text: &str, today: chrono::NaiveDate) -> Vec<chrono::NaiveDate> {
             match (n.as_slice(), parts[0].len()) {
                 ([y, m, d], 4) => push(Some(*y as i32), *m, *d),
                 ([d, m, y], _) if parts[2].len() == 4 => push(Some(*y as i32), *m, *d),
+                // "24/7" is round-the-clock, not the 24th of July.
+                ([24, 7] | [7, 24], _) => {}
                 ([d, m], _) if w.contains('/') && *m <= 12 => push(None, *m, *d),
                 _ => {}
             }
@@ -398,6 +400,7 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(dates(text, today), vec![want], "{text}");
         }
+        assert_eq!(dates("Our assistant answers 24/7", today), vec![]);
         assert!(dates("order #1043, 3 items, 50.00 USD", today).is_empty());
     }
 

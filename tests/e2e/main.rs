@@ -3,6 +3,7 @@
 
 mod chat;
 mod cli;
+mod eval;
 mod knowledge;
 mod serve;
 
