@@ -11,10 +11,33 @@ const FAQ: &str = "---\nid: hb-returns\nlang: en\ntitle: Returning a book\ntags:
 # Returning a book\n\nYou can return any unread book within 14 days of delivery for a full refund. \
 Send it back in its original wrapping and keep the receipt.\n";
 
+const OTHER_ARTICLES: [(&str, &str, &str); 4] = [
+    (
+        "shipping",
+        "Shipping costs",
+        "We ship every order within two working days. Shipping inside the EU costs 4 euros and is free above 40 euros.",
+    ),
+    (
+        "payment",
+        "Paying for your order",
+        "We accept cards, PayPal and bank transfer. You are charged when the order ships.",
+    ),
+    (
+        "gifts",
+        "Gift wrapping",
+        "Any book can be gift wrapped for 2 euros. Add a note at checkout and we print it on a card.",
+    ),
+    (
+        "events",
+        "Readings and events",
+        "Authors read at the shop on the first Friday of each month. Entry is free, seats are limited.",
+    ),
+];
+
 const CASES: &str = r##"
 - id: hb-returns-en
   category: faq
-  turns: ["How many days do I have to return a book?"]
+  turns: ["How many days do I have to return an unread book for a full refund?"]
   expect:
     language: en
     must_contain: ["14 days"]
@@ -53,6 +76,14 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
     std::fs::write(d.join("orders.csv"), ORDERS).unwrap();
     std::fs::create_dir(d.join("faq")).unwrap();
     std::fs::write(d.join("faq/returns.md"), FAQ).unwrap();
+    // A few more articles: keyword scores need more than one document to mean anything.
+    for (id, title, body) in OTHER_ARTICLES {
+        std::fs::write(
+            d.join(format!("faq/{id}.md")),
+            format!("---\nid: hb-{id}\nlang: en\ntitle: {title}\n---\n# {title}\n\n{body}\n"),
+        )
+        .unwrap();
+    }
     std::fs::write(d.join("cases.yaml"), CASES).unwrap();
     for args in [
         &["import", "orders", "orders.csv"][..],
@@ -91,7 +122,7 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
     // An expectation the bot does not meet fails the case with its reason, and the run.
     std::fs::write(
         d.join("strict.yaml"),
-        "- id: hb-wrong\n  category: faq\n  turns: [\"How many days do I have to return a book?\"]\n  expect:\n    must_contain: [\"60 days\"]\n",
+        "- id: hb-wrong\n  category: faq\n  turns: [\"How many days do I have to return an unread book for a full refund?\"]\n  expect:\n    must_contain: [\"60 days\"]\n",
     )
     .unwrap();
     let out = kefu(d, &["eval", "strict.yaml", "--min-pass-rate", "0.5"], &[]);
