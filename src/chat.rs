@@ -22,6 +22,21 @@ pub async fn agent(
     engine: Engine,
     today: Option<chrono::NaiveDate>,
 ) -> anyhow::Result<Agent> {
+    let store = crate::commands::connect(settings).await?;
+    store
+        .migrate()
+        .await
+        .context("bringing the database schema up to date")?;
+    agent_on(store, settings, engine, today).await
+}
+
+/// [`agent`] on a store that is already open and migrated (`kefu serve`).
+pub async fn agent_on(
+    store: kefu_bot::store::Store,
+    settings: &Settings,
+    engine: Engine,
+    today: Option<chrono::NaiveDate>,
+) -> anyhow::Result<Agent> {
     let llm = match engine {
         Engine::Offline => None,
         Engine::Llm => match settings.llm_settings() {
@@ -31,11 +46,6 @@ pub async fn agent(
             ),
         },
     };
-    let store = crate::commands::connect(settings).await?;
-    store
-        .migrate()
-        .await
-        .context("bringing the database schema up to date")?;
     let mut agent_settings = settings
         .agent_settings()
         .map_err(|e| anyhow::anyhow!("kefu.toml [agent]: {e}"))?;

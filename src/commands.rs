@@ -93,13 +93,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tracing::info!("the database already holds a shop; not loading the demo");
                 }
             }
-            // Documents may have changed while kefu was down (imports, edits): catch up.
-            index_knowledge(&store, &settings).await?;
             let addr = match args.listen {
                 Some(addr) => addr,
                 None => settings.listen_addr()?,
             };
-            server::serve(store, settings, addr, args.demo).await?;
+            // Documents may have changed while kefu was down (imports, edits): the agent
+            // brings the index up to date before the first message.
+            let engine = if settings.llm_settings().is_some() {
+                crate::cli::Engine::Llm
+            } else {
+                crate::cli::Engine::Offline
+            };
+            let agent = crate::chat::agent_on(store, &settings, engine, None).await?;
+            server::serve(agent, settings, addr, args.demo).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chat(args) => crate::chat::run(&settings, args).await,

@@ -1,16 +1,19 @@
-//! The HTTP server: a status page at `/` and a health check at `/healthz`, with request
-//! spans keyed on the matched route and graceful shutdown on Ctrl-C or SIGTERM.
+//! The HTTP server: the web chat widget (`/widget.js`, `/ws/widget`), a status page, a
+//! health check at `/healthz`, and with `--demo` a demo shop page with the widget on it;
+//! request spans keyed on the matched route and graceful shutdown on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use kefu_bot::agent::Agent;
 use kefu_bot::store::Store;
+use kefu_channels::web::{Widget, WidgetConfig, identity};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
 
@@ -20,36 +23,74 @@ struct AppState {
     store: Store,
     settings: Settings,
     demo: bool,
+    widget: WidgetConfig,
     started: std::time::Instant,
 }
 
-pub fn router(store: Store, settings: Settings, demo: bool) -> Router {
+/// The demo page's site key when `web.site_key` is not set.
+const DEMO_SITE_KEY: &str = "demo";
+
+pub fn router(agent: Arc<Agent>, settings: Settings, demo: bool) -> anyhow::Result<Router> {
+    let mut widget = WidgetConfig {
+        site_key: settings.web.site_key.clone(),
+        identity_secret: settings
+            .web
+            .identity_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes().to_vec()),
+    };
+    if demo {
+        widget
+            .site_key
+            .get_or_insert_with(|| DEMO_SITE_KEY.to_string());
+        if widget.identity_secret.is_none() {
+            // The demo page signs its sample users with a secret that lives as long as
+            // the process.
+            let mut secret = vec![0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            widget.identity_secret = Some(secret);
+        }
+    }
+    let web_enabled = settings.web.enabled;
     let state = Arc::new(AppState {
-        store,
+        store: agent.store().clone(),
         settings,
         demo,
+        widget: widget.clone(),
         started: std::time::Instant::now(),
     });
-    Router::new()
-        .route("/", get(status_page))
-        .route("/healthz", get(healthz))
-        .with_state(state)
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+    let mut app = Router::new()
+        .route("/status", get(status_page))
+        .route("/healthz", get(healthz));
+    app = if demo {
+        app.route("/", get(demo_page))
+    } else {
+        app.route("/", get(status_page))
+    };
+    let mut app = app.with_state(state);
+    if demo || web_enabled {
+        app = app.merge(Arc::new(Widget::new(agent, widget)).router());
+    }
+    Ok(
+        app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let path = req
                 .extensions()
                 .get::<MatchedPath>()
                 .map(MatchedPath::as_str)
                 .unwrap_or("unmatched");
             tracing::info_span!("http", method = %req.method(), path)
-        }))
+        })),
+    )
 }
 
 pub async fn serve(
-    store: Store,
+    agent: Agent,
     settings: Settings,
     addr: SocketAddr,
     demo: bool,
 ) -> anyhow::Result<()> {
+    let store = agent.store().clone();
+    let app = router(Arc::new(agent), settings, demo)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -57,7 +98,6 @@ pub async fn serve(
     // Scripts and tests read this line to find the port.
     println!("kefu listening on http://{local}");
     tracing::info!(%local, backend = store.backend().as_str(), "serving");
-    let app = router(store.clone(), settings, demo);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await
@@ -155,14 +195,143 @@ h1{{margin-bottom:0}}table{{border-collapse:collapse}}th,td{{padding:.2rem 1rem 
 <h2>Answers</h2><p>{engine}</p>
 <h2>Storage</h2><p>{backend} database.</p>
 <p><a href="/healthz">/healthz</a></p></body></html>"#,
-        shop = escape(if state.demo && s.shop.name == "My shop" {
-            "Lotus & Pine (demo shop)"
-        } else {
-            &s.shop.name
-        }),
+        shop = escape(shop_name(&state)),
         version = env!("CARGO_PKG_VERSION"),
         demo = if state.demo { ", demo mode" } else { "" },
         backend = state.store.backend().as_str(),
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct DemoQuery {
+    /// A demo customer's e-mail address: the page embeds the widget as that logged-in user.
+    #[serde(rename = "as")]
+    as_customer: Option<String>,
+    /// The page's language (`ar` shows the right-to-left layout).
+    lang: Option<String>,
+}
+
+/// Demo customers the page offers to log in as (they exist in every demo shop).
+const DEMO_PEOPLE: [(&str, &str); 4] = [
+    ("Emily Johnson", "emily.johnson@example.com"),
+    ("Wang Fang", "wang.fang@example.com"),
+    ("Lucía García", "lucia.garcia@example.com"),
+    ("Yuki Tanaka", "yuki.tanaka@example.com"),
+];
+
+const DEMO_LANGUAGES: [(&str, &str); 7] = [
+    ("en", "English"),
+    ("zh", "中文"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("ja", "日本語"),
+    ("ar", "العربية"),
+];
+
+/// The demo shop's home page with the widget on it: products, and links to chat as a
+/// guest or as a logged-in demo customer, in any of the widget's languages.
+async fn demo_page(State(state): State<Arc<AppState>>, Query(q): Query<DemoQuery>) -> Response {
+    let lang = q
+        .lang
+        .as_deref()
+        .filter(|l| DEMO_LANGUAGES.iter().any(|(code, _)| code == l))
+        .unwrap_or("en");
+    let dir = if lang == "ar" { "rtl" } else { "ltr" };
+    let user = q
+        .as_customer
+        .as_deref()
+        .and_then(|email| DEMO_PEOPLE.iter().find(|(_, e)| *e == email));
+    let identity = match (user, &state.widget.identity_secret) {
+        (Some((_, email)), Some(secret)) => format!(
+            r#" data-user-id="{}" data-user-hash="{}""#,
+            escape(email),
+            identity::sign(secret, email)
+        ),
+        _ => String::new(),
+    };
+    let products = match state.store.products().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "demo page: cannot read products");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+        }
+    };
+    let cards: String = products
+        .iter()
+        .filter(|p| p.published)
+        .take(8)
+        .map(|p| {
+            let title = p
+                .translations
+                .iter()
+                .find(|t| t.lang == lang)
+                .or_else(|| p.translations.first())
+                .map_or(p.handle.as_str(), |t| t.title.as_str());
+            let price = p
+                .variants
+                .first()
+                .map(|v| format!("{}.{:02} {}", v.price / 100, v.price % 100, v.currency))
+                .unwrap_or_default();
+            format!(
+                "<li><h3>{}</h3><p>{}</p></li>",
+                escape(title),
+                escape(&price)
+            )
+        })
+        .collect();
+    let who = match user {
+        Some((name, email)) => format!("Logged in as <b>{}</b> ({})", escape(name), escape(email)),
+        None => "Browsing as a guest".to_string(),
+    };
+    let people: String = DEMO_PEOPLE
+        .iter()
+        .map(|(name, email)| {
+            format!(
+                r#"<a href="/?as={}&amp;lang={lang}">{}</a>"#,
+                escape(email),
+                escape(name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let languages: String = DEMO_LANGUAGES
+        .iter()
+        .map(|(code, name)| {
+            let as_param = user
+                .map(|(_, e)| format!("as={}&amp;", escape(e)))
+                .unwrap_or_default();
+            format!(r#"<a href="/?{as_param}lang={code}" lang="{code}">{name}</a>"#)
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let site = state.widget.site_key.as_deref().unwrap_or(DEMO_SITE_KEY);
+    let page = format!(
+        r#"<!doctype html>
+<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{shop} — demo shop</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1d2a24;background:#fbfaf7}}
+header{{background:#1f6f50;color:#fff;padding:1.5rem 2rem}}header h1{{margin:0}}main{{max-width:60rem;margin:0 auto;padding:1rem 2rem 6rem}}
+ul.products{{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:1rem}}
+ul.products li{{background:#fff;border:1px solid #e3e0d8;border-radius:10px;padding:1rem}}ul.products h3{{margin:0 0 .5rem;font-size:1rem}}
+.bar{{background:#fff;border:1px solid #e3e0d8;border-radius:10px;padding:.75rem 1rem;margin:1rem 0}}a{{color:#17603f}}</style></head>
+<body><header><h1>{shop}</h1><p>Teaware, tea and slow mornings — a demo shop for kefu.</p></header>
+<main><div class="bar"><p id="who">{who}. Chat as: <a href="/?lang={lang}">a guest</a> · {people}</p><p>Language: {languages}</p>
+<p>Ask the chat bubble anything: “How long does shipping take?”, “Where is my order?”, “I want to return my teapot”. <a href="/status">Server status</a></p></div>
+<h2>Products</h2><ul class="products">{cards}</ul></main>
+<script src="/widget.js" data-site="{site}" data-lang="{lang}"{identity} async></script>
+</body></html>"#,
+        shop = escape(shop_name(&state)),
+        site = escape(site),
+    );
+    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+fn shop_name(state: &AppState) -> &str {
+    if state.demo && state.settings.shop.name == "My shop" {
+        "Lotus & Pine"
+    } else {
+        &state.settings.shop.name
+    }
 }

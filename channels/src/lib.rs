@@ -2,3 +2,7 @@
 //! web-widget frames, e-mail) to bot events and carries out the bot's replies on that
 //! platform. Conversations and their deduplicated messages are stored through
 //! [`kefu_bot::store::Store`].
+
+pub mod limiter;
+pub mod telegram;
+pub mod web;

@@ -6,6 +6,7 @@ mod cli;
 mod eval;
 mod knowledge;
 mod serve;
+mod widget;
 
 use std::path::Path;
 use std::process::{Command, Output};

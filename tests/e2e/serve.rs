@@ -3,9 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -16,11 +16,23 @@ impl Drop for Server {
 }
 
 fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+    spawn_with(dir, extra, &[])
+}
+
+/// `kefu serve` on a free port in `dir`, with only the given KEFU_* settings.
+pub fn spawn_with(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KEFU") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
         .current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -61,7 +73,41 @@ async fn serve_reports_health_and_what_is_running() {
 async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn(dir.path(), &["--demo"]);
-    let page = get(&server.base).await.unwrap().text().await.unwrap();
+    let home = get(&server.base).await.unwrap().text().await.unwrap();
+    assert!(home.contains("Lotus &amp; Pine"), "{home}");
+    assert!(
+        home.contains(r#"<script src="/widget.js" data-site="demo" data-lang="en" async>"#),
+        "{home}"
+    );
+    let signed = get(format!(
+        "{}/?as=emily.johnson@example.com&lang=ar",
+        server.base
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(signed.contains(r#"<html lang="ar" dir="rtl">"#), "{signed}");
+    assert!(
+        signed.contains(r#"data-user-id="emily.johnson@example.com" data-user-hash=""#),
+        "{signed}"
+    );
+    let script = get(format!("{}/widget.js", server.base)).await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text().await.unwrap().contains("/ws/widget"));
+    let page = get(format!("{}/status", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Lotus &amp; Pine"), "{page}");
     assert!(
         page.contains("<th scope=\"row\">Orders</th><td>21000</td>"),
@@ -74,7 +120,7 @@ async fn serve_demo_fills_an_empty_database_and_shows_the_shop() {
 }
 
 /// A GET with reqwest, which needs a process-wide TLS crypto provider even for plain HTTP.
-async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::get(url).await
 }

@@ -7,6 +7,7 @@
 
 mod agent;
 mod bulk;
+mod channels;
 mod read;
 pub mod records;
 mod write;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
 };
 
 pub use agent::{Actor, ReturnLine, ReturnRequest};
+pub use channels::Subscription;
 pub use read::normalise_order_name;
 pub use records::*;
 pub use write::{OrderCounts, Writer};

@@ -822,20 +822,30 @@ impl Store {
         .bind(conversation_id)
         .fetch_all(p)
         .await?);
-        rows.into_iter()
-            .map(|r| {
-                Ok(Message {
-                    id: r.id,
-                    conversation_id: r.conversation_id,
-                    external_id: r.external_id,
-                    role: r.role.parse::<Role>().map_err(StoreError::Corrupt)?,
-                    staff_id: r.staff_id,
-                    body: r.body,
-                    citations: r.citations.0,
-                    created_at: r.created_at,
-                })
-            })
-            .collect()
+        message_rows(rows)
+    }
+
+    /// A channel thread's messages after `after_id` across all its conversations, oldest
+    /// first, at most `limit` (the widget's history and resume).
+    pub async fn thread_messages(
+        &self,
+        channel: Channel,
+        thread_id: &str,
+        after_id: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        let rows: Vec<MessageRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT m.id, m.conversation_id, m.external_id, m.role, m.staff_id, m.body, m.citations, m.created_at \
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE c.channel = $1 AND c.thread_id = $2 AND m.id > $3 ORDER BY m.id LIMIT $4",
+        )
+        .bind(channel.as_str())
+        .bind(thread_id)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await?);
+        message_rows(rows)
     }
 
     // ----- handoffs and staff -----
@@ -981,4 +991,21 @@ pub fn normalise_order_name(raw: &str) -> String {
     } else {
         format!("#{trimmed}")
     }
+}
+
+fn message_rows(rows: Vec<MessageRow>) -> Result<Vec<Message>> {
+    rows.into_iter()
+        .map(|r| {
+            Ok(Message {
+                id: r.id,
+                conversation_id: r.conversation_id,
+                external_id: r.external_id,
+                role: r.role.parse::<Role>().map_err(StoreError::Corrupt)?,
+                staff_id: r.staff_id,
+                body: r.body,
+                citations: r.citations.0,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,34 @@
+-- Channels: updates already processed (Telegram update_id, …), each channel's read
+-- position (the Telegram getUpdates offset), what each channel user chose (marketing
+-- subscription by /stop and /start, answer language by /lang), and one-time tokens that link a channel identity to a
+-- shop customer (Telegram deep links).
+CREATE TABLE channel_updates (
+    channel      TEXT NOT NULL,
+    update_key   TEXT NOT NULL,
+    received_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel, update_key)
+);
+
+CREATE TABLE channel_cursors (
+    channel     TEXT PRIMARY KEY,
+    position    BIGINT NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE channel_users (
+    channel      TEXT NOT NULL,
+    external_id  TEXT NOT NULL,
+    subscribed   BOOLEAN,
+    source       TEXT,
+    language     TEXT,
+    updated_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (channel, external_id)
+);
+
+CREATE TABLE link_tokens (
+    token_hash   TEXT PRIMARY KEY,
+    customer_id  BIGINT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    created_at   TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL,
+    used_at      TIMESTAMPTZ
+);
