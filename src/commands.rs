@@ -76,6 +76,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => {
+            let mut settings = settings;
+            if args.demo && settings.shop.name == crate::config::DEFAULT_SHOP_NAME {
+                settings.shop.name = "Lotus & Pine".into();
+            }
             let store = open(&settings).await?;
             if args.demo {
                 if store.stats().await?.is_empty_shop() {

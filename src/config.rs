@@ -156,6 +156,9 @@ pub struct Telegram {
     pub webhook_secret: Option<Secret>,
     /// Base URL of the Bot API; set it to talk to a local test server.
     pub api_url: String,
+    /// Answer in groups when mentioned (`@botname …`) or replied to. Order questions
+    /// there are sent to a private chat.
+    pub answer_in_groups: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -326,10 +329,13 @@ impl Default for Http {
     }
 }
 
+/// The shop name when none is configured.
+pub const DEFAULT_SHOP_NAME: &str = "My shop";
+
 impl Default for Shop {
     fn default() -> Self {
         Self {
-            name: "My shop".into(),
+            name: DEFAULT_SHOP_NAME.into(),
             currency: "USD".into(),
             default_language: "en".into(),
             time_zone: "UTC".into(),
@@ -355,6 +361,7 @@ impl Default for Telegram {
             mode: "polling".into(),
             webhook_secret: None,
             api_url: "https://api.telegram.org".into(),
+            answer_in_groups: false,
         }
     }
 }
@@ -447,6 +454,55 @@ pub struct Finding {
 }
 
 impl Settings {
+    /// The Telegram adapter's settings, when Telegram is enabled. `kefu config check`
+    /// reports what is missing; here a missing piece is an error.
+    pub fn telegram_config(
+        &self,
+    ) -> Result<Option<kefu_channels::telegram::TelegramConfig>, String> {
+        use kefu_channels::telegram::{Mode, TelegramConfig, WEBHOOK_PATH};
+        let t = &self.telegram;
+        if !t.enabled {
+            return Ok(None);
+        }
+        let token = t
+            .bot_token
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or("telegram.bot_token is missing (from @BotFather)")?;
+        let mode = match t.mode.as_str() {
+            "polling" => Mode::Polling,
+            "webhook" => {
+                let base = self
+                    .http
+                    .public_url
+                    .as_deref()
+                    .ok_or("telegram.mode = webhook needs http.public_url (Telegram must reach the webhook)")?;
+                let secret = t
+                    .webhook_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .filter(|s| !s.is_empty())
+                    .ok_or("telegram.webhook_secret is missing (required in webhook mode)")?;
+                Mode::Webhook {
+                    url: format!("{}{WEBHOOK_PATH}", base.trim_end_matches('/')),
+                    secret,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "telegram.mode `{other}` must be polling or webhook"
+                ));
+            }
+        };
+        Ok(Some(TelegramConfig {
+            token,
+            api_url: t.api_url.clone(),
+            mode,
+            answer_in_groups: t.answer_in_groups,
+        }))
+    }
+
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
         self.http.listen.parse().with_context(|| {
             format!(

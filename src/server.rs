@@ -13,6 +13,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kefu_bot::agent::Agent;
 use kefu_bot::store::Store;
+use kefu_channels::limiter::{Limiter, Limits};
+use kefu_channels::telegram::Telegram;
 use kefu_channels::web::{Widget, WidgetConfig, identity};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
@@ -90,7 +92,38 @@ pub async fn serve(
     demo: bool,
 ) -> anyhow::Result<()> {
     let store = agent.store().clone();
-    let app = router(Arc::new(agent), settings, demo)?;
+    let agent = Arc::new(agent);
+    let telegram = match settings
+        .telegram_config()
+        .map_err(|e| anyhow::anyhow!("kefu.toml [telegram]: {e}"))?
+    {
+        None => None,
+        Some(config) => {
+            // One limiter for the bot: support replies and campaign traffic share it.
+            let limiter = Arc::new(Limiter::new(Limits::default()));
+            let telegram = Telegram::connect(agent.clone(), limiter, config)
+                .await
+                .context(
+                    "connecting to Telegram (check telegram.bot_token and telegram.api_url)",
+                )?;
+            tracing::info!(bot = telegram.username(), "telegram connected");
+            Some(telegram)
+        }
+    };
+    let webhook = settings.telegram.mode == "webhook";
+    let mut app = router(agent, settings, demo)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut poller = None;
+    if let Some(telegram) = telegram {
+        if webhook {
+            app = app.merge(telegram.webhook_router());
+        } else {
+            let mut stopped = stopped.clone();
+            poller = Some(tokio::spawn(telegram.poll(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })));
+        }
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -102,6 +135,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown())
         .await
         .context("server error")?;
+    let _ = stop.send(true);
+    if let Some(poller) = poller {
+        let _ = poller.await;
+    }
+    drop(stopped);
     store.close().await;
     Ok(())
 }
@@ -267,6 +305,7 @@ async fn demo_page(State(state): State<Arc<AppState>>, Query(q): Query<DemoQuery
                 .translations
                 .iter()
                 .find(|t| t.lang == lang)
+                .or_else(|| p.translations.iter().find(|t| t.lang == "en"))
                 .or_else(|| p.translations.first())
                 .map_or(p.handle.as_str(), |t| t.title.as_str());
             let price = p
@@ -329,9 +368,5 @@ ul.products li{{background:#fff;border:1px solid #e3e0d8;border-radius:10px;padd
 }
 
 fn shop_name(state: &AppState) -> &str {
-    if state.demo && state.settings.shop.name == "My shop" {
-        "Lotus & Pine"
-    } else {
-        &state.settings.shop.name
-    }
+    &state.settings.shop.name
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `kefu` binary: real processes, real databases, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod chat;
 mod cli;
 mod eval;

@@ -27,9 +27,11 @@ pub fn spawn_with(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -
             cmd.env_remove(key);
         }
     }
+    cmd.current_dir(dir).arg("serve");
+    if !extra.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
     let mut child = cmd
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())

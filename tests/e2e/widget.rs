@@ -162,7 +162,7 @@ async fn the_widget_answers_with_sources_and_resumes_without_loss_or_repeats() {
         json!({"type": "message", "id": "m2", "text": "Can I pay with PayPal?"}),
     )
     .await;
-    let second = until(&mut tab, |f| is_bot_message(f)).await;
+    let second = until(&mut tab, is_bot_message).await;
     assert!(
         second.iter().all(|f| f["client_id"] != "m1"),
         "m1 shown twice: {second:?}"

@@ -310,10 +310,10 @@ impl Telegram {
             return Ok(());
         }
         if msg.chat.is_private() {
-            if let Some((command, arg)) = command(text, &self.username) {
-                if command != "human" {
-                    return self.on_command(key, msg.chat.id, from, &command, arg).await;
-                }
+            if let Some((command, arg)) = command(text, &self.username)
+                && command != "human"
+            {
+                return self.on_command(key, msg.chat.id, from, &command, arg).await;
             }
             return self.turn(key, msg.chat.id, from, text, true).await;
         }

@@ -658,7 +658,9 @@ impl TestServer {
         let chat = chat.filled_from(&from);
         let mut state = self.shared.lock();
         state.callback_seq += 1;
-        let query_id = (7_000_000_000_000_000_u64 + state.callback_seq).to_string();
+        let query_id = 7_000_000_000_000_000_u64
+            .wrapping_add(state.callback_seq)
+            .to_string();
         let stored = state.chat_mut(chat);
         let message = stored.messages.get(&message_id).map_or_else(
             || json!({"chat": stored.chat.to_json(), "message_id": message_id, "date": 0}),
@@ -975,17 +977,18 @@ impl ServerState {
     }
 
     /// The chat, registered or updated with what `chat` says about it.
-    fn chat_mut(&mut self, chat: ChatRef) -> &mut ChatState {
+    /// What `chat` leaves out (a username, a first name) is kept from before.
+    fn chat_mut(&mut self, mut chat: ChatRef) -> &mut ChatState {
         if let Some(username) = &chat.username {
             self.usernames.insert(username.to_lowercase(), chat.id);
         }
-        let id = chat.id;
-        let entry = self.chats.entry(id).or_insert_with(|| ChatState {
-            chat: chat.clone(),
-            last_message_id: 0,
-            messages: HashMap::new(),
-            pinned: None,
-        });
+        let entry = self.chat_by_id(chat.id);
+        if chat.username.is_none() {
+            chat.username = entry.chat.username.take();
+        }
+        if chat.first_name.is_none() {
+            chat.first_name = entry.chat.first_name.take();
+        }
         entry.chat = chat;
         entry
     }
@@ -1002,7 +1005,7 @@ impl ServerState {
 
     fn take_update_id(&mut self) -> i64 {
         let id = self.next_update_id;
-        self.next_update_id += 1;
+        self.next_update_id = id.saturating_add(1);
         id
     }
 
@@ -1060,11 +1063,12 @@ impl ServerState {
             if batch.len() >= limit {
                 break;
             }
-            if queued.replay || queued.update_id >= offset {
-                if let Some(update) = self.updates.get(&queued.update_id) {
-                    batch.push(update.clone());
-                    queued.delivered = true;
-                }
+            if !(queued.replay || queued.update_id >= offset) {
+                continue;
+            }
+            if let Some(update) = self.updates.get(&queued.update_id) {
+                batch.push(update.clone());
+                queued.delivered = true;
             }
         }
         batch
@@ -2028,10 +2032,10 @@ fn check_inline_button(button: &Value) -> Result<(), ApiError> {
             return Err(ApiError::bad("BUTTON_DATA_INVALID"));
         }
     }
-    if let Some(url) = fields.get("url") {
-        if !url.as_str().is_some_and(|url| !url.trim().is_empty()) {
-            return Err(ApiError::bad("BUTTON_URL_INVALID"));
-        }
+    if let Some(url) = fields.get("url")
+        && url.as_str().is_none_or(|url| url.trim().is_empty())
+    {
+        return Err(ApiError::bad("BUTTON_URL_INVALID"));
     }
     if !INLINE_BUTTON_ACTIONS
         .iter()

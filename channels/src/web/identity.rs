@@ -103,7 +103,7 @@ fn verify(secret: &[u8], user_id: &str, hash_hex: &str) -> bool {
 }
 
 fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -122,7 +122,7 @@
   var status = el("p", { class: "kefu-status", role: "status", text: T.hint });
   var title = el("h2", { id: "kefu-title", text: T.title });
   var closeBtn = el("button", { type: "button", class: "kefu-close", "aria-label": T.close, text: "×", onclick: function () { toggle(false); } });
-  var input = el("textarea", { id: "kefu-input", rows: "1", maxlength: "4000", placeholder: T.placeholder, autocomplete: "off" });
+  var input = el("textarea", { id: "kefu-input", dir: "auto", rows: "1", maxlength: "4000", placeholder: T.placeholder, autocomplete: "off" });
   var form = el("form", { class: "kefu-form", onsubmit: function (ev) { ev.preventDefault(); submit(input.value); } }, [
     el("label", { for: "kefu-input", class: "kefu-sr", text: T.input }),
     input,
@@ -166,7 +166,7 @@
   function render(m) {
     var li = el("li", { class: "kefu-msg kefu-" + m.role, "data-id": String(m.id || "") }, [
       el("span", { class: "kefu-who", text: roleLabel(m.role) + ": " }),
-      el("span", { class: "kefu-text", text: m.text })
+      el("span", { class: "kefu-text", dir: "auto", text: m.text })
     ]);
     if (m.citations && m.citations.length) {
       var list = el("ul", { class: "kefu-cites", "aria-label": T.sources });

@@ -1,5 +1,7 @@
 //! The local Telegram Bot API test server, driven over HTTP with reqwest like a bot would.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
