@@ -379,7 +379,7 @@ impl Telegram {
         }
         if !private && (outcome.awaiting_verification || outcome.verified) {
             let text = self.render(&outcome.language, "chat_private_only");
-            self.send(chat, &text, None, Priority::Support).await?;
+            self.send_text(chat, &text, None).await?;
             return Ok(());
         }
         for reply in &outcome.replies {
@@ -428,7 +428,7 @@ impl Telegram {
                     }
                     None => self.render(&lang, "chat_link_invalid"),
                 };
-                self.send(chat, &text, None, Priority::Support).await?;
+                self.send_text(chat, &text, None).await?;
             }
             "start" => {
                 let was = store.subscription(Channel::Telegram, &user).await?;
@@ -437,22 +437,21 @@ impl Telegram {
                         .set_subscription(Channel::Telegram, &user, true, "telegram /start")
                         .await?;
                     let text = self.render(&lang, "chat_subscribed");
-                    self.send(chat, &text, None, Priority::Support).await?;
+                    self.send_text(chat, &text, None).await?;
                 }
                 let greeting = self.render(&lang, "greeting");
                 let keyboard = InlineKeyboardMarkup::new([[
                     InlineKeyboardButton::callback(self.render(&lang, "chat_track"), "q:track"),
                     InlineKeyboardButton::callback(self.render(&lang, "chat_human"), "q:human"),
                 ]]);
-                self.send(chat, &greeting, Some(keyboard), Priority::Support)
-                    .await?;
+                self.send_text(chat, &greeting, Some(keyboard)).await?;
             }
             "stop" => {
                 store
                     .set_subscription(Channel::Telegram, &user, false, "telegram /stop")
                     .await?;
                 let text = self.render(&lang, "chat_stopped");
-                self.send(chat, &text, None, Priority::Support).await?;
+                self.send_text(chat, &text, None).await?;
             }
             "lang" => {
                 let pick = LANGUAGES.iter().find(|(code, _)| {
@@ -476,19 +475,14 @@ impl Telegram {
                             })
                             .collect();
                         let text = self.render(&lang, "chat_lang_pick");
-                        self.send(
-                            chat,
-                            &text,
-                            Some(InlineKeyboardMarkup::new(rows)),
-                            Priority::Support,
-                        )
-                        .await?;
+                        self.send_text(chat, &text, Some(InlineKeyboardMarkup::new(rows)))
+                            .await?;
                     }
                 }
             }
             _ => {
                 let text = self.render(&lang, "chat_help");
-                self.send(chat, &text, None, Priority::Support).await?;
+                self.send_text(chat, &text, None).await?;
             }
         }
         Ok(())
@@ -541,7 +535,7 @@ impl Telegram {
             .set_user_language(Channel::Telegram, user, code)
             .await?;
         let text = self.render(code, "chat_lang_set");
-        self.send(chat, &text, None, Priority::Support).await?;
+        self.send_text(chat, &text, None).await?;
         Ok(())
     }
 
@@ -564,6 +558,17 @@ impl Telegram {
     fn render(&self, lang: &str, key: &str) -> String {
         self.answers
             .render(lang, key, &json!({ "shop": self.shop() }))
+    }
+
+    /// Sends plain text (escaped for Telegram's HTML) as a support reply.
+    async fn send_text(
+        &self,
+        chat: ChatId,
+        text: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<i32, TelegramError> {
+        self.send(chat, &escape_html(text), keyboard, Priority::Support)
+            .await
     }
 
     /// Sends a text (HTML) to a chat within the bot's limits, splitting it at Telegram's
