@@ -279,6 +279,32 @@ pub enum BenchCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Many web-widget sessions on a real `kefu serve` (small demo shop): the server's
+    /// memory per open session, then message round trips at a steady rate.
+    Widget {
+        /// Sessions open at once (each needs a file descriptor on both sides).
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// Messages per second in the round-trip phase (one per session per second).
+        #[arg(long, default_value_t = 1_000)]
+        rate: usize,
+        /// Length of the round-trip phase in seconds.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        /// Work folder with the demo shop (default: a temporary one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Telegram sends as fast as the limiter allows into the local Bot API test server,
+    /// which enforces Telegram's limits: share of the allowed rate reached, 429s.
+    Telegram {
+        /// Length of the burst in seconds.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Concurrent senders.
+        #[arg(long, default_value_t = 64)]
+        senders: usize,
+    },
     /// Import a generated Shopify orders file into a fresh SQLite database and time it.
     Import {
         /// Line items in the generated file.

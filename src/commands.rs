@@ -127,6 +127,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             turns,
             dir,
         }) => crate::bench_agent::run(&settings, conversations, turns, dir).await,
+        Command::Bench(BenchCommand::Widget {
+            sessions,
+            rate,
+            secs,
+            dir,
+        }) => crate::bench_channels::widget(sessions, rate, secs, dir).await,
+        Command::Bench(BenchCommand::Telegram { secs, senders }) => {
+            crate::bench_channels::telegram(secs, senders).await
+        }
         Command::Bench(BenchCommand::Import { lines, runs, dir }) => {
             bench_import(lines, runs, dir.as_deref()).await
         }

@@ -17,13 +17,18 @@ use serde::{Deserialize, Serialize, Serializer};
 pub struct Secret(SecretString);
 
 impl Secret {
-    #[allow(dead_code)]
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 
     fn is_blank(&self) -> bool {
         self.0.expose_secret().trim().is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(SecretString::from(value))
     }
 }
 
@@ -329,6 +334,16 @@ impl Default for Http {
     }
 }
 
+const WEBHOOK_SECRET_RULE: &str =
+    "telegram.webhook_secret must be 1–256 characters of A-Z a-z 0-9 _ - (Telegram's rule)";
+
+fn valid_webhook_secret(secret: &str) -> bool {
+    (1..=256).contains(&secret.len())
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The shop name when none is configured.
 pub const DEFAULT_SHOP_NAME: &str = "My shop";
 
@@ -484,6 +499,9 @@ impl Settings {
                     .map(|s| s.expose().to_string())
                     .filter(|s| !s.is_empty())
                     .ok_or("telegram.webhook_secret is missing (required in webhook mode)")?;
+                if !valid_webhook_secret(&secret) {
+                    return Err(WEBHOOK_SECRET_RULE.into());
+                }
                 Mode::Webhook {
                     url: format!("{}{WEBHOOK_PATH}", base.trim_end_matches('/')),
                     secret,
@@ -655,6 +673,13 @@ impl Settings {
                             "telegram",
                             "telegram.webhook_secret is missing (required in webhook mode)".into(),
                         );
+                    } else if self
+                        .telegram
+                        .webhook_secret
+                        .as_ref()
+                        .is_some_and(|s| !valid_webhook_secret(s.expose()))
+                    {
+                        problem("telegram", WEBHOOK_SECRET_RULE.into());
                     }
                     if self.http.public_url.is_none() {
                         problem(
@@ -875,6 +900,37 @@ mod tests {
         );
         assert!(problems.iter().any(|m| m.contains("email.smtp_host")));
         assert!(Settings::default().check().iter().all(|f| !f.problem));
+    }
+
+    #[test]
+    fn telegram_settings_become_the_adapter_config() {
+        let mut s = Settings::default();
+        assert!(s.telegram_config().unwrap().is_none());
+        s.telegram.enabled = true;
+        s.telegram.bot_token = Some(Secret::from("123:abc".to_string()));
+        let polling = s.telegram_config().unwrap().unwrap();
+        assert!(matches!(
+            polling.mode,
+            kefu_channels::telegram::Mode::Polling
+        ));
+        s.telegram.mode = "webhook".into();
+        s.http.public_url = Some("https://kefu.example.com/".into());
+        s.telegram.webhook_secret = Some(Secret::from("has spaces!".to_string()));
+        let err = s.telegram_config().unwrap_err();
+        assert!(err.contains("A-Z a-z 0-9"), "{err}");
+        assert!(
+            s.check()
+                .iter()
+                .any(|f| f.problem && f.message.contains("A-Z a-z 0-9"))
+        );
+        s.telegram.webhook_secret = Some(Secret::from("ok_Secret-1".to_string()));
+        match s.telegram_config().unwrap().unwrap().mode {
+            kefu_channels::telegram::Mode::Webhook { url, secret } => {
+                assert_eq!(url, "https://kefu.example.com/telegram/webhook");
+                assert_eq!(secret, "ok_Secret-1");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! This binary is the thin wiring: command line, settings, telemetry and the HTTP server.
 
 mod bench_agent;
+mod bench_channels;
 mod chat;
 mod cli;
 mod commands;

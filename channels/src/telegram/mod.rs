@@ -8,6 +8,8 @@
 
 pub mod test_server;
 
+pub use teloxide::types::ChatId;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -24,8 +26,8 @@ use serde_json::json;
 use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
 use teloxide::requests::Requester;
 use teloxide::types::{
-    AllowedUpdate, ChatAction, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, Message,
-    ParseMode, Update, UpdateKind, User,
+    AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode,
+    Update, UpdateKind, User,
 };
 use teloxide::{Bot, RequestError};
 
