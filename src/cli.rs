@@ -51,6 +51,22 @@ pub enum Command {
     /// Measure kefu on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Telegram helpers.
+    #[command(subcommand)]
+    Telegram(TelegramCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TelegramCommand {
+    /// A one-time deep link that links whoever opens it in Telegram to this customer, so
+    /// they can ask about their orders there without verifying again.
+    Link {
+        /// The customer's e-mail address.
+        email: String,
+        /// Minutes until the link expires.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

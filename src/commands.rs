@@ -11,7 +11,10 @@ use kefu_bot::import::{self, Progress, Summary};
 use kefu_bot::shop::Currency;
 use kefu_bot::store::{ConnectOptions, Store};
 
-use crate::cli::{BenchCommand, Cli, Command, ConfigCommand, DemoCommand, DemoSize, ImportCommand};
+use crate::cli::{
+    BenchCommand, Cli, Command, ConfigCommand, DemoCommand, DemoSize, ImportCommand,
+    TelegramCommand,
+};
 use crate::config::{self, Settings};
 use crate::{server, telemetry};
 
@@ -136,10 +139,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Telegram { secs, senders }) => {
             crate::bench_channels::telegram(secs, senders).await
         }
+        Command::Telegram(TelegramCommand::Link { email, minutes }) => {
+            telegram_link(&settings, &email, minutes).await
+        }
         Command::Bench(BenchCommand::Import { lines, runs, dir }) => {
             bench_import(lines, runs, dir.as_deref()).await
         }
     }
+}
+
+/// Prints a one-time `t.me` deep link (or, without a bot token, the `/start` command) that
+/// links a Telegram user to the customer.
+async fn telegram_link(settings: &Settings, email: &str, minutes: i64) -> anyhow::Result<ExitCode> {
+    use teloxide::requests::Requester;
+    if minutes <= 0 {
+        anyhow::bail!("--minutes must be positive");
+    }
+    let address = kefu_bot::shop::Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = open(settings).await?;
+    let Some(customer) = store.customer_by_email(&address).await? else {
+        anyhow::bail!("no customer with the e-mail address {address}");
+    };
+    let token = store
+        .create_link_token(customer.id, chrono::Duration::minutes(minutes))
+        .await?;
+    let username = match settings.telegram_config() {
+        Ok(Some(config)) => {
+            let url = config
+                .api_url
+                .parse()
+                .with_context(|| format!("telegram.api_url `{}`", config.api_url))?;
+            let bot = teloxide::Bot::new(config.token).set_api_url(url);
+            Some(
+                bot.get_me()
+                    .await
+                    .context("asking Telegram for the bot's name (getMe)")?
+                    .username()
+                    .to_string(),
+            )
+        }
+        _ => None,
+    };
+    match username {
+        Some(bot) => println!("https://t.me/{bot}?start={token}"),
+        None => println!("/start {token}"),
+    }
+    eprintln!("valid once, for {minutes} minutes, for {address}");
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {

@@ -169,3 +169,26 @@ async fn postgres_migrates_and_loads_the_demo_shop_once() {
     );
     db.drop().await;
 }
+
+#[test]
+fn a_telegram_link_token_is_printed_for_a_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = super::kefu(
+        dir.path(),
+        &["demo", "load", "--customers", "40", "--orders", "100"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", super::text(&out.stderr));
+    let out = super::kefu(
+        dir.path(),
+        &["telegram", "link", "emily.johnson@example.com"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", super::text(&out.stderr));
+    let line = super::text(&out.stdout);
+    let token = line.trim().strip_prefix("/start ").unwrap();
+    assert_eq!(token.len(), 32, "{line}");
+    let out = super::kefu(dir.path(), &["telegram", "link", "nobody@example.com"], &[]);
+    assert!(!out.status.success());
+    assert!(super::text(&out.stderr).contains("no customer"));
+}
