@@ -644,6 +644,24 @@ impl Agent {
             &lang,
             memory.verified.is_some(),
         );
+        // The rating and the thanks belong to the conversation's record, and a redelivered
+        // rating is recognised like any other message.
+        let recorded = self
+            .store
+            .insert_message(&NewMessage {
+                conversation_id: id,
+                channel: inbound.channel,
+                external_id: inbound.external_id.clone(),
+                role: Role::Customer,
+                staff_id: None,
+                body: text.to_string(),
+                citations: vec![],
+            })
+            .await?;
+        if matches!(recorded, Recorded::Duplicate(_)) {
+            outcome.duplicate = true;
+            return Ok(Some(outcome));
+        }
         for effect in machine.handle(
             Event::Rated {
                 at: self.settings.now(),
@@ -652,6 +670,19 @@ impl Agent {
             &self.settings.policy,
         ) {
             self.side_effect(id, &lang, effect, &mut outcome).await?;
+        }
+        for reply in &outcome.replies {
+            self.store
+                .record_message(&NewMessage {
+                    conversation_id: id,
+                    channel: inbound.channel,
+                    external_id: None,
+                    role: Role::Bot,
+                    staff_id: None,
+                    body: reply.text.clone(),
+                    citations: vec![],
+                })
+                .await?;
         }
         memory.machine = Some(machine);
         self.store

@@ -4,3 +4,4 @@
 mod shop;
 mod telegram;
 mod test_server;
+mod web;

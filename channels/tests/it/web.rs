@@ -1,0 +1,131 @@
+//! The widget endpoint in process, with the agent over a small demo shop: what staff do
+//! in the console (join, resolve) reaches an open widget at once, the rating prompt
+//! follows a resolved conversation, and the rating is stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use kefu_bot::conversation::Event;
+use kefu_bot::shop::{Channel, Email};
+use kefu_channels::web::{HubEvent, Widget, WidgetConfig};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::shop::Shop;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(ws: &mut Socket) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .expect("a frame within 60 s")
+            .expect("connection open")
+            .unwrap();
+        if let Message::Text(t) = frame {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] != "typing" {
+                return v;
+            }
+        }
+    }
+}
+
+async fn next_bot(ws: &mut Socket) -> Value {
+    loop {
+        let f = next(ws).await;
+        if f["type"] == "message" && f["role"] == "bot" {
+            return f;
+        }
+    }
+}
+
+#[tokio::test]
+async fn staff_joining_and_the_rating_prompt_reach_an_open_widget() {
+    let shop = Shop::new().await;
+    let widget = Arc::new(Widget::new(
+        shop.agent.clone(),
+        WidgetConfig {
+            site_key: Some("site-1".into()),
+            identity_secret: None,
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.clone().router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = json!({"type": "hello", "site": "site-1", "visitor": "visitor-rating-1"});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
+    let ask = json!({"type": "message", "id": "h1", "text": "I want to talk to a person"});
+    ws.send(Message::Text(ask.to_string().into()))
+        .await
+        .unwrap();
+    let ack = next_bot(&mut ws).await;
+    assert!(ack["text"].as_str().unwrap().contains("colleague"), "{ack}");
+
+    let thread = "v:visitor-rating-1";
+    let store = &shop.store;
+    let conversation = store
+        .latest_conversation(Channel::Web, thread)
+        .await
+        .unwrap()
+        .unwrap();
+    let ana = store
+        .create_staff(&Email::parse("ana@shop.example").unwrap(), "Ana", "agent")
+        .await
+        .unwrap();
+    let now = shop.agent.settings().now();
+
+    // Ana claims the conversation in the console: the widget shows her joining.
+    shop.agent
+        .apply(
+            conversation,
+            Event::StaffClaimed {
+                at: now,
+                staff: ana,
+            },
+            Some("Ana"),
+        )
+        .await
+        .unwrap();
+    widget.hub().publish(thread, HubEvent::Messages);
+    let joined = next_bot(&mut ws).await;
+    assert_eq!(
+        joined["text"], "Ana from our team has joined the conversation.",
+        "{joined}"
+    );
+
+    // She resolves it: the rating question, then the rating buttons.
+    let resolved = shop
+        .agent
+        .apply(conversation, Event::Resolved { at: now }, None)
+        .await
+        .unwrap();
+    assert!(!resolved.replies.is_empty());
+    widget.hub().publish(thread, HubEvent::AskRating);
+    let question = next_bot(&mut ws).await;
+    assert!(
+        question["text"].as_str().unwrap().contains("1 (poor) to 5"),
+        "{question}"
+    );
+    assert_eq!(next(&mut ws).await["type"], "rate");
+
+    // The customer taps 5.
+    let rate = json!({"type": "message", "id": "r1", "text": "5"});
+    ws.send(Message::Text(rate.to_string().into()))
+        .await
+        .unwrap();
+    let thanks = next_bot(&mut ws).await;
+    assert!(
+        thanks["text"].as_str().unwrap().contains("Thank you"),
+        "{thanks}"
+    );
+    assert_eq!(store.rating(conversation).await.unwrap(), Some(5));
+}
