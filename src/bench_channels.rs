@@ -148,9 +148,14 @@ pub async fn widget(
     }
     let server = Server::start(&dir)?;
     let url = format!("{}/ws/widget", server.base);
+    // Fresh visitors on every run: a kept work folder holds earlier runs' threads.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() % 1_000_000_000)
+        .unwrap_or_default();
 
     // Warm up: the first answers load the index and templates.
-    let mut warm = open_session(&url, "bench-warm-000".into()).await?;
+    let mut warm = open_session(&url, format!("bench-{run}-warm")).await?;
     for (i, q) in QUESTIONS.iter().enumerate() {
         round_trip(&mut warm, &format!("w{i}"), q).await?;
     }
@@ -165,7 +170,7 @@ pub async fn widget(
         let batch = futures::future::join_all(
             chunk
                 .iter()
-                .map(|i| open_session(&url, format!("bench-visitor-{i:08}"))),
+                .map(|i| open_session(&url, format!("bench-{run}-{i:08}"))),
         )
         .await;
         for s in batch {

@@ -282,15 +282,12 @@ impl Agent {
         // The conversation's `updated_at` is set when the turn is stored.
         let recorded = self
             .store
-            .insert_message(&NewMessage {
-                conversation_id: id,
-                channel: inbound.channel,
-                external_id: inbound.external_id.clone(),
-                role: Role::Customer,
-                staff_id: None,
+            .insert_message(&NewMessage::customer(
+                id,
+                inbound.channel,
+                inbound.external_id.clone(),
                 body,
-                citations: vec![],
-            })
+            ))
             .await?;
         let mut outcome = Outcome::new(
             id,
@@ -380,14 +377,13 @@ impl Agent {
         let replies: Vec<NewMessage> = outcome
             .replies
             .iter()
-            .map(|reply| NewMessage {
-                conversation_id: id,
-                channel: inbound.channel,
-                external_id: None,
-                role: Role::Bot,
-                staff_id: None,
-                body: reply.text.clone(),
-                citations: reply.citations.clone(),
+            .map(|reply| {
+                NewMessage::bot(
+                    id,
+                    inbound.channel,
+                    reply.text.clone(),
+                    reply.citations.clone(),
+                )
             })
             .collect();
         // The replies and the conversation's new state are stored together.
@@ -648,15 +644,12 @@ impl Agent {
         // rating is recognised like any other message.
         let recorded = self
             .store
-            .insert_message(&NewMessage {
-                conversation_id: id,
-                channel: inbound.channel,
-                external_id: inbound.external_id.clone(),
-                role: Role::Customer,
-                staff_id: None,
-                body: text.to_string(),
-                citations: vec![],
-            })
+            .insert_message(&NewMessage::customer(
+                id,
+                inbound.channel,
+                inbound.external_id.clone(),
+                text.to_string(),
+            ))
             .await?;
         if matches!(recorded, Recorded::Duplicate(_)) {
             outcome.duplicate = true;
@@ -673,15 +666,12 @@ impl Agent {
         }
         for reply in &outcome.replies {
             self.store
-                .record_message(&NewMessage {
-                    conversation_id: id,
-                    channel: inbound.channel,
-                    external_id: None,
-                    role: Role::Bot,
-                    staff_id: None,
-                    body: reply.text.clone(),
-                    citations: vec![],
-                })
+                .record_message(&NewMessage::bot(
+                    id,
+                    inbound.channel,
+                    reply.text.clone(),
+                    vec![],
+                ))
                 .await?;
         }
         memory.machine = Some(machine);
@@ -738,15 +728,12 @@ impl Agent {
         if let Some(conversation) = conversation {
             for reply in &outcome.replies {
                 self.store
-                    .record_message(&NewMessage {
-                        conversation_id: id,
-                        channel: conversation.channel,
-                        external_id: None,
-                        role: Role::Bot,
-                        staff_id: None,
-                        body: reply.text.clone(),
-                        citations: vec![],
-                    })
+                    .record_message(&NewMessage::bot(
+                        id,
+                        conversation.channel,
+                        reply.text.clone(),
+                        vec![],
+                    ))
                     .await?;
             }
         }

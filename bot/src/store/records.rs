@@ -400,6 +400,44 @@ pub struct NewMessage {
     pub citations: Vec<Citation>,
 }
 
+impl NewMessage {
+    /// What a customer wrote; `external_id` is the channel's id for it (dedup key).
+    pub fn customer(
+        conversation_id: ConversationId,
+        channel: Channel,
+        external_id: Option<String>,
+        body: String,
+    ) -> Self {
+        Self {
+            conversation_id,
+            channel,
+            external_id,
+            role: Role::Customer,
+            staff_id: None,
+            body,
+            citations: vec![],
+        }
+    }
+
+    /// What the bot said, with the sources it cited.
+    pub fn bot(
+        conversation_id: ConversationId,
+        channel: Channel,
+        body: String,
+        citations: Vec<Citation>,
+    ) -> Self {
+        Self {
+            conversation_id,
+            channel,
+            external_id: None,
+            role: Role::Bot,
+            staff_id: None,
+            body,
+            citations,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
     pub id: MessageId,
