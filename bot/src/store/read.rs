@@ -213,6 +213,7 @@ impl TryFrom<ConversationRow> for Conversation {
 struct MessageRow {
     id: i64,
     conversation_id: i64,
+    channel: String,
     external_id: Option<String>,
     role: String,
     staff_id: Option<i64>,
@@ -816,7 +817,7 @@ impl Store {
     /// A conversation's messages, oldest first.
     pub async fn messages(&self, conversation_id: ConversationId) -> Result<Vec<Message>> {
         let rows: Vec<MessageRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, conversation_id, external_id, role, staff_id, body, citations, created_at FROM messages \
+            "SELECT id, conversation_id, channel, external_id, role, staff_id, body, citations, created_at FROM messages \
              WHERE conversation_id = $1 ORDER BY id",
         )
         .bind(conversation_id)
@@ -835,12 +836,37 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Message>> {
         let rows: Vec<MessageRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT m.id, m.conversation_id, m.external_id, m.role, m.staff_id, m.body, m.citations, m.created_at \
+            "SELECT m.id, m.conversation_id, m.channel, m.external_id, m.role, m.staff_id, m.body, m.citations, m.created_at \
              FROM messages m JOIN conversations c ON c.id = m.conversation_id \
              WHERE c.channel = $1 AND c.thread_id = $2 AND m.id > $3 ORDER BY m.id LIMIT $4",
         )
         .bind(channel.as_str())
         .bind(thread_id)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(p)
+        .await?);
+        message_rows(rows)
+    }
+
+    /// [`Store::thread_messages`] together with the customer's conversations on every
+    /// other channel (a customer linked on the widget and on Telegram sees one history).
+    pub async fn customer_messages(
+        &self,
+        channel: Channel,
+        thread_id: &str,
+        customer_id: CustomerId,
+        after_id: MessageId,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        let rows: Vec<MessageRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT m.id, m.conversation_id, m.channel, m.external_id, m.role, m.staff_id, m.body, m.citations, m.created_at \
+             FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE ((c.channel = $1 AND c.thread_id = $2) OR c.customer_id = $3) AND m.id > $4 ORDER BY m.id LIMIT $5",
+        )
+        .bind(channel.as_str())
+        .bind(thread_id)
+        .bind(customer_id)
         .bind(after_id)
         .bind(limit)
         .fetch_all(p)
@@ -999,6 +1025,7 @@ fn message_rows(rows: Vec<MessageRow>) -> Result<Vec<Message>> {
             Ok(Message {
                 id: r.id,
                 conversation_id: r.conversation_id,
+                channel: r.channel.parse().map_err(StoreError::Corrupt)?,
                 external_id: r.external_id,
                 role: r.role.parse::<Role>().map_err(StoreError::Corrupt)?,
                 staff_id: r.staff_id,

@@ -442,6 +442,8 @@ impl NewMessage {
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
+    /// The channel the message was written or sent on.
+    pub channel: Channel,
     pub external_id: Option<String>,
     pub role: Role,
     pub staff_id: Option<StaffId>,

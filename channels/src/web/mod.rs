@@ -170,6 +170,10 @@ enum ServerFrame<'a> {
     Message {
         id: MessageId,
         role: &'static str,
+        /// Where it was written, when not in the widget (a linked customer's Telegram
+        /// conversation shows in their widget history).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        channel: Option<&'static str>,
         text: &'a str,
         citations: &'a [Citation],
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -452,13 +456,27 @@ impl Session {
         tx: &mut futures::stream::SplitSink<WebSocket, WsMessage>,
     ) -> Result<(), String> {
         loop {
-            let page = self
-                .widget
-                .agent
-                .store()
-                .thread_messages(Channel::Web, &self.thread, self.cursor, HISTORY_PAGE)
-                .await
-                .map_err(|e| e.to_string())?;
+            let store = self.widget.agent.store();
+            let page = match self.customer {
+                // A known customer sees their conversations on every channel.
+                Some(customer) => {
+                    store
+                        .customer_messages(
+                            Channel::Web,
+                            &self.thread,
+                            customer,
+                            self.cursor,
+                            HISTORY_PAGE,
+                        )
+                        .await
+                }
+                None => {
+                    store
+                        .thread_messages(Channel::Web, &self.thread, self.cursor, HISTORY_PAGE)
+                        .await
+                }
+            }
+            .map_err(|e| e.to_string())?;
             let full = page.len() as i64 == HISTORY_PAGE;
             for m in &page {
                 if m.role == Role::System {
@@ -484,6 +502,7 @@ fn message_frame<'a>(m: &'a Message, thread: &str) -> ServerFrame<'a> {
     ServerFrame::Message {
         id: m.id,
         role: m.role.as_str(),
+        channel: (m.channel != Channel::Web).then(|| m.channel.as_str()),
         text: &m.body,
         citations: &m.citations,
         client_id,

@@ -27,6 +27,8 @@
     he: { open: "פתיחת צ׳אט", close: "סגירת צ׳אט", title: "דברו איתנו", hint: "בדרך כלל אנחנו עונים מיד.", input: "הודעה", placeholder: "כתבו הודעה…", send: "שליחה", track: "איפה ההזמנה שלי?", human: "לדבר עם נציג", typing: "העוזר כותב…", offline: "החיבור נותק. מתחבר מחדש…", sources: "מקורות", rate: "איך היה השירות?", stars: "{n} מתוך 5", you: "את/ה", bot: "עוזר", staff: "תמיכה", suggestions: "הצעות", failed: "טרם נשלח — יישלח כשהחיבור יחזור.", slow: "את/ה שולח/ת הודעות מהר מאוד. נא להמתין רגע.", unavailable: "הצ׳אט אינו זמין כעת." }
   };
   var RTL = { ar: 1, he: 1, fa: 1, ur: 1 };
+  // Messages from the customer's conversations on other channels are tagged with it.
+  var CHANNELS = { telegram: "Telegram", discord: "Discord", email: "E-mail" };
 
   var lang = (attr("data-lang") || document.documentElement.lang || navigator.language || "en").replace("_", "-");
   var primary = lang.split("-")[0].toLowerCase();
@@ -88,6 +90,7 @@
     "#kefu-root .kefu-bot,#kefu-root .kefu-staff{align-self:flex-start;background:#fff;border:1px solid #dfe6e2}" +
     "#kefu-root .kefu-staff{border-color:#9cc7b2}" +
     "#kefu-root .kefu-pending{opacity:.6}" +
+    "#kefu-root .kefu-via{display:block;font-size:11px;opacity:.7;margin-bottom:2px}" +
     "#kefu-root .kefu-who{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
     "#kefu-root .kefu-cites{margin:6px 0 0;padding:6px 0 0;border-top:1px solid #e4ebe7;font-size:13px;list-style:none}" +
     "#kefu-root .kefu-cites a{color:#17603f}" +
@@ -166,6 +169,7 @@
   function render(m) {
     var li = el("li", { class: "kefu-msg kefu-" + m.role, "data-id": String(m.id || "") }, [
       el("span", { class: "kefu-who", text: roleLabel(m.role) + ": " }),
+      m.channel ? el("span", { class: "kefu-via", "data-channel": m.channel, text: CHANNELS[m.channel] || m.channel }) : null,
       el("span", { class: "kefu-text", dir: "auto", text: m.text })
     ]);
     if (m.citations && m.citations.length) {

@@ -129,3 +129,73 @@ async fn staff_joining_and_the_rating_prompt_reach_an_open_widget() {
     );
     assert_eq!(store.rating(conversation).await.unwrap(), Some(5));
 }
+
+#[tokio::test]
+async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
+    let shop = Shop::new().await;
+    let emily = shop.customer(crate::shop::EMILY).await;
+    // Emily talks to the bot on Telegram (her account is linked there).
+    let on_telegram = shop
+        .agent
+        .handle(&kefu_bot::agent::Inbound {
+            channel: Channel::Telegram,
+            thread_id: "9001".into(),
+            external_id: Some("u1".into()),
+            text: "How long does shipping take?".into(),
+            customer: Some(emily),
+            lang_hint: None,
+        })
+        .await
+        .unwrap();
+    assert!(!on_telegram.replies.is_empty());
+    // Someone else's Telegram conversation must not show.
+    shop.agent
+        .handle(&kefu_bot::agent::Inbound {
+            channel: Channel::Telegram,
+            thread_id: "9002".into(),
+            external_id: Some("u2".into()),
+            text: "Do you sell matcha?".into(),
+            customer: None,
+            lang_hint: None,
+        })
+        .await
+        .unwrap();
+
+    let secret = b"identity-secret".to_vec();
+    let widget = Arc::new(Widget::new(
+        shop.agent.clone(),
+        WidgetConfig {
+            site_key: None,
+            identity_secret: Some(secret.clone()),
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.clone().router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let hash = kefu_channels::web::identity::sign(&secret, crate::shop::EMILY);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = json!({"type": "hello", "visitor": "anything", "user_id": crate::shop::EMILY, "user_hash": hash});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["verified"], true, "{welcome}");
+    let first = next(&mut ws).await;
+    assert_eq!(first["text"], "How long does shipping take?", "{first}");
+    assert_eq!(first["channel"], "telegram");
+    let reply = next(&mut ws).await;
+    assert_eq!(reply["role"], "bot");
+    assert_eq!(reply["channel"], "telegram");
+    // Then her own widget message, without a channel tag; nothing of the stranger's.
+    let ask = json!({"type": "message", "id": "w1", "text": "thanks", "user_id": crate::shop::EMILY, "user_hash": kefu_channels::web::identity::sign(&secret, crate::shop::EMILY)});
+    ws.send(Message::Text(ask.to_string().into()))
+        .await
+        .unwrap();
+    let mine = next(&mut ws).await;
+    assert_eq!(mine["text"], "thanks", "{mine}");
+    assert!(mine.get("channel").is_none(), "{mine}");
+    let answer = next_bot(&mut ws).await;
+    assert!(answer.get("channel").is_none());
+}
