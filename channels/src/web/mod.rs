@@ -47,7 +47,7 @@ pub const WIDGET_JS: &str = include_str!("widget.js");
 const MAX_FRAME: usize = 16 * 1024;
 /// Messages a connection may send in a burst, and how fast the allowance refills.
 const BURST: f64 = 8.0;
-const REFILL_PER_SEC: f64 = 0.5;
+const REFILL_PER_SEC: f64 = 1.0;
 /// The first frame must arrive within this time.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 /// Messages sent per history page.

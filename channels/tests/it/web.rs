@@ -199,3 +199,47 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
     let answer = next_bot(&mut ws).await;
     assert!(answer.get("channel").is_none());
 }
+
+#[tokio::test]
+async fn a_flood_of_messages_is_slowed_down_not_stored() {
+    let shop = Shop::new().await;
+    let widget = Arc::new(Widget::new(shop.agent.clone(), WidgetConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.clone().router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = json!({"type": "hello", "visitor": "visitor-flood-1"});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
+    for i in 0..12 {
+        let m = json!({"type": "message", "id": format!("f{i}"), "text": "hello"});
+        ws.send(Message::Text(m.to_string().into())).await.unwrap();
+    }
+    // Every message is either refused at once or answered.
+    let (mut refused, mut answered) = (0, 0);
+    while refused + answered < 12 {
+        let f = next(&mut ws).await;
+        if f["type"] == "error" {
+            assert_eq!(f["code"], "slow_down", "{f}");
+            refused += 1;
+        } else if f["type"] == "message" && f["role"] == "bot" {
+            answered += 1;
+        }
+    }
+    assert!((3..=4).contains(&refused), "{refused} refused");
+    let conversation = shop
+        .store
+        .latest_conversation(Channel::Web, "v:visitor-flood-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = shop.store.messages(conversation).await.unwrap();
+    let from_customer = stored
+        .iter()
+        .filter(|m| m.role.as_str() == "customer")
+        .count();
+    assert_eq!(from_customer, answered, "refused messages are not stored");
+}
