@@ -664,16 +664,8 @@ impl Agent {
         ) {
             self.side_effect(id, &lang, effect, &mut outcome).await?;
         }
-        for reply in &outcome.replies {
-            self.store
-                .record_message(&NewMessage::bot(
-                    id,
-                    inbound.channel,
-                    reply.text.clone(),
-                    vec![],
-                ))
-                .await?;
-        }
+        self.record_replies(id, inbound.channel, &outcome.replies)
+            .await?;
         memory.machine = Some(machine);
         self.store
             .save_conversation(
@@ -726,16 +718,8 @@ impl Agent {
             }
         }
         if let Some(conversation) = conversation {
-            for reply in &outcome.replies {
-                self.store
-                    .record_message(&NewMessage::bot(
-                        id,
-                        conversation.channel,
-                        reply.text.clone(),
-                        vec![],
-                    ))
-                    .await?;
-            }
+            self.record_replies(id, conversation.channel, &outcome.replies)
+                .await?;
         }
         outcome.state = machine.state().stored();
         memory.machine = Some(machine);
@@ -743,6 +727,26 @@ impl Agent {
             .save_conversation(id, outcome.state, &lang, None, &memory.to_json())
             .await?;
         Ok(outcome)
+    }
+
+    /// Stores replies given outside a customer's turn (staff events, ratings).
+    async fn record_replies(
+        &self,
+        id: ConversationId,
+        channel: Channel,
+        replies: &[Reply],
+    ) -> Result<(), AgentError> {
+        for reply in replies {
+            self.store
+                .record_message(&NewMessage::bot(
+                    id,
+                    channel,
+                    reply.text.clone(),
+                    reply.citations.clone(),
+                ))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn side_effect(
