@@ -149,6 +149,9 @@ pub struct Web {
     pub site_key: Option<String>,
     /// HMAC secret the shop uses to sign logged-in users' ids (`user_hash`).
     pub identity_secret: Option<Secret>,
+    /// Pages allowed to open the widget's connection, as origins
+    /// (`https://shop.example.com`); empty allows any.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -364,6 +367,7 @@ impl Default for Web {
             enabled: true,
             site_key: None,
             identity_secret: None,
+            allowed_origins: vec![],
         }
     }
 }
@@ -760,6 +764,9 @@ impl Settings {
                 message,
             })
         };
+        if self.web.enabled && self.web.allowed_origins.is_empty() {
+            advice("web", "web.allowed_origins is empty: pages on any site may open the chat with this site key".into());
+        }
         if self.web.enabled && !present(&self.web.identity_secret) {
             advice("web", "web.identity_secret is not set: web visitors stay anonymous until they verify in the chat".into());
         }

@@ -34,6 +34,12 @@ const DEMO_SITE_KEY: &str = "demo";
 
 pub fn router(agent: Arc<Agent>, settings: Settings, demo: bool) -> anyhow::Result<Router> {
     let mut widget = WidgetConfig {
+        allowed_origins: settings
+            .web
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+            .collect(),
         site_key: settings.web.site_key.clone(),
         identity_secret: settings
             .web

@@ -61,6 +61,10 @@ pub struct WidgetConfig {
     pub site_key: Option<String>,
     /// HMAC secret for `user_hash`; without it logged-in users are refused.
     pub identity_secret: Option<Vec<u8>>,
+    /// Origins (`https://shop.example.com`, lower case, no trailing slash) whose pages may
+    /// open a connection; empty allows any. Browsers always send `Origin` on WebSocket
+    /// requests, so another site cannot embed the widget with this shop's key.
+    pub allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for WidgetConfig {
@@ -118,7 +122,25 @@ async fn widget_js() -> Response {
         .into_response()
 }
 
-async fn upgrade(State(widget): State<Arc<Widget>>, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(widget): State<Arc<Widget>>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let allowed = &widget.config.allowed_origins;
+    if !allowed.is_empty() {
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase());
+        if !origin.is_some_and(|o| allowed.contains(&o)) {
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                "this page's origin may not open the chat (web.allowed_origins)",
+            )
+                .into_response();
+        }
+    }
     ws.read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(MAX_FRAME)

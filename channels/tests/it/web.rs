@@ -50,6 +50,7 @@ async fn staff_joining_and_the_rating_prompt_reach_an_open_widget() {
         WidgetConfig {
             site_key: Some("site-1".into()),
             identity_secret: None,
+            allowed_origins: vec![],
         },
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -167,6 +168,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
         WidgetConfig {
             site_key: None,
             identity_secret: Some(secret.clone()),
+            allowed_origins: vec![],
         },
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -242,4 +244,46 @@ async fn a_flood_of_messages_is_slowed_down_not_stored() {
         .filter(|m| m.role.as_str() == "customer")
         .count();
     assert_eq!(from_customer, answered, "refused messages are not stored");
+}
+
+#[tokio::test]
+async fn only_allowed_origins_may_open_the_chat() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let shop = Shop::new().await;
+    let widget = Arc::new(Widget::new(
+        shop.agent.clone(),
+        WidgetConfig {
+            allowed_origins: vec!["https://shop.example.com".into()],
+            ..WidgetConfig::default()
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.clone().router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let with_origin = |origin: Option<&str>| {
+        let mut request = url.as_str().into_client_request().unwrap();
+        if let Some(o) = origin {
+            request.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        request
+    };
+    let refused = tokio_tungstenite::connect_async(with_origin(Some("https://evil.example")))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
+    assert!(
+        tokio_tungstenite::connect_async(with_origin(None))
+            .await
+            .is_err()
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(with_origin(Some("https://SHOP.example.com/")))
+            .await
+            .unwrap();
+    let hello = json!({"type": "hello", "visitor": "visitor-origin-1"});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
 }
