@@ -185,7 +185,11 @@ async fn fused_scores_match_qdrants_own_reciprocal_rank_fusion() {
         .collect();
     // Points tied at the last place may be cut in either order: compare the points
     // above the cut, and the count at it (the scores were compared above).
-    let cut = ours.iter().map(|h| h.score.to_bits()).min().unwrap_or_default();
+    let cut = ours
+        .iter()
+        .map(|h| h.score.to_bits())
+        .min()
+        .unwrap_or_default();
     let cut_score = f32::from_bits(cut);
     mine.retain(|(_, bits)| f32::from_bits(*bits) > cut_score);
     qdrant.retain(|(_, bits)| f32::from_bits(*bits) > cut_score);
