@@ -54,6 +54,99 @@ pub enum Command {
     /// Telegram helpers.
     #[command(subcommand)]
     Telegram(TelegramCommand),
+    /// Marketing campaigns written as YAML: check them, see what would happen, send
+    /// them within every channel's limits, follow and control delivery.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// Customer segments: RFM groups, churn risk and the named segments of the segments
+    /// file, with counts, members and explanations.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Check campaign files: unknown keys, wrong types, unknown segments, template
+    /// variables that do not exist, templates that fail to render, missing languages.
+    /// Errors are printed as FILE:LINE:COLUMN: message. Nothing is written.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of campaign files (for editors).
+    Schema,
+    /// Show exactly what `run` would do: audience by segment, channel, language and
+    /// variant; who is left out and why; the send schedule and how long delivery takes
+    /// within each channel's limits. Nothing is written.
+    Plan(PlanArgs),
+    /// Plan the campaign into the outbox (once) and deliver it, showing progress. Safe to
+    /// run again after a crash or Ctrl-C: it continues where delivery stopped.
+    Run(RunArgs),
+    /// Campaigns and their delivery: planned, sent, deferred, failed.
+    List,
+    /// One campaign's delivery, step by step.
+    Status { id: String },
+    /// Stop sending a campaign until `resume`.
+    Pause { id: String },
+    /// Continue a paused campaign.
+    Resume { id: String },
+    /// Stop a campaign for good: rows not yet sent are cancelled.
+    Cancel { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Plan as if it were this instant (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Plan as if it were this instant (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Write the plan into the outbox and return; `kefu serve` delivers it.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SegmentsCommand {
+    /// Every segment (RFM groups and the segments file) with its member count.
+    List,
+    /// One segment: count, breakdown and the first members.
+    Show {
+        name: String,
+        /// Members to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Write a segment's members as CSV.
+    Export {
+        name: String,
+        #[arg(long, value_enum, default_value_t = SegmentFormat::Csv)]
+        format: SegmentFormat,
+        /// Output file (default: standard output).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Why a customer is in their RFM group and how their churn risk comes about.
+    Explain { email: String },
+    /// Recompute RFM scores and churn risk now (also done by `kefu serve` on a schedule).
+    Recompute,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SegmentFormat {
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,6 +375,28 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// RFM scores, groups and churn risk over a generated shop of many customers.
+    Rfm {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 10_000_000)]
+        lines: usize,
+        /// Work folder (default: a temporary one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Plan a campaign for many generated recipients (segment, variants, rendering,
+    /// outbox) on SQLite, and deliver into the Telegram test server.
+    Campaign {
+        #[arg(long, default_value_t = 1_000_000)]
+        recipients: usize,
+        /// Seconds of delivery into the Telegram test server after planning (0: none).
+        #[arg(long, default_value_t = 60)]
+        deliver_secs: u64,
+        /// Work folder (default: a temporary one).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// The offline engine's turn latency and throughput on the demo shop with many
     /// conversations at once; the query embedding is timed separately.
     Agent {

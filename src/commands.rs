@@ -139,6 +139,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Telegram { secs, senders }) => {
             crate::bench_channels::telegram(secs, senders).await
         }
+        Command::Campaign(command) => crate::campaign::run(&settings, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Segments(command) => crate::segments::run(&settings, command)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Rfm {
+            customers,
+            lines,
+            dir,
+        }) => crate::segments::bench(&settings, customers, lines, dir)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        Command::Bench(BenchCommand::Campaign {
+            recipients,
+            deliver_secs,
+            dir,
+        }) => crate::campaign::bench(&settings, recipients, deliver_secs, dir)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Telegram(TelegramCommand::Link { email, minutes }) => {
             telegram_link(&settings, &email, minutes).await
         }

@@ -62,7 +62,46 @@ pub struct Settings {
     pub llm: Llm,
     pub knowledge: Knowledge,
     pub agent: Agent,
+    pub campaigns: Campaigns,
     pub log: Log,
+}
+
+/// Marketing campaigns: rules shared by every campaign, and delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Campaigns {
+    /// Named segments (YAML), relative to the working directory.
+    pub segments_file: PathBuf,
+    /// Never deliver marketing inside this window of the recipient's local day.
+    pub quiet_hours_start: String,
+    pub quiet_hours_end: String,
+    /// At most `frequency_cap_max` marketing messages per customer in any
+    /// `frequency_cap_days` days, across all campaigns.
+    pub frequency_cap_max: u32,
+    pub frequency_cap_days: u32,
+    /// The window RFM scores look back over, in days.
+    pub rfm_window_days: u32,
+    /// Messages on their way to a channel at once. Each one in flight when the process
+    /// is killed may be sent twice (Telegram and SMTP cannot tell a retry from a new
+    /// message), so 1 gives at most one duplicate per crash.
+    pub in_flight: usize,
+    /// Attempts before a failed message moves to the dead letters.
+    pub max_attempts: u32,
+}
+
+impl Default for Campaigns {
+    fn default() -> Self {
+        Self {
+            segments_file: PathBuf::from("segments.yaml"),
+            quiet_hours_start: "21:00".into(),
+            quiet_hours_end: "09:00".into(),
+            frequency_cap_max: 2,
+            frequency_cap_days: 7,
+            rfm_window_days: 365,
+            in_flight: 1,
+            max_attempts: 5,
+        }
+    }
 }
 
 /// How the support agent behaves: the shop's return policy, support hours, limits.
@@ -167,6 +206,9 @@ pub struct Telegram {
     /// Answer in groups when mentioned (`@botname …`) or replied to. Order questions
     /// there are sent to a private chat.
     pub answer_in_groups: bool,
+    /// Messages per second the bot may send, all chats together: Telegram allows 30;
+    /// raise it only for a bot with paid broadcasts enabled (up to 1000).
+    pub max_per_second: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -380,6 +422,7 @@ impl Default for Telegram {
             mode: "polling".into(),
             webhook_secret: None,
             api_url: "https://api.telegram.org".into(),
+            max_per_second: 30,
             answer_in_groups: false,
         }
     }
@@ -475,6 +518,15 @@ pub struct Finding {
 impl Settings {
     /// The Telegram adapter's settings, when Telegram is enabled. `kefu config check`
     /// reports what is missing; here a missing piece is an error.
+    /// The bot's sending limits: Telegram's, with the overall rate from
+    /// `telegram.max_per_second`.
+    pub fn telegram_limits(&self) -> kefu_channels::limiter::Limits {
+        kefu_channels::limiter::Limits {
+            global_per_sec: self.telegram.max_per_second,
+            ..Default::default()
+        }
+    }
+
     pub fn telegram_config(
         &self,
     ) -> Result<Option<kefu_channels::telegram::TelegramConfig>, String> {

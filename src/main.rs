@@ -3,12 +3,14 @@
 
 mod bench_agent;
 mod bench_channels;
+mod campaign;
 mod chat;
 mod cli;
 mod commands;
 mod config;
 mod eval;
 mod knowledge;
+mod segments;
 mod server;
 mod telemetry;
 

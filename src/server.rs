@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kefu_bot::agent::Agent;
 use kefu_bot::store::Store;
-use kefu_channels::limiter::{Limiter, Limits};
+use kefu_channels::limiter::Limiter;
 use kefu_channels::telegram::Telegram;
 use kefu_channels::web::{Widget, WidgetConfig, identity};
 use serde_json::json;
@@ -106,7 +106,7 @@ pub async fn serve(
         None => None,
         Some(config) => {
             // One limiter for the bot: support replies and campaign traffic share it.
-            let limiter = Arc::new(Limiter::new(Limits::default()));
+            let limiter = Arc::new(Limiter::new(settings.telegram_limits()));
             let telegram = Telegram::connect(agent.clone(), limiter, config)
                 .await
                 .context(

@@ -90,6 +90,10 @@ impl Store {
             )
             .await?;
         }
+        if !subscribed {
+            // Campaign messages planned before the opt-out are not sent.
+            self.skip_unsent_marketing(channel, external_id).await?;
+        }
         Ok(())
     }
 

@@ -37,7 +37,7 @@ fn shaped_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
-enum Tx {
+pub(super) enum Tx {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -48,22 +48,39 @@ macro_rules! on_tx {
         match $tx {
             Tx::Sqlite(t) => {
                 #[allow(dead_code)]
-                type Db = Sqlite;
+                type Db = sqlx::Sqlite;
                 let $c = &mut **t;
                 $body
             }
             Tx::Postgres(t) => {
                 #[allow(dead_code)]
-                type Db = Postgres;
+                type Db = sqlx::Postgres;
                 let $c = &mut **t;
                 $body
             }
         }
     };
 }
+pub(super) use on_tx;
 
 impl Tx {
-    fn dialect(&self) -> Dialect {
+    /// A write transaction (SQLite takes the write lock at once).
+    pub(super) async fn begin(pool: &Pool) -> Result<Self> {
+        Ok(match pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    pub(super) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub(super) fn dialect(&self) -> Dialect {
         match self {
             Tx::Sqlite(_) => Dialect::Sqlite,
             Tx::Postgres(_) => Dialect::Postgres,
@@ -213,10 +230,7 @@ fn customer_key(email: Option<&Email>, phone: Option<&Phone>) -> Option<Customer
 
 impl Writer {
     pub(super) async fn begin(pool: &Pool) -> Result<Self> {
-        let tx = match pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        };
+        let tx = Tx::begin(pool).await?;
         Ok(Self {
             tx,
             now: Utc::now(),
@@ -228,11 +242,7 @@ impl Writer {
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self.tx {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
-        }
-        Ok(())
+        self.tx.commit().await
     }
 
     // ----- customers -----

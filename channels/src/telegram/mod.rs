@@ -23,7 +23,9 @@ use kefu_bot::agent::{Agent, Answers, Inbound, ReplyKind};
 use kefu_bot::shop::Channel;
 use kefu_bot::store::{Citation, StoreError};
 use serde_json::json;
-use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::payloads::{
+    GetUpdatesSetters, PinChatMessageSetters, SendMessageSetters, SetWebhookSetters,
+};
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode,
@@ -118,9 +120,108 @@ pub enum CampaignSend {
     OptedOut,
 }
 
+/// The sending side of the bot alone: what campaign delivery needs, without the agent.
+/// Every send goes through the shared [`Limiter`].
+#[derive(Clone)]
+pub struct Outbound {
+    bot: Bot,
+    limiter: Arc<Limiter>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").finish_non_exhaustive()
+    }
+}
+
+impl Outbound {
+    pub fn new(token: &str, api_url: &str, limiter: Arc<Limiter>) -> Result<Self, TelegramError> {
+        let url = reqwest_url(api_url)?;
+        Ok(Self {
+            bot: Bot::new(token).set_api_url(url),
+            limiter,
+        })
+    }
+
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    /// Sends a text (HTML) to a chat within the bot's limits, splitting it at Telegram's
+    /// length limit. A 429 pauses every send of the bot for `retry_after` and the message
+    /// is sent after the pause; network errors are retried with backoff. Returns the id of
+    /// the last message sent.
+    pub async fn send(
+        &self,
+        chat: ChatId,
+        html: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+        priority: Priority,
+    ) -> Result<i32, TelegramError> {
+        let parts = split(html, MAX_TEXT);
+        let count = parts.len();
+        let mut last = 0;
+        for (i, part) in parts.into_iter().enumerate() {
+            let markup = if i + 1 == count {
+                keyboard.clone()
+            } else {
+                None
+            };
+            last = self.send_one(chat, &part, markup, priority).await?;
+        }
+        Ok(last)
+    }
+
+    async fn send_one(
+        &self,
+        chat: ChatId,
+        html: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+        priority: Priority,
+    ) -> Result<i32, TelegramError> {
+        let mut network_failures = 0;
+        loop {
+            self.limiter.acquire(chat.0, priority).await;
+            let mut request = self
+                .bot
+                .send_message(chat, html.to_string())
+                .parse_mode(ParseMode::Html);
+            if let Some(k) = &keyboard {
+                request = request.reply_markup(k.clone());
+            }
+            match request.await {
+                Ok(sent) => return Ok(sent.id.0),
+                Err(RequestError::RetryAfter(s)) => {
+                    tracing::warn!(
+                        retry_after = s.seconds(),
+                        "telegram: 429, pausing all sends"
+                    );
+                    self.limiter.pause(s.duration());
+                }
+                Err(RequestError::Network(e)) if network_failures + 1 < NETWORK_ATTEMPTS => {
+                    network_failures += 1;
+                    tracing::warn!(error = %e, attempt = network_failures, "telegram: send failed, retrying");
+                    tokio::time::sleep(Duration::from_millis(250 << network_failures)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Pins a message in a group or channel, silently.
+    pub async fn pin(&self, chat: ChatId, message: i32) -> Result<(), TelegramError> {
+        self.bot
+            .pin_chat_message(chat, teloxide::types::MessageId(message))
+            .disable_notification(true)
+            .await?;
+        Ok(())
+    }
+}
+
 /// The Telegram adapter.
 pub struct Telegram {
     bot: Bot,
+    out: Outbound,
     agent: Arc<Agent>,
     limiter: Arc<Limiter>,
     answers: Answers,
@@ -172,6 +273,10 @@ impl Telegram {
         }
         let answers = Answers::builtin().map_err(|e| TelegramError::Agent(e.to_string()))?;
         Ok(Arc::new(Self {
+            out: Outbound {
+                bot: bot.clone(),
+                limiter: limiter.clone(),
+            },
             bot,
             agent,
             limiter,
@@ -515,7 +620,24 @@ impl Telegram {
             }
             return Ok(());
         }
+        if let Some(campaign) = data.strip_prefix("rsvp:") {
+            return self.rsvp(key, chat, from, campaign).await;
+        }
         match data {
+            "stop" => {
+                let store = self.agent.store();
+                if !store.claim_update(Channel::Telegram, key).await? {
+                    return Ok(());
+                }
+                let user = from.id.0.to_string();
+                store
+                    .set_subscription(Channel::Telegram, &user, false, "telegram button")
+                    .await?;
+                let lang = self.user_language(from).await?;
+                let text = self.render(&lang, "chat_stopped");
+                self.send_text(chat, &text, None).await?;
+                Ok(())
+            }
             "q:track" => {
                 let lang = self.user_language(from).await?;
                 let text = self.render(&lang, "chat_track");
@@ -524,6 +646,32 @@ impl Telegram {
             "q:human" => self.turn(key, chat, from, "/human", true).await,
             _ => Ok(()),
         }
+    }
+
+    /// An RSVP button of a livestream campaign: the linked customer gets its reminders.
+    async fn rsvp(
+        &self,
+        key: &str,
+        chat: ChatId,
+        from: &User,
+        campaign: &str,
+    ) -> Result<(), TelegramError> {
+        let store = self.agent.store();
+        if !store.claim_update(Channel::Telegram, key).await? {
+            return Ok(());
+        }
+        let user = from.id.0.to_string();
+        let Some(identity) = store.identity(Channel::Telegram, &user).await? else {
+            return Ok(());
+        };
+        if store.campaign(campaign).await?.is_none() {
+            return Ok(());
+        }
+        store.rsvp(campaign, identity.customer_id).await?;
+        let lang = self.user_language(from).await?;
+        let text = self.render(&lang, "chat_rsvp");
+        self.send_text(chat, &text, None).await?;
+        Ok(())
     }
 
     async fn set_language(
@@ -573,10 +721,7 @@ impl Telegram {
             .await
     }
 
-    /// Sends a text (HTML) to a chat within the bot's limits, splitting it at Telegram's
-    /// length limit. A 429 pauses every send of the bot for `retry_after` and the message
-    /// is sent after the pause; network errors are retried with backoff. Returns the id of
-    /// the last message sent.
+    /// Sends a text (HTML) to a chat within the bot's limits; see [`Outbound::send`].
     pub async fn send(
         &self,
         chat: ChatId,
@@ -584,54 +729,7 @@ impl Telegram {
         keyboard: Option<InlineKeyboardMarkup>,
         priority: Priority,
     ) -> Result<i32, TelegramError> {
-        let parts = split(html, MAX_TEXT);
-        let count = parts.len();
-        let mut last = 0;
-        for (i, part) in parts.into_iter().enumerate() {
-            let markup = if i + 1 == count {
-                keyboard.clone()
-            } else {
-                None
-            };
-            last = self.send_one(chat, &part, markup, priority).await?;
-        }
-        Ok(last)
-    }
-
-    async fn send_one(
-        &self,
-        chat: ChatId,
-        html: &str,
-        keyboard: Option<InlineKeyboardMarkup>,
-        priority: Priority,
-    ) -> Result<i32, TelegramError> {
-        let mut network_failures = 0;
-        loop {
-            self.limiter.acquire(chat.0, priority).await;
-            let mut request = self
-                .bot
-                .send_message(chat, html.to_string())
-                .parse_mode(ParseMode::Html);
-            if let Some(k) = &keyboard {
-                request = request.reply_markup(k.clone());
-            }
-            match request.await {
-                Ok(sent) => return Ok(sent.id.0),
-                Err(RequestError::RetryAfter(s)) => {
-                    tracing::warn!(
-                        retry_after = s.seconds(),
-                        "telegram: 429, pausing all sends"
-                    );
-                    self.limiter.pause(s.duration());
-                }
-                Err(RequestError::Network(e)) if network_failures + 1 < NETWORK_ATTEMPTS => {
-                    network_failures += 1;
-                    tracing::warn!(error = %e, attempt = network_failures, "telegram: send failed, retrying");
-                    tokio::time::sleep(Duration::from_millis(250 << network_failures)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.out.send(chat, html, keyboard, priority).await
     }
 
     /// A marketing message to a private chat: skipped when the user opted out (`/stop`),
@@ -723,7 +821,7 @@ fn rating_keyboard() -> InlineKeyboardMarkup {
         .collect::<Vec<_>>()])
 }
 
-fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -1,0 +1,470 @@
+//! `kefu campaign …`: validate, plan, run and control campaigns.
+
+mod telegram;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration as StdDuration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use indicatif::{ProgressBar, ProgressStyle};
+use kefu_bot::shop::Channel;
+use kefu_bot::store::{CampaignState, Store, row_state};
+use kefu_campaigns::deliver::{DispatchOptions, Dispatcher, LinkBase, Sender};
+use kefu_campaigns::plan::{self, Plan, PlanSettings};
+use kefu_campaigns::rules::{LocalWindow, hhmm};
+use kefu_campaigns::segments::Segments;
+use kefu_campaigns::spec::{Campaign, FrequencyCap, Templates};
+use kefu_channels::limiter::Limiter;
+use kefu_channels::telegram::Outbound;
+use sha2::{Digest, Sha256};
+
+pub use telegram::TelegramSender;
+
+use crate::cli::{CampaignCommand, PlanArgs, RunArgs};
+use crate::config::Settings;
+
+pub async fn run(settings: &Settings, command: CampaignCommand) -> anyhow::Result<()> {
+    match command {
+        CampaignCommand::Validate { files } => {
+            for f in &files {
+                load(settings, f)?;
+            }
+            Ok(())
+        }
+        CampaignCommand::Schema => Ok(()),
+        CampaignCommand::Plan(args) => plan_command(settings, args).await,
+        CampaignCommand::Run(args) => run_command(settings, args).await,
+        CampaignCommand::List => list(settings).await,
+        CampaignCommand::Status { id } => status(settings, &id).await,
+        CampaignCommand::Pause { id } => {
+            let store = crate::commands::open(settings).await?;
+            if store.set_campaign_state(&id, CampaignState::Paused).await? {
+                println!("campaign `{id}` paused: nothing more is sent until `kefu campaign resume {id}`");
+                Ok(())
+            } else {
+                bail!("campaign `{id}` is not running ({})", describe_state(&store, &id).await?)
+            }
+        }
+        CampaignCommand::Resume { id } => {
+            let store = crate::commands::open(settings).await?;
+            if store.set_campaign_state(&id, CampaignState::Running).await? {
+                println!("campaign `{id}` resumed: `kefu serve` (or `kefu campaign run`) delivers it");
+                Ok(())
+            } else {
+                bail!("campaign `{id}` is not paused ({})", describe_state(&store, &id).await?)
+            }
+        }
+        CampaignCommand::Cancel { id } => {
+            let store = crate::commands::open(settings).await?;
+            match store.cancel_campaign(&id).await? {
+                Some(rows) => {
+                    println!("campaign `{id}` cancelled: {rows} message(s) not yet sent will not be sent");
+                    Ok(())
+                }
+                None => bail!("campaign `{id}` cannot be cancelled ({})", describe_state(&store, &id).await?),
+            }
+        }
+    }
+}
+
+async fn describe_state(store: &Store, id: &str) -> anyhow::Result<String> {
+    Ok(match store.campaign(id).await? {
+        Some(c) => format!("it is {}", c.state.as_str()),
+        None => "no campaign has this id; `kefu campaign list` shows them".into(),
+    })
+}
+
+/// A campaign file, read and checked.
+pub struct Loaded {
+    pub campaign: Campaign,
+    pub text: String,
+    pub segments: Segments,
+}
+
+pub fn load(settings: &Settings, path: &Path) -> anyhow::Result<Loaded> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let segments = Segments::load(&settings.campaigns.segments_file)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_rfm_window_days(settings.campaigns.rfm_window_days);
+    let campaign = check(&path.display().to_string(), &text, &segments)?;
+    Ok(Loaded {
+        campaign,
+        text,
+        segments,
+    })
+}
+
+/// Parses and validates a campaign file; every problem is reported as FILE:LINE:COLUMN.
+fn check(file: &str, text: &str, _segments: &Segments) -> anyhow::Result<Campaign> {
+    kefu_campaigns::spec::parse(file, text).map_err(|diagnostics| {
+        anyhow::anyhow!(
+            "{}\n{file} is not a valid campaign",
+            diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        )
+    })
+}
+
+/// Shop-wide rules for planning, from the settings.
+pub fn plan_settings(settings: &Settings) -> anyhow::Result<PlanSettings> {
+    let c = &settings.campaigns;
+    let time_zone = Tz::from_str(&settings.shop.time_zone)
+        .map_err(|_| anyhow::anyhow!("shop.time_zone `{}` is not an IANA time zone", settings.shop.time_zone))?;
+    let quiet_hours = Some(LocalWindow {
+        start: hhmm(&c.quiet_hours_start).map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_start: {e}"))?,
+        end: hhmm(&c.quiet_hours_end).map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_end: {e}"))?,
+    });
+    let mut rates = BTreeMap::new();
+    if settings.telegram.enabled {
+        rates.insert(Channel::Telegram, f64::from(settings.telegram.max_per_second.max(1)));
+    }
+    Ok(PlanSettings {
+        shop_name: settings.shop.name.clone(),
+        shop_url: shop_url(settings),
+        currency: settings.shop.currency.clone(),
+        time_zone,
+        default_language: settings.shop.default_language.clone(),
+        quiet_hours,
+        frequency_cap: FrequencyCap {
+            max: c.frequency_cap_max,
+            days: c.frequency_cap_days,
+        },
+        rates,
+    })
+}
+
+fn shop_url(settings: &Settings) -> String {
+    settings
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.http.listen))
+}
+
+fn parse_now(now: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    match now {
+        None => Ok(Utc::now()),
+        Some(s) => Ok(DateTime::parse_from_rfc3339(s)
+            .with_context(|| format!("--now `{s}` is not an RFC 3339 time (2026-12-01T10:00:00Z)"))?
+            .with_timezone(&Utc)),
+    }
+}
+
+async fn plan_command(settings: &Settings, args: PlanArgs) -> anyhow::Result<()> {
+    let loaded = load(settings, &args.file)?;
+    let store = crate::commands::open(settings).await?;
+    let now = parse_now(args.now.as_deref())?;
+    let ps = plan_settings(settings)?;
+    let plan = plan::plan(&store, &loaded.campaign, &loaded.segments, &ps, now).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print_plan(&plan);
+        if let Some(existing) = store.campaign(&plan.campaign).await? {
+            println!();
+            println!(
+                "note: campaign `{}` was planned on {} and is {}; `run` continues it rather than planning again",
+                existing.id,
+                existing.created_at.format("%Y-%m-%d %H:%M UTC"),
+                existing.state.as_str()
+            );
+        }
+    }
+    store.close().await;
+    if let Some(refusal) = &plan.refusal {
+        bail!("this campaign cannot be delivered as written: {refusal}");
+    }
+    Ok(())
+}
+
+pub fn print_plan(plan: &Plan) {
+    println!("campaign {} — {} ({})", plan.campaign, plan.name, plan.kind.as_str());
+    println!("starts   {}", plan.starts_at.format("%Y-%m-%d %H:%M UTC"));
+    println!(
+        "audience {} customer(s); {} recipient(s), {} message(s); {} deferred by quiet hours or the send window",
+        plan.audience, plan.recipients, plan.messages, plan.deferred
+    );
+    let table = |title: &str, map: &BTreeMap<String, usize>| {
+        if map.is_empty() {
+            return;
+        }
+        println!("{title}");
+        let mut rows: Vec<_> = map.iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (k, v) in rows {
+            println!("  {k:<36} {v:>9}");
+        }
+    };
+    table("by segment", &plan.by_segment);
+    table("by channel", &plan.by_channel);
+    table("by language", &plan.by_language);
+    table("by variant", &plan.by_variant);
+    table("left out", &plan.excluded);
+    if !plan.steps.is_empty() {
+        println!("schedule");
+        for s in &plan.steps {
+            let range = match (s.first_due, s.last_due) {
+                (Some(a), Some(b)) if a == b => a.format("%Y-%m-%d %H:%M UTC").to_string(),
+                (Some(a), Some(b)) => format!(
+                    "{} … {}",
+                    a.format("%Y-%m-%d %H:%M"),
+                    b.format("%Y-%m-%d %H:%M UTC")
+                ),
+                _ => String::new(),
+            };
+            println!("  {:<24} {:>9}  {range}", s.step, s.messages);
+        }
+    }
+    if !plan.delivery.is_empty() {
+        println!("delivery");
+        for d in &plan.delivery {
+            println!(
+                "  {:<10} {:>9} at {}/s: done by {}, longest wait {}",
+                d.channel.as_str(),
+                d.messages,
+                d.per_second,
+                d.finishes_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                d.longest_wait
+            );
+        }
+    }
+    if let Some(deadline) = plan.deadline {
+        println!("deadline {}", deadline.format("%Y-%m-%d %H:%M UTC"));
+    }
+    if let Some(refusal) = &plan.refusal {
+        println!("REFUSED  {refusal}");
+    }
+}
+
+/// The channels campaign delivery can send on, from the settings.
+pub fn senders(settings: &Settings, store: &Store) -> anyhow::Result<Vec<Arc<dyn Sender>>> {
+    let mut out: Vec<Arc<dyn Sender>> = Vec::new();
+    if let Some(config) = settings
+        .telegram_config()
+        .map_err(|e| anyhow::anyhow!("kefu.toml [telegram]: {e}"))?
+    {
+        let limiter = Arc::new(Limiter::new(settings.telegram_limits()));
+        out.push(Arc::new(TelegramSender {
+            out: Outbound::new(&config.token, &config.api_url, limiter)?,
+            store: store.clone(),
+        }));
+    }
+    Ok(out)
+}
+
+/// The key of tracked links: from `campaigns.link_secret`, else derived from the
+/// database location (stable across restarts and replicas of one shop).
+pub fn link_base(settings: &Settings) -> LinkBase {
+    let key = Sha256::digest(format!("kefu links\0{}", settings.database.url).as_bytes()).to_vec();
+    LinkBase {
+        base: shop_url(settings),
+        key,
+    }
+}
+
+pub fn dispatch_options(settings: &Settings) -> DispatchOptions {
+    let mut nonce = [0u8; 6];
+    let _ = getrandom::fill(&mut nonce);
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    DispatchOptions {
+        owner: format!("{}-{nonce}", std::process::id()),
+        in_flight: settings.campaigns.in_flight.max(1),
+        max_attempts: settings.campaigns.max_attempts.max(1),
+        lease: chrono::Duration::minutes(5),
+        links: link_base(settings),
+    }
+}
+
+async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
+    let loaded = load(settings, &args.file)?;
+    let store = crate::commands::open(settings).await?;
+    let id = loaded.campaign.id.clone();
+    let hash = plan::spec_hash(&loaded.text);
+    match store.campaign(&id).await? {
+        Some(existing) if existing.spec_hash == hash => {
+            println!("campaign `{id}` was planned on {}; continuing its delivery", existing.created_at.format("%Y-%m-%d %H:%M UTC"));
+        }
+        Some(_) => bail!(
+            "campaign `{id}` was planned from a different version of this file; a planned campaign is not changed. \
+             Cancel it (`kefu campaign cancel {id}`) and give the new version a new id"
+        ),
+        None => {
+            let now = parse_now(args.now.as_deref())?;
+            let ps = plan_settings(settings)?;
+            let plan = plan::plan(&store, &loaded.campaign, &loaded.segments, &ps, now).await?;
+            print_plan(&plan);
+            if let Some(refusal) = &plan.refusal {
+                bail!("not planned: {refusal}");
+            }
+            let templates = Templates::new(&loaded.campaign).map_err(|failures| {
+                anyhow::anyhow!(
+                    "templates do not compile: {}",
+                    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                )
+            })?;
+            let bar = bar(plan.messages as u64, "writing the outbox");
+            let written =
+                plan::write(&store, &loaded.campaign, &loaded.text, &plan, &templates, &ps, |n| bar.set_position(n)).await;
+            bar.finish_and_clear();
+            match written {
+                Ok(n) => println!("planned: {n} message(s) in the outbox"),
+                // Another replica planned it in the meantime: deliver that plan.
+                Err(plan::PlanError::Store(kefu_bot::store::StoreError::Conflict(_)))
+                    if store.campaign(&id).await?.is_some_and(|c| c.spec_hash == hash) =>
+                {
+                    println!("campaign `{id}` was planned by another process; continuing its delivery");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if args.detach {
+        println!("`kefu serve` delivers it; `kefu campaign status {id}` follows it");
+        return Ok(());
+    }
+    deliver(settings, &store, &id).await?;
+    status_of(&store, &id).await?;
+    store.close().await;
+    Ok(())
+}
+
+fn bar(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:20} [{bar:40}] {pos}/{len} ({per_sec}, {eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}
+
+/// Delivers until the campaign is finished (or paused or cancelled elsewhere), or
+/// Ctrl-C. Rows of other running campaigns that fall due meanwhile go out too.
+async fn deliver(settings: &Settings, store: &Store, id: &str) -> anyhow::Result<()> {
+    let senders = senders(settings, store)?;
+    let pending: i64 = store
+        .outbox_counts(id)
+        .await?
+        .iter()
+        .filter(|c| c.state == row_state::PENDING || c.state == row_state::SENDING)
+        .map(|c| c.rows)
+        .sum();
+    let dispatcher = Arc::new(Dispatcher::new(store.clone(), senders, dispatch_options(settings)));
+    let counters = dispatcher.counters.clone();
+    let bar = bar(pending.max(0) as u64, "sending");
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                let done = counters.sent.load(Ordering::Relaxed)
+                    + counters.failed.load(Ordering::Relaxed)
+                    + counters.skipped.load(Ordering::Relaxed);
+                bar.set_position(done);
+                tokio::time::sleep(StdDuration::from_millis(250)).await;
+            }
+        })
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("\nstopping: messages not yet sent stay in the outbox; run again to continue");
+    };
+    let result = dispatcher.run(Some(id.to_string()), stop).await;
+    ticker.abort();
+    bar.finish_and_clear();
+    result?;
+    Ok(())
+}
+
+async fn list(settings: &Settings) -> anyhow::Result<()> {
+    let store = crate::commands::open(settings).await?;
+    let campaigns = store.campaigns().await?;
+    if campaigns.is_empty() {
+        println!("no campaigns yet: `kefu campaign run FILE` plans and sends one");
+        return Ok(());
+    }
+    println!("{:<32} {:<10} {:<11} {:>9} {:>9} {:>9}  planned for", "id", "kind", "state", "messages", "sent", "pending");
+    for c in campaigns {
+        let counts = store.outbox_counts(&c.id).await?;
+        let total: i64 = counts.iter().map(|x| x.rows).sum();
+        let of = |s: &str| counts.iter().filter(|x| x.state == s).map(|x| x.rows).sum::<i64>();
+        println!(
+            "{:<32} {:<10} {:<11} {:>9} {:>9} {:>9}  {}",
+            c.id,
+            c.kind,
+            c.state.as_str(),
+            total,
+            of(row_state::SENT),
+            of(row_state::PENDING) + of(row_state::SENDING),
+            c.planned_for.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn status(settings: &Settings, id: &str) -> anyhow::Result<()> {
+    let store = crate::commands::open(settings).await?;
+    status_of(&store, id).await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn status_of(store: &Store, id: &str) -> anyhow::Result<()> {
+    let Some(c) = store.campaign(id).await? else {
+        bail!("no campaign `{id}`: `kefu campaign list` shows them");
+    };
+    println!("campaign {} — {} ({}), {}", c.id, c.name, c.kind, c.state.as_str());
+    println!("planned for {}", c.planned_for.format("%Y-%m-%d %H:%M UTC"));
+    if let Some(d) = c.deadline {
+        println!("deadline    {}", d.format("%Y-%m-%d %H:%M UTC"));
+    }
+    if let Some(f) = c.finished_at {
+        println!("ended       {}", f.format("%Y-%m-%d %H:%M UTC"));
+    }
+    let counts = store.outbox_counts(id).await?;
+    let mut steps: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+    for x in &counts {
+        steps.entry(&x.step).or_default().insert(&x.state, x.rows);
+    }
+    let states = [
+        row_state::PENDING,
+        row_state::SENDING,
+        row_state::SENT,
+        row_state::SKIPPED,
+        row_state::FAILED,
+        row_state::CANCELLED,
+    ];
+    print!("{:<24}", "step");
+    for s in states {
+        print!(" {s:>9}");
+    }
+    println!();
+    for (step, by) in &steps {
+        print!("{step:<24}");
+        for s in states {
+            print!(" {:>9}", by.get(s).copied().unwrap_or(0));
+        }
+        println!();
+    }
+    let problems = store.outbox_problems(id).await?;
+    if !problems.is_empty() {
+        println!("not sent, by reason");
+        for (state, reason, n) in problems {
+            println!("  {state:<10} {n:>9}  {reason}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn bench(
+    _settings: &Settings,
+    _recipients: usize,
+    _deliver_secs: u64,
+    _dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    bail!("`kefu bench campaign` is not available yet")
+}
