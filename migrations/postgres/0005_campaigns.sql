@@ -30,7 +30,7 @@ CREATE TABLE outbox (
     marketing    BOOLEAN NOT NULL,
     due_at       TIMESTAMPTZ NOT NULL,
     state        TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
+    attempts     BIGINT NOT NULL DEFAULT 0,
     lease_owner  TEXT,
     lease_until  TIMESTAMPTZ,
     last_error   TEXT,

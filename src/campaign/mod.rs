@@ -1,6 +1,7 @@
 //! `kefu campaign …`: validate, plan, run and control campaigns.
 
 mod telegram;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,13 +32,8 @@ use crate::config::Settings;
 
 pub async fn run(settings: &Settings, command: CampaignCommand) -> anyhow::Result<()> {
     match command {
-        CampaignCommand::Validate { files } => {
-            for f in &files {
-                load(settings, f)?;
-            }
-            Ok(())
-        }
-        CampaignCommand::Schema => Ok(()),
+        CampaignCommand::Validate { files } => validate::validate(settings, &files).await,
+        CampaignCommand::Schema => validate::schema(),
         CampaignCommand::Plan(args) => plan_command(settings, args).await,
         CampaignCommand::Run(args) => run_command(settings, args).await,
         CampaignCommand::List => list(settings).await,
@@ -101,8 +97,9 @@ pub fn load(settings: &Settings, path: &Path) -> anyhow::Result<Loaded> {
 }
 
 /// Parses and validates a campaign file; every problem is reported as FILE:LINE:COLUMN.
-fn check(file: &str, text: &str, _segments: &Segments) -> anyhow::Result<Campaign> {
-    kefu_campaigns::spec::parse(file, text).map_err(|diagnostics| {
+fn check(file: &str, text: &str, segments: &Segments) -> anyhow::Result<Campaign> {
+    let known = kefu_campaigns::spec::Known::with_segments(segments.names());
+    kefu_campaigns::spec::validate(file, text, &known).map_err(|diagnostics| {
         anyhow::anyhow!(
             "{}\n{file} is not a valid campaign",
             diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
@@ -275,7 +272,7 @@ pub fn dispatch_options(settings: &Settings) -> DispatchOptions {
         owner: format!("{}-{nonce}", std::process::id()),
         in_flight: settings.campaigns.in_flight.max(1),
         max_attempts: settings.campaigns.max_attempts.max(1),
-        lease: chrono::Duration::minutes(5),
+        lease: chrono::Duration::seconds(i64::from(settings.campaigns.lease_seconds.max(2))),
         links: link_base(settings),
     }
 }

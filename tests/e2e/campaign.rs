@@ -4,7 +4,7 @@
 //! in flight when the process died). On PostgreSQL two replicas deliver one campaign
 //! side by side.
 //!
-//! Sizes: `KEFU_CRASH_RECIPIENTS` (default 20,000 on SQLite, 5,000 on PostgreSQL) and
+//! Sizes: `KEFU_CRASH_RECIPIENTS` (default 20,000) and
 //! `KEFU_CRASH_KILLS` (default 20).
 
 use std::collections::HashMap;
@@ -63,6 +63,7 @@ max_per_second = 1000
 quiet_hours_start = "00:00"
 quiet_hours_end = "00:00"
 frequency_cap_max = 100
+lease_seconds = 3
 "#
     );
     std::fs::write(dir.join("kefu.toml"), config).unwrap();
@@ -123,10 +124,12 @@ fn spawn_run(dir: &Path, args: &[&str]) -> Child {
             cmd.env_remove(key);
         }
     }
-    cmd.env("RUST_LOG", "error")
+    // KEFU_CRASH_LOG=1 shows the runs' warnings.
+    let log = std::env::var_os("KEFU_CRASH_LOG").is_some();
+    cmd.env("RUST_LOG", if log { "warn" } else { "error" })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .expect("start kefu")
 }
@@ -222,7 +225,7 @@ async fn sqlite_campaign_survives_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_campaign_survives_sigkill_with_two_replicas() {
-    let recipients = env_usize("KEFU_CRASH_RECIPIENTS", 5_000);
+    let recipients = env_usize("KEFU_CRASH_RECIPIENTS", 20_000);
     let kills = env_usize("KEFU_CRASH_KILLS", 20);
     let server = TestServer::start_with(TOKEN, Limits::unlimited()).await.unwrap();
     let pg = PgDb::create().await;

@@ -8,8 +8,10 @@
 mod agent;
 mod bulk;
 mod channels;
+mod outbox;
 mod read;
 pub mod records;
+mod segments;
 mod write;
 
 use std::path::PathBuf;
@@ -23,8 +25,13 @@ use sqlx::sqlite::{
 
 pub use agent::{Actor, ReturnLine, ReturnRequest};
 pub use channels::Subscription;
+pub use outbox::{
+    CampaignRecord, CampaignState, NewCampaign, NewOutboxRow, OutboxCount, OutboxRow, PlanWriter,
+    row_state,
+};
 pub use read::normalise_order_name;
 pub use records::*;
+pub use segments::{BenchShop, CustomerScoreRow, OrderHistory, ParcelSummary, SegmentCustomer, SupportSummary};
 pub use write::{OrderCounts, Writer};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

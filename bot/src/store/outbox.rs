@@ -421,17 +421,31 @@ impl Store {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let lock = match self.backend() {
-            super::Backend::Sqlite => "",
-            super::Backend::Postgres => " FOR UPDATE OF o SKIP LOCKED",
+        // PostgreSQL: lock the chosen rows in a CTE first. (`WHERE id IN (SELECT … LIMIT
+        // n FOR UPDATE SKIP LOCKED)` may run the subquery more than once and claim more
+        // than n rows.) SQLite has one writer at a time, so the plain form is exact.
+        let sql = match self.backend() {
+            super::Backend::Sqlite => format!(
+                "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+                 WHERE id IN (SELECT o.id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id \
+                 WHERE o.state = 'pending' AND o.due_at <= $3 AND c.state = 'running' \
+                 ORDER BY o.due_at, o.id LIMIT $4) \
+                 RETURNING {ROW_COLUMNS}"
+            ),
+            super::Backend::Postgres => format!(
+                "WITH chosen AS MATERIALIZED (SELECT o.id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id \
+                 WHERE o.state = 'pending' AND o.due_at <= $3 AND c.state = 'running' \
+                 ORDER BY o.due_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+                 UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = outbox.attempts + 1 \
+                 FROM chosen WHERE outbox.id = chosen.id \
+                 RETURNING {}",
+                ROW_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("outbox.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
-        let sql = format!(
-            "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT o.id FROM outbox o JOIN campaigns c ON c.id = o.campaign_id \
-             WHERE o.state = 'pending' AND o.due_at <= $3 AND c.state = 'running' \
-             ORDER BY o.due_at, o.id LIMIT $4{lock}) \
-             RETURNING {ROW_COLUMNS}"
-        );
         let mut rows: Vec<OutboxRow> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(now + lease)
@@ -451,6 +465,25 @@ impl Store {
         )
         .fetch_one(p)
         .await?))
+    }
+
+    /// Extends the leases of the rows `owner` is sending right now: a dispatcher that is
+    /// alive keeps them, however long a send waits (a long 429 pause).
+    pub async fn renew_leases(&self, owner: &str, rows: &[i64], until: DateTime<Utc>) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Row ids are integers, so listing them in the statement is safe.
+        let ids = rows.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "UPDATE outbox SET lease_until = $1 WHERE lease_owner = $2 AND state = 'sending' AND id IN ({ids})"
+        );
+        on_pool!(self, p => Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(until)
+            .bind(owner)
+            .execute(p)
+            .await?
+            .rows_affected()))
     }
 
     /// Records a delivered row. `false` when the row's lease was lost to another

@@ -1,0 +1,5 @@
+//! The campaign engine's integration tests, in one binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod segments;
+mod spec;
