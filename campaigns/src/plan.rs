@@ -115,7 +115,21 @@ pub struct Plan {
 /// The first instant the schedule sends at, from `now` on.
 pub fn start_time(campaign: &Campaign, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, PlanError> {
     let s = &campaign.schedule;
+    if let Some(live) = &campaign.livestream
+        && live.starts_at <= now
+    {
+        return Err(PlanError::Invalid(format!(
+            "the livestream started at {} — plan a livestream campaign before it starts",
+            live.starts_at.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
     if let Some(at) = s.at {
+        if now - at > Duration::hours(24) {
+            return Err(PlanError::Invalid(format!(
+                "schedule.at ({}) is more than a day in the past: set the time you want it sent",
+                at.format("%Y-%m-%d %H:%M UTC")
+            )));
+        }
         return Ok(at.max(now));
     }
     if let Some(r) = &s.repeat {
@@ -499,7 +513,9 @@ fn finish(mut plan: Plan, campaign: &Campaign, settings: &PlanSettings) -> Resul
             bump(&mut plan.by_language, r.language.clone());
         }
     }
-    let mut by_step: BTreeMap<&str, (usize, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = BTreeMap::new();
+    // Per step: messages, first and last due time.
+    type Span = (usize, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut by_step: BTreeMap<&str, Span> = BTreeMap::new();
     let mut by_channel: BTreeMap<Channel, Vec<DateTime<Utc>>> = BTreeMap::new();
     for r in &plan.rows {
         let e = by_step.entry(r.step.as_str()).or_default();

@@ -76,7 +76,7 @@ impl Sender for TelegramSender {
             .address
             .parse::<i64>()
             .map(ChatId)
-            .or_else(|_| Err(SendError::Permanent(format!("`{}` is not a Telegram chat id", row.address))))?;
+            .map_err(|_| SendError::Permanent(format!("`{}` is not a Telegram chat id", row.address)))?;
         let sent = self
             .out
             .send(chat, &html(message), keyboard(message, &row.campaign_id), Priority::Campaign)

@@ -67,9 +67,11 @@ lease_seconds = 3
 "#
     );
     std::fs::write(dir.join("kefu.toml"), config).unwrap();
+    let at = Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     std::fs::write(
         dir.join("winter.yaml"),
-        r#"id: winter-teas
+        format!(
+            r#"id: winter-teas
 name: Winter teas
 kind: content
 audience:
@@ -77,16 +79,17 @@ audience:
     consent: [telegram]
 channels: [telegram]
 schedule:
-  at: 2026-01-01T10:00:00Z
+  at: {at}
 content:
   fallback_language: en
   languages:
     en:
-      text: "Hi {{customer.first_name}}, our winter teas are here."
+      text: "Hi {{{{customer.first_name}}}}, our winter teas are here."
       buttons:
         - label: See them
           url: https://shop.example/collections/winter
-"#,
+"#
+        ),
     )
     .unwrap();
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use sqlx::Row;
 use sqlx::types::Json;
 
 use super::bulk::JsonRows;
@@ -119,6 +120,130 @@ fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
 
+/// One customer's history from their `time/amount` pairs (comma separated; times as
+/// stored text or Unix seconds), counting orders up to `now`; `None` when none count.
+/// Times that cannot be read are skipped, as `unixepoch()` of them is NULL.
+fn history_of(customer_id: i64, pairs: &str, now: i64, start: i64) -> Result<Option<OrderHistory>> {
+    let mut h = OrderHistory {
+        customer_id,
+        first_order_at: i64::MAX,
+        last_order_at: i64::MIN,
+        ..OrderHistory::default()
+    };
+    for pair in pairs.split(',') {
+        let Some((time, amount)) = pair.rsplit_once('/') else {
+            return Err(StoreError::Corrupt(format!(
+                "order `{pair}` of customer {customer_id}"
+            )));
+        };
+        let amount: i64 = amount.trim().parse().map_err(|_| {
+            StoreError::Corrupt(format!("order amount `{amount}` of customer {customer_id}"))
+        })?;
+        let Some(t) = unix_seconds(time.trim()) else {
+            continue;
+        };
+        if t > now {
+            continue;
+        }
+        h.orders += 1;
+        h.spent_minor += amount;
+        if t >= start {
+            h.window_orders += 1;
+            h.window_spent_minor += amount;
+        }
+        h.first_order_at = h.first_order_at.min(t);
+        h.last_order_at = h.last_order_at.max(t);
+        h.order_times.push(t);
+    }
+    if h.orders == 0 {
+        return Ok(None);
+    }
+    h.order_times.sort_unstable();
+    Ok(Some(h))
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A time as Unix seconds (fractions dropped, like `unixepoch()`): Unix seconds as
+/// digits, or a date and time as SQLite stores them, `YYYY-MM-DD[T| ]HH:MM[:SS[.fff]]`
+/// followed by `Z`, `±HH:MM` or nothing (UTC). `None` for anything else.
+fn unix_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 10 || b[4] != b'-' {
+        return s.parse().ok();
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        let mut n = 0i64;
+        for &c in d {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + i64::from(c - b'0');
+        }
+        Some(n)
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[7] != b'-' || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, mo, d) * 86_400;
+    let mut i = 10;
+    if b.len() > 10 {
+        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 16 || b[13] != b':' {
+            return None;
+        }
+        let (hh, mm) = (num(11..13)?, num(14..16)?);
+        if hh > 24 || mm > 59 {
+            return None;
+        }
+        secs += hh * 3600 + mm * 60;
+        i = 16;
+        if b.get(i) == Some(&b':') {
+            let ss = num(17..19)?;
+            if ss > 60 {
+                return None;
+            }
+            secs += ss;
+            i = 19;
+            if b.get(i) == Some(&b'.') {
+                i += 1;
+                let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if digits == 0 {
+                    return None;
+                }
+                i += digits;
+            }
+        }
+    }
+    match &b[i..] {
+        [] | [b'Z' | b'z'] => Some(secs),
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let off = match rest {
+                [_, _, b':', _, _] => num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60,
+                [_, _, _, _] => num(i + 1..i + 3)? * 3600 + num(i + 3..i + 5)? * 60,
+                [_, _] => num(i + 1..i + 3)? * 3600,
+                _ => return None,
+            };
+            Some(if *sign == b'+' {
+                secs - off
+            } else {
+                secs + off
+            })
+        }
+        _ => None,
+    }
+}
+
 impl Store {
     /// Every customer's profile, by id.
     pub async fn segment_customers(&self) -> Result<Vec<SegmentCustomer>> {
@@ -182,51 +307,42 @@ impl Store {
     /// Every customer's non-cancelled orders up to `now`, in one grouped pass over the
     /// orders table; customers without such orders are absent. The window starts at
     /// `window_start`.
+    ///
+    /// The pass walks the covering index `orders_segments` in (customer, time) order, so
+    /// it needs no sort and never touches the table; each customer comes back as one text
+    /// of `time/amount` pairs that is taken apart here. SQLite sends the stored RFC 3339
+    /// text as is (parsed below, much cheaper than `unixepoch()` per row), PostgreSQL sends
+    /// Unix seconds.
     pub async fn order_histories(
         &self,
         now: DateTime<Utc>,
         window_start: DateTime<Utc>,
     ) -> Result<Vec<OrderHistory>> {
         let backend = self.backend();
-        let times = match backend {
-            Backend::Sqlite => "group_concat(t, ',')",
-            Backend::Postgres => "string_agg(t::text, ',')",
+        let pairs = match backend {
+            Backend::Sqlite => {
+                "group_concat(created_at || '/' || (total_minor - refunded_minor), ',')"
+            }
+            Backend::Postgres => {
+                "string_agg(floor(extract(epoch from created_at))::bigint::text || '/' || \
+                 (total_minor - refunded_minor)::text, ',')"
+            }
         };
         let q = sql(format!(
-            "SELECT customer_id, COUNT(*), CAST(SUM(amount) AS BIGINT), \
-             CAST(SUM(CASE WHEN t >= $2 THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN t >= $2 THEN amount ELSE 0 END) AS BIGINT), \
-             MIN(t), MAX(t), {times} \
-             FROM (SELECT customer_id, {t} AS t, total_minor - refunded_minor AS amount FROM orders \
-                   WHERE customer_id IS NOT NULL AND status <> 'cancelled' AND cancelled_at IS NULL) o \
-             WHERE t <= $1 GROUP BY customer_id",
-            t = epoch(backend, "created_at"),
+            "SELECT customer_id, {pairs} FROM orders \
+             WHERE customer_id IS NOT NULL AND status <> 'cancelled' AND cancelled_at IS NULL \
+             GROUP BY customer_id ORDER BY customer_id"
         ));
         let (now, start) = (now.timestamp(), window_start.timestamp());
         let mut out = Vec::new();
         on_pool!(self, p => {
-            let mut rows = sqlx::query_as::<Db, (i64, i64, i64, i64, i64, i64, i64, String)>(q)
-                .bind(now)
-                .bind(start)
-                .fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                let mut order_times = Vec::with_capacity(usize::try_from(r.1).unwrap_or(0));
-                for t in r.7.split(',') {
-                    order_times.push(t.trim().parse::<i64>().map_err(|_| {
-                        StoreError::Corrupt(format!("order time `{t}` of customer {}", r.0))
-                    })?);
+            let mut rows = sqlx::query::<Db>(q).fetch(p);
+            while let Some(row) = rows.try_next().await? {
+                let customer_id: i64 = row.try_get(0)?;
+                let pairs: &str = row.try_get(1)?;
+                if let Some(h) = history_of(customer_id, pairs, now, start)? {
+                    out.push(h);
                 }
-                order_times.sort_unstable();
-                out.push(OrderHistory {
-                    customer_id: r.0,
-                    orders: r.1,
-                    spent_minor: r.2,
-                    window_orders: r.3,
-                    window_spent_minor: r.4,
-                    first_order_at: r.5,
-                    last_order_at: r.6,
-                    order_times,
-                });
             }
         });
         Ok(out)
@@ -473,7 +589,8 @@ impl Store {
             ));
         };
         let customers = customers.max(1);
-        let orders = (lines / 3).max(1);
+        // Three lines per order; the last order takes what is left over (one or two).
+        let orders = ((lines + 2) / 3).max(1);
         let now_s = now.timestamp();
         let stamp = "strftime('%Y-%m-%dT%H:%M:%S+00:00', {}, 'unixepoch')";
         let ts = |e: &str| stamp.replace("{}", e);
@@ -569,5 +686,88 @@ impl Store {
             shipments: counts.3,
             conversations: counts.4,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite's `unixepoch()` gives for the same text.
+    fn chrono_seconds(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp())
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+                    .map(|t| t.and_utc().timestamp())
+            })
+            .expect(s)
+    }
+
+    #[test]
+    fn reads_stored_times_like_unixepoch() {
+        for s in [
+            "2026-11-01T10:00:00+00:00",
+            "2026-11-01T10:00:00.123456+00:00",
+            "2026-11-01T10:00:00Z",
+            "2024-02-29T23:59:59+08:00",
+            "2024-03-01T00:30:00-05:30",
+            "1969-12-31T23:59:59+00:00",
+            "2000-01-01 00:00:00",
+            "2100-12-31T12:00:00.5Z",
+        ] {
+            assert_eq!(unix_seconds(s), Some(chrono_seconds(s)), "{s}");
+        }
+        assert_eq!(
+            unix_seconds("2026-11-01T10:00+01:00"),
+            Some(chrono_seconds("2026-11-01T09:00:00Z"))
+        );
+        assert_eq!(
+            unix_seconds("2026-11-01"),
+            Some(chrono_seconds("2026-11-01T00:00:00Z"))
+        );
+        assert_eq!(unix_seconds("1762000000"), Some(1_762_000_000));
+        assert_eq!(unix_seconds("-86400"), Some(-86_400));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-01T10:00:00+0",
+            "2026-11-01X10:00:00",
+        ] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn history_skips_future_and_unreadable_orders() {
+        let t = |s: &str| chrono_seconds(s);
+        let pairs = "2026-01-02T00:00:00+00:00/500,2026-01-01T00:00:00+00:00/1000,garbage/7,2026-12-01T00:00:00+00:00/9";
+        let h = history_of(
+            4,
+            pairs,
+            t("2026-06-01T00:00:00Z"),
+            t("2026-01-02T00:00:00Z"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            h,
+            OrderHistory {
+                customer_id: 4,
+                orders: 2,
+                spent_minor: 1500,
+                window_orders: 1,
+                window_spent_minor: 500,
+                first_order_at: t("2026-01-01T00:00:00Z"),
+                last_order_at: t("2026-01-02T00:00:00Z"),
+                order_times: vec![t("2026-01-01T00:00:00Z"), t("2026-01-02T00:00:00Z")],
+            }
+        );
+        assert_eq!(
+            history_of(4, "2027-01-01T00:00:00Z/5", t("2026-06-01T00:00:00Z"), 0).unwrap(),
+            None
+        );
+        assert!(history_of(4, "2026-01-01T00:00:00Z", 0, 0).is_err());
     }
 }

@@ -34,13 +34,12 @@ async fn score_with_support(
     window_days: u32,
 ) -> Result<(ScoreSet, Vec<SupportSummary>), Error> {
     let start = scores::window_start(now, window_days);
-    let histories = store.order_histories(now, start).await?;
-    let support = store
-        .support_summaries(now - Duration::days(SUPPORT_DAYS))
-        .await?;
-    let parcels = store
-        .parcel_summaries(now, now - Duration::days(LATE_DELIVERY_DAYS))
-        .await?;
+    // Three independent reads, each on its own pooled connection.
+    let (histories, support, parcels) = tokio::try_join!(
+        store.order_histories(now, start),
+        store.support_summaries(now - Duration::days(SUPPORT_DAYS)),
+        store.parcel_summaries(now, now - Duration::days(LATE_DELIVERY_DAYS)),
+    )?;
     let set = scores::compute(histories, support.clone(), parcels, now, window_days);
     Ok((set, support))
 }

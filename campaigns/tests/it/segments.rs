@@ -267,14 +267,14 @@ fn the_example_segments_file_loads() {
 
 // ----- storage -----
 
-struct Db {
-    store: Store,
+pub(crate) struct Db {
+    pub(crate) store: Store,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
 
 impl Db {
-    async fn sqlite() -> Self {
+    pub(crate) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
         let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
@@ -286,7 +286,7 @@ impl Db {
     }
 
     /// A fresh PostgreSQL database, when `KEFU_TEST_POSTGRES_URL` is set.
-    async fn postgres() -> Option<Self> {
+    pub(crate) async fn postgres() -> Option<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let admin = std::env::var("KEFU_TEST_POSTGRES_URL").ok()?;
         let name = format!(
@@ -321,7 +321,7 @@ impl Db {
         })
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         self.store.close().await;
         if let Some((admin, name)) = self.pg {
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
@@ -341,7 +341,7 @@ macro_rules! on_both {
         mod sqlite {
             $(#[tokio::test]
             async fn $name() {
-                let db = super::Db::sqlite().await;
+                let db = $crate::segments::Db::sqlite().await;
                 super::$name(&db.store).await;
                 db.drop().await;
             })*
@@ -349,7 +349,7 @@ macro_rules! on_both {
         mod postgres {
             $(#[tokio::test]
             async fn $name() {
-                if let Some(db) = super::Db::postgres().await {
+                if let Some(db) = $crate::segments::Db::postgres().await {
                     super::$name(&db.store).await;
                     db.drop().await;
                 }

@@ -1,0 +1,293 @@
+//! Planning and delivery against a real store: quiet hours in each recipient's time zone
+//! (across a day boundary), consent per channel, frequency caps shared by two campaigns,
+//! the outbox written once, and the dispatcher's results per row (sent, retried, dead
+//! letter, skipped after an opt-out).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use kefu_bot::shop::{Channel, Email};
+use kefu_bot::store::{Consent, CustomerRecord, Merge, OutboxRow, Store, row_state};
+use kefu_campaigns::deliver::{DispatchOptions, Dispatcher, LinkBase, Payload, SendError, Sender};
+use kefu_campaigns::plan::{self, Plan, PlanSettings};
+use kefu_campaigns::rules::{LocalWindow, hhmm};
+use kefu_campaigns::segments::Segments;
+use kefu_campaigns::spec::{self, Campaign, FrequencyCap, Templates};
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn settings() -> PlanSettings {
+    let mut rates = BTreeMap::new();
+    rates.insert(Channel::Telegram, 30.0);
+    rates.insert(Channel::Email, 10.0);
+    PlanSettings {
+        shop_name: "Lotus & Pine".into(),
+        shop_url: "https://shop.example".into(),
+        currency: "USD".into(),
+        time_zone: chrono_tz::UTC,
+        default_language: "en".into(),
+        quiet_hours: Some(LocalWindow {
+            start: hhmm("21:00").unwrap(),
+            end: hhmm("09:00").unwrap(),
+        }),
+        frequency_cap: FrequencyCap { max: 1, days: 7 },
+        rates,
+    }
+}
+
+fn consent(channel: Channel, granted: bool) -> Consent {
+    Consent {
+        channel,
+        granted,
+        source: "test".into(),
+        at: t("2026-11-01T00:00:00Z"),
+    }
+}
+
+/// Four customers: Shanghai and Los Angeles on Telegram with consent, Berlin who said
+/// no to Telegram but yes to e-mail, and one who never said anything about Telegram.
+async fn customers(store: &Store) -> Vec<i64> {
+    let people = [
+        ("shanghai@example.com", "Wang Fang", "Asia/Shanghai", "zh-CN", vec![(Channel::Telegram, "101")], vec![consent(Channel::Telegram, true)]),
+        ("la@example.com", "Ana Lopez", "America/Los_Angeles", "es", vec![(Channel::Telegram, "102")], vec![consent(Channel::Telegram, true)]),
+        ("berlin@example.com", "Jonas Weber", "Europe/Berlin", "de", vec![(Channel::Telegram, "103")], vec![consent(Channel::Telegram, false), consent(Channel::Email, true)]),
+        ("quiet@example.com", "Sam Quiet", "Europe/London", "en", vec![(Channel::Telegram, "104")], vec![consent(Channel::Email, true)]),
+    ];
+    let records: Vec<CustomerRecord> = people
+        .into_iter()
+        .map(|(email, name, tz, locale, ids, consents)| CustomerRecord {
+            email: Some(Email::parse(email).unwrap()),
+            name: Some(name.into()),
+            time_zone: Some(tz.into()),
+            locale: Some(locale.into()),
+            identities: ids.into_iter().map(|(c, id)| (c, id.to_string(), true)).collect(),
+            consents,
+            ..Default::default()
+        })
+        .collect();
+    let mut w = store.writer().await.unwrap();
+    let (ids, _) = w.write_customers(&records, Merge::Overwrite).await.unwrap();
+    w.commit().await.unwrap();
+    ids.into_iter().map(Option::unwrap).collect()
+}
+
+fn campaign(id: &str, at: &str, channels: &str) -> (Campaign, String) {
+    let text = format!(
+        r#"id: {id}
+name: Test {id}
+kind: content
+audience:
+  filter:
+    tags_none: [never]
+channels: {channels}
+schedule:
+  at: {at}
+content:
+  fallback_language: en
+  languages:
+    en:
+      text: "Hi {{{{customer.first_name}}}}, new teas."
+      buttons:
+        - label: Shop
+          url: https://shop.example/new
+    zh-Hans:
+      text: "{{{{customer.name}}}}，新茶上市。"
+"#
+    );
+    (spec::parse("test.yaml", &text).unwrap(), text)
+}
+
+async fn plan_of(store: &Store, c: &Campaign, now: &str) -> Plan {
+    plan::plan(store, c, &Segments::default(), &settings(), t(now)).await.unwrap()
+}
+
+fn due_of(plan: &Plan, customer: i64) -> Option<DateTime<Utc>> {
+    plan.rows
+        .iter()
+        .find(|r| r.recipient == customer.to_string())
+        .map(|r| r.due_at)
+}
+
+async fn write(store: &Store, c: &Campaign, text: &str, plan: &Plan) -> u64 {
+    let templates = Templates::new(c).unwrap();
+    plan::write(store, c, text, plan, &templates, &settings(), |_| {}).await.unwrap()
+}
+
+async fn quiet_hours_consent_and_caps(store: &Store) {
+    let ids = customers(store).await;
+    let (shanghai, la, berlin, quiet) = (ids[0], ids[1], ids[2], ids[3]);
+
+    // 14:00 UTC: 22:00 in Shanghai (quiet until 09:00 the next local day, which is the
+    // next UTC day too), 06:00 in Los Angeles (quiet until 09:00 the same day).
+    let (a, a_text) = campaign("autumn-a", "2026-12-01T14:00:00Z", "[telegram]");
+    let plan_a = plan_of(store, &a, "2026-12-01T13:00:00Z").await;
+    assert_eq!(due_of(&plan_a, shanghai), Some(t("2026-12-02T01:00:00Z")));
+    assert_eq!(due_of(&plan_a, la), Some(t("2026-12-01T17:00:00Z")));
+    assert_eq!(plan_a.deferred, 2);
+    assert_eq!(plan_a.excluded.get("no marketing consent"), Some(&1), "{:?}", plan_a.excluded);
+    assert_eq!(plan_a.excluded.get("consent not given"), Some(&1), "{:?}", plan_a.excluded);
+    assert!(due_of(&plan_a, berlin).is_none() && due_of(&plan_a, quiet).is_none());
+    let zh = plan_a.rows.iter().find(|r| r.recipient == shanghai.to_string()).unwrap();
+    assert_eq!(zh.language, "zh-Hans");
+    assert_eq!(write(store, &a, &a_text, &plan_a).await, 2);
+
+    // The outbox holds the rendered message, links untouched until sending.
+    let counts = store.outbox_counts("autumn-a").await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.rows).sum::<i64>(), 2);
+    // Planning the same id again is refused: a campaign is written once.
+    let again = plan::write(store, &a, &a_text, &plan_a, &Templates::new(&a).unwrap(), &settings(), |_| {}).await;
+    assert!(again.is_err());
+
+    // A second campaign two days later: the shared cap (1 per 7 days) leaves out both
+    // Telegram recipients; e-mail consent reaches Berlin and the one who never answered
+    // about Telegram.
+    let (b, _) = campaign("autumn-b", "2026-12-03T10:00:00Z", "[telegram, email]");
+    let plan_b = plan_of(store, &b, "2026-12-03T09:00:00Z").await;
+    assert_eq!(plan_b.excluded.get("frequency cap"), Some(&2), "{:?}", plan_b.excluded);
+    let channels: Vec<(String, Channel)> = plan_b.rows.iter().map(|r| (r.recipient.clone(), r.channel)).collect();
+    assert!(channels.contains(&(berlin.to_string(), Channel::Email)), "{channels:?}");
+    assert!(channels.contains(&(quiet.to_string(), Channel::Email)), "{channels:?}");
+    assert_eq!(plan_b.by_channel.get("email"), Some(&2));
+
+    // Eight days after the first, the cap has room again.
+    let (c, _) = campaign("autumn-c", "2026-12-10T10:00:00Z", "[telegram]");
+    let plan_c = plan_of(store, &c, "2026-12-10T09:00:00Z").await;
+    assert!(due_of(&plan_c, shanghai).is_some() && due_of(&plan_c, la).is_some());
+}
+
+/// Records what it sends; fails chat 102 once in campaign `now` (transient) and chat
+/// 666 for good.
+#[derive(Default)]
+struct FakeTelegram {
+    sent: Mutex<Vec<(String, Payload)>>,
+    failed_once: Mutex<bool>,
+}
+
+#[async_trait]
+impl Sender for FakeTelegram {
+    fn channel(&self) -> Channel {
+        Channel::Telegram
+    }
+
+    async fn send(&self, row: &OutboxRow, message: &Payload) -> Result<String, SendError> {
+        if row.address == "102" && row.campaign_id == "now" {
+            let mut once = self.failed_once.lock().unwrap();
+            if !*once {
+                *once = true;
+                return Err(SendError::Transient("connection reset".into()));
+            }
+        }
+        if row.address == "666" {
+            return Err(SendError::Permanent("Bad Request: chat not found".into()));
+        }
+        self.sent.lock().unwrap().push((row.address.clone(), message.clone()));
+        Ok(format!("m{}", row.id))
+    }
+}
+
+async fn dispatcher_records_every_result(store: &Store) {
+    let ids = customers(store).await;
+    let now = Utc::now();
+    let at = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (a, text) = campaign("now", &at, "[telegram]");
+    let mut s = settings();
+    s.quiet_hours = None;
+    let mut p = plan::plan(store, &a, &Segments::default(), &s, now).await.unwrap();
+    // A recipient whose chat no longer exists.
+    let mut ghost = p.rows.iter().find(|r| r.recipient == ids[1].to_string()).unwrap().clone();
+    ghost.recipient = "ghost".into();
+    ghost.address = "666".into();
+    p.rows.push(ghost);
+    plan::write(store, &a, &text, &p, &Templates::new(&a).unwrap(), &s, |_| {}).await.unwrap();
+    // Shanghai opts out after planning: their row is skipped.
+    store.set_subscription(Channel::Telegram, "101", false, "telegram /stop").await.unwrap();
+
+    let fake = Arc::new(FakeTelegram::default());
+    let links = LinkBase {
+        base: "https://shop.example".into(),
+        key: b"key".to_vec(),
+    };
+    let d = Dispatcher::new(
+        store.clone(),
+        vec![fake.clone() as Arc<dyn Sender>],
+        DispatchOptions {
+            owner: "test".into(),
+            in_flight: 1,
+            max_attempts: 3,
+            lease: Duration::seconds(30),
+            links: links.clone(),
+        },
+    );
+    while d.step().await.unwrap() {}
+    let sent = fake.sent.lock().unwrap().clone();
+    assert!(sent.is_empty(), "the opted-out row was skipped and 102 failed once: {sent:?}");
+    let counts: BTreeMap<String, i64> = store
+        .outbox_counts("now")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.rows))
+        .collect();
+    assert_eq!(counts.get(row_state::SKIPPED), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(row_state::FAILED), Some(&1), "{counts:?}");
+    assert_eq!(counts.get(row_state::PENDING), Some(&1), "the transient failure waits for its retry: {counts:?}");
+    assert!(!store.finish_campaign_if_done("now").await.unwrap());
+
+    // The retry is due later; a dispatcher run after that sends it, with tracked links.
+    let later = Utc::now() + Duration::hours(2);
+    let rows = store.claim_outbox("test", later, Duration::seconds(30), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].attempts, 2);
+    assert!(store.outbox_sent(rows[0].id, "test", "m1", later).await.unwrap());
+    // Someone else's lease cannot record a result.
+    assert!(!store.outbox_sent(rows[0].id, "other", "m1", later).await.unwrap());
+    assert!(store.finish_campaign_if_done("now").await.unwrap());
+    let problems = store.outbox_problems("now").await.unwrap();
+    assert!(problems.iter().any(|(state, reason, _)| state == "failed" && reason.contains("chat not found")), "{problems:?}");
+    assert!(problems.iter().any(|(state, reason, _)| state == "skipped" && reason.contains("unsubscribed")), "{problems:?}");
+}
+
+async fn tracked_links_point_back_to_their_row(store: &Store) {
+    customers(store).await;
+    let now = Utc::now();
+    let (a, text) = campaign("links", &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "[telegram]");
+    let mut s = settings();
+    s.quiet_hours = None;
+    let p = plan::plan(store, &a, &Segments::default(), &s, now).await.unwrap();
+    plan::write(store, &a, &text, &p, &Templates::new(&a).unwrap(), &s, |_| {}).await.unwrap();
+    let fake = Arc::new(FakeTelegram::default());
+    let links = LinkBase {
+        base: "https://shop.example".into(),
+        key: b"key".to_vec(),
+    };
+    let d = Dispatcher::new(
+        store.clone(),
+        vec![fake.clone() as Arc<dyn Sender>],
+        DispatchOptions {
+            owner: "t".into(),
+            in_flight: 1,
+            max_attempts: 3,
+            lease: Duration::seconds(30),
+            links: links.clone(),
+        },
+    );
+    while d.step().await.unwrap() {}
+    let sent = fake.sent.lock().unwrap().clone();
+    // Los Angeles reads Spanish, which falls back to the English message with a button.
+    let (_, message) = sent.iter().find(|(addr, _)| addr == "102").unwrap();
+    let url = message.buttons[0].url.clone().unwrap();
+    assert!(url.starts_with("https://shop.example/l/"), "{url}");
+    let (row, n) = links.parse(url.rsplit('/').next().unwrap()).unwrap();
+    let payload: Payload = serde_json::from_str(&store.record_click(row, n as i64).await.unwrap().unwrap()).unwrap();
+    assert_eq!(payload.links()[n], "https://shop.example/new");
+}
+
+on_both!(
+    quiet_hours_consent_and_caps,
+    dispatcher_records_every_result,
+    tracked_links_point_back_to_their_row,
+);
