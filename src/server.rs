@@ -69,7 +69,8 @@ pub fn router(agent: Arc<Agent>, settings: Settings, demo: bool) -> anyhow::Resu
     });
     let mut app = Router::new()
         .route("/status", get(status_page))
-        .route("/healthz", get(healthz));
+        .route("/healthz", get(healthz))
+        .route("/l/{link}", get(tracked_link));
     app = if demo {
         app.route("/", get(demo_page))
     } else {
@@ -99,6 +100,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = agent.store().clone();
     let agent = Arc::new(agent);
+    let mut senders: Vec<Arc<dyn kefu_campaigns::deliver::Sender>> = Vec::new();
     let telegram = match settings
         .telegram_config()
         .map_err(|e| anyhow::anyhow!("kefu.toml [telegram]: {e}"))?
@@ -107,6 +109,10 @@ pub async fn serve(
         Some(config) => {
             // One limiter for the bot: support replies and campaign traffic share it.
             let limiter = Arc::new(Limiter::new(settings.telegram_limits()));
+            senders.push(Arc::new(crate::campaign::TelegramSender {
+                out: kefu_channels::telegram::Outbound::new(&config.token, &config.api_url, limiter.clone())?,
+                store: store.clone(),
+            }));
             let telegram = Telegram::connect(agent.clone(), limiter, config)
                 .await
                 .context(
@@ -117,6 +123,7 @@ pub async fn serve(
         }
     };
     let webhook = settings.telegram.mode == "webhook";
+    let settings_for_campaigns = settings.clone();
     let mut app = router(agent, settings, demo)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut poller = None;
@@ -130,6 +137,18 @@ pub async fn serve(
             })));
         }
     }
+    // Campaign delivery: due outbox rows go out through the same senders and limiters.
+    let dispatcher = (!senders.is_empty()).then(|| {
+        let dispatcher = Arc::new(kefu_campaigns::deliver::Dispatcher::new(
+            store.clone(),
+            senders,
+            crate::campaign::dispatch_options(&settings_for_campaigns),
+        ));
+        let mut stopped = stopped.clone();
+        tokio::spawn(dispatcher.run(None, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -144,6 +163,13 @@ pub async fn serve(
     let _ = stop.send(true);
     if let Some(poller) = poller {
         let _ = poller.await;
+    }
+    if let Some(dispatcher) = dispatcher {
+        match dispatcher.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "campaign delivery stopped"),
+            Err(e) => tracing::error!(error = %e, "campaign delivery stopped"),
+            Ok(Ok(())) => {}
+        }
     }
     drop(stopped);
     store.close().await;
@@ -165,6 +191,33 @@ async fn shutdown() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// A tracked campaign link: records the click and redirects to the link's target.
+async fn tracked_link(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    let links = crate::campaign::link_base(&state.settings);
+    let Some((row, n)) = links.parse(&link) else {
+        return (StatusCode::NOT_FOUND, "unknown link").into_response();
+    };
+    let payload = match state.store.record_click(row, n as i64).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return (StatusCode::NOT_FOUND, "unknown link").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "tracked link: database unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
+        }
+    };
+    let target = serde_json::from_str::<kefu_campaigns::deliver::Payload>(&payload)
+        .ok()
+        .and_then(|p| p.links().get(n).map(|u| u.to_string()))
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    match target {
+        Some(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
+        None => (StatusCode::NOT_FOUND, "unknown link").into_response(),
+    }
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

@@ -1,5 +1,6 @@
 //! `kefu campaign …`: validate, plan, run and control campaigns.
 
+mod bench;
 mod telegram;
 mod validate;
 
@@ -459,9 +460,9 @@ async fn status_of(store: &Store, id: &str) -> anyhow::Result<()> {
 
 pub async fn bench(
     _settings: &Settings,
-    _recipients: usize,
-    _deliver_secs: u64,
-    _dir: Option<PathBuf>,
+    recipients: usize,
+    deliver_secs: u64,
+    dir: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    bail!("`kefu bench campaign` is not available yet")
+    bench::run(recipients, deliver_secs, dir).await
 }
