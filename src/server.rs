@@ -149,6 +149,26 @@ pub async fn serve(
             let _ = stopped.wait_for(|s| *s).await;
         }))
     });
+    // RFM scores and churn risk for reports: recomputed a minute after start, then daily.
+    let scores = {
+        let store = store.clone();
+        let window = settings_for_campaigns.campaigns.rfm_window_days;
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let wait = if first { 60 } else { 24 * 3600 };
+                first = false;
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+                if let Err(e) = kefu_campaigns::segments::recompute(&store, chrono::Utc::now(), window).await {
+                    tracing::error!(error = %e, "recomputing RFM scores failed");
+                }
+            }
+        })
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -164,6 +184,7 @@ pub async fn serve(
     if let Some(poller) = poller {
         let _ = poller.await;
     }
+    let _ = scores.await;
     if let Some(dispatcher) = dispatcher {
         match dispatcher.await {
             Ok(Err(e)) => tracing::error!(error = %e, "campaign delivery stopped"),
