@@ -169,6 +169,23 @@ pub async fn serve(
             }
         })
     };
+    // Recurring and triggered campaigns: their due rows are added every five minutes.
+    let schedule = {
+        let store = store.clone();
+        let settings = settings_for_campaigns.clone();
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = campaign_tick(&store, &settings).await {
+                    tracing::error!(error = %e, "scheduling campaigns failed");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(300)) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+            }
+        })
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -185,6 +202,7 @@ pub async fn serve(
         let _ = poller.await;
     }
     let _ = scores.await;
+    let _ = schedule.await;
     if let Some(dispatcher) = dispatcher {
         match dispatcher.await {
             Ok(Err(e)) => tracing::error!(error = %e, "campaign delivery stopped"),
@@ -212,6 +230,21 @@ async fn shutdown() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+async fn campaign_tick(store: &Store, settings: &Settings) -> anyhow::Result<()> {
+    let segments = kefu_campaigns::segments::Segments::load(&settings.campaigns.segments_file)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_rfm_window_days(settings.campaigns.rfm_window_days);
+    let plan_settings = crate::campaign::plan_settings(settings)?;
+    let tick = kefu_campaigns::triggers::tick(store, &segments, &plan_settings, chrono::Utc::now()).await?;
+    for (campaign, rows) in tick.added {
+        tracing::info!(campaign, rows, "campaign: new messages planned");
+    }
+    for (campaign, why) in tick.failed {
+        tracing::warn!(campaign, why, "campaign: nothing planned");
+    }
+    Ok(())
 }
 
 /// A tracked campaign link: records the click and redirects to the link's target.

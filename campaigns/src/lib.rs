@@ -7,3 +7,4 @@ pub mod plan;
 pub mod rules;
 pub mod segments;
 pub mod spec;
+pub mod triggers;

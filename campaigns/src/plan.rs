@@ -295,7 +295,15 @@ fn bump(map: &mut BTreeMap<String, usize>, key: impl Into<String>) {
     *map.entry(key.into()).or_default() += 1;
 }
 
-/// Makes the plan. Reads only.
+/// The steps each recipient gets: the same for all (a scheduled campaign), or per
+/// customer for the events that happened to them (a triggered campaign).
+enum Occasions {
+    Same(Vec<StepDef>),
+    PerCustomer(HashMap<i64, Vec<StepDef>>),
+}
+
+/// Makes the plan of a scheduled campaign (`schedule.at` or the next occurrence of
+/// `schedule.repeat`). Reads only.
 pub async fn plan(
     store: &Store,
     campaign: &Campaign,
@@ -305,6 +313,54 @@ pub async fn plan(
 ) -> Result<Plan, PlanError> {
     let start = start_time(campaign, settings.time_zone, now)?;
     let steps = steps(campaign, start, now);
+    plan_occasions(store, campaign, segments, settings, now, start, Occasions::Same(steps)).await
+}
+
+/// An event that makes a triggered campaign send to one customer: the step key (unique
+/// per customer, e.g. `delivered@#1043`) and when the message is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Occasion {
+    pub customer: i64,
+    pub step: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Makes the plan of a triggered campaign for the events given: each customer in the
+/// audience with an event gets one message per event, under the same rules (consent,
+/// quiet hours, caps, variants). Reads only.
+pub async fn plan_events(
+    store: &Store,
+    campaign: &Campaign,
+    segments: &Segments,
+    settings: &PlanSettings,
+    now: DateTime<Utc>,
+    events: &[Occasion],
+) -> Result<Plan, PlanError> {
+    let mut per: HashMap<i64, Vec<StepDef>> = HashMap::new();
+    for e in events {
+        per.entry(e.customer).or_default().push(StepDef {
+            key: e.step.clone(),
+            at: e.at.max(now),
+            marketing: true,
+            deferrable: true,
+        });
+    }
+    plan_occasions(store, campaign, segments, settings, now, now, Occasions::PerCustomer(per)).await
+}
+
+async fn plan_occasions(
+    store: &Store,
+    campaign: &Campaign,
+    segments: &Segments,
+    settings: &PlanSettings,
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+    occasions: Occasions,
+) -> Result<Plan, PlanError> {
+    let steps = match &occasions {
+        Occasions::Same(s) => s.as_slice(),
+        Occasions::PerCustomer(_) => &[],
+    };
     let mut plan = Plan {
         campaign: campaign.id.clone(),
         name: campaign.name.clone(),
@@ -354,7 +410,9 @@ pub async fn plan(
                 .language
                 .clone()
                 .unwrap_or_else(|| campaign.content.fallback_language.clone());
-            let step = &steps[0];
+            let Some(step) = steps.first() else {
+                return Err(PlanError::Invalid("community posts are scheduled, not triggered".into()));
+            };
             plan.rows.push(Planned {
                 step: step.key.clone(),
                 member: None,
@@ -383,6 +441,9 @@ pub async fn plan(
     )
     .await
     .map_err(|e| PlanError::Segments(e.to_string()))?;
+    if let Occasions::PerCustomer(per) = &occasions {
+        members.retain(|m| per.contains_key(&m.id));
+    }
     if let Some(limit) = audience.limit {
         members.sort_by(|a, b| b.spent_minor.cmp(&a.spent_minor).then(a.id.cmp(&b.id)));
         members.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -391,7 +452,10 @@ pub async fn plan(
 
     let cap = campaign.frequency_cap.unwrap_or(settings.frequency_cap);
     let span = Duration::days(i64::from(cap.days));
-    let last = steps.last().map_or(start, |s| s.at);
+    let last = match &occasions {
+        Occasions::Same(s) => s.last().map_or(start, |s| s.at),
+        Occasions::PerCustomer(per) => per.values().flatten().map(|s| s.at).max().unwrap_or(start),
+    };
     let mut sent_times = store.marketing_times(start - span, last + span + Duration::days(2)).await?;
     let send_window = campaign
         .send_window
@@ -440,7 +504,11 @@ pub async fn plan(
         let mut deferred = false;
         let mut refused: Option<&'static str> = None;
         let times = sent_times.entry(facts.id).or_default();
-        for step in &steps {
+        let steps = match &occasions {
+            Occasions::Same(s) => s.as_slice(),
+            Occasions::PerCustomer(per) => per.get(&facts.id).map_or(&[][..], Vec::as_slice),
+        };
+        for step in steps {
             let Some(due) = next_allowed(step.at, tz, send_window, quiet) else {
                 refused = Some("send window inside quiet hours");
                 break;
@@ -726,13 +794,12 @@ pub async fn write(
     plan: &Plan,
     templates: &Templates,
     settings: &PlanSettings,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<u64, PlanError> {
     if let Some(refusal) = &plan.refusal {
         return Err(PlanError::Invalid(refusal.clone()));
     }
-    let catalog = Catalog::load(store, campaign).await?;
-    let mut writer = store
+    let writer = store
         .begin_plan(&NewCampaign {
             id: campaign.id.clone(),
             name: campaign.name.clone(),
@@ -741,8 +808,36 @@ pub async fn write(
             spec_hash: spec_hash(spec_text),
             planned_for: plan.starts_at,
             deadline: plan.deadline,
+            ongoing: campaign.schedule.repeat.is_some() || campaign.schedule.trigger.is_some(),
         })
         .await?;
+    fill(store, writer, campaign, plan, templates, settings, progress).await
+}
+
+/// Adds a plan's rows to a campaign planned before (the next occurrence of a recurring
+/// campaign, new events of a triggered one). Rows that exist already are skipped.
+/// Returns the rows added.
+pub async fn append(
+    store: &Store,
+    campaign: &Campaign,
+    plan: &Plan,
+    templates: &Templates,
+    settings: &PlanSettings,
+) -> Result<u64, PlanError> {
+    let writer = store.begin_append(&campaign.id).await?;
+    fill(store, writer, campaign, plan, templates, settings, |_| {}).await
+}
+
+async fn fill(
+    store: &Store,
+    mut writer: kefu_bot::store::PlanWriter,
+    campaign: &Campaign,
+    plan: &Plan,
+    templates: &Templates,
+    settings: &PlanSettings,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, PlanError> {
+    let catalog = Catalog::load(store, campaign).await?;
     let rsvp = campaign.livestream.as_ref().is_some_and(|l| l.rsvp);
     let pin = campaign.community.as_ref().is_some_and(|c| c.pin);
     for (i, row) in plan.rows.iter().enumerate() {

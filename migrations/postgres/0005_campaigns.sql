@@ -10,6 +10,7 @@ CREATE TABLE campaigns (
     spec_hash    TEXT NOT NULL,
     state        TEXT NOT NULL,
     planned_for  TIMESTAMPTZ NOT NULL,
+    ongoing      BOOLEAN NOT NULL DEFAULT FALSE,
     deadline     TIMESTAMPTZ,
     created_at   TIMESTAMPTZ NOT NULL,
     updated_at   TIMESTAMPTZ NOT NULL,

@@ -10,6 +10,7 @@ CREATE TABLE campaigns (
     spec_hash    TEXT NOT NULL,
     state        TEXT NOT NULL,
     planned_for  TEXT NOT NULL,
+    ongoing      BOOLEAN NOT NULL DEFAULT FALSE,
     deadline     TEXT,
     created_at   TEXT NOT NULL,
     updated_at   TEXT NOT NULL,

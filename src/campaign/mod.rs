@@ -108,6 +108,18 @@ fn check(file: &str, text: &str, segments: &Segments) -> anyhow::Result<Campaign
     })
 }
 
+/// The plan of a campaign as of `now`: a scheduled campaign's next send, or a triggered
+/// campaign's events so far.
+pub async fn make_plan(store: &Store, loaded: &Loaded, settings: &PlanSettings, now: DateTime<Utc>) -> anyhow::Result<Plan> {
+    let c = &loaded.campaign;
+    Ok(if c.schedule.trigger.is_some() {
+        let events = kefu_campaigns::triggers::events(store, c, &loaded.segments, now).await?;
+        plan::plan_events(store, c, &loaded.segments, settings, now, &events).await?
+    } else {
+        plan::plan(store, c, &loaded.segments, settings, now).await?
+    })
+}
+
 /// Shop-wide rules for planning, from the settings.
 pub fn plan_settings(settings: &Settings) -> anyhow::Result<PlanSettings> {
     let c = &settings.campaigns;
@@ -158,7 +170,7 @@ async fn plan_command(settings: &Settings, args: PlanArgs) -> anyhow::Result<()>
     let store = crate::commands::open(settings).await?;
     let now = parse_now(args.now.as_deref())?;
     let ps = plan_settings(settings)?;
-    let plan = plan::plan(&store, &loaded.campaign, &loaded.segments, &ps, now).await?;
+    let plan = make_plan(&store, &loaded, &ps, now).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
@@ -294,8 +306,13 @@ async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
         None => {
             let now = parse_now(args.now.as_deref())?;
             let ps = plan_settings(settings)?;
-            let plan = plan::plan(&store, &loaded.campaign, &loaded.segments, &ps, now).await?;
+            let plan = make_plan(&store, &loaded, &ps, now).await?;
             print_plan(&plan);
+            if loaded.campaign.schedule.trigger.is_some() {
+                println!("triggered: the events so far are planned now; `kefu serve` adds new ones as they happen");
+            } else if loaded.campaign.schedule.repeat.is_some() {
+                println!("recurring: this is the next occurrence; `kefu serve` plans each following one");
+            }
             if let Some(refusal) = &plan.refusal {
                 bail!("not planned: {refusal}");
             }

@@ -75,6 +75,8 @@ pub struct NewCampaign {
     pub planned_for: DateTime<Utc>,
     /// Rows still unsent at this instant are cancelled.
     pub deadline: Option<DateTime<Utc>>,
+    /// Recurring or triggered: rows keep being added, so it never finishes by itself.
+    pub ongoing: bool,
 }
 
 /// A stored campaign.
@@ -88,6 +90,7 @@ pub struct CampaignRecord {
     pub state: CampaignState,
     pub planned_for: DateTime<Utc>,
     pub deadline: Option<DateTime<Utc>>,
+    pub ongoing: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -221,8 +224,7 @@ impl PlanWriter {
     }
 }
 
-const CAMPAIGN_COLUMNS: &str =
-    "id, name, kind, spec, spec_hash, state, planned_for, deadline, created_at, updated_at, finished_at";
+const CAMPAIGN_COLUMNS: &str = "id, name, kind, spec, spec_hash, state, planned_for, deadline, ongoing, created_at, updated_at, finished_at";
 
 type CampaignTuple = (
     String,
@@ -233,6 +235,7 @@ type CampaignTuple = (
     String,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    bool,
     DateTime<Utc>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
@@ -248,9 +251,10 @@ fn campaign_record(t: CampaignTuple) -> Result<CampaignRecord> {
         state: CampaignState::parse(&t.5)?,
         planned_for: t.6,
         deadline: t.7,
-        created_at: t.8,
-        updated_at: t.9,
-        finished_at: t.10,
+        ongoing: t.8,
+        created_at: t.9,
+        updated_at: t.10,
+        finished_at: t.11,
     })
 }
 
@@ -263,8 +267,8 @@ impl Store {
         let mut tx = Tx::begin(&self.pool).await?;
         let now = Utc::now();
         let inserted = on_tx!(&mut tx, c => sqlx::query(
-            "INSERT INTO campaigns (id, name, kind, spec, spec_hash, state, planned_for, deadline, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO campaigns (id, name, kind, spec, spec_hash, state, planned_for, deadline, ongoing, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&campaign.id)
         .bind(&campaign.name)
@@ -274,6 +278,7 @@ impl Store {
         .bind(CampaignState::Running.as_str())
         .bind(campaign.planned_for)
         .bind(campaign.deadline)
+        .bind(campaign.ongoing)
         .bind(now)
         .execute(&mut *c)
         .await?
@@ -294,6 +299,45 @@ impl Store {
             sql,
             written: 0,
         })
+    }
+
+    /// Adds rows to a planned campaign (a recurring campaign's next occurrence, a
+    /// triggered campaign's new events), in one transaction. Rows whose (step,
+    /// recipient) exists already are left alone, so adding the same event twice sends
+    /// it once.
+    pub async fn begin_append(&self, campaign: &str) -> Result<PlanWriter> {
+        let tx = Tx::begin(&self.pool).await?;
+        let sql = format!(
+            "{} ON CONFLICT (campaign_id, step, recipient) DO NOTHING",
+            insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS)
+        );
+        Ok(PlanWriter {
+            tx,
+            campaign: campaign.to_string(),
+            rows: JsonRows::new(OUTBOX_COLUMNS),
+            sql,
+            written: 0,
+        })
+    }
+
+    /// Orders whose parcels were all delivered between `from` (exclusive) and `to`
+    /// (inclusive), with their customer and the last delivery time.
+    pub async fn delivered_orders(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String, DateTime<Utc>)>> {
+        on_pool!(self, p => Ok(sqlx::query_as(
+            "SELECT o.customer_id, o.name, MAX(s.delivered_at) FROM orders o JOIN shipments s ON s.order_id = o.id \
+             WHERE o.customer_id IS NOT NULL \
+             AND o.id IN (SELECT order_id FROM shipments WHERE delivered_at > $1 AND delivered_at <= $2) \
+             GROUP BY o.id, o.customer_id, o.name \
+             HAVING COUNT(*) = COUNT(s.delivered_at) AND MAX(s.delivered_at) > $1 AND MAX(s.delivered_at) <= $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(p)
+        .await?))
     }
 
     pub async fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>> {
@@ -368,7 +412,7 @@ impl Store {
     /// Marks a running campaign finished when none of its rows is pending or in flight.
     pub async fn finish_campaign_if_done(&self, id: &str) -> Result<bool> {
         let done = on_pool!(self, p => sqlx::query(
-            "UPDATE campaigns SET state = 'finished', updated_at = $1, finished_at = $1 WHERE id = $2 AND state = 'running' \
+            "UPDATE campaigns SET state = 'finished', updated_at = $1, finished_at = $1 WHERE id = $2 AND state = 'running' AND NOT ongoing \
              AND NOT EXISTS (SELECT 1 FROM outbox WHERE campaign_id = $2 AND state IN ('pending', 'sending'))",
         )
         .bind(Utc::now())

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use kefu_bot::shop::{Channel, Email};
-use kefu_bot::store::{Consent, CustomerRecord, Merge, OutboxRow, Store, row_state};
+use kefu_bot::shop::{Channel, Email, TrackingStatus};
+use kefu_bot::store::{
+    Consent, CustomerRecord, Merge, OutboxRow, ShipmentRecord, Store, TrackingEvent, row_state,
+};
 use kefu_campaigns::deliver::{DispatchOptions, Dispatcher, LinkBase, Payload, SendError, Sender};
 use kefu_campaigns::plan::{self, Plan, PlanSettings};
 use kefu_campaigns::rules::{LocalWindow, hhmm};
@@ -189,6 +191,26 @@ impl Sender for FakeTelegram {
     }
 }
 
+fn dispatcher(store: &Store, owner: &str) -> (Arc<FakeTelegram>, LinkBase, Dispatcher) {
+    let fake = Arc::new(FakeTelegram::default());
+    let links = LinkBase {
+        base: "https://shop.example".into(),
+        key: b"key".to_vec(),
+    };
+    let d = Dispatcher::new(
+        store.clone(),
+        vec![fake.clone() as Arc<dyn Sender>],
+        DispatchOptions {
+            owner: owner.into(),
+            in_flight: 1,
+            max_attempts: 3,
+            lease: Duration::seconds(30),
+            links: links.clone(),
+        },
+    );
+    (fake, links, d)
+}
+
 async fn dispatcher_records_every_result(store: &Store) {
     let ids = customers(store).await;
     let now = Utc::now();
@@ -206,22 +228,7 @@ async fn dispatcher_records_every_result(store: &Store) {
     // Shanghai opts out after planning: their row is skipped.
     store.set_subscription(Channel::Telegram, "101", false, "telegram /stop").await.unwrap();
 
-    let fake = Arc::new(FakeTelegram::default());
-    let links = LinkBase {
-        base: "https://shop.example".into(),
-        key: b"key".to_vec(),
-    };
-    let d = Dispatcher::new(
-        store.clone(),
-        vec![fake.clone() as Arc<dyn Sender>],
-        DispatchOptions {
-            owner: "test".into(),
-            in_flight: 1,
-            max_attempts: 3,
-            lease: Duration::seconds(30),
-            links: links.clone(),
-        },
-    );
+    let (fake, _, d) = dispatcher(store, "test");
     while d.step().await.unwrap() {}
     let sent = fake.sent.lock().unwrap().clone();
     assert!(sent.is_empty(), "the opted-out row was skipped and 102 failed once: {sent:?}");
@@ -259,22 +266,7 @@ async fn tracked_links_point_back_to_their_row(store: &Store) {
     s.quiet_hours = None;
     let p = plan::plan(store, &a, &Segments::default(), &s, now).await.unwrap();
     plan::write(store, &a, &text, &p, &Templates::new(&a).unwrap(), &s, |_| {}).await.unwrap();
-    let fake = Arc::new(FakeTelegram::default());
-    let links = LinkBase {
-        base: "https://shop.example".into(),
-        key: b"key".to_vec(),
-    };
-    let d = Dispatcher::new(
-        store.clone(),
-        vec![fake.clone() as Arc<dyn Sender>],
-        DispatchOptions {
-            owner: "t".into(),
-            in_flight: 1,
-            max_attempts: 3,
-            lease: Duration::seconds(30),
-            links: links.clone(),
-        },
-    );
+    let (fake, links, d) = dispatcher(store, "t");
     while d.step().await.unwrap() {}
     let sent = fake.sent.lock().unwrap().clone();
     // Los Angeles reads Spanish, which falls back to the English message with a button.
@@ -286,7 +278,76 @@ async fn tracked_links_point_back_to_their_row(store: &Store) {
     assert_eq!(payload.links()[n], "https://shop.example/new");
 }
 
+async fn delivered(store: &Store, order: &str, buyer: &str, at: DateTime<Utc>) {
+    let mut w = store.writer().await.unwrap();
+    w.write_orders(&[crate::segments::order(order, buyer, at - Duration::days(3), 4_200)]).await.unwrap();
+    w.commit().await.unwrap();
+    let o = store.order_by_name(order).await.unwrap().unwrap();
+    let mut w = store.writer().await.unwrap();
+    w.write_shipments(&[ShipmentRecord {
+        order_id: o.id,
+        carrier: "SF Express".into(),
+        tracking_number: format!("SF{order}"),
+        promised_by: None,
+        events: vec![TrackingEvent {
+            at,
+            status: TrackingStatus::Delivered,
+            location: None,
+            description: None,
+        }],
+    }])
+    .await
+    .unwrap();
+    w.commit().await.unwrap();
+}
+
+async fn triggered_campaign_sends_each_delivery_once(store: &Store) {
+    customers(store).await;
+    let now = Utc::now();
+    delivered(store, "#9001", "la@example.com", now - Duration::days(8)).await;
+    // Delivered only 2 days ago: not yet due (7 days after delivery).
+    delivered(store, "#9002", "shanghai@example.com", now - Duration::days(2)).await;
+    let text = r#"id: review-ask
+name: How was it?
+kind: content
+audience:
+  filter:
+    tags_none: [never]
+channels: [telegram]
+schedule:
+  trigger:
+    event: delivered
+    after: 7d
+content:
+  fallback_language: en
+  languages:
+    en:
+      text: "How are you enjoying your tea, {{customer.first_name}}?"
+"#;
+    let c = spec::parse("review.yaml", text).unwrap();
+    let mut s = settings();
+    s.quiet_hours = None;
+    let events = kefu_campaigns::triggers::events(store, &c, &Segments::default(), now).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].step, "delivered@#9001");
+    let p = plan::plan_events(store, &c, &Segments::default(), &s, now, &events).await.unwrap();
+    assert_eq!(plan::write(store, &c, text, &p, &Templates::new(&c).unwrap(), &s, |_| {}).await.unwrap(), 1);
+
+    // Nothing new: a tick adds nothing.
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, now).await.unwrap();
+    assert!(tick.added.is_empty() && tick.failed.is_empty(), "{tick:?}");
+    // Five days later the second order is due; the first is not sent again.
+    let later = now + Duration::days(5) + Duration::hours(1);
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, later).await.unwrap();
+    assert_eq!(tick.added, vec![("review-ask".to_string(), 1)], "{tick:?}");
+    let rows: i64 = store.outbox_counts("review-ask").await.unwrap().iter().map(|c| c.rows).sum();
+    assert_eq!(rows, 2);
+    // An ongoing campaign does not finish when its rows are done.
+    assert!(!store.finish_campaign_if_done("review-ask").await.unwrap());
+}
+
 on_both!(
+    triggered_campaign_sends_each_delivery_once,
     quiet_hours_consent_and_caps,
     dispatcher_records_every_result,
     tracked_links_point_back_to_their_row,

@@ -368,7 +368,7 @@ fn email(s: &str) -> Option<Email> {
     Some(Email::parse(s).unwrap())
 }
 
-fn order(name: &str, buyer: &str, at: DateTime<Utc>, total: i64) -> OrderRecord {
+pub(crate) fn order(name: &str, buyer: &str, at: DateTime<Utc>, total: i64) -> OrderRecord {
     OrderRecord {
         name: name.into(),
         external_id: None,

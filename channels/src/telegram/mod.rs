@@ -624,20 +624,8 @@ impl Telegram {
             return self.rsvp(key, chat, from, campaign).await;
         }
         match data {
-            "stop" => {
-                let store = self.agent.store();
-                if !store.claim_update(Channel::Telegram, key).await? {
-                    return Ok(());
-                }
-                let user = from.id.0.to_string();
-                store
-                    .set_subscription(Channel::Telegram, &user, false, "telegram button")
-                    .await?;
-                let lang = self.user_language(from).await?;
-                let text = self.render(&lang, "chat_stopped");
-                self.send_text(chat, &text, None).await?;
-                Ok(())
-            }
+            // The unsubscribe button of a campaign message: the same as /stop.
+            "stop" => self.on_command(key, chat, from, "stop", "").await,
             "q:track" => {
                 let lang = self.user_language(from).await?;
                 let text = self.render(&lang, "chat_track");
