@@ -110,7 +110,11 @@ pub async fn serve(
             // One limiter for the bot: support replies and campaign traffic share it.
             let limiter = Arc::new(Limiter::new(settings.telegram_limits()));
             senders.push(Arc::new(crate::campaign::TelegramSender {
-                out: kefu_channels::telegram::Outbound::new(&config.token, &config.api_url, limiter.clone())?,
+                out: kefu_channels::telegram::Outbound::new(
+                    &config.token,
+                    &config.api_url,
+                    limiter.clone(),
+                )?,
                 store: store.clone(),
             }));
             let telegram = Telegram::connect(agent.clone(), limiter, config)
@@ -163,7 +167,9 @@ pub async fn serve(
                     () = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
                     _ = stopped.wait_for(|s| *s) => return,
                 }
-                if let Err(e) = kefu_campaigns::segments::recompute(&store, chrono::Utc::now(), window).await {
+                if let Err(e) =
+                    kefu_campaigns::segments::recompute(&store, chrono::Utc::now(), window).await
+                {
                     tracing::error!(error = %e, "recomputing RFM scores failed");
                 }
             }
@@ -237,7 +243,8 @@ async fn campaign_tick(store: &Store, settings: &Settings) -> anyhow::Result<()>
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_rfm_window_days(settings.campaigns.rfm_window_days);
     let plan_settings = crate::campaign::plan_settings(settings)?;
-    let tick = kefu_campaigns::triggers::tick(store, &segments, &plan_settings, chrono::Utc::now()).await?;
+    let tick = kefu_campaigns::triggers::tick(store, &segments, &plan_settings, chrono::Utc::now())
+        .await?;
     for (campaign, rows) in tick.added {
         tracing::info!(campaign, rows, "campaign: new messages planned");
     }

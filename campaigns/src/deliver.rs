@@ -95,7 +95,11 @@ pub struct LinkBase {
 
 impl LinkBase {
     pub fn url(&self, row: i64, n: usize) -> String {
-        format!("{}/l/{row}.{n}.{}", self.base.trim_end_matches('/'), self.tag(row, n))
+        format!(
+            "{}/l/{row}.{n}.{}",
+            self.base.trim_end_matches('/'),
+            self.tag(row, n)
+        )
     }
 
     fn tag(&self, row: i64, n: usize) -> String {
@@ -103,7 +107,10 @@ impl LinkBase {
         h.update(&self.key);
         h.update(row.to_le_bytes());
         h.update((n as u64).to_le_bytes());
-        h.finalize()[..6].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The row and link number of a tracked link's last path segment, when its tag is
@@ -298,7 +305,12 @@ impl Dispatcher {
             Ok(p) => p,
             Err(e) => {
                 self.store
-                    .outbox_give_up(row.id, owner, row_state::FAILED, &format!("unreadable message: {e}"))
+                    .outbox_give_up(
+                        row.id,
+                        owner,
+                        row_state::FAILED,
+                        &format!("unreadable message: {e}"),
+                    )
                     .await?;
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
@@ -327,8 +339,15 @@ impl Dispatcher {
         let message = payload.tracked(row.id, &self.options.links);
         match sender.send(&row, &message).await {
             Ok(external) => {
-                if !self.store.outbox_sent(row.id, owner, &external, Utc::now()).await? {
-                    tracing::warn!(row = row.id, "campaign delivery: lease lost before the result was recorded");
+                if !self
+                    .store
+                    .outbox_sent(row.id, owner, &external, Utc::now())
+                    .await?
+                {
+                    tracing::warn!(
+                        row = row.id,
+                        "campaign delivery: lease lost before the result was recorded"
+                    );
                 }
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -365,7 +384,11 @@ impl Dispatcher {
 
     /// Why a row must not be sent any more: the recipient unsubscribed or withdrew
     /// consent after planning, or did not RSVP.
-    async fn opted_out(&self, row: &OutboxRow, payload: &Payload) -> Result<Option<String>, StoreError> {
+    async fn opted_out(
+        &self,
+        row: &OutboxRow,
+        payload: &Payload,
+    ) -> Result<Option<String>, StoreError> {
         let Ok(channel) = row.channel.parse::<Channel>() else {
             return Ok(None);
         };
@@ -431,7 +454,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(p.links(), vec!["https://a.example/x", "https://a.example/tea"]);
+        assert_eq!(
+            p.links(),
+            vec!["https://a.example/x", "https://a.example/tea"]
+        );
         let t = p.tracked(7, &links);
         assert_eq!(t.buttons[0].url.as_deref(), Some(links.url(7, 0).as_str()));
         assert_eq!(t.cards[0].url, links.url(7, 1));

@@ -15,7 +15,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::deliver::{Card, Payload, PayloadButton};
-use crate::rules::{LocalWindow, assign_variant, cap_allows, human, next_allowed, simulate_delivery};
+use crate::rules::{
+    LocalWindow, assign_variant, cap_allows, human, next_allowed, simulate_delivery,
+};
 use crate::segments::{CustomerFacts, Segments};
 use crate::spec::{
     ButtonTarget, Campaign, ChannelPref, Content, Every, FrequencyCap, Kind, Message,
@@ -113,7 +115,11 @@ pub struct Plan {
 }
 
 /// The first instant the schedule sends at, from `now` on.
-pub fn start_time(campaign: &Campaign, tz: Tz, now: DateTime<Utc>) -> Result<DateTime<Utc>, PlanError> {
+pub fn start_time(
+    campaign: &Campaign,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, PlanError> {
     let s = &campaign.schedule;
     if let Some(live) = &campaign.livestream
         && live.starts_at <= now
@@ -133,8 +139,9 @@ pub fn start_time(campaign: &Campaign, tz: Tz, now: DateTime<Utc>) -> Result<Dat
         return Ok(at.max(now));
     }
     if let Some(r) = &s.repeat {
-        let time = NaiveTime::parse_from_str(&r.time, "%H:%M")
-            .map_err(|_| PlanError::Invalid(format!("schedule.repeat.time `{}` is not HH:MM", r.time)))?;
+        let time = NaiveTime::parse_from_str(&r.time, "%H:%M").map_err(|_| {
+            PlanError::Invalid(format!("schedule.repeat.time `{}` is not HH:MM", r.time))
+        })?;
         let mut date = now.with_timezone(&tz).date_naive();
         if let Some(from) = r.from {
             date = date.max(from);
@@ -152,9 +159,7 @@ pub fn start_time(campaign: &Campaign, tz: Tz, now: DateTime<Utc>) -> Result<Dat
                 }
                 Every::Month => r.from.map_or(date.day() == 1, |f| date.day() == f.day()),
             };
-            if day_ok
-                && let Some(t) = tz.from_local_datetime(&date.and_time(time)).earliest()
-            {
+            if day_ok && let Some(t) = tz.from_local_datetime(&date.and_time(time)).earliest() {
                 let t = t.with_timezone(&Utc);
                 if t >= now {
                     if r.until.is_some_and(|u| date > u) {
@@ -165,7 +170,9 @@ pub fn start_time(campaign: &Campaign, tz: Tz, now: DateTime<Utc>) -> Result<Dat
             }
             date += Duration::days(1);
         }
-        return Err(PlanError::Invalid("schedule.repeat has no occurrence left".into()));
+        return Err(PlanError::Invalid(
+            "schedule.repeat has no occurrence left".into(),
+        ));
     }
     Err(PlanError::Invalid(
         "triggered campaigns are sent by `kefu serve` as their events happen; `plan` and `run` need `schedule.at` or `schedule.repeat`".into(),
@@ -313,7 +320,16 @@ pub async fn plan(
 ) -> Result<Plan, PlanError> {
     let start = start_time(campaign, settings.time_zone, now)?;
     let steps = steps(campaign, start, now);
-    plan_occasions(store, campaign, segments, settings, now, start, Occasions::Same(steps)).await
+    plan_occasions(
+        store,
+        campaign,
+        segments,
+        settings,
+        now,
+        start,
+        Occasions::Same(steps),
+    )
+    .await
 }
 
 /// An event that makes a triggered campaign send to one customer: the step key (unique
@@ -345,7 +361,16 @@ pub async fn plan_events(
             deferrable: true,
         });
     }
-    plan_occasions(store, campaign, segments, settings, now, now, Occasions::PerCustomer(per)).await
+    plan_occasions(
+        store,
+        campaign,
+        segments,
+        settings,
+        now,
+        now,
+        Occasions::PerCustomer(per),
+    )
+    .await
 }
 
 async fn plan_occasions(
@@ -388,10 +413,9 @@ async fn plan_occasions(
     };
 
     if campaign.kind == Kind::Community {
-        let community = campaign
-            .community
-            .as_ref()
-            .ok_or_else(|| PlanError::Invalid("a community campaign needs `community.targets`".into()))?;
+        let community = campaign.community.as_ref().ok_or_else(|| {
+            PlanError::Invalid("a community campaign needs `community.targets`".into())
+        })?;
         for target in &community.targets {
             let channel = match target.channel {
                 ChannelPref::Telegram => Channel::Telegram,
@@ -411,7 +435,9 @@ async fn plan_occasions(
                 .clone()
                 .unwrap_or_else(|| campaign.content.fallback_language.clone());
             let Some(step) = steps.first() else {
-                return Err(PlanError::Invalid("community posts are scheduled, not triggered".into()));
+                return Err(PlanError::Invalid(
+                    "community posts are scheduled, not triggered".into(),
+                ));
             };
             plan.rows.push(Planned {
                 step: step.key.clone(),
@@ -456,7 +482,9 @@ async fn plan_occasions(
         Occasions::Same(s) => s.last().map_or(start, |s| s.at),
         Occasions::PerCustomer(per) => per.values().flatten().map(|s| s.at).max().unwrap_or(start),
     };
-    let mut sent_times = store.marketing_times(start - span, last + span + Duration::days(2)).await?;
+    let mut sent_times = store
+        .marketing_times(start - span, last + span + Duration::days(2))
+        .await?;
     let send_window = campaign
         .send_window
         .as_ref()
@@ -479,7 +507,9 @@ async fn plan_occasions(
             continue;
         }
         if let Some(days) = exclude.ordered_within_days
-            && facts.last_order_at.is_some_and(|t| now - t < Duration::days(i64::from(days)))
+            && facts
+                .last_order_at
+                .is_some_and(|t| now - t < Duration::days(i64::from(days)))
         {
             bump(&mut plan.excluded, format!("ordered within {days} days"));
             continue;
@@ -495,7 +525,10 @@ async fn plan_occasions(
         let content = content_of(campaign, Step::Main, variant.map(|v| v.id.as_str()));
         let language = pick_language(
             content.languages.keys().map(String::as_str),
-            facts.locale.as_deref().unwrap_or(&settings.default_language),
+            facts
+                .locale
+                .as_deref()
+                .unwrap_or(&settings.default_language),
             &content.fallback_language,
         )
         .to_string();
@@ -665,7 +698,11 @@ impl Catalog {
             .translations
             .iter()
             .find(|t| t.lang == language)
-            .or_else(|| p.translations.iter().find(|t| t.lang.split('-').next() == Some(primary)))
+            .or_else(|| {
+                p.translations
+                    .iter()
+                    .find(|t| t.lang.split('-').next() == Some(primary))
+            })
             .or_else(|| p.translations.first())?;
         let price = p
             .variants
@@ -856,8 +893,16 @@ async fn fill(
                 ))
             })?;
         let requires_rsvp = rsvp && step != Step::Main;
-        let message = payload(rendered, &catalog, settings, &row.language, requires_rsvp, pin);
-        let payload = serde_json::to_string(&message).map_err(|e| PlanError::Invalid(e.to_string()))?;
+        let message = payload(
+            rendered,
+            &catalog,
+            settings,
+            &row.language,
+            requires_rsvp,
+            pin,
+        );
+        let payload =
+            serde_json::to_string(&message).map_err(|e| PlanError::Invalid(e.to_string()))?;
         writer
             .push(&NewOutboxRow {
                 step: row.step.clone(),
@@ -906,7 +951,12 @@ pub fn content_of<'c>(campaign: &'c Campaign, step: Step, variant: Option<&str>)
 }
 
 /// The message a recipient reading `language` gets for a step.
-pub fn message_of<'c>(campaign: &'c Campaign, step: Step, variant: Option<&str>, language: &str) -> &'c Message {
+pub fn message_of<'c>(
+    campaign: &'c Campaign,
+    step: Step,
+    variant: Option<&str>,
+    language: &str,
+) -> &'c Message {
     let content = content_of(campaign, step, variant);
     let picked = pick_language(
         content.languages.keys().map(String::as_str),

@@ -74,8 +74,10 @@ pub fn next_allowed(
             let resolved = match tz.from_local_datetime(&naive) {
                 chrono::LocalResult::Single(t) => Some(t),
                 chrono::LocalResult::Ambiguous(a, _) => Some(a),
-                chrono::LocalResult::None => (1..=180)
-                    .find_map(|m| tz.from_local_datetime(&(naive + Duration::minutes(m))).earliest()),
+                chrono::LocalResult::None => (1..=180).find_map(|m| {
+                    tz.from_local_datetime(&(naive + Duration::minutes(m)))
+                        .earliest()
+                }),
             };
             if let Some(t) = resolved {
                 let t = t.with_timezone(&Utc);
@@ -91,7 +93,11 @@ pub fn next_allowed(
 
 /// The experiment arm of a recipient: a stable hash of campaign and recipient, spread in
 /// proportion to the weights. `None` without variants.
-pub fn assign_variant<'v>(campaign: &str, recipient: i64, variants: &'v [Variant]) -> Option<&'v Variant> {
+pub fn assign_variant<'v>(
+    campaign: &str,
+    recipient: i64,
+    variants: &'v [Variant],
+) -> Option<&'v Variant> {
     let total: u64 = variants.iter().map(|v| u64::from(v.weight)).sum();
     if total == 0 {
         return None;
@@ -148,7 +154,10 @@ pub fn cap_allows(cap: FrequencyCap, times: &[DateTime<Utc>], at: DateTime<Utc>)
 
 /// When each message of a channel goes out if sent in due order at `per_second`: the
 /// finishing time of the last one and the largest delay behind its due time.
-pub fn simulate_delivery(due: &mut [DateTime<Utc>], per_second: f64) -> Option<(DateTime<Utc>, Duration)> {
+pub fn simulate_delivery(
+    due: &mut [DateTime<Utc>],
+    per_second: f64,
+) -> Option<(DateTime<Utc>, Duration)> {
     if due.is_empty() || per_second <= 0.0 {
         return None;
     }
@@ -209,9 +218,18 @@ mod tests {
         let shanghai = next_allowed(at, chrono_tz::Asia::Shanghai, None, quiet).unwrap();
         assert_eq!(shanghai, t("2026-12-02T01:00:00Z"));
         // The same instant is 09:00 in New York: sent at once.
-        assert_eq!(next_allowed(at, chrono_tz::America::New_York, None, quiet), Some(at));
+        assert_eq!(
+            next_allowed(at, chrono_tz::America::New_York, None, quiet),
+            Some(at)
+        );
         // 03:00 in Los Angeles, still the previous calendar day there: 09:00 that day.
-        let la = next_allowed(t("2026-12-01T11:00:00Z"), chrono_tz::America::Los_Angeles, None, quiet).unwrap();
+        let la = next_allowed(
+            t("2026-12-01T11:00:00Z"),
+            chrono_tz::America::Los_Angeles,
+            None,
+            quiet,
+        )
+        .unwrap();
         assert_eq!(la, t("2026-12-01T17:00:00Z"));
     }
 
@@ -219,10 +237,24 @@ mod tests {
     fn send_window_and_quiet_hours_together() {
         // Window 10:00-12:00, quiet hours 21:00-09:00: at 13:00 local, next day 10:00.
         let at = t("2026-12-01T13:00:00Z");
-        let next = next_allowed(at, chrono_tz::UTC, Some(w("10:00", "12:00")), Some(w("21:00", "09:00"))).unwrap();
+        let next = next_allowed(
+            at,
+            chrono_tz::UTC,
+            Some(w("10:00", "12:00")),
+            Some(w("21:00", "09:00")),
+        )
+        .unwrap();
         assert_eq!(next, t("2026-12-02T10:00:00Z"));
         // A window entirely inside the quiet hours never opens.
-        assert_eq!(next_allowed(at, chrono_tz::UTC, Some(w("22:00", "23:00")), Some(w("21:00", "09:00"))), None);
+        assert_eq!(
+            next_allowed(
+                at,
+                chrono_tz::UTC,
+                Some(w("22:00", "23:00")),
+                Some(w("21:00", "09:00"))
+            ),
+            None
+        );
     }
 
     #[test]
@@ -230,7 +262,13 @@ mod tests {
         // Europe/Berlin springs forward 2026-03-29 02:00 -> 03:00. A send window opening
         // at 02:30 local that day opens when the gap ends: 03:00 local (01:00 UTC).
         let at = t("2026-03-28T23:00:00Z"); // 00:00 local
-        let next = next_allowed(at, chrono_tz::Europe::Berlin, Some(w("02:30", "05:00")), None).unwrap();
+        let next = next_allowed(
+            at,
+            chrono_tz::Europe::Berlin,
+            Some(w("02:30", "05:00")),
+            None,
+        )
+        .unwrap();
         assert_eq!(next, t("2026-03-29T01:00:00Z"));
     }
 

@@ -19,11 +19,19 @@ pub const CATCH_UP: Duration = Duration::days(7);
 pub const LEAD: Duration = Duration::minutes(15);
 
 /// The events of a triggered campaign that happened up to `now`, within [`CATCH_UP`].
-pub async fn events(store: &Store, campaign: &Campaign, segments: &Segments, now: DateTime<Utc>) -> Result<Vec<Occasion>, PlanError> {
+pub async fn events(
+    store: &Store,
+    campaign: &Campaign,
+    segments: &Segments,
+    now: DateTime<Utc>,
+) -> Result<Vec<Occasion>, PlanError> {
     let Some(trigger) = &campaign.schedule.trigger else {
         return Ok(Vec::new());
     };
-    let after = trigger.after.map(|a| a.duration()).unwrap_or_else(Duration::zero);
+    let after = trigger
+        .after
+        .map(|a| a.duration())
+        .unwrap_or_else(Duration::zero);
     match trigger.event {
         TriggerEvent::Delivered => {
             let to = now - after;
@@ -54,13 +62,15 @@ pub async fn events(store: &Store, campaign: &Campaign, segments: &Segments, now
                 })
                 .collect())
         }
-        TriggerEvent::AbandonedCart | TriggerEvent::BackInStock => Err(PlanError::Invalid(format!(
-            "{} triggers need cart or stock-change events, which kefu does not receive yet",
-            match trigger.event {
-                TriggerEvent::AbandonedCart => "abandoned_cart",
-                _ => "back_in_stock",
-            }
-        ))),
+        TriggerEvent::AbandonedCart | TriggerEvent::BackInStock => {
+            Err(PlanError::Invalid(format!(
+                "{} triggers need cart or stock-change events, which kefu does not receive yet",
+                match trigger.event {
+                    TriggerEvent::AbandonedCart => "abandoned_cart",
+                    _ => "back_in_stock",
+                }
+            )))
+        }
     }
 }
 
@@ -74,7 +84,12 @@ pub struct Tick {
 }
 
 /// Adds the due rows of every running recurring or triggered campaign.
-pub async fn tick(store: &Store, segments: &Segments, settings: &PlanSettings, now: DateTime<Utc>) -> Result<Tick, PlanError> {
+pub async fn tick(
+    store: &Store,
+    segments: &Segments,
+    settings: &PlanSettings,
+    now: DateTime<Utc>,
+) -> Result<Tick, PlanError> {
     let mut out = Tick::default();
     for record in store.campaigns().await? {
         if record.state != CampaignState::Running || !record.ongoing {
@@ -83,7 +98,13 @@ pub async fn tick(store: &Store, segments: &Segments, settings: &PlanSettings, n
         let campaign = match crate::spec::parse(&record.id, &record.spec) {
             Ok(c) => c,
             Err(d) => {
-                out.failed.push((record.id.clone(), d.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")));
+                out.failed.push((
+                    record.id.clone(),
+                    d.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
                 continue;
             }
         };
@@ -96,7 +117,13 @@ pub async fn tick(store: &Store, segments: &Segments, settings: &PlanSettings, n
     Ok(out)
 }
 
-async fn add_due(store: &Store, campaign: &Campaign, segments: &Segments, settings: &PlanSettings, now: DateTime<Utc>) -> Result<u64, PlanError> {
+async fn add_due(
+    store: &Store,
+    campaign: &Campaign,
+    segments: &Segments,
+    settings: &PlanSettings,
+    now: DateTime<Utc>,
+) -> Result<u64, PlanError> {
     let plan = if campaign.schedule.trigger.is_some() {
         let events = events(store, campaign, segments, now).await?;
         if events.is_empty() {
@@ -114,7 +141,12 @@ async fn add_due(store: &Store, campaign: &Campaign, segments: &Segments, settin
         return Ok(0);
     }
     let templates = Templates::new(campaign).map_err(|f| {
-        PlanError::Invalid(f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        PlanError::Invalid(
+            f.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
     plan::append(store, campaign, &plan, &templates, settings).await
 }

@@ -23,7 +23,13 @@ use kefu_channels::telegram::test_server::{self, TestServer};
 use super::TelegramSender;
 
 const TOKEN: &str = "1:bench";
-const ZONES: [&str; 5] = ["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"];
+const ZONES: [&str; 5] = [
+    "Asia/Shanghai",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "UTC",
+];
 const LOCALES: [&str; 5] = ["zh-CN", "de", "en", "ja", "es"];
 
 fn campaign_yaml(at: &str) -> String {
@@ -76,7 +82,9 @@ async fn generate(store: &Store, recipients: usize) -> anyhow::Result<()> {
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..recipients {
         batch.push(CustomerRecord {
-            email: Some(Email::parse(&format!("bench{i}@example.com")).map_err(anyhow::Error::msg)?),
+            email: Some(
+                Email::parse(&format!("bench{i}@example.com")).map_err(anyhow::Error::msg)?,
+            ),
             name: Some(format!("Guest{i} Bench")),
             time_zone: Some(ZONES[i % ZONES.len()].into()),
             locale: Some(LOCALES[i % LOCALES.len()].into()),
@@ -115,15 +123,34 @@ pub async fn run(recipients: usize, deliver_secs: u64, dir: Option<PathBuf>) -> 
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = Store::open(&format!("sqlite://{}", db.display()), &ConnectOptions::default()).await?;
+    let store = Store::open(
+        &format!("sqlite://{}", db.display()),
+        &ConnectOptions::default(),
+    )
+    .await?;
     let started = Instant::now();
     generate(&store, recipients).await?;
-    eprintln!("generated {recipients} customers in {:.1} s (not timed)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "generated {recipients} customers in {:.1} s (not timed)",
+        started.elapsed().as_secs_f64()
+    );
 
     let now = Utc::now();
     let text = campaign_yaml(&now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let campaign = spec::validate("bench.yaml", &text, &spec::Known::with_segments(Vec::<String>::new()))
-        .map_err(|d| anyhow::anyhow!("{}", d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")))?;
+    let campaign = spec::validate(
+        "bench.yaml",
+        &text,
+        &spec::Known::with_segments(Vec::<String>::new()),
+    )
+    .map_err(|d| {
+        anyhow::anyhow!(
+            "{}",
+            d.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
     let mut rates = BTreeMap::new();
     rates.insert(Channel::Telegram, 30.0);
     let settings = PlanSettings {
@@ -143,10 +170,26 @@ pub async fn run(recipients: usize, deliver_secs: u64, dir: Option<PathBuf>) -> 
     let t0 = Instant::now();
     let plan = plan::plan(&store, &campaign, &Segments::default(), &settings, now).await?;
     let planned = t0.elapsed().as_secs_f64();
-    let templates = Templates::new(&campaign)
-        .map_err(|f| anyhow::anyhow!("{}", f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let templates = Templates::new(&campaign).map_err(|f| {
+        anyhow::anyhow!(
+            "{}",
+            f.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
     let t1 = Instant::now();
-    let written = plan::write(&store, &campaign, &text, &plan, &templates, &settings, |_| {}).await?;
+    let written = plan::write(
+        &store,
+        &campaign,
+        &text,
+        &plan,
+        &templates,
+        &settings,
+        |_| {},
+    )
+    .await?;
     let wrote = t1.elapsed().as_secs_f64();
     println!(
         "plan of {} customers: audience {}, {} messages ({} variants, {} left out) — selection, variants, quiet hours and caps {planned:.2} s; rendering and outbox {wrote:.2} s; total {:.2} s ({:.0} recipients/s)",

@@ -42,29 +42,47 @@ pub async fn run(settings: &Settings, command: CampaignCommand) -> anyhow::Resul
         CampaignCommand::Pause { id } => {
             let store = crate::commands::open(settings).await?;
             if store.set_campaign_state(&id, CampaignState::Paused).await? {
-                println!("campaign `{id}` paused: nothing more is sent until `kefu campaign resume {id}`");
+                println!(
+                    "campaign `{id}` paused: nothing more is sent until `kefu campaign resume {id}`"
+                );
                 Ok(())
             } else {
-                bail!("campaign `{id}` is not running ({})", describe_state(&store, &id).await?)
+                bail!(
+                    "campaign `{id}` is not running ({})",
+                    describe_state(&store, &id).await?
+                )
             }
         }
         CampaignCommand::Resume { id } => {
             let store = crate::commands::open(settings).await?;
-            if store.set_campaign_state(&id, CampaignState::Running).await? {
-                println!("campaign `{id}` resumed: `kefu serve` (or `kefu campaign run`) delivers it");
+            if store
+                .set_campaign_state(&id, CampaignState::Running)
+                .await?
+            {
+                println!(
+                    "campaign `{id}` resumed: `kefu serve` (or `kefu campaign run`) delivers it"
+                );
                 Ok(())
             } else {
-                bail!("campaign `{id}` is not paused ({})", describe_state(&store, &id).await?)
+                bail!(
+                    "campaign `{id}` is not paused ({})",
+                    describe_state(&store, &id).await?
+                )
             }
         }
         CampaignCommand::Cancel { id } => {
             let store = crate::commands::open(settings).await?;
             match store.cancel_campaign(&id).await? {
                 Some(rows) => {
-                    println!("campaign `{id}` cancelled: {rows} message(s) not yet sent will not be sent");
+                    println!(
+                        "campaign `{id}` cancelled: {rows} message(s) not yet sent will not be sent"
+                    );
                     Ok(())
                 }
-                None => bail!("campaign `{id}` cannot be cancelled ({})", describe_state(&store, &id).await?),
+                None => bail!(
+                    "campaign `{id}` cannot be cancelled ({})",
+                    describe_state(&store, &id).await?
+                ),
             }
         }
     }
@@ -85,7 +103,8 @@ pub struct Loaded {
 }
 
 pub fn load(settings: &Settings, path: &Path) -> anyhow::Result<Loaded> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let segments = Segments::load(&settings.campaigns.segments_file)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_rfm_window_days(settings.campaigns.rfm_window_days);
@@ -103,14 +122,23 @@ fn check(file: &str, text: &str, segments: &Segments) -> anyhow::Result<Campaign
     kefu_campaigns::spec::validate(file, text, &known).map_err(|diagnostics| {
         anyhow::anyhow!(
             "{}\n{file} is not a valid campaign",
-            diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
         )
     })
 }
 
 /// The plan of a campaign as of `now`: a scheduled campaign's next send, or a triggered
 /// campaign's events so far.
-pub async fn make_plan(store: &Store, loaded: &Loaded, settings: &PlanSettings, now: DateTime<Utc>) -> anyhow::Result<Plan> {
+pub async fn make_plan(
+    store: &Store,
+    loaded: &Loaded,
+    settings: &PlanSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Plan> {
     let c = &loaded.campaign;
     Ok(if c.schedule.trigger.is_some() {
         let events = kefu_campaigns::triggers::events(store, c, &loaded.segments, now).await?;
@@ -123,15 +151,24 @@ pub async fn make_plan(store: &Store, loaded: &Loaded, settings: &PlanSettings, 
 /// Shop-wide rules for planning, from the settings.
 pub fn plan_settings(settings: &Settings) -> anyhow::Result<PlanSettings> {
     let c = &settings.campaigns;
-    let time_zone = Tz::from_str(&settings.shop.time_zone)
-        .map_err(|_| anyhow::anyhow!("shop.time_zone `{}` is not an IANA time zone", settings.shop.time_zone))?;
+    let time_zone = Tz::from_str(&settings.shop.time_zone).map_err(|_| {
+        anyhow::anyhow!(
+            "shop.time_zone `{}` is not an IANA time zone",
+            settings.shop.time_zone
+        )
+    })?;
     let quiet_hours = Some(LocalWindow {
-        start: hhmm(&c.quiet_hours_start).map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_start: {e}"))?,
-        end: hhmm(&c.quiet_hours_end).map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_end: {e}"))?,
+        start: hhmm(&c.quiet_hours_start)
+            .map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_start: {e}"))?,
+        end: hhmm(&c.quiet_hours_end)
+            .map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_end: {e}"))?,
     });
     let mut rates = BTreeMap::new();
     if settings.telegram.enabled {
-        rates.insert(Channel::Telegram, f64::from(settings.telegram.max_per_second.max(1)));
+        rates.insert(
+            Channel::Telegram,
+            f64::from(settings.telegram.max_per_second.max(1)),
+        );
     }
     Ok(PlanSettings {
         shop_name: settings.shop.name.clone(),
@@ -193,7 +230,12 @@ async fn plan_command(settings: &Settings, args: PlanArgs) -> anyhow::Result<()>
 }
 
 pub fn print_plan(plan: &Plan) {
-    println!("campaign {} — {} ({})", plan.campaign, plan.name, plan.kind.as_str());
+    println!(
+        "campaign {} — {} ({})",
+        plan.campaign,
+        plan.name,
+        plan.kind.as_str()
+    );
     println!("starts   {}", plan.starts_at.format("%Y-%m-%d %H:%M UTC"));
     println!(
         "audience {} customer(s); {} recipient(s), {} message(s); {} deferred by quiet hours or the send window",
@@ -297,7 +339,10 @@ async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
     let hash = plan::spec_hash(&loaded.text);
     match store.campaign(&id).await? {
         Some(existing) if existing.spec_hash == hash => {
-            println!("campaign `{id}` was planned on {}; continuing its delivery", existing.created_at.format("%Y-%m-%d %H:%M UTC"));
+            println!(
+                "campaign `{id}` was planned on {}; continuing its delivery",
+                existing.created_at.format("%Y-%m-%d %H:%M UTC")
+            );
         }
         Some(_) => bail!(
             "campaign `{id}` was planned from a different version of this file; a planned campaign is not changed. \
@@ -309,9 +354,13 @@ async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
             let plan = make_plan(&store, &loaded, &ps, now).await?;
             print_plan(&plan);
             if loaded.campaign.schedule.trigger.is_some() {
-                println!("triggered: the events so far are planned now; `kefu serve` adds new ones as they happen");
+                println!(
+                    "triggered: the events so far are planned now; `kefu serve` adds new ones as they happen"
+                );
             } else if loaded.campaign.schedule.repeat.is_some() {
-                println!("recurring: this is the next occurrence; `kefu serve` plans each following one");
+                println!(
+                    "recurring: this is the next occurrence; `kefu serve` plans each following one"
+                );
             }
             if let Some(refusal) = &plan.refusal {
                 bail!("not planned: {refusal}");
@@ -319,20 +368,37 @@ async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
             let templates = Templates::new(&loaded.campaign).map_err(|failures| {
                 anyhow::anyhow!(
                     "templates do not compile: {}",
-                    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                    failures
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             })?;
             let bar = bar(plan.messages as u64, "writing the outbox");
-            let written =
-                plan::write(&store, &loaded.campaign, &loaded.text, &plan, &templates, &ps, |n| bar.set_position(n)).await;
+            let written = plan::write(
+                &store,
+                &loaded.campaign,
+                &loaded.text,
+                &plan,
+                &templates,
+                &ps,
+                |n| bar.set_position(n),
+            )
+            .await;
             bar.finish_and_clear();
             match written {
                 Ok(n) => println!("planned: {n} message(s) in the outbox"),
                 // Another replica planned it in the meantime: deliver that plan.
                 Err(plan::PlanError::Store(kefu_bot::store::StoreError::Conflict(_)))
-                    if store.campaign(&id).await?.is_some_and(|c| c.spec_hash == hash) =>
+                    if store
+                        .campaign(&id)
+                        .await?
+                        .is_some_and(|c| c.spec_hash == hash) =>
                 {
-                    println!("campaign `{id}` was planned by another process; continuing its delivery");
+                    println!(
+                        "campaign `{id}` was planned by another process; continuing its delivery"
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -350,7 +416,9 @@ async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
 
 fn bar(len: u64, message: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template("{msg:20} [{bar:40}] {pos}/{len} ({per_sec}, {eta})") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:20} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(message);
@@ -368,7 +436,11 @@ async fn deliver(settings: &Settings, store: &Store, id: &str) -> anyhow::Result
         .filter(|c| c.state == row_state::PENDING || c.state == row_state::SENDING)
         .map(|c| c.rows)
         .sum();
-    let dispatcher = Arc::new(Dispatcher::new(store.clone(), senders, dispatch_options(settings)));
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        senders,
+        dispatch_options(settings),
+    ));
     let counters = dispatcher.counters.clone();
     let bar = bar(pending.max(0) as u64, "sending");
     let ticker = {
@@ -401,11 +473,20 @@ async fn list(settings: &Settings) -> anyhow::Result<()> {
         println!("no campaigns yet: `kefu campaign run FILE` plans and sends one");
         return Ok(());
     }
-    println!("{:<32} {:<10} {:<11} {:>9} {:>9} {:>9}  planned for", "id", "kind", "state", "messages", "sent", "pending");
+    println!(
+        "{:<32} {:<10} {:<11} {:>9} {:>9} {:>9}  planned for",
+        "id", "kind", "state", "messages", "sent", "pending"
+    );
     for c in campaigns {
         let counts = store.outbox_counts(&c.id).await?;
         let total: i64 = counts.iter().map(|x| x.rows).sum();
-        let of = |s: &str| counts.iter().filter(|x| x.state == s).map(|x| x.rows).sum::<i64>();
+        let of = |s: &str| {
+            counts
+                .iter()
+                .filter(|x| x.state == s)
+                .map(|x| x.rows)
+                .sum::<i64>()
+        };
         println!(
             "{:<32} {:<10} {:<11} {:>9} {:>9} {:>9}  {}",
             c.id,
@@ -432,7 +513,13 @@ async fn status_of(store: &Store, id: &str) -> anyhow::Result<()> {
     let Some(c) = store.campaign(id).await? else {
         bail!("no campaign `{id}`: `kefu campaign list` shows them");
     };
-    println!("campaign {} — {} ({}), {}", c.id, c.name, c.kind, c.state.as_str());
+    println!(
+        "campaign {} — {} ({}), {}",
+        c.id,
+        c.name,
+        c.kind,
+        c.state.as_str()
+    );
     println!("planned for {}", c.planned_for.format("%Y-%m-%d %H:%M UTC"));
     if let Some(d) = c.deadline {
         println!("deadline    {}", d.format("%Y-%m-%d %H:%M UTC"));

@@ -72,14 +72,17 @@ impl Sender for TelegramSender {
     }
 
     async fn send(&self, row: &OutboxRow, message: &Payload) -> Result<String, SendError> {
-        let chat = row
-            .address
-            .parse::<i64>()
-            .map(ChatId)
-            .map_err(|_| SendError::Permanent(format!("`{}` is not a Telegram chat id", row.address)))?;
+        let chat = row.address.parse::<i64>().map(ChatId).map_err(|_| {
+            SendError::Permanent(format!("`{}` is not a Telegram chat id", row.address))
+        })?;
         let sent = self
             .out
-            .send(chat, &html(message), keyboard(message, &row.campaign_id), Priority::Campaign)
+            .send(
+                chat,
+                &html(message),
+                keyboard(message, &row.campaign_id),
+                Priority::Campaign,
+            )
             .await;
         match sent {
             Ok(id) => {
@@ -91,19 +94,29 @@ impl Sender for TelegramSender {
                 Ok(format!("{}:{id}", chat.0))
             }
             Err(TelegramError::Api(RequestError::Api(api))) => {
-                if matches!(api, ApiError::BotBlocked | ApiError::UserDeactivated | ApiError::BotKicked | ApiError::BotKickedFromSupergroup) {
+                if matches!(
+                    api,
+                    ApiError::BotBlocked
+                        | ApiError::UserDeactivated
+                        | ApiError::BotKicked
+                        | ApiError::BotKickedFromSupergroup
+                ) {
                     // They blocked the bot: treat it as an unsubscribe, so no later
                     // campaign tries again.
-                    if let Err(e) = self.store.set_subscription(Channel::Telegram, &row.address, false, "blocked").await {
+                    if let Err(e) = self
+                        .store
+                        .set_subscription(Channel::Telegram, &row.address, false, "blocked")
+                        .await
+                    {
                         tracing::warn!(error = %e, "could not record a blocked bot as unsubscribed");
                     }
                     return Err(SendError::OptedOut(format!("bot blocked: {api}")));
                 }
                 Err(SendError::Permanent(api.to_string()))
             }
-            Err(TelegramError::Api(e @ (RequestError::Network(_) | RequestError::Io(_) | RequestError::RetryAfter(_)))) => {
-                Err(SendError::Transient(e.to_string()))
-            }
+            Err(TelegramError::Api(
+                e @ (RequestError::Network(_) | RequestError::Io(_) | RequestError::RetryAfter(_)),
+            )) => Err(SendError::Transient(e.to_string())),
             Err(e) => Err(SendError::Transient(e.to_string())),
         }
     }

@@ -36,7 +36,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (self.0 >> 33) % (hi - lo)
     }
 }
@@ -95,7 +98,9 @@ content:
 }
 
 async fn seed(db_url: &str, recipients: usize) {
-    let store = Store::open(db_url, &ConnectOptions::default()).await.unwrap();
+    let store = Store::open(db_url, &ConnectOptions::default())
+        .await
+        .unwrap();
     let now = Utc::now();
     let records: Vec<CustomerRecord> = (0..recipients)
         .map(|i| CustomerRecord {
@@ -113,7 +118,10 @@ async fn seed(db_url: &str, recipients: usize) {
         .collect();
     let mut writer = store.writer().await.unwrap();
     for chunk in records.chunks(5_000) {
-        writer.write_customers(chunk, Merge::Overwrite).await.unwrap();
+        writer
+            .write_customers(chunk, Merge::Overwrite)
+            .await
+            .unwrap();
     }
     writer.commit().await.unwrap();
     store.close().await;
@@ -168,8 +176,15 @@ fn check(server: &TestServer, recipients: usize, kills: usize) -> usize {
         .filter(|c| !got.contains_key(c))
         .take(5)
         .collect();
-    assert!(missing.is_empty(), "recipients never got the message, e.g. {missing:?}");
-    assert_eq!(got.len(), recipients, "messages went to chats outside the audience");
+    assert!(
+        missing.is_empty(),
+        "recipients never got the message, e.g. {missing:?}"
+    );
+    assert_eq!(
+        got.len(),
+        recipients,
+        "messages went to chats outside the audience"
+    );
     let repeats: usize = got.values().map(|n| n - 1).sum();
     assert!(
         repeats <= kills,
@@ -193,7 +208,10 @@ async fn crash_and_finish(dir: &Path, server: &TestServer, kills: usize, seed_ms
         killed += 1;
     }
     let mut last = spawn_run(dir, &["campaign", "run", "winter.yaml"]);
-    assert!(wait(&mut last, Duration::from_secs(600)).await, "the last run did not finish");
+    assert!(
+        wait(&mut last, Duration::from_secs(600)).await,
+        "the last run did not finish"
+    );
     let sent_before = server.sent().len();
     assert!(sent_before > 0);
     killed
@@ -210,7 +228,9 @@ fn status_says_finished(dir: &Path) {
 async fn sqlite_campaign_survives_sigkill() {
     let recipients = env_usize("KEFU_CRASH_RECIPIENTS", 20_000);
     let kills = env_usize("KEFU_CRASH_KILLS", 20);
-    let server = TestServer::start_with(TOKEN, Limits::unlimited()).await.unwrap();
+    let server = TestServer::start_with(TOKEN, Limits::unlimited())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
     write_config(dir.path(), &db, &server.api_url());
@@ -230,17 +250,26 @@ async fn sqlite_campaign_survives_sigkill() {
 async fn postgres_campaign_survives_sigkill_with_two_replicas() {
     let recipients = env_usize("KEFU_CRASH_RECIPIENTS", 20_000);
     let kills = env_usize("KEFU_CRASH_KILLS", 20);
-    let server = TestServer::start_with(TOKEN, Limits::unlimited()).await.unwrap();
+    let server = TestServer::start_with(TOKEN, Limits::unlimited())
+        .await
+        .unwrap();
     let pg = PgDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &pg.url, &server.api_url());
     seed(&pg.url, recipients).await;
     // Plan once, then two replicas deliver it while one of them keeps being killed.
-    let out = kefu(dir.path(), &["campaign", "run", "winter.yaml", "--detach"], &[]);
+    let out = kefu(
+        dir.path(),
+        &["campaign", "run", "winter.yaml", "--detach"],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut steady = spawn_run(dir.path(), &["campaign", "run", "winter.yaml"]);
     let killed = crash_and_finish(dir.path(), &server, kills, 11).await;
-    assert!(wait(&mut steady, Duration::from_secs(600)).await, "the steady replica did not finish");
+    assert!(
+        wait(&mut steady, Duration::from_secs(600)).await,
+        "the steady replica did not finish"
+    );
     let repeats = check(&server, recipients, killed);
     eprintln!("postgres: {recipients} recipients, {killed} kills, {repeats} repeats, two replicas");
     status_says_finished(dir.path());

@@ -31,7 +31,9 @@ pub use outbox::{
 };
 pub use read::normalise_order_name;
 pub use records::*;
-pub use segments::{BenchShop, CustomerScoreRow, OrderHistory, ParcelSummary, SegmentCustomer, SupportSummary};
+pub use segments::{
+    BenchShop, CustomerScoreRow, OrderHistory, ParcelSummary, SegmentCustomer, SupportSummary,
+};
 pub use write::{OrderCounts, Writer};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -513,12 +513,21 @@ impl Store {
 
     /// Extends the leases of the rows `owner` is sending right now: a dispatcher that is
     /// alive keeps them, however long a send waits (a long 429 pause).
-    pub async fn renew_leases(&self, owner: &str, rows: &[i64], until: DateTime<Utc>) -> Result<u64> {
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        rows: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
         // Row ids are integers, so listing them in the statement is safe.
-        let ids = rows.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let ids = rows
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "UPDATE outbox SET lease_until = $1 WHERE lease_owner = $2 AND state = 'sending' AND id IN ({ids})"
         );

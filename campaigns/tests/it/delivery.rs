@@ -54,10 +54,41 @@ fn consent(channel: Channel, granted: bool) -> Consent {
 /// no to Telegram but yes to e-mail, and one who never said anything about Telegram.
 async fn customers(store: &Store) -> Vec<i64> {
     let people = [
-        ("shanghai@example.com", "Wang Fang", "Asia/Shanghai", "zh-CN", vec![(Channel::Telegram, "101")], vec![consent(Channel::Telegram, true)]),
-        ("la@example.com", "Ana Lopez", "America/Los_Angeles", "es", vec![(Channel::Telegram, "102")], vec![consent(Channel::Telegram, true)]),
-        ("berlin@example.com", "Jonas Weber", "Europe/Berlin", "de", vec![(Channel::Telegram, "103")], vec![consent(Channel::Telegram, false), consent(Channel::Email, true)]),
-        ("quiet@example.com", "Sam Quiet", "Europe/London", "en", vec![(Channel::Telegram, "104")], vec![consent(Channel::Email, true)]),
+        (
+            "shanghai@example.com",
+            "Wang Fang",
+            "Asia/Shanghai",
+            "zh-CN",
+            vec![(Channel::Telegram, "101")],
+            vec![consent(Channel::Telegram, true)],
+        ),
+        (
+            "la@example.com",
+            "Ana Lopez",
+            "America/Los_Angeles",
+            "es",
+            vec![(Channel::Telegram, "102")],
+            vec![consent(Channel::Telegram, true)],
+        ),
+        (
+            "berlin@example.com",
+            "Jonas Weber",
+            "Europe/Berlin",
+            "de",
+            vec![(Channel::Telegram, "103")],
+            vec![
+                consent(Channel::Telegram, false),
+                consent(Channel::Email, true),
+            ],
+        ),
+        (
+            "quiet@example.com",
+            "Sam Quiet",
+            "Europe/London",
+            "en",
+            vec![(Channel::Telegram, "104")],
+            vec![consent(Channel::Email, true)],
+        ),
     ];
     let records: Vec<CustomerRecord> = people
         .into_iter()
@@ -66,7 +97,10 @@ async fn customers(store: &Store) -> Vec<i64> {
             name: Some(name.into()),
             time_zone: Some(tz.into()),
             locale: Some(locale.into()),
-            identities: ids.into_iter().map(|(c, id)| (c, id.to_string(), true)).collect(),
+            identities: ids
+                .into_iter()
+                .map(|(c, id)| (c, id.to_string(), true))
+                .collect(),
             consents,
             ..Default::default()
         })
@@ -104,7 +138,9 @@ content:
 }
 
 async fn plan_of(store: &Store, c: &Campaign, now: &str) -> Plan {
-    plan::plan(store, c, &Segments::default(), &settings(), t(now)).await.unwrap()
+    plan::plan(store, c, &Segments::default(), &settings(), t(now))
+        .await
+        .unwrap()
 }
 
 fn due_of(plan: &Plan, customer: i64) -> Option<DateTime<Utc>> {
@@ -116,7 +152,9 @@ fn due_of(plan: &Plan, customer: i64) -> Option<DateTime<Utc>> {
 
 async fn write(store: &Store, c: &Campaign, text: &str, plan: &Plan) -> u64 {
     let templates = Templates::new(c).unwrap();
-    plan::write(store, c, text, plan, &templates, &settings(), |_| {}).await.unwrap()
+    plan::write(store, c, text, plan, &templates, &settings(), |_| {})
+        .await
+        .unwrap()
 }
 
 async fn quiet_hours_consent_and_caps(store: &Store) {
@@ -130,10 +168,24 @@ async fn quiet_hours_consent_and_caps(store: &Store) {
     assert_eq!(due_of(&plan_a, shanghai), Some(t("2026-12-02T01:00:00Z")));
     assert_eq!(due_of(&plan_a, la), Some(t("2026-12-01T17:00:00Z")));
     assert_eq!(plan_a.deferred, 2);
-    assert_eq!(plan_a.excluded.get("no marketing consent"), Some(&1), "{:?}", plan_a.excluded);
-    assert_eq!(plan_a.excluded.get("consent not given"), Some(&1), "{:?}", plan_a.excluded);
+    assert_eq!(
+        plan_a.excluded.get("no marketing consent"),
+        Some(&1),
+        "{:?}",
+        plan_a.excluded
+    );
+    assert_eq!(
+        plan_a.excluded.get("consent not given"),
+        Some(&1),
+        "{:?}",
+        plan_a.excluded
+    );
     assert!(due_of(&plan_a, berlin).is_none() && due_of(&plan_a, quiet).is_none());
-    let zh = plan_a.rows.iter().find(|r| r.recipient == shanghai.to_string()).unwrap();
+    let zh = plan_a
+        .rows
+        .iter()
+        .find(|r| r.recipient == shanghai.to_string())
+        .unwrap();
     assert_eq!(zh.language, "zh-Hans");
     assert_eq!(write(store, &a, &a_text, &plan_a).await, 2);
 
@@ -141,7 +193,16 @@ async fn quiet_hours_consent_and_caps(store: &Store) {
     let counts = store.outbox_counts("autumn-a").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.rows).sum::<i64>(), 2);
     // Planning the same id again is refused: a campaign is written once.
-    let again = plan::write(store, &a, &a_text, &plan_a, &Templates::new(&a).unwrap(), &settings(), |_| {}).await;
+    let again = plan::write(
+        store,
+        &a,
+        &a_text,
+        &plan_a,
+        &Templates::new(&a).unwrap(),
+        &settings(),
+        |_| {},
+    )
+    .await;
     assert!(again.is_err());
 
     // A second campaign two days later: the shared cap (1 per 7 days) leaves out both
@@ -149,10 +210,25 @@ async fn quiet_hours_consent_and_caps(store: &Store) {
     // about Telegram.
     let (b, _) = campaign("autumn-b", "2026-12-03T10:00:00Z", "[telegram, email]");
     let plan_b = plan_of(store, &b, "2026-12-03T09:00:00Z").await;
-    assert_eq!(plan_b.excluded.get("frequency cap"), Some(&2), "{:?}", plan_b.excluded);
-    let channels: Vec<(String, Channel)> = plan_b.rows.iter().map(|r| (r.recipient.clone(), r.channel)).collect();
-    assert!(channels.contains(&(berlin.to_string(), Channel::Email)), "{channels:?}");
-    assert!(channels.contains(&(quiet.to_string(), Channel::Email)), "{channels:?}");
+    assert_eq!(
+        plan_b.excluded.get("frequency cap"),
+        Some(&2),
+        "{:?}",
+        plan_b.excluded
+    );
+    let channels: Vec<(String, Channel)> = plan_b
+        .rows
+        .iter()
+        .map(|r| (r.recipient.clone(), r.channel))
+        .collect();
+    assert!(
+        channels.contains(&(berlin.to_string(), Channel::Email)),
+        "{channels:?}"
+    );
+    assert!(
+        channels.contains(&(quiet.to_string(), Channel::Email)),
+        "{channels:?}"
+    );
     assert_eq!(plan_b.by_channel.get("email"), Some(&2));
 
     // Eight days after the first, the cap has room again.
@@ -186,7 +262,10 @@ impl Sender for FakeTelegram {
         if row.address == "666" {
             return Err(SendError::Permanent("Bad Request: chat not found".into()));
         }
-        self.sent.lock().unwrap().push((row.address.clone(), message.clone()));
+        self.sent
+            .lock()
+            .unwrap()
+            .push((row.address.clone(), message.clone()));
         Ok(format!("m{}", row.id))
     }
 }
@@ -218,20 +297,43 @@ async fn dispatcher_records_every_result(store: &Store) {
     let (a, text) = campaign("now", &at, "[telegram]");
     let mut s = settings();
     s.quiet_hours = None;
-    let mut p = plan::plan(store, &a, &Segments::default(), &s, now).await.unwrap();
+    let mut p = plan::plan(store, &a, &Segments::default(), &s, now)
+        .await
+        .unwrap();
     // A recipient whose chat no longer exists.
-    let mut ghost = p.rows.iter().find(|r| r.recipient == ids[1].to_string()).unwrap().clone();
+    let mut ghost = p
+        .rows
+        .iter()
+        .find(|r| r.recipient == ids[1].to_string())
+        .unwrap()
+        .clone();
     ghost.recipient = "ghost".into();
     ghost.address = "666".into();
     p.rows.push(ghost);
-    plan::write(store, &a, &text, &p, &Templates::new(&a).unwrap(), &s, |_| {}).await.unwrap();
+    plan::write(
+        store,
+        &a,
+        &text,
+        &p,
+        &Templates::new(&a).unwrap(),
+        &s,
+        |_| {},
+    )
+    .await
+    .unwrap();
     // Shanghai opts out after planning: their row is skipped.
-    store.set_subscription(Channel::Telegram, "101", false, "telegram /stop").await.unwrap();
+    store
+        .set_subscription(Channel::Telegram, "101", false, "telegram /stop")
+        .await
+        .unwrap();
 
     let (fake, _, d) = dispatcher(store, "test");
     while d.step().await.unwrap() {}
     let sent = fake.sent.lock().unwrap().clone();
-    assert!(sent.is_empty(), "the opted-out row was skipped and 102 failed once: {sent:?}");
+    assert!(
+        sent.is_empty(),
+        "the opted-out row was skipped and 102 failed once: {sent:?}"
+    );
     let counts: BTreeMap<String, i64> = store
         .outbox_counts("now")
         .await
@@ -241,31 +343,74 @@ async fn dispatcher_records_every_result(store: &Store) {
         .collect();
     assert_eq!(counts.get(row_state::SKIPPED), Some(&1), "{counts:?}");
     assert_eq!(counts.get(row_state::FAILED), Some(&1), "{counts:?}");
-    assert_eq!(counts.get(row_state::PENDING), Some(&1), "the transient failure waits for its retry: {counts:?}");
+    assert_eq!(
+        counts.get(row_state::PENDING),
+        Some(&1),
+        "the transient failure waits for its retry: {counts:?}"
+    );
     assert!(!store.finish_campaign_if_done("now").await.unwrap());
 
     // The retry is due later; a dispatcher run after that sends it, with tracked links.
     let later = Utc::now() + Duration::hours(2);
-    let rows = store.claim_outbox("test", later, Duration::seconds(30), 10).await.unwrap();
+    let rows = store
+        .claim_outbox("test", later, Duration::seconds(30), 10)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].attempts, 2);
-    assert!(store.outbox_sent(rows[0].id, "test", "m1", later).await.unwrap());
+    assert!(
+        store
+            .outbox_sent(rows[0].id, "test", "m1", later)
+            .await
+            .unwrap()
+    );
     // Someone else's lease cannot record a result.
-    assert!(!store.outbox_sent(rows[0].id, "other", "m1", later).await.unwrap());
+    assert!(
+        !store
+            .outbox_sent(rows[0].id, "other", "m1", later)
+            .await
+            .unwrap()
+    );
     assert!(store.finish_campaign_if_done("now").await.unwrap());
     let problems = store.outbox_problems("now").await.unwrap();
-    assert!(problems.iter().any(|(state, reason, _)| state == "failed" && reason.contains("chat not found")), "{problems:?}");
-    assert!(problems.iter().any(|(state, reason, _)| state == "skipped" && reason.contains("unsubscribed")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|(state, reason, _)| state == "failed" && reason.contains("chat not found")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|(state, reason, _)| state == "skipped" && reason.contains("unsubscribed")),
+        "{problems:?}"
+    );
 }
 
 async fn tracked_links_point_back_to_their_row(store: &Store) {
     customers(store).await;
     let now = Utc::now();
-    let (a, text) = campaign("links", &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "[telegram]");
+    let (a, text) = campaign(
+        "links",
+        &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "[telegram]",
+    );
     let mut s = settings();
     s.quiet_hours = None;
-    let p = plan::plan(store, &a, &Segments::default(), &s, now).await.unwrap();
-    plan::write(store, &a, &text, &p, &Templates::new(&a).unwrap(), &s, |_| {}).await.unwrap();
+    let p = plan::plan(store, &a, &Segments::default(), &s, now)
+        .await
+        .unwrap();
+    plan::write(
+        store,
+        &a,
+        &text,
+        &p,
+        &Templates::new(&a).unwrap(),
+        &s,
+        |_| {},
+    )
+    .await
+    .unwrap();
     let (fake, links, d) = dispatcher(store, "t");
     while d.step().await.unwrap() {}
     let sent = fake.sent.lock().unwrap().clone();
@@ -274,13 +419,21 @@ async fn tracked_links_point_back_to_their_row(store: &Store) {
     let url = message.buttons[0].url.clone().unwrap();
     assert!(url.starts_with("https://shop.example/l/"), "{url}");
     let (row, n) = links.parse(url.rsplit('/').next().unwrap()).unwrap();
-    let payload: Payload = serde_json::from_str(&store.record_click(row, n as i64).await.unwrap().unwrap()).unwrap();
+    let payload: Payload =
+        serde_json::from_str(&store.record_click(row, n as i64).await.unwrap().unwrap()).unwrap();
     assert_eq!(payload.links()[n], "https://shop.example/new");
 }
 
 async fn delivered(store: &Store, order: &str, buyer: &str, at: DateTime<Utc>) {
     let mut w = store.writer().await.unwrap();
-    w.write_orders(&[crate::segments::order(order, buyer, at - Duration::days(3), 4_200)]).await.unwrap();
+    w.write_orders(&[crate::segments::order(
+        order,
+        buyer,
+        at - Duration::days(3),
+        4_200,
+    )])
+    .await
+    .unwrap();
     w.commit().await.unwrap();
     let o = store.order_by_name(order).await.unwrap().unwrap();
     let mut w = store.writer().await.unwrap();
@@ -306,7 +459,13 @@ async fn triggered_campaign_sends_each_delivery_once(store: &Store) {
     let now = Utc::now();
     delivered(store, "#9001", "la@example.com", now - Duration::days(8)).await;
     // Delivered only 2 days ago: not yet due (7 days after delivery).
-    delivered(store, "#9002", "shanghai@example.com", now - Duration::days(2)).await;
+    delivered(
+        store,
+        "#9002",
+        "shanghai@example.com",
+        now - Duration::days(2),
+    )
+    .await;
     let text = r#"id: review-ask
 name: How was it?
 kind: content
@@ -327,20 +486,47 @@ content:
     let c = spec::parse("review.yaml", text).unwrap();
     let mut s = settings();
     s.quiet_hours = None;
-    let events = kefu_campaigns::triggers::events(store, &c, &Segments::default(), now).await.unwrap();
+    let events = kefu_campaigns::triggers::events(store, &c, &Segments::default(), now)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].step, "delivered@#9001");
-    let p = plan::plan_events(store, &c, &Segments::default(), &s, now, &events).await.unwrap();
-    assert_eq!(plan::write(store, &c, text, &p, &Templates::new(&c).unwrap(), &s, |_| {}).await.unwrap(), 1);
+    let p = plan::plan_events(store, &c, &Segments::default(), &s, now, &events)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan::write(
+            store,
+            &c,
+            text,
+            &p,
+            &Templates::new(&c).unwrap(),
+            &s,
+            |_| {}
+        )
+        .await
+        .unwrap(),
+        1
+    );
 
     // Nothing new: a tick adds nothing.
-    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, now).await.unwrap();
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, now)
+        .await
+        .unwrap();
     assert!(tick.added.is_empty() && tick.failed.is_empty(), "{tick:?}");
     // Five days later the second order is due; the first is not sent again.
     let later = now + Duration::days(5) + Duration::hours(1);
-    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, later).await.unwrap();
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &s, later)
+        .await
+        .unwrap();
     assert_eq!(tick.added, vec![("review-ask".to_string(), 1)], "{tick:?}");
-    let rows: i64 = store.outbox_counts("review-ask").await.unwrap().iter().map(|c| c.rows).sum();
+    let rows: i64 = store
+        .outbox_counts("review-ask")
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.rows)
+        .sum();
     assert_eq!(rows, 2);
     // An ongoing campaign does not finish when its rows are done.
     assert!(!store.finish_campaign_if_done("review-ask").await.unwrap());
