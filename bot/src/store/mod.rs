@@ -8,6 +8,7 @@
 mod agent;
 mod bulk;
 mod channels;
+mod native;
 mod outbox;
 mod read;
 pub mod records;
@@ -57,6 +58,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// From a bulk write made on the SQLite connection directly (`store::native`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Sqlite, Transaction};
 
-use super::bulk::{Columns, Dialect, JsonRows, Kind, insert_sql};
+use super::bulk::{Columns, Dialect, Kind, Rows, bulk_insert_sql};
 use super::records::*;
 use super::{Pool, Result};
 use crate::shop::{Channel, Email, Phone};
@@ -184,6 +184,11 @@ pub struct Writer {
     /// transaction first wrote customers and the cache has not been emptied since. A
     /// customer missing from the cache is then new and needs no look-up.
     customers_all_cached: Option<bool>,
+    /// Secondary indexes dropped for a bulk load into empty tables, as `(name, CREATE
+    /// statement)`, re-created by [`Writer::commit`]. Building an index once from the
+    /// loaded rows is much cheaper than keeping it up to date row by row; a rollback
+    /// brings the dropped indexes back with everything else.
+    deferred_indexes: Vec<(String, String)>,
 }
 
 /// A stored consent decision: granted or not, and when.
@@ -238,11 +243,45 @@ impl Writer {
             consents: HashMap::new(),
             orders_were_empty: None,
             customers_all_cached: None,
+            deferred_indexes: Vec::new(),
         })
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        for (_, create) in std::mem::take(&mut self.deferred_indexes) {
+            let sql = sqlx::AssertSqlSafe(create);
+            on_tx!(&mut self.tx, c => sqlx::query(sql).execute(&mut *c).await.map(|_| ())?);
+        }
         self.tx.commit().await
+    }
+
+    /// Drops the secondary indexes of `tables` until [`Writer::commit`], which builds them
+    /// again. Only for tables this transaction found empty and will fill in bulk, and only
+    /// on SQLite: there the transaction holds the write lock and readers keep their own
+    /// snapshot, while PostgreSQL would lock readers out of the table until the commit.
+    /// Unique indexes (constraints the writes rely on) and indexes the import's own
+    /// look-ups use stay in place; callers name only tables whose look-ups go through
+    /// their primary or unique keys.
+    async fn defer_indexes(&mut self, tables: &[&str]) -> Result<()> {
+        let Tx::Sqlite(t) = &mut self.tx else {
+            return Ok(());
+        };
+        for table in tables {
+            let indexes: Vec<(String, String)> = sqlx::query_as(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+                 AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name",
+            )
+            .bind(*table)
+            .fetch_all(&mut **t)
+            .await?;
+            for (name, create) in indexes {
+                let drop =
+                    sqlx::AssertSqlSafe(format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")));
+                sqlx::query(drop).execute(&mut **t).await?;
+                self.deferred_indexes.push((name, create));
+            }
+        }
+        Ok(())
     }
 
     // ----- customers -----
@@ -344,10 +383,10 @@ impl Writer {
         let dialect = self.tx.dialect();
         let insert = format!(
             "{} RETURNING id, email, phone",
-            insert_sql(dialect, "customers", CUSTOMER_COLUMNS)
+            bulk_insert_sql(dialect, "customers", CUSTOMER_COLUMNS)
         );
         for chunk in new.chunks(BULK_ROWS) {
-            let mut rows = JsonRows::new(CUSTOMER_COLUMNS);
+            let mut rows = Rows::for_dialect(dialect, CUSTOMER_COLUMNS);
             for r in chunk.iter().filter_map(|k| merged.get(*k)) {
                 rows.row()
                     .text(r.email.as_ref().map(Email::as_str))
@@ -403,10 +442,10 @@ impl Writer {
         let upsert = format!(
             "{} ON CONFLICT (channel, external_id) DO UPDATE SET customer_id = excluded.customer_id, verified = excluded.verified \
              WHERE channel_identities.customer_id <> excluded.customer_id OR channel_identities.verified <> excluded.verified",
-            insert_sql(dialect, "channel_identities", IDENTITY_COLUMNS)
+            bulk_insert_sql(dialect, "channel_identities", IDENTITY_COLUMNS)
         );
         for chunk in identities.chunks(BULK_ROWS) {
-            let mut rows = JsonRows::new(IDENTITY_COLUMNS);
+            let mut rows = Rows::for_dialect(dialect, IDENTITY_COLUMNS);
             for ((channel, external), (id, verified)) in chunk {
                 rows.row()
                     .text(Some(channel.as_str()))
@@ -424,10 +463,10 @@ impl Writer {
             "{} ON CONFLICT (customer_id, channel) DO UPDATE SET granted = excluded.granted, source = excluded.source, \
              updated_at = excluded.updated_at WHERE customer_consents.granted <> excluded.granted \
              AND customer_consents.updated_at < excluded.updated_at",
-            insert_sql(dialect, "customer_consents", CONSENT_COLUMNS)
+            bulk_insert_sql(dialect, "customer_consents", CONSENT_COLUMNS)
         );
         for chunk in consents.chunks(BULK_ROWS) {
-            let mut rows = JsonRows::new(CONSENT_COLUMNS);
+            let mut rows = Rows::for_dialect(dialect, CONSENT_COLUMNS);
             for ((id, channel), consent) in chunk {
                 rows.row()
                     .int(Some(*id))
@@ -449,8 +488,12 @@ impl Writer {
     }
 
     /// Runs a bulk statement (see [`super::bulk`]) with `rows` as its `$1`.
-    async fn bulk_execute(&mut self, sql: &str, rows: JsonRows) -> Result<()> {
+    async fn bulk_execute(&mut self, sql: &str, rows: Rows) -> Result<()> {
         if rows.is_empty() {
+            return Ok(());
+        }
+        if let Tx::Sqlite(t) = &mut self.tx {
+            super::native::run::<()>(t, sql, &rows).await?;
             return Ok(());
         }
         let rows = rows.finish();
@@ -460,15 +503,19 @@ impl Writer {
     }
 
     /// Runs a bulk statement that returns rows.
-    async fn bulk_fetch<T>(&mut self, sql: &str, rows: JsonRows) -> Result<Vec<T>>
+    async fn bulk_fetch<T>(&mut self, sql: &str, rows: Rows) -> Result<Vec<T>>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + super::native::Returned
             + Send
             + Unpin,
     {
         if rows.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Tx::Sqlite(t) = &mut self.tx {
+            return super::native::run(t, sql, &rows).await;
         }
         let rows = rows.finish();
         let sql = sqlx::AssertSqlSafe(sql.to_string());
@@ -676,6 +723,10 @@ impl Writer {
         if self.orders_were_empty.is_none() {
             let any: Option<i64> = on_tx!(&mut self.tx, c => sqlx::query_scalar("SELECT id FROM orders LIMIT 1").fetch_optional(&mut *c).await?);
             self.orders_were_empty = Some(any.is_none());
+            if any.is_none() {
+                // Order look-ups go by the unique name only (kept); lines by primary key.
+                self.defer_indexes(&["orders", "order_lines"]).await?;
+            }
         }
         let all_new = self.orders_were_empty == Some(true);
         let lookups = if all_new { &names[..0] } else { &names[..] };
@@ -725,7 +776,7 @@ impl Writer {
         let insert = if all_new {
             format!(
                 "{} RETURNING id, name",
-                insert_sql(dialect, "orders", ORDER_COLUMNS)
+                bulk_insert_sql(dialect, "orders", ORDER_COLUMNS)
             )
         } else {
             format!(
@@ -741,12 +792,12 @@ impl Writer {
                  source = excluded.source, created_at = excluded.created_at, paid_at = excluded.paid_at, \
                  fulfilled_at = excluded.fulfilled_at, cancelled_at = excluded.cancelled_at, \
                  content_hash = excluded.content_hash, updated_at = excluded.updated_at RETURNING id, name",
-                insert_sql(dialect, "orders", ORDER_COLUMNS)
+                bulk_insert_sql(dialect, "orders", ORDER_COLUMNS)
             )
         };
         let mut order_ids: HashMap<String, i64> = HashMap::with_capacity(todo.len());
         for chunk in todo.chunks(BULK_ROWS) {
-            let mut rows = JsonRows::new(ORDER_COLUMNS);
+            let mut rows = Rows::for_dialect(dialect, ORDER_COLUMNS);
             for &i in chunk {
                 let o = &records[i];
                 rows.row()
@@ -790,8 +841,8 @@ impl Writer {
             .collect();
         self.delete_in("DELETE FROM order_lines WHERE order_id IN (", &changed)
             .await?;
-        let insert = insert_sql(dialect, "order_lines", LINE_COLUMNS);
-        let mut rows = JsonRows::new(LINE_COLUMNS);
+        let insert = bulk_insert_sql(dialect, "order_lines", LINE_COLUMNS);
+        let mut rows = Rows::for_dialect(dialect, LINE_COLUMNS);
         for &i in &todo {
             let Some(id) = order_ids.get(&records[i].name) else {
                 continue;
@@ -812,7 +863,8 @@ impl Writer {
                     .text(l.vendor.as_deref());
                 counts.lines += 1;
                 if rows.len() >= BULK_ROWS {
-                    let full = std::mem::replace(&mut rows, JsonRows::new(LINE_COLUMNS));
+                    let full =
+                        std::mem::replace(&mut rows, Rows::for_dialect(dialect, LINE_COLUMNS));
                     self.bulk_execute(&insert, full).await?;
                 }
             }
