@@ -8,8 +8,12 @@
 //! again, which is the only way a recipient can get a message twice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::bulk::{Columns, JsonRows, Kind, insert_sql};
 use super::write::{Tx, on_tx};
@@ -162,24 +166,76 @@ const BATCH: usize = 5_000;
 
 /// Writes one campaign's plan in a single transaction: nothing is visible (or sent) until
 /// [`PlanWriter::commit`], and dropping it rolls the whole plan back.
+///
+/// Full batches are executed by a task of their own that owns the transaction, one after
+/// the other in push order, so the caller prepares the next batch while the database
+/// inserts the previous one.
 pub struct PlanWriter {
-    tx: Tx,
     campaign: String,
     rows: JsonRows,
-    sql: String,
-    written: u64,
+    /// Rows handed to the inserting task.
+    handed: u64,
+    progress: Arc<Progress>,
+    inserter: Option<Inserter>,
+}
+
+/// The task that executes the batches, and the way to it.
+struct Inserter {
+    /// Each batch: its row count and its rows (JSON).
+    batches: mpsc::Sender<(u64, String)>,
+    task: JoinHandle<Result<Tx>>,
+}
+
+/// What the inserting task has done so far.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Rows of the batches executed.
+    executed: AtomicU64,
+    /// Rows the database reported as inserted.
+    written: AtomicU64,
 }
 
 impl std::fmt::Debug for PlanWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PlanWriter")
             .field("campaign", &self.campaign)
-            .field("written", &self.written)
+            .field("written", &self.written())
             .finish_non_exhaustive()
     }
 }
 
+/// Executes each batch received with `sql`, in order, inside `tx`; returns the
+/// transaction when the sender is gone, or the first error.
+async fn insert_batches(
+    mut tx: Tx,
+    sql: String,
+    mut batches: mpsc::Receiver<(u64, String)>,
+    progress: Arc<Progress>,
+) -> Result<Tx> {
+    while let Some((count, rows)) = batches.recv().await {
+        let sql = sqlx::AssertSqlSafe(sql.clone());
+        let done = on_tx!(&mut tx, c => sqlx::query(sql).bind(rows).execute(&mut *c).await?.rows_affected());
+        progress.written.fetch_add(done, Ordering::Relaxed);
+        progress.executed.fetch_add(count, Ordering::Relaxed);
+    }
+    Ok(tx)
+}
+
 impl PlanWriter {
+    fn new(tx: Tx, campaign: String, sql: String) -> Self {
+        let progress = Arc::new(Progress::default());
+        // One batch waits while one executes.
+        let (batches, receiver) = mpsc::channel(1);
+        let task = tokio::spawn(insert_batches(tx, sql, receiver, progress.clone()));
+        PlanWriter {
+            campaign,
+            rows: JsonRows::new(OUTBOX_COLUMNS),
+            handed: 0,
+            progress,
+            inserter: Some(Inserter { batches, task }),
+        }
+    }
+
     pub async fn push(&mut self, row: &NewOutboxRow) -> Result<()> {
         self.rows
             .row()
@@ -205,22 +261,48 @@ impl PlanWriter {
         if self.rows.is_empty() {
             return Ok(());
         }
+        let count = self.rows.len() as u64;
         let rows = std::mem::replace(&mut self.rows, JsonRows::new(OUTBOX_COLUMNS)).finish();
-        let sql = sqlx::AssertSqlSafe(self.sql.clone());
-        let done = on_tx!(&mut self.tx, c => sqlx::query(sql).bind(rows).execute(&mut *c).await?.rows_affected());
-        self.written += done;
+        let sent = match &self.inserter {
+            Some(i) => i.batches.send((count, rows)).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The task stopped: it failed; its error says why.
+            self.finish().await?;
+            return Err(StoreError::Conflict(
+                "the plan's rows could not be written".into(),
+            ));
+        }
+        self.handed += count;
         Ok(())
+    }
+
+    /// Waits for every batch handed over to be executed; the transaction.
+    async fn finish(&mut self) -> Result<Tx> {
+        let Some(Inserter { batches, task }) = self.inserter.take() else {
+            return Err(StoreError::Conflict(
+                "the plan's rows could not be written".into(),
+            ));
+        };
+        drop(batches);
+        task.await
+            .map_err(|e| StoreError::Conflict(format!("writing the plan's rows: {e}")))?
     }
 
     /// Rows written so far.
     pub fn written(&self) -> u64 {
-        self.written + self.rows.len() as u64
+        let executed = self.progress.executed.load(Ordering::Relaxed);
+        self.progress.written.load(Ordering::Relaxed)
+            + self.handed.saturating_sub(executed)
+            + self.rows.len() as u64
     }
 
     pub async fn commit(mut self) -> Result<u64> {
         self.flush().await?;
-        self.tx.commit().await?;
-        Ok(self.written)
+        let tx = self.finish().await?;
+        tx.commit().await?;
+        Ok(self.progress.written.load(Ordering::Relaxed))
     }
 }
 
@@ -292,13 +374,7 @@ impl Store {
         // Uniqueness is the planner's promise; a duplicate is a bug to surface, so there
         // is no ON CONFLICT here.
         let sql = insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS);
-        Ok(PlanWriter {
-            tx,
-            campaign: campaign.id.clone(),
-            rows: JsonRows::new(OUTBOX_COLUMNS),
-            sql,
-            written: 0,
-        })
+        Ok(PlanWriter::new(tx, campaign.id.clone(), sql))
     }
 
     /// Adds rows to a planned campaign (a recurring campaign's next occurrence, a
@@ -311,13 +387,7 @@ impl Store {
             "{} ON CONFLICT (campaign_id, step, recipient) DO NOTHING",
             insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS)
         );
-        Ok(PlanWriter {
-            tx,
-            campaign: campaign.to_string(),
-            rows: JsonRows::new(OUTBOX_COLUMNS),
-            sql,
-            written: 0,
-        })
+        Ok(PlanWriter::new(tx, campaign.to_string(), sql))
     }
 
     /// Orders whose parcels were all delivered between `from` (exclusive) and `to`

@@ -65,11 +65,14 @@ pub async fn load_facts(
     now: DateTime<Utc>,
     window_days: u32,
 ) -> Result<Vec<CustomerFacts>, Error> {
-    let (scores, open) = score_with_support(store, now, window_days).await?;
-    let customers = store.segment_customers().await?;
-    let mut identities = store.all_identities().await?;
+    // Independent reads, each on its own pooled connection.
+    let ((scores, open), customers, mut identities, mut consents) = tokio::try_join!(
+        score_with_support(store, now, window_days),
+        async { Ok::<_, Error>(store.segment_customers().await?) },
+        async { Ok::<_, Error>(store.all_identities().await?) },
+        async { Ok::<_, Error>(store.all_consents().await?) },
+    )?;
     identities.sort_by_key(|(c, _, _)| *c);
-    let mut consents = store.all_consents().await?;
     consents.sort_by_key(|(c, _, _)| *c);
     let (mut ii, mut ci, mut oi, mut si) = (0usize, 0usize, 0usize, 0usize);
     let mut out = Vec::with_capacity(customers.len());

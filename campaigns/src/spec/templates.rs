@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, Utc};
 use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
-use handlebars::{Handlebars, Path};
+use handlebars::{Handlebars, Path, PathSeg};
 use serde_json::{Value, json};
 
 use super::model::{ButtonAction, Campaign, Content, Kind, Livestream, Message};
@@ -696,18 +696,115 @@ pub struct RenderFailure {
 
 #[derive(Debug, Clone)]
 enum CompiledButton {
-    Url { label: String, url: String },
-    Action { label: String, action: ButtonAction },
+    Url {
+        label: Compiled,
+        url: Compiled,
+    },
+    Action {
+        label: Compiled,
+        action: ButtonAction,
+    },
+}
+
+/// One template field: its registry key, and its pieces when it is plain text with
+/// variables only (no helpers, blocks, partials or comments), which renders without
+/// handlebars.
+#[derive(Debug, Clone)]
+struct Compiled {
+    name: String,
+    pieces: Option<Vec<Piece>>,
+}
+
+/// A part of a plain template.
+#[derive(Debug, Clone)]
+enum Piece {
+    Text(String),
+    /// `{{a.b}}`: a variable by its path from the top of the context.
+    Var(Vec<String>),
+}
+
+/// Handlebars' built-in helpers (and more): an expression naming one calls the helper.
+const HELPER_NAMES: &[&str] = &[
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "raw",
+    "log",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "blockHelperMissing",
+    "helperMissing",
+];
+
+/// The pieces of a template made of text and plain variables only, as handlebars renders
+/// them at the top level: a path of named segments resolved from the root, printed
+/// without escaping. `None` for anything else.
+fn pieces_of(template: &Template) -> Option<Vec<Piece>> {
+    let mut out = Vec::new();
+    for element in &template.elements {
+        match element {
+            TemplateElement::RawString(s) => out.push(Piece::Text(s.clone())),
+            TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
+                if ht.block
+                    || !ht.params.is_empty()
+                    || !ht.hash.is_empty()
+                    || ht.block_param.is_some()
+                    || ht.template.is_some()
+                    || ht.inverse.is_some()
+                {
+                    return None;
+                }
+                let Parameter::Path(Path::Relative((segs, raw))) = &ht.name else {
+                    return None;
+                };
+                if segs.is_empty() || HELPER_NAMES.contains(&raw.as_str()) {
+                    return None;
+                }
+                let mut path = Vec::with_capacity(segs.len());
+                for seg in segs {
+                    match seg {
+                        PathSeg::Named(n) => path.push(n.clone()),
+                        _ => return None,
+                    }
+                }
+                out.push(Piece::Var(path));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// Template names (registry keys) of one message's fields.
 #[derive(Debug, Clone)]
 struct CompiledMessage {
-    subject: Option<String>,
-    text: String,
-    image: Option<String>,
+    subject: Option<Compiled>,
+    text: Compiled,
+    image: Option<Compiled>,
     buttons: Vec<CompiledButton>,
     products: Vec<String>,
+}
+
+/// The variables of one recipient, for rendering without building the whole context.
+pub trait Vars {
+    /// Appends what `{{path}}` prints (a path from the top of the context, by segment),
+    /// exactly as handlebars prints that value of [`Vars::context`]; `false` (with
+    /// `out` as it may be) when the value is not a plain one (missing, an object or a
+    /// list) or the path is unknown here: the template is then rendered by handlebars
+    /// with the full context.
+    fn write(&self, path: &[String], out: &mut String) -> bool;
+    /// The full render context.
+    fn context(&self) -> Value;
 }
 
 #[derive(Debug, Clone)]
@@ -832,16 +929,20 @@ impl Templates {
             let mut buttonless = Vec::new();
             for (lang, message) in &site.content.languages {
                 let mpath = site.path.k("languages").k(lang);
-                let mut register = |path: KeyPath, source: &str| -> String {
+                let mut register = |path: KeyPath, source: &str| -> Compiled {
                     let name = path.to_string();
+                    let mut pieces = None;
                     match compile(source) {
-                        Ok(t) => registry.register_template(&name, t),
+                        Ok(t) => {
+                            pieces = pieces_of(&t);
+                            registry.register_template(&name, t)
+                        }
                         Err(message) => failures.push(CompileFailure {
                             field: name.clone(),
                             message,
                         }),
                     }
-                    name
+                    Compiled { name, pieces }
                 };
                 let subject = message
                     .subject
@@ -921,6 +1022,19 @@ impl Templates {
         language: &str,
         context: &Value,
     ) -> Result<RenderedMessage, RenderFailure> {
+        let message = self.message(step, variant, language)?;
+        let render = |c: &Compiled| self.render_one(&c.name, context);
+        message.render_by(render)
+    }
+
+    /// The message `step` sends to a recipient reading `language` (see [`Templates::render`]),
+    /// to render for many recipients.
+    pub fn message(
+        &self,
+        step: Step,
+        variant: Option<&str>,
+        language: &str,
+    ) -> Result<MessageTemplates<'_>, RenderFailure> {
         let content = self.content(step, variant).ok_or_else(|| RenderFailure {
             field: step.as_str().to_owned(),
             message: format!("the campaign has no `{}` message", step.as_str()),
@@ -938,15 +1052,73 @@ impl Templates {
                 field: step.as_str().to_owned(),
                 message: "no languages".to_owned(),
             })?;
-        let render = |name: &str| -> Result<String, RenderFailure> {
-            self.registry
-                .render(name, context)
-                .map_err(|e| RenderFailure {
-                    field: name.to_owned(),
-                    message: describe_render_error(&e),
-                })
+        Ok(MessageTemplates {
+            templates: self,
+            message,
+            language: picked,
+        })
+    }
+
+    fn render_one(&self, name: &str, context: &Value) -> Result<String, RenderFailure> {
+        self.registry
+            .render(name, context)
+            .map_err(|e| RenderFailure {
+                field: name.to_owned(),
+                message: describe_render_error(&e),
+            })
+    }
+}
+
+/// The templates of one message, in the language picked for the recipients it is for.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageTemplates<'t> {
+    templates: &'t Templates,
+    message: &'t CompiledMessage,
+    language: &'t str,
+}
+
+impl MessageTemplates<'_> {
+    /// The language picked (see [`pick_language`]).
+    pub fn language(&self) -> &str {
+        self.language
+    }
+
+    /// Product handles for the product cards.
+    pub fn products(&self) -> &[String] {
+        &self.message.products
+    }
+
+    /// Renders the message for one recipient: plain templates straight from `vars`,
+    /// others by handlebars with [`Vars::context`] (built once, when first needed).
+    /// The same text as [`Templates::render`] with that context.
+    pub fn render(&self, vars: &dyn Vars) -> Result<RenderedMessage, RenderFailure> {
+        let mut context: Option<Value> = None;
+        let render = |c: &Compiled| -> Result<String, RenderFailure> {
+            if let Some(pieces) = &c.pieces {
+                let mut out = String::new();
+                let plain = pieces.iter().all(|p| match p {
+                    Piece::Text(t) => {
+                        out.push_str(t);
+                        true
+                    }
+                    Piece::Var(path) => vars.write(path, &mut out),
+                });
+                if plain {
+                    return Ok(out);
+                }
+            }
+            let context = context.get_or_insert_with(|| vars.context());
+            self.templates.render_one(&c.name, context)
         };
-        let mut buttons = Vec::new();
+        self.render_by(render)
+    }
+
+    fn render_by(
+        &self,
+        mut render: impl FnMut(&Compiled) -> Result<String, RenderFailure>,
+    ) -> Result<RenderedMessage, RenderFailure> {
+        let message = self.message;
+        let mut buttons = Vec::with_capacity(message.buttons.len());
         for b in &message.buttons {
             buttons.push(match b {
                 CompiledButton::Url { label, url } => {
@@ -958,10 +1130,10 @@ impl Templates {
             });
         }
         Ok(RenderedMessage {
-            language: picked.to_owned(),
-            subject: message.subject.as_deref().map(render).transpose()?,
+            language: self.language.to_owned(),
+            subject: message.subject.as_ref().map(&mut render).transpose()?,
             text: render(&message.text)?,
-            image: message.image.as_deref().map(render).transpose()?,
+            image: message.image.as_ref().map(&mut render).transpose()?,
             buttons,
             products: message.products.clone(),
         })
