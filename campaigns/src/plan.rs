@@ -10,7 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use kefu_bot::shop::Channel;
-use kefu_bot::store::{NewCampaign, NewOutboxRow, Store, StoreError};
+use kefu_bot::store::{LastOrder, NewCampaign, NewOutboxRow, Store, StoreError};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -715,7 +715,7 @@ impl Catalog {
             title: text.title.clone(),
             price,
             url: format!("{}/products/{}", shop_url.trim_end_matches('/'), p.handle),
-            image: None,
+            image: p.image_url.clone(),
         })
     }
 }
@@ -745,6 +745,7 @@ pub fn context(
     catalog: &Catalog,
     language: &str,
     products: &[String],
+    last_order: Option<&LastOrder>,
 ) -> serde_json::Value {
     let cards: Vec<serde_json::Value> = products
         .iter()
@@ -772,9 +773,17 @@ pub fn context(
             "segment": f.group,
         })
     });
-    // Filled per recipient when a template asks for it; empty otherwise, so strict
-    // rendering never fails on a customer without orders.
-    let last_order = json!({"name": "", "date": "", "total": "", "items": []});
+    // Empty for a customer without orders (or when no template asks for it), so strict
+    // rendering never fails.
+    let last_order = match last_order {
+        Some(o) => json!({
+            "name": o.name,
+            "date": last_order_date(o, tz),
+            "total": kefu_bot::agent::tools::money(o.total_minor, &o.currency),
+            "items": o.items.iter().map(|(name, quantity)| json!({"name": name, "quantity": quantity})).collect::<Vec<_>>(),
+        }),
+        None => json!({"name": "", "date": "", "total": "", "items": []}),
+    };
     json!({
         "customer": customer,
         "last_order": last_order,
@@ -783,6 +792,21 @@ pub fn context(
         "livestream": livestream,
         "unsubscribe_url": format!("{}/unsubscribe", settings.shop_url.trim_end_matches('/')),
     })
+}
+
+/// The day of an order in the recipient's time zone (`2026-03-02`).
+fn last_order_date(order: &LastOrder, tz: Tz) -> String {
+    order
+        .created_at
+        .with_timezone(&tz)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Whether any of the campaign's templates mentions `last_order`: only then are the
+/// recipients' last orders read.
+fn uses_last_order(campaign: &Campaign) -> bool {
+    serde_json::to_string(campaign).is_ok_and(|text| text.contains("last_order"))
 }
 
 /// The outbox message for a rendered template.
@@ -840,6 +864,7 @@ fn payload_with(
 /// whole context.
 struct RowVars<'a> {
     facts: Option<&'a CustomerFacts>,
+    last_order: Option<&'a LastOrder>,
     campaign: &'a Campaign,
     settings: &'a PlanSettings,
     catalog: &'a Catalog,
@@ -887,7 +912,21 @@ impl Vars for RowVars<'_> {
                 out.push_str(settings.shop_url.trim_end_matches('/'));
                 out.push_str("/unsubscribe");
             }
-            ("last_order", Some("name" | "date" | "total")) => {}
+            ("last_order", Some(field @ ("name" | "date" | "total"))) => {
+                let Some(o) = self.last_order else {
+                    return true;
+                };
+                match field {
+                    "name" => out.push_str(&o.name),
+                    "date" => {
+                        let tz = self
+                            .facts
+                            .map_or(settings.time_zone, |f| tz_of(f, settings.time_zone));
+                        out.push_str(&last_order_date(o, tz));
+                    }
+                    _ => out.push_str(&kefu_bot::agent::tools::money(o.total_minor, &o.currency)),
+                }
+            }
             ("livestream", Some(field)) => {
                 let Some(l) = &self.campaign.livestream else {
                     return false;
@@ -920,6 +959,7 @@ impl Vars for RowVars<'_> {
             self.catalog,
             self.language,
             self.products,
+            self.last_order,
         )
     }
 }
@@ -989,6 +1029,19 @@ async fn fill(
     mut progress: impl FnMut(u64),
 ) -> Result<u64, PlanError> {
     let catalog = Catalog::load(store, campaign).await?;
+    let last_orders = if uses_last_order(campaign) {
+        let mut ids: Vec<i64> = plan
+            .rows
+            .iter()
+            .filter_map(|row| row.member.and_then(|m| plan.facts.get(m)))
+            .map(|f| f.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        store.last_orders(&ids).await?
+    } else {
+        HashMap::new()
+    };
     let rsvp = campaign.livestream.as_ref().is_some_and(|l| l.rsvp);
     let pin = campaign.community.as_ref().is_some_and(|c| c.pin);
     let mut prepared: Vec<Prepared<'_>> = Vec::new();
@@ -1031,6 +1084,7 @@ async fn fill(
         let p = &prepared[at];
         let vars = RowVars {
             facts,
+            last_order: facts.and_then(|f| last_orders.get(&f.id)),
             campaign,
             settings,
             catalog: &catalog,
@@ -1215,14 +1269,38 @@ schedule:
         let catalog = Catalog::default();
         let (full, bare) = (facts(true), facts(false));
         let mut compared = 0;
-        for facts in [Some(&full), Some(&bare), None] {
+        let order = LastOrder {
+            name: "#1042".into(),
+            // 23:30 UTC is already the next day in Berlin.
+            created_at: DateTime::parse_from_rfc3339("2026-03-01T23:30:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            total_minor: 6400,
+            currency: "USD".into(),
+            items: vec![("Dragon Well".into(), 2)],
+        };
+        let mut with_order = 0;
+        for (facts, last_order) in [
+            (Some(&full), Some(&order)),
+            (Some(&full), None),
+            (Some(&bare), None),
+            (None, None),
+        ] {
             for step in [Step::Main, Step::Reminder, Step::Live] {
                 for language in ["en", "de", "zh-Hans", ""] {
                     let products = &message_of(&campaign, step, None, language).products;
-                    let ctx = context(facts, &campaign, &settings, &catalog, language, products);
+                    let ctx = context(
+                        facts, &campaign, &settings, &catalog, language, products, last_order,
+                    );
                     let expected = templates.render(step, None, language, &ctx);
+                    if let (Some(_), Ok(text)) = (last_order, &expected) {
+                        if text.text.contains("[#1042|2026-03-02|64.00 USD]") {
+                            with_order += 1;
+                        }
+                    }
                     let vars = RowVars {
                         facts,
+                        last_order,
                         campaign: &campaign,
                         settings: &settings,
                         catalog: &catalog,
@@ -1238,5 +1316,6 @@ schedule:
             }
         }
         assert!(compared >= 16, "{compared}");
+        assert!(with_order >= 1, "no message showed the last order");
     }
 }

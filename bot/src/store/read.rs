@@ -531,13 +531,14 @@ impl Store {
             Option<String>,
             Json<Vec<String>>,
             bool,
+            Option<String>,
         )> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, handle, vendor, product_type, tags, published FROM products WHERE handle = $1",
+            "SELECT id, handle, vendor, product_type, tags, published, image_url FROM products WHERE handle = $1",
         )
         .bind(handle)
         .fetch_optional(p)
         .await?);
-        let Some((id, handle, vendor, product_type, tags, published)) = row else {
+        let Some((id, handle, vendor, product_type, tags, published, image_url)) = row else {
             return Ok(None);
         };
         let (texts, variants) = on_pool!(self, p => {
@@ -563,6 +564,7 @@ impl Store {
             product_type,
             tags: tags.0,
             published,
+            image_url,
             translations: texts
                 .into_iter()
                 .map(|(lang, title, description)| ProductText {
@@ -601,10 +603,19 @@ impl Store {
             Option<i64>,
             Option<i64>,
         );
+        type ProductRow = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Json<Vec<String>>,
+            bool,
+            Option<String>,
+        );
         let (rows, texts, variants) = on_pool!(self, p => {
-            let rows: Vec<(i64, String, Option<String>, Option<String>, Json<Vec<String>>, bool)> =
+            let rows: Vec<ProductRow> =
                 sqlx::query_as(
-                    "SELECT id, handle, vendor, product_type, tags, published FROM products \
+                    "SELECT id, handle, vendor, product_type, tags, published, image_url FROM products \
                      WHERE published ORDER BY handle",
                 )
                 .fetch_all(p)
@@ -643,7 +654,7 @@ impl Store {
         }
         Ok(rows
             .into_iter()
-            .map(|(id, handle, vendor, product_type, tags, published)| {
+            .map(|(id, handle, vendor, product_type, tags, published, image_url)| {
                 let (translations, variants) = by_product.remove(&id).unwrap_or_default();
                 Product {
                     id,
@@ -652,6 +663,7 @@ impl Store {
                     product_type,
                     tags: tags.0,
                     published,
+                    image_url,
                     translations,
                     variants,
                 }

@@ -289,6 +289,8 @@ pub struct Product {
     pub product_type: Option<String>,
     pub tags: Vec<String>,
     pub published: bool,
+    /// The product's main image (Shopify's `Image Src`).
+    pub image_url: Option<String>,
     pub translations: Vec<ProductText>,
     pub variants: Vec<VariantRecord>,
 }

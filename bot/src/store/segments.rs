@@ -328,7 +328,76 @@ async fn sqlite_segment_customers(p: &sqlx::SqlitePool) -> Result<Vec<SegmentCus
     Ok(out)
 }
 
+/// A customer's most recent order, for campaign templates (`last_order.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastOrder {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub total_minor: i64,
+    pub currency: String,
+    /// Line items in order: product name and quantity.
+    pub items: Vec<(String, i64)>,
+}
+
+/// Customers (or orders) per look-up in [`Store::last_orders`].
+const LAST_ORDERS_CHUNK: usize = 5_000;
+
 impl Store {
+    /// The most recent order of each of `customers` who has one, with its line items.
+    /// Of two orders placed at the same instant, the later-written one counts.
+    pub async fn last_orders(&self, customers: &[i64]) -> Result<HashMap<i64, LastOrder>> {
+        let (ids_sql, lines_sql) = match self.backend() {
+            Backend::Sqlite => (
+                "SELECT o.customer_id, o.id, o.name, o.created_at, o.total_minor, o.currency FROM orders o \
+                 WHERE o.customer_id IN (SELECT value FROM json_each($1)) \
+                 AND o.created_at = (SELECT max(l.created_at) FROM orders l WHERE l.customer_id = o.customer_id) \
+                 ORDER BY o.id",
+                "SELECT order_id, name, quantity FROM order_lines \
+                 WHERE order_id IN (SELECT value FROM json_each($1)) ORDER BY order_id, position",
+            ),
+            Backend::Postgres => (
+                "SELECT o.customer_id, o.id, o.name, o.created_at, o.total_minor, o.currency FROM orders o \
+                 WHERE o.customer_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) \
+                 AND o.created_at = (SELECT max(l.created_at) FROM orders l WHERE l.customer_id = o.customer_id) \
+                 ORDER BY o.id",
+                "SELECT order_id, name, quantity::bigint FROM order_lines \
+                 WHERE order_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint) ORDER BY order_id, position",
+            ),
+        };
+        let mut out: HashMap<i64, (i64, LastOrder)> = HashMap::new();
+        for chunk in customers.chunks(LAST_ORDERS_CHUNK) {
+            let ids = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+            let rows: Vec<(i64, i64, String, DateTime<Utc>, i64, String)> = on_pool!(self, p => {
+                sqlx::query_as(ids_sql).bind(&ids).fetch_all(p).await?
+            });
+            // Rows come in id order: a later one at the same instant replaces the earlier.
+            for (customer, id, name, created_at, total_minor, currency) in rows {
+                let order = LastOrder {
+                    name,
+                    created_at,
+                    total_minor,
+                    currency,
+                    items: Vec::new(),
+                };
+                out.insert(customer, (id, order));
+            }
+        }
+        let by_order: HashMap<i64, i64> = out.iter().map(|(c, (o, _))| (*o, *c)).collect();
+        let order_ids: Vec<i64> = by_order.keys().copied().collect();
+        for chunk in order_ids.chunks(LAST_ORDERS_CHUNK) {
+            let ids = serde_json::to_string(chunk).unwrap_or_else(|_| "[]".into());
+            let rows: Vec<(i64, String, i64)> = on_pool!(self, p => {
+                sqlx::query_as(lines_sql).bind(&ids).fetch_all(p).await?
+            });
+            for (order, name, quantity) in rows {
+                if let Some(last) = by_order.get(&order).and_then(|c| out.get_mut(c)) {
+                    last.1.items.push((name, quantity));
+                }
+            }
+        }
+        Ok(out.into_iter().map(|(c, (_, o))| (c, o)).collect())
+    }
+
     /// Every customer's profile, by id.
     pub async fn segment_customers(&self) -> Result<Vec<SegmentCustomer>> {
         if let super::Pool::Sqlite(p) = &self.pool {

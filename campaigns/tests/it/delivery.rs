@@ -532,7 +532,87 @@ content:
     assert!(!store.finish_campaign_if_done("review-ask").await.unwrap());
 }
 
+/// `last_order.*` shows each recipient's own latest order, dated in their time zone;
+/// someone who never ordered gets the `{{else}}` branch.
+async fn templates_show_each_recipients_last_order(store: &Store) {
+    customers(store).await;
+    let mut w = store.writer().await.unwrap();
+    let mut later =
+        crate::segments::order("#7002", "la@example.com", t("2026-02-01T07:00:00Z"), 6_400);
+    later.lines[0].name = "Dragon Well".into();
+    later.lines[0].quantity = 2;
+    w.write_orders(&[
+        crate::segments::order("#7001", "la@example.com", t("2026-01-10T12:00:00Z"), 1_000),
+        later,
+        crate::segments::order(
+            "#7003",
+            "shanghai@example.com",
+            t("2025-12-24T20:00:00Z"),
+            2_500,
+        ),
+    ])
+    .await
+    .unwrap();
+    w.commit().await.unwrap();
+    let now = Utc::now();
+    let text = format!(
+        r#"id: last-order
+name: Last order
+kind: content
+audience:
+  filter:
+    tags_none: [never]
+channels: [telegram]
+schedule:
+  at: {}
+content:
+  fallback_language: en
+  languages:
+    en:
+      text: "{{{{#if last_order.name}}}}Thanks for {{{{last_order.name}}}} on {{{{last_order.date}}}} ({{{{last_order.total}}}}):{{{{#each last_order.items}}}} {{{{name}}}} x{{{{quantity}}}}{{{{/each}}}}{{{{else}}}}Welcome{{{{/if}}}}"
+"#,
+        now.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let a = spec::parse("test.yaml", &text).unwrap();
+    let mut s = settings();
+    s.quiet_hours = None;
+    let p = plan::plan(store, &a, &Segments::default(), &s, now)
+        .await
+        .unwrap();
+    plan::write(
+        store,
+        &a,
+        &text,
+        &p,
+        &Templates::new(&a).unwrap(),
+        &s,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (fake, _, d) = dispatcher(store, "t");
+    while d.step().await.unwrap() {}
+    let sent = fake.sent.lock().unwrap().clone();
+    let text_to = |addr: &str| {
+        sent.iter()
+            .find(|(a, _)| a == addr)
+            .map(|(_, m)| m.text.clone())
+            .unwrap_or_else(|| panic!("nothing sent to {addr}: {sent:?}"))
+    };
+    // Los Angeles: 07:00 UTC on 1 February is still 31 January there.
+    assert_eq!(
+        text_to("102"),
+        "Thanks for #7002 on 2026-01-31 (64.00 USD): Dragon Well x2"
+    );
+    // Shanghai: 20:00 UTC on 24 December is already the 25th there.
+    assert_eq!(
+        text_to("101"),
+        "Thanks for #7003 on 2025-12-25 (25.00 USD): Thing x1"
+    );
+}
+
 on_both!(
+    templates_show_each_recipients_last_order,
     triggered_campaign_sends_each_delivery_once,
     quiet_hours_consent_and_caps,
     dispatcher_records_every_result,
