@@ -33,7 +33,8 @@ pub use outbox::{
 pub use read::normalise_order_name;
 pub use records::*;
 pub use segments::{
-    BenchShop, CustomerScoreRow, LastOrder, OrderHistory, ParcelSummary, SegmentCustomer, SupportSummary,
+    BenchShop, CustomerScoreRow, LastOrder, OrderHistory, ParcelSummary, SegmentCustomer,
+    SupportSummary,
 };
 pub use write::{OrderCounts, Writer};
 

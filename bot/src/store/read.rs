@@ -654,20 +654,22 @@ impl Store {
         }
         Ok(rows
             .into_iter()
-            .map(|(id, handle, vendor, product_type, tags, published, image_url)| {
-                let (translations, variants) = by_product.remove(&id).unwrap_or_default();
-                Product {
-                    id,
-                    handle,
-                    vendor,
-                    product_type,
-                    tags: tags.0,
-                    published,
-                    image_url,
-                    translations,
-                    variants,
-                }
-            })
+            .map(
+                |(id, handle, vendor, product_type, tags, published, image_url)| {
+                    let (translations, variants) = by_product.remove(&id).unwrap_or_default();
+                    Product {
+                        id,
+                        handle,
+                        vendor,
+                        product_type,
+                        tags: tags.0,
+                        published,
+                        image_url,
+                        translations,
+                        variants,
+                    }
+                },
+            )
             .collect())
     }
 

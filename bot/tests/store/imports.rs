@@ -226,7 +226,10 @@ pub async fn shopify_products_group_variants_by_handle(store: &Store) {
     );
     assert_eq!(gaiwan.tags, vec!["porcelain", "teaware"]);
     // The first image is the product's (campaign product cards show it).
-    assert_eq!(gaiwan.image_url.as_deref(), Some("https://img.example/gw.jpg"));
+    assert_eq!(
+        gaiwan.image_url.as_deref(),
+        Some("https://img.example/gw.jpg")
+    );
     let sencha = store.product_by_handle("sencha").await.unwrap().unwrap();
     assert_eq!(sencha.variants[0].title, "");
     assert_eq!(sencha.image_url, None);
