@@ -1293,10 +1293,10 @@ schedule:
                         facts, &campaign, &settings, &catalog, language, products, last_order,
                     );
                     let expected = templates.render(step, None, language, &ctx);
-                    if let (Some(_), Ok(text)) = (last_order, &expected) {
-                        if text.text.contains("[#1042|2026-03-02|64.00 USD]") {
-                            with_order += 1;
-                        }
+                    if let (Some(_), Ok(text)) = (last_order, &expected)
+                        && text.text.contains("[#1042|2026-03-02|64.00 USD]")
+                    {
+                        with_order += 1;
                     }
                     let vars = RowVars {
                         facts,
