@@ -872,6 +872,14 @@ struct RowVars<'a> {
     products: &'a [String],
 }
 
+impl RowVars<'_> {
+    /// The recipient's time zone, else the shop's.
+    fn time_zone(&self) -> Tz {
+        let shop = self.settings.time_zone;
+        self.facts.map_or(shop, |f| tz_of(f, shop))
+    }
+}
+
 impl Vars for RowVars<'_> {
     fn write(&self, path: &[String], out: &mut String) -> bool {
         let [first, rest @ ..] = path else {
@@ -918,12 +926,7 @@ impl Vars for RowVars<'_> {
                 };
                 match field {
                     "name" => out.push_str(&o.name),
-                    "date" => {
-                        let tz = self
-                            .facts
-                            .map_or(settings.time_zone, |f| tz_of(f, settings.time_zone));
-                        out.push_str(&last_order_date(o, tz));
-                    }
+                    "date" => out.push_str(&last_order_date(o, self.time_zone())),
                     _ => out.push_str(&kefu_bot::agent::tools::money(o.total_minor, &o.currency)),
                 }
             }
@@ -934,9 +937,7 @@ impl Vars for RowVars<'_> {
                 match field {
                     "url" => out.push_str(&l.url),
                     "starts_at" => {
-                        let tz = self
-                            .facts
-                            .map_or(settings.time_zone, |f| tz_of(f, settings.time_zone));
+                        let tz = self.time_zone();
                         let _ = write!(
                             out,
                             "{}",

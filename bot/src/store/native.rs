@@ -50,20 +50,46 @@ pub(super) async fn run<T: Returned>(
     let (chunks, text) = rows.cell_rows();
     let mut out = Vec::new();
     for row in chunks {
-        for (i, cell) in row.iter().enumerate() {
-            let value = match cell {
-                Cell::Null => ValueRef::Null,
-                Cell::Int(v) => ValueRef::Integer(*v),
-                Cell::Text(range) => ValueRef::Text(text.get(range.clone()).unwrap_or_default()),
-            };
-            statement.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(value))?;
-        }
+        bind(&mut statement, row, text)?;
         let mut results = statement.raw_query();
         while let Some(result) = results.next()? {
             out.push(T::read(result)?);
         }
     }
     Ok(out)
+}
+
+/// Runs `sql` (one row's statement, returning nothing) once for each row of `rows`
+/// (cells form), and returns how many rows it changed in all: fewer than the rows given
+/// when an `ON CONFLICT … DO NOTHING` skipped some.
+pub(super) async fn execute(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &str,
+    rows: &Rows,
+) -> Result<u64> {
+    let mut handle = conn.lock_handle().await?;
+    let db = borrow_connection(&mut handle)?;
+    let mut statement = db.prepare(sql)?;
+    let (chunks, text) = rows.cell_rows();
+    let mut changed = 0;
+    for row in chunks {
+        bind(&mut statement, row, text)?;
+        changed += statement.raw_execute()? as u64;
+    }
+    Ok(changed)
+}
+
+/// Binds one row's cells to the statement's parameters `?1`, `?2`, ….
+fn bind(statement: &mut rusqlite::Statement<'_>, row: &[Cell], text: &[u8]) -> Result<()> {
+    for (i, cell) in row.iter().enumerate() {
+        let value = match cell {
+            Cell::Null => ValueRef::Null,
+            Cell::Int(v) => ValueRef::Integer(*v),
+            Cell::Text(range) => ValueRef::Text(text.get(range.clone()).unwrap_or_default()),
+        };
+        statement.raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(value))?;
+    }
+    Ok(())
 }
 
 /// A rusqlite view of the connection whose handle `handle` holds locked. The view never

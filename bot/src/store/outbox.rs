@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::bulk::{Columns, JsonRows, Kind, insert_sql};
+use super::bulk::{Columns, Dialect, Kind, Rows, bulk_insert_sql};
 use super::write::{Tx, on_tx};
 use super::{Result, Store, StoreError, on_pool};
 use crate::shop::Channel;
@@ -172,7 +172,9 @@ const BATCH: usize = 5_000;
 /// inserts the previous one.
 pub struct PlanWriter {
     campaign: String,
-    rows: JsonRows,
+    /// The batch being filled, in the form the backend's statement takes.
+    rows: Rows,
+    dialect: Dialect,
     /// Rows handed to the inserting task.
     handed: u64,
     progress: Arc<Progress>,
@@ -181,8 +183,8 @@ pub struct PlanWriter {
 
 /// The task that executes the batches, and the way to it.
 struct Inserter {
-    /// Each batch: its row count and its rows (JSON).
-    batches: mpsc::Sender<(u64, String)>,
+    /// Each batch: its row count and its rows.
+    batches: mpsc::Sender<(u64, Rows)>,
     task: JoinHandle<Result<Tx>>,
 }
 
@@ -209,12 +211,21 @@ impl std::fmt::Debug for PlanWriter {
 async fn insert_batches(
     mut tx: Tx,
     sql: String,
-    mut batches: mpsc::Receiver<(u64, String)>,
+    mut batches: mpsc::Receiver<(u64, Rows)>,
     progress: Arc<Progress>,
 ) -> Result<Tx> {
     while let Some((count, rows)) = batches.recv().await {
-        let sql = sqlx::AssertSqlSafe(sql.clone());
-        let done = on_tx!(&mut tx, c => sqlx::query(sql).bind(rows).execute(&mut *c).await?.rows_affected());
+        let done = match &mut tx {
+            Tx::Sqlite(t) => super::native::execute(t, &sql, &rows).await?,
+            Tx::Postgres(t) => {
+                let sql = sqlx::AssertSqlSafe(sql.clone());
+                sqlx::query(sql)
+                    .bind(rows.finish())
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected()
+            }
+        };
         progress.written.fetch_add(done, Ordering::Relaxed);
         progress.executed.fetch_add(count, Ordering::Relaxed);
     }
@@ -223,13 +234,15 @@ async fn insert_batches(
 
 impl PlanWriter {
     fn new(tx: Tx, campaign: String, sql: String) -> Self {
+        let dialect = tx.dialect();
         let progress = Arc::new(Progress::default());
         // One batch waits while one executes.
         let (batches, receiver) = mpsc::channel(1);
         let task = tokio::spawn(insert_batches(tx, sql, receiver, progress.clone()));
         PlanWriter {
             campaign,
-            rows: JsonRows::new(OUTBOX_COLUMNS),
+            rows: Rows::for_dialect(dialect, OUTBOX_COLUMNS),
+            dialect,
             handed: 0,
             progress,
             inserter: Some(Inserter { batches, task }),
@@ -262,7 +275,10 @@ impl PlanWriter {
             return Ok(());
         }
         let count = self.rows.len() as u64;
-        let rows = std::mem::replace(&mut self.rows, JsonRows::new(OUTBOX_COLUMNS)).finish();
+        let rows = std::mem::replace(
+            &mut self.rows,
+            Rows::for_dialect(self.dialect, OUTBOX_COLUMNS),
+        );
         let sent = match &self.inserter {
             Some(i) => i.batches.send((count, rows)).await.is_ok(),
             None => false,
@@ -373,7 +389,7 @@ impl Store {
         }
         // Uniqueness is the planner's promise; a duplicate is a bug to surface, so there
         // is no ON CONFLICT here.
-        let sql = insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS);
+        let sql = bulk_insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS);
         Ok(PlanWriter::new(tx, campaign.id.clone(), sql))
     }
 
@@ -385,7 +401,7 @@ impl Store {
         let tx = Tx::begin(&self.pool).await?;
         let sql = format!(
             "{} ON CONFLICT (campaign_id, step, recipient) DO NOTHING",
-            insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS)
+            bulk_insert_sql(tx.dialect(), "outbox", OUTBOX_COLUMNS)
         );
         Ok(PlanWriter::new(tx, campaign.to_string(), sql))
     }
