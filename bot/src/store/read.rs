@@ -251,6 +251,17 @@ fn tracking_status(raw: &str) -> Result<TrackingStatus> {
     raw.parse().map_err(StoreError::Corrupt)
 }
 
+/// A product's own columns: id, handle, vendor, type, tags, published, image URL.
+type ProductRow = (
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Json<Vec<String>>,
+    bool,
+    Option<String>,
+);
+
 impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
@@ -524,15 +535,7 @@ impl Store {
     // ----- products -----
 
     pub async fn product_by_handle(&self, handle: &str) -> Result<Option<Product>> {
-        let row: Option<(
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            Json<Vec<String>>,
-            bool,
-            Option<String>,
-        )> = on_pool!(self, p => sqlx::query_as(
+        let row: Option<ProductRow> = on_pool!(self, p => sqlx::query_as(
             "SELECT id, handle, vendor, product_type, tags, published, image_url FROM products WHERE handle = $1",
         )
         .bind(handle)
@@ -602,15 +605,6 @@ impl Store {
             String,
             Option<i64>,
             Option<i64>,
-        );
-        type ProductRow = (
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            Json<Vec<String>>,
-            bool,
-            Option<String>,
         );
         let (rows, texts, variants) = on_pool!(self, p => {
             let rows: Vec<ProductRow> =

@@ -387,6 +387,29 @@ async fn dispatcher_records_every_result(store: &Store) {
     );
 }
 
+/// Plans and writes `campaign` at `now` without quiet hours, then delivers every due row
+/// into a fake Telegram; what was sent, and the link base of its tracked links.
+async fn deliver_now(
+    store: &Store,
+    campaign: &Campaign,
+    text: &str,
+    now: DateTime<Utc>,
+) -> (Vec<(String, Payload)>, LinkBase) {
+    let mut s = settings();
+    s.quiet_hours = None;
+    let p = plan::plan(store, campaign, &Segments::default(), &s, now)
+        .await
+        .unwrap();
+    let templates = Templates::new(campaign).unwrap();
+    plan::write(store, campaign, text, &p, &templates, &s, |_| {})
+        .await
+        .unwrap();
+    let (fake, links, d) = dispatcher(store, "t");
+    while d.step().await.unwrap() {}
+    let sent = fake.sent.lock().unwrap().clone();
+    (sent, links)
+}
+
 async fn tracked_links_point_back_to_their_row(store: &Store) {
     customers(store).await;
     let now = Utc::now();
@@ -395,25 +418,7 @@ async fn tracked_links_point_back_to_their_row(store: &Store) {
         &now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "[telegram]",
     );
-    let mut s = settings();
-    s.quiet_hours = None;
-    let p = plan::plan(store, &a, &Segments::default(), &s, now)
-        .await
-        .unwrap();
-    plan::write(
-        store,
-        &a,
-        &text,
-        &p,
-        &Templates::new(&a).unwrap(),
-        &s,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let (fake, links, d) = dispatcher(store, "t");
-    while d.step().await.unwrap() {}
-    let sent = fake.sent.lock().unwrap().clone();
+    let (sent, links) = deliver_now(store, &a, &text, now).await;
     // Los Angeles reads Spanish, which falls back to the English message with a button.
     let (_, message) = sent.iter().find(|(addr, _)| addr == "102").unwrap();
     let url = message.buttons[0].url.clone().unwrap();
@@ -574,25 +579,7 @@ content:
         now.format("%Y-%m-%dT%H:%M:%SZ")
     );
     let a = spec::parse("test.yaml", &text).unwrap();
-    let mut s = settings();
-    s.quiet_hours = None;
-    let p = plan::plan(store, &a, &Segments::default(), &s, now)
-        .await
-        .unwrap();
-    plan::write(
-        store,
-        &a,
-        &text,
-        &p,
-        &Templates::new(&a).unwrap(),
-        &s,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    let (fake, _, d) = dispatcher(store, "t");
-    while d.step().await.unwrap() {}
-    let sent = fake.sent.lock().unwrap().clone();
+    let (sent, _) = deliver_now(store, &a, &text, now).await;
     let text_to = |addr: &str| {
         sent.iter()
             .find(|(a, _)| a == addr)
