@@ -85,7 +85,15 @@ fn is_cjk(c: char) -> bool {
 pub fn chunk(source: &Source, options: ChunkOptions) -> Vec<Passage> {
     let budget = options.max_tokens.max(16);
     let mut pieces: Vec<(String, String)> = Vec::new(); // (section path, text)
-    let sections = sections(&source.body, &source.title);
+    let (body, planted) = crate::planted::strip(&source.body);
+    if planted > 0 {
+        tracing::warn!(
+            document = %source.doc_id,
+            sentences = planted,
+            "left out sentences addressed to an AI assistant: documents are data, not instructions"
+        );
+    }
+    let sections = sections(&body, &source.title);
     for section in &sections {
         let path = section.path.join(" › ");
         let head = heading_prefix(&source.title, &path);

@@ -9,6 +9,7 @@ pub mod document;
 pub mod embed;
 pub mod eval;
 pub mod index;
+pub mod planted;
 pub mod search;
 
 pub use chunk::{ChunkOptions, Source};

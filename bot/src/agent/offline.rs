@@ -815,8 +815,10 @@ impl OfflineEngine {
             if is_outline(&excerpt) {
                 // The article as a whole matched (its outline passage): quote its opening.
                 if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
-                    excerpt = quote(&markdown_to_text(&doc.body), &passage.title);
-                    quoted_from = doc.body;
+                    // Never the sentences the index left out as planted instructions.
+                    let (body, _) = kefu_knowledge::planted::strip(&doc.body);
+                    excerpt = quote(&markdown_to_text(&body), &passage.title);
+                    quoted_from = body;
                 }
             }
             text.push_str(&excerpt);

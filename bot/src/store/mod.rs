@@ -180,9 +180,12 @@ impl Store {
                 source,
             })?;
         }
+        // An embedded file cannot hang up: no ping before each use of a pooled connection,
+        // which on SQLite costs a round trip to the connection's worker thread.
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(connect)
             .await?;
         Ok(Self {
