@@ -213,7 +213,10 @@ mod tests {
                 files += 1;
                 let (_, removed) = strip(&text);
                 if removed > 0 {
-                    found.push((path.file_name().map(|n| n.to_string_lossy().into_owned()), removed));
+                    found.push((
+                        path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        removed,
+                    ));
                 }
             }
         }
