@@ -107,6 +107,9 @@ const PHRASES: [(Intent, &[&str]); 8] = [
             "renvoyer",
             "retourner",
             "zurückschicken",
+            "zurückgeben",
+            "zurückgegeben",
+            "retournieren",
             "zurücksenden",
             "rücksendung",
             "umtauschen",
@@ -395,6 +398,10 @@ mod tests {
     fn actions_are_recognised_in_every_language() {
         let cases = [
             ("where is my order #1042?", Intent::TrackOrder),
+            (
+                "Ich möchte die Bestellung #19318 zurückgeben",
+                Intent::ReturnItem,
+            ),
             ("我的包裹到哪了", Intent::TrackOrder),
             ("注文した商品がまだ届かない", Intent::TrackOrder),
             ("¿dónde está mi pedido?", Intent::TrackOrder),

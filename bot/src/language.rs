@@ -79,6 +79,14 @@ const LATIN: [(&str, &[&str]); 7] = [
             "me",
             "muy",
             "pero",
+            "favor",
+            "cancela",
+            "ayuda",
+            "buenos",
+            "buenas",
+            "días",
+            "tardes",
+            "noches",
         ],
     ),
     (
@@ -186,6 +194,13 @@ const LATIN: [(&str, &[&str]); 7] = [
             "aber",
             "auf",
             "zu",
+            "guten",
+            "tag",
+            "morgen",
+            "abend",
+            "meinen",
+            "zurückgeben",
+            "storniere",
         ],
     ),
     (
@@ -338,6 +353,8 @@ struct Scripts {
     kana: usize,
     hangul: usize,
     latin: usize,
+    /// Runs of Latin letters: a Han character weighs about as much as a Latin word.
+    latin_words: usize,
     cyrillic: usize,
     thai: usize,
     arabic: usize,
@@ -347,7 +364,14 @@ struct Scripts {
 
 fn scripts(text: &str) -> Scripts {
     let mut s = Scripts::default();
+    let mut in_latin_word = false;
     for c in text.chars() {
+        let latin = c.is_alphabetic() && c.is_ascii()
+            || matches!(c as u32, 0x00C0..=0x024F) && c.is_alphabetic();
+        if latin && !in_latin_word {
+            s.latin_words += 1;
+        }
+        in_latin_word = latin;
         match c as u32 {
             0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => s.kana += 1,
             0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF => {
@@ -391,7 +415,8 @@ pub fn detect(text: &str) -> Option<Detection> {
     if s.hangul > 0 && s.hangul >= s.latin {
         return sure("ko", s.hangul);
     }
-    if s.han > 0 && s.han * 2 >= s.latin {
+    // Code-switching: "我的 order 到了吗" is Chinese with an English word in it.
+    if s.han > 0 && (s.han * 2 >= s.latin || s.han >= s.latin_words) {
         let lang = if s.traditional > s.simplified {
             "zh-TW"
         } else {
@@ -528,6 +553,8 @@ mod tests {
             ("返品したいです", "ja"),
             ("¿dónde está mi pedido?", "es"),
             ("quiero hablar con una persona", "es"),
+            ("Cancela mi pedido, por favor", "es"),
+            ("Guten Tag!", "de"),
             ("où est mon colis ?", "fr"),
             ("je veux annuler ma commande", "fr"),
             ("Wo ist meine Bestellung?", "de"),
@@ -554,6 +581,8 @@ mod tests {
     #[test]
     fn code_switching_follows_the_dominant_script() {
         assert_eq!(lang("我的order什么时候发货"), Some("zh-CN"));
+        assert_eq!(lang("我的 order #21232 shipped 了吗？"), Some("zh-CN"));
+        assert_eq!(lang("Do you ship to 北京?"), Some("en"));
         assert_eq!(lang("iPhoneケースはありますか"), Some("ja"));
     }
 
