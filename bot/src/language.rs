@@ -366,8 +366,7 @@ fn scripts(text: &str) -> Scripts {
     let mut s = Scripts::default();
     let mut in_latin_word = false;
     for c in text.chars() {
-        let latin = c.is_alphabetic() && c.is_ascii()
-            || matches!(c as u32, 0x00C0..=0x024F) && c.is_alphabetic();
+        let latin = c.is_alphabetic() && (c.is_ascii() || matches!(c as u32, 0x00C0..=0x024F));
         if latin && !in_latin_word {
             s.latin_words += 1;
         }
