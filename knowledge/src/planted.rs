@@ -97,12 +97,8 @@ pub fn strip(body: &str) -> (String, usize) {
     let mut out = String::with_capacity(body.len());
     let mut removed = 0;
     for line in body.split_inclusive('\n') {
-        let pieces = sentence_pieces(line);
-        if !pieces.iter().any(|p| is_planted_instruction(p)) {
-            out.push_str(line);
-            continue;
-        }
-        let kept: Vec<&str> = pieces
+        let before = removed;
+        let kept: String = sentence_pieces(line)
             .into_iter()
             .filter(|p| {
                 let planted = is_planted_instruction(p);
@@ -110,7 +106,10 @@ pub fn strip(body: &str) -> (String, usize) {
                 !planted
             })
             .collect();
-        let kept = kept.concat();
+        if removed == before {
+            out.push_str(line);
+            continue;
+        }
         // A line that was only a list marker or emphasis around the planted text goes too.
         if kept
             .trim()
