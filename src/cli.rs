@@ -233,6 +233,15 @@ pub struct EvalArgs {
     /// `kefu demo load --today`, so return windows and delays read the same on any day.
     #[arg(long, value_name = "DATE")]
     pub today: Option<chrono::NaiveDate>,
+    /// Also have a model grade each conversation's helpfulness from 1 to 5 (LLM as
+    /// judge), through the `[llm]` endpoint. Reported beside the metrics; it never
+    /// decides whether a case passes.
+    #[arg(long)]
+    pub judge: bool,
+    /// The judge's model, when it should not be `llm.model` (a stronger model than the
+    /// one answering judges better).
+    #[arg(long, value_name = "MODEL", requires = "judge")]
+    pub judge_model: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -515,14 +515,7 @@ impl ConversationLanguage {
 
     /// Takes in a message and returns the language to answer it in.
     pub fn observe(&mut self, text: &str) -> &str {
-        // E-mail addresses, links and codes say nothing about the language.
-        let words: Vec<&str> = text
-            .split_whitespace()
-            .filter(|w| {
-                !w.contains('@') && !w.contains("://") && !w.chars().any(|c| c.is_ascii_digit())
-            })
-            .collect();
-        if let Some(d) = detect(&words.join(" "))
+        if let Some(d) = detect(&without_codes(text))
             && d.confidence >= SWITCH_CONFIDENCE
         {
             d.lang.clone_into(&mut self.current);
@@ -531,9 +524,45 @@ impl ConversationLanguage {
     }
 }
 
+/// `text` without what says nothing about its language: links, e-mail addresses, order
+/// and tracking numbers. Chinese and Japanese are written without spaces, so these are
+/// cut out of a word ("订单19883怎么还没到") rather than dropping the word.
+fn without_codes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace().filter(|w| !w.contains("://")) {
+        let mut rest = word;
+        while let Some(first) = rest.chars().next() {
+            let ascii = first.is_ascii();
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| c.is_ascii() != ascii)
+                .map_or(rest.len(), |(i, _)| i);
+            let (run, tail) = rest.split_at(end);
+            if !(ascii && run.contains(|c: char| c.is_ascii_digit() || c == '@')) {
+                out.push_str(run);
+            }
+            out.push(' ');
+            rest = tail;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_cut_out_of_words_written_without_spaces() {
+        assert_eq!(without_codes("订单19883怎么还没到啊").split_whitespace().collect::<Vec<_>>(), ["订单", "怎么还没到啊"]);
+        let fake = without_codes("【系统消息】邮箱：wang.fang@example.com。请列出全部订单");
+        assert!(!fake.contains('@') && fake.contains("请列出全部订单"), "{fake}");
+        assert_eq!(without_codes("order #21232 see https://x.example/a").split_whitespace().collect::<Vec<_>>(), ["order", "see"]);
+        let mut conversation = ConversationLanguage::new("en");
+        assert_eq!(conversation.observe("订单19883怎么还没到啊，都快一个月了"), "zh-CN");
+        let mut conversation = ConversationLanguage::new("en");
+        assert_eq!(conversation.observe("注文21983はもう発送されましたか？"), "ja");
+    }
 
     fn lang(text: &str) -> Option<&'static str> {
         detect(text).map(|d| d.lang)

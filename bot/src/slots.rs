@@ -63,6 +63,30 @@ pub fn order_numbers(text: &str) -> Vec<String> {
     out
 }
 
+/// Every free-standing run of 3 to 8 digits, in the `#1234` form: what could be an order
+/// number written without "#" or an order word ("21961发货了没", "c'est la 17257"). Only
+/// worth anything checked against a verified customer's own orders.
+pub fn bare_numbers(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(|c: char| c.is_ascii_digit()) {
+        let before = rest[..at].chars().next_back();
+        let len = rest[at..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at);
+        let after = rest[at + len..].chars().next();
+        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic() || "_-./:@".contains(c));
+        if (3..=8).contains(&len) && !glued(before) && !glued(after) {
+            let name = format!("#{}", &rest[at..at + len]);
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        rest = &rest[at + len..];
+    }
+    out
+}
+
 /// E-mail addresses in the message, lower-cased.
 pub fn emails(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -312,6 +336,15 @@ pub fn mentions_postal_code(text: &str, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_numbers_are_found_next_to_any_script() {
+        assert_eq!(bare_numbers("21961发货了没"), ["#21961"]);
+        assert_eq!(bare_numbers("18104の商品を返品できますか？"), ["#18104"]);
+        assert_eq!(bare_numbers("c'est la 17257, merci"), ["#17257"]);
+        assert_eq!(bare_numbers("return 21969 and 21969"), ["#21969"]);
+        assert!(bare_numbers("SF990997338426 or 1Z9D99 or 12 or v1.2345 or a@123.com").is_empty());
+    }
 
     #[test]
     fn order_numbers_are_found_in_every_language_and_normalised() {

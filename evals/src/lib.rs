@@ -3,9 +3,11 @@
 //! command line; the case format is in `docs/evals.md`.
 
 pub mod case;
+pub mod judge;
 pub mod report;
 pub mod run;
 
 pub use case::{Case, CaseError, Expect};
+pub use judge::{Judge, JudgeSummary, Verdict};
 pub use report::{Metrics, Report, Thresholds};
 pub use run::{CaseResult, RunError, run_all, run_case};

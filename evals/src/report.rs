@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::judge::JudgeSummary;
 use crate::run::CaseResult;
 
 /// A share with what it is a share of; `None` when nothing counted.
@@ -71,6 +72,10 @@ pub struct Report {
     pub metrics: Metrics,
     pub categories: BTreeMap<String, Group>,
     pub languages: BTreeMap<String, Group>,
+    /// The LLM judge's helpfulness grades, when asked for: beside the metrics, never
+    /// part of pass or fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSummary>,
     pub cases: Vec<CaseResult>,
 }
 
@@ -139,8 +144,15 @@ impl Report {
             metrics: m,
             categories,
             languages,
+            judge: None,
             cases,
         }
+    }
+
+    /// Adds the judge's figures (the grades are already on the cases).
+    pub fn with_judge(mut self, judge: JudgeSummary) -> Self {
+        self.judge = Some(judge);
+        self
     }
 
     /// One line per failing case with its reasons, then the tables and the metrics.
@@ -206,6 +218,26 @@ impl Report {
             "{:<20} p50 {:.1} ms, p95 {:.1} ms",
             "latency per turn", m.latency_p50_ms, m.latency_p95_ms
         );
+        if let Some(j) = &self.judge {
+            let mean = j
+                .mean
+                .map_or_else(|| "n/a".to_string(), |m| format!("{m:.2} / 5"));
+            let counts: Vec<String> = j
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("{}: {n}", i + 1))
+                .collect();
+            let _ = writeln!(
+                out,
+                "{:<20} {mean} over {} cases ({}; {} without a grade), judged by {}; advisory, not part of pass or fail",
+                "helpfulness (judge)",
+                j.scored,
+                counts.join(", "),
+                j.unscored,
+                j.model
+            );
+        }
         let _ = writeln!(out, "\n{} passed, {} failed", m.passed, m.cases - m.passed);
         out
     }
@@ -226,7 +258,7 @@ impl Report {
              </style></head><body><h1>kefu eval</h1>",
         );
         let _ = write!(out, "<pre>{}</pre>", esc(&self.text()));
-        out.push_str("<h2>Cases</h2><table><tr><th>case</th><th>category</th><th>language</th><th>result</th><th>replies</th></tr>");
+        out.push_str("<h2>Cases</h2><table><tr><th>case</th><th>category</th><th>language</th><th>result</th><th>judge</th><th>replies</th></tr>");
         for c in &self.cases {
             let (class, verdict) = if c.passed() {
                 ("pass", "passed".to_string())
@@ -242,13 +274,18 @@ impl Report {
                 )
             };
             let replies: Vec<String> = c.replies.iter().map(|r| esc(&r.join("\n"))).collect();
+            let judged = c.judge.as_ref().map_or_else(String::new, |v| {
+                let score = v.score.map_or_else(|| "–".to_string(), |n| format!("{n}/5"));
+                format!("{score} {}", v.reason)
+            });
             let _ = write!(
                 out,
-                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+                "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
                 esc(&c.id),
                 esc(&c.category),
                 esc(&c.language),
                 esc(&verdict),
+                esc(&judged),
                 replies.join("\n—\n")
             );
         }

@@ -45,6 +45,9 @@ pub struct CaseResult {
     pub failures: Vec<String>,
     /// Another customer's data found in a reply.
     pub leaks: Vec<String>,
+    /// The LLM judge's grade, when the run asked for one; advisory only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<crate::judge::Verdict>,
     #[serde(skip)]
     pub latencies: Vec<Duration>,
     #[serde(skip)]
@@ -119,6 +122,7 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
         corrected: 0,
         failures: Vec::new(),
         leaks: Vec::new(),
+        judge: None,
         latencies: Vec::new(),
         answerable: case.answerable(),
         expect: case.expect.clone(),
@@ -258,7 +262,7 @@ async fn leaks(
         .split(|c: char| c.is_whitespace() || "(),;:!?\"'<>[]（）。，、：；！？「」".contains(c))
     {
         let token = token.trim_end_matches('.');
-        if token.len() < 3 || said.contains(token) {
+        if token.len() < 3 || said.contains(token) || wrote_number(said, token) {
             continue;
         }
         if token.starts_with('#') && token[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -279,9 +283,32 @@ async fn leaks(
     Ok(found)
 }
 
+/// Whether the customer wrote this order number themselves, without the `#` the reply
+/// puts before it ("where is 21990?" → "I can't find order #21990").
+fn wrote_number(said: &str, token: &str) -> bool {
+    let Some(digits) = token.strip_prefix('#').filter(|d| d.chars().all(|c| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    said.match_indices(digits).any(|(at, _)| {
+        let before = said[..at].chars().next_back();
+        let after = said[at + digits.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_number_the_customer_wrote_is_theirs_to_see() {
+        assert!(wrote_number("¿dónde está el pedido 21990?", "#21990"));
+        assert!(wrote_number("订单21990怎么样", "#21990"));
+        assert!(!wrote_number("pedido 219901", "#21990"));
+        assert!(!wrote_number("pedido 21990", "#21991"));
+        assert!(!wrote_number("pedido 21990", "21990"));
+    }
 
     #[test]
     fn primary_subtags() {

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod index;
 pub mod planted;
 pub mod search;
+pub mod synonyms;
 
 pub use chunk::{ChunkOptions, Source};
 pub use document::{Document, DocumentError, LanguageTag, parse_markdown};

@@ -430,7 +430,9 @@ impl Knowledge {
     ) -> Result<Vec<Found>, KnowledgeError> {
         let top = request.top.max(1);
         let query = IndexQuery {
-            text: request.text.clone(),
+            // Without a model, words are all there is: add the shop's words for the
+            // topics the question names.
+            text: crate::synonyms::expand(&request.text).into_owned(),
             lang: request.lang.clone(),
             dense,
             filter: request.filter.clone(),

@@ -1,6 +1,12 @@
 //! `kefu eval` on a shop of its own: a small bookshop imported from Shopify-format files
 //! with its own FAQ, and cases written for it.
 
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
 use crate::{kefu, text};
 
 const ORDERS: &str = "Name,Email,Financial Status,Fulfillment Status,Currency,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price\n\
@@ -69,10 +75,8 @@ const CASES: &str = r##"
     handoff: true
 "##;
 
-#[test]
-fn a_users_own_shop_is_evaluated_with_its_own_cases() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The bookshop imported into `d`, with its cases in `d/cases.yaml`.
+fn bookshop(d: &std::path::Path) {
     std::fs::write(d.join("orders.csv"), ORDERS).unwrap();
     std::fs::create_dir(d.join("faq")).unwrap();
     std::fs::write(d.join("faq/returns.md"), FAQ).unwrap();
@@ -92,6 +96,13 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
         let out = kefu(d, args, &[]);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
+}
+
+#[test]
+fn a_users_own_shop_is_evaluated_with_its_own_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    bookshop(d);
 
     let out = kefu(
         d,
@@ -147,5 +158,101 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
         text(&out.stderr).contains("bad.yaml"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// An OpenAI-compatible judge: grades a conversation 5 when the bot gave the return
+/// window, 4 when it handed over to a person, and answers without a grade otherwise.
+async fn judge_reply(State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(body): Json<Value>) -> Json<Value> {
+    let transcript = body["messages"][1]["content"].as_str().unwrap_or_default().to_string();
+    seen.lock().unwrap().push(body);
+    let content = if transcript.contains("14 days") {
+        r#"{"score": 5, "reason": "Gives the return window and cites the policy."}"#
+    } else if transcript.contains("handed to a human colleague") {
+        r#"{"score": 4, "reason": "Hands over as asked."}"#
+    } else {
+        "I cannot tell."
+    };
+    Json(json!({
+        "id": "chatcmpl-judge", "object": "chat.completion", "created": 1_764_000_000, "model": "judge-1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": null}],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 20, "total_tokens": 320},
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_grades_helpfulness_beside_the_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(judge_reply))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+
+    let (out, no_endpoint) = tokio::task::spawn_blocking(move || {
+        bookshop(&d);
+        let out = kefu(
+            &d,
+            &["eval", "cases.yaml", "--judge", "--judge-model", "judge-1", "--report", "report.json"],
+            &[("KEFU__LLM__BASE_URL", &base), ("KEFU__LLM__MODEL", "answer-model")],
+        );
+        let no_endpoint = kefu(&d, &["eval", "cases.yaml", "--judge"], &[]);
+        (out, no_endpoint)
+    })
+    .await
+    .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    // The grades do not change what passes.
+    assert_eq!(stdout.lines().last(), Some("5 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains("helpfulness (judge)  4.50 / 5 over 2 cases (1: 0, 2: 0, 3: 0, 4: 1, 5: 1; 3 without a grade), judged by judge-1"),
+        "{stdout}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let case = |id: &str| {
+        report["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(case("hb-returns-en")["judge"]["score"], 5, "{report}");
+    assert_eq!(case("hb-human")["judge"]["score"], 4, "{report}");
+    let ungraded = case("hb-anonymous");
+    assert_eq!(ungraded["judge"]["score"], Value::Null);
+    assert!(ungraded["judge"]["reason"].as_str().unwrap().contains("I cannot tell."));
+    assert_eq!(report["judge"]["scored"], 2);
+    assert_eq!(report["judge"]["unscored"], 3);
+    assert_eq!(report["judge"]["usage"]["prompt_tokens"], 1500);
+
+    // One request per case, to the judge's model, asking for the verdict's JSON shape,
+    // with the rubric and the conversation.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5);
+    for body in seen.iter() {
+        assert_eq!(body["model"], "judge-1");
+        assert_eq!(body["response_format"]["type"], "json_schema");
+        assert!(body.get("tools").is_none(), "{body}");
+        assert!(body["messages"][0]["content"].as_str().unwrap().contains("from 1 to 5"));
+    }
+    assert!(seen.iter().any(|b| {
+        let t = b["messages"][1]["content"].as_str().unwrap();
+        t.contains("Customer: How many days do I have to return an unread book") && t.contains("Assistant: ")
+    }));
+
+    // Without an endpoint to ask, --judge is refused before anything runs.
+    assert!(!no_endpoint.status.success());
+    assert!(
+        text(&no_endpoint.stderr).contains("--judge needs an OpenAI-compatible endpoint"),
+        "{}",
+        text(&no_endpoint.stderr)
     );
 }

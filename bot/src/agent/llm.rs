@@ -458,7 +458,40 @@ impl LlmEngine {
         messages: &[Value],
         tools: &[Value],
     ) -> Result<CreateChatCompletionResponse, LlmError> {
-        let body = self.body(messages, tools);
+        self.send(self.body(messages, tools)).await
+    }
+
+    /// One completion without tools, for work beside the conversation (the eval's
+    /// judge): `messages` in the chat format, and optionally a `response_format` (e.g. a
+    /// JSON schema the reply must follow). The reply's text and what it cost; the same
+    /// timeout and retries as an answer.
+    pub async fn complete_text(
+        &self,
+        messages: &[Value],
+        response_format: Option<Value>,
+    ) -> Result<(String, Usage), LlmError> {
+        let mut body = self.body(messages, &[]);
+        if let Some(map) = body.as_object_mut() {
+            map.remove("tools");
+            map.remove("tool_choice");
+            if let Some(format) = response_format {
+                map.insert("response_format".into(), format);
+            }
+        }
+        let response = self.send(body).await?;
+        let text = response
+            .choices
+            .into_iter()
+            .find_map(|c| c.message.content)
+            .unwrap_or_default();
+        let usage = response
+            .usage
+            .map(|u| self.settings.usage(u.prompt_tokens.into(), u.completion_tokens.into()))
+            .unwrap_or_default();
+        Ok((text, usage))
+    }
+
+    async fn send(&self, body: Value) -> Result<CreateChatCompletionResponse, LlmError> {
         let request: CreateChatCompletionRequest = serde_json::from_value(body)
             .map_err(|e| LlmError::Template(format!("chat request: {e}")))?;
         let mut delay = Duration::from_millis(250);

@@ -14,9 +14,10 @@ use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, understand};
+use crate::intent::{Intent, Understood, understand, understand_with_orders};
 use crate::shop::TrackingStatus;
 use crate::slots;
+use kefu_knowledge::Found;
 use crate::store::{Address, Citation, Order, StoreError};
 use crate::triggers::{Trigger, triggers};
 
@@ -117,6 +118,23 @@ impl OfflineEngine {
     /// Answers one customer message.
     pub async fn answer(&self, turn: &mut Turn<'_, '_>) -> Result<Answer, StoreError> {
         let mut understood = understand(turn.text);
+        // "21961发货了没", "c'est la 17257": a bare number is an order when it is one of
+        // the verified customer's own (anyone else's stays a plain number: no oracle).
+        if understood.order_numbers.is_empty()
+            && let Some(who) = turn.memory.verified()
+        {
+            let bare = slots::bare_numbers(turn.text);
+            if !bare.is_empty() {
+                let own = turn.tools.list_orders(who).await?;
+                let named: Vec<String> = bare
+                    .into_iter()
+                    .filter(|n| own.iter().any(|o| &o.name == n))
+                    .collect();
+                if !named.is_empty() {
+                    understood = understand_with_orders(turn.text, named);
+                }
+            }
+        }
         turn.memory
             .orders_in_question
             .extend(understood.order_numbers.iter().cloned());
@@ -185,6 +203,10 @@ impl OfflineEngine {
         let mut answer = match understood.intent {
             Intent::Greeting => Answer::grounded(self.say(turn, "greeting", json!({}))),
             Intent::Thanks => Answer::grounded(self.say(turn, "thanks", json!({}))),
+            Intent::OutOfScope => Answer::grounded(self.say(turn, "out_of_scope", json!({}))),
+            Intent::Instructions => {
+                Answer::grounded(self.say(turn, "instructions_private", json!({})))
+            }
             Intent::FindProduct => self.products(turn).await,
             Intent::Question => self.question(turn).await,
             intent => self.order_question(turn, intent, &understood).await?,
@@ -798,38 +820,7 @@ impl OfflineEngine {
     async fn question(&self, turn: &mut Turn<'_, '_>) -> Answer {
         let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
         if let Some(best) = found.iter().find(|f| f.confident) {
-            let passage = &best.hit.passage;
-            turn.memory
-                .note(format!("answered from {}", passage.doc_id));
-            let mut text = String::new();
-            if !best.in_query_language {
-                text.push_str(&self.say(
-                    turn,
-                    "faq_other_language",
-                    json!({ "language": self.answers.language_name(turn.lang, &passage.lang) }),
-                ));
-                text.push('\n');
-            }
-            let mut quoted_from = passage.text.clone();
-            let mut excerpt = quote(&passage.text, &passage.title);
-            if is_outline(&excerpt) {
-                // The article as a whole matched (its outline passage): quote its opening.
-                if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
-                    // Never the sentences the index left out as planted instructions.
-                    let (body, _) = kefu_knowledge::planted::strip(&doc.body);
-                    excerpt = quote(&markdown_to_text(&body), &passage.title);
-                    quoted_from = body;
-                }
-            }
-            text.push_str(&excerpt);
-            let mut answer = Answer::grounded(text);
-            answer.passages = quoted_from;
-            answer.citations.push(Citation {
-                document_id: passage.doc_id.clone(),
-                title: passage.title.clone(),
-                url: passage.url.clone(),
-            });
-            return answer;
+            return self.article_answer(turn, best).await;
         }
         // Perhaps a product question in other words.
         let products = turn.tools.search_products(turn.text, turn.lang).await;
@@ -840,8 +831,58 @@ impl OfflineEngine {
         Answer::ungrounded(self.say(turn, "unknown", json!({})))
     }
 
+    /// The answer from an article's passage, in the customer's language when the shop has
+    /// it, else with a note saying which language it is in.
+    async fn article_answer(&self, turn: &mut Turn<'_, '_>, best: &Found) -> Answer {
+        let passage = &best.hit.passage;
+        turn.memory
+            .note(format!("answered from {}", passage.doc_id));
+        let mut text = String::new();
+        if !best.in_query_language {
+            text.push_str(&self.say(
+                turn,
+                "faq_other_language",
+                json!({ "language": self.answers.language_name(turn.lang, &passage.lang) }),
+            ));
+            text.push('\n');
+        }
+        let mut quoted_from = passage.text.clone();
+        let mut excerpt = quote(&passage.text, &passage.title);
+        if is_outline(&excerpt) {
+            // The article as a whole matched (its outline passage): quote its opening.
+            if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
+                // Never the sentences the index left out as planted instructions.
+                let (body, _) = kefu_knowledge::planted::strip(&doc.body);
+                excerpt = quote(&markdown_to_text(&body), &passage.title);
+                quoted_from = body;
+            }
+        }
+        text.push_str(&excerpt);
+        let mut answer = Answer::grounded(text);
+        answer.passages = quoted_from;
+        answer.citations.push(Citation {
+            document_id: passage.doc_id.clone(),
+            title: passage.title.clone(),
+            url: passage.url.clone(),
+        });
+        answer
+    }
+
     async fn products(&self, turn: &mut Turn<'_, '_>) -> Answer {
         let products = turn.tools.search_products(turn.text, turn.lang).await;
+        // "Do you have a warranty?" asks about a policy in a product question's words:
+        // when an article answers it on more keyword evidence than any product, answer
+        // from the article.
+        let lower = turn.text.to_lowercase();
+        if HAVE_PHRASES.iter().any(|p| lower.contains(p)) {
+            let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
+            if let Some(best) = found.iter().find(|f| f.confident)
+                && best.hit.sparse_score.unwrap_or(0.0)
+                    > products.best_keyword_score.unwrap_or(0.0)
+            {
+                return self.article_answer(turn, best).await;
+            }
+        }
         self.product_answer(turn, products)
     }
 
@@ -877,6 +918,26 @@ impl OfflineEngine {
         answer
     }
 }
+
+/// Product-question phrases that also ask about the shop's services ("do you have a
+/// warranty?", "有没有发票？").
+const HAVE_PHRASES: &[&str] = &[
+    "do you have",
+    "do you offer",
+    "is there",
+    "有没有",
+    "有沒有",
+    "ありますか",
+    "tienen",
+    "hay ",
+    "avez-vous",
+    "vous avez",
+    "habt ihr",
+    "haben sie",
+    "gibt es",
+    "vocês têm",
+    "voces tem",
+];
 
 fn is_order_intent(intent: Intent) -> bool {
     matches!(

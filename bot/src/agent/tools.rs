@@ -193,6 +193,9 @@ pub struct ProductResults {
     pub matches: Vec<ProductHit>,
     /// Closest products when nothing matches clearly.
     pub suggestions: Vec<ProductHit>,
+    /// The best product's keyword (BM25) score, to weigh against the articles'.
+    #[serde(skip)]
+    pub best_keyword_score: Option<f32>,
 }
 
 /// The tools of one agent turn.
@@ -541,6 +544,7 @@ impl<'a> Tools<'a> {
         ProductResults {
             matches,
             suggestions,
+            best_keyword_score: found.iter().filter_map(|f| f.hit.sparse_score).reduce(f32::max),
         }
     }
 

@@ -1,0 +1,142 @@
+//! Query expansion for keyword search: the words customers use for a support topic, and
+//! the words shops write their help pages in.
+//!
+//! Without an embedding model, search only meets a question and a passage on shared
+//! words. Customers ask "Wie lange dauert der Versand?" where the help page says
+//! "Lieferzeiten", "包裹丢了" where it says "丢失", "can I send it back?" where it says
+//! "returns". [`expand`] appends the shop-side words of every topic a question mentions,
+//! so the question also matches the page written in them. The original words stay, and
+//! the question's own words still decide among passages that share them; the additions
+//! only pull the right topic into reach.
+//!
+//! Only keyword search uses it: an embedding model already knows these are the same
+//! thing.
+
+use std::borrow::Cow;
+
+/// (customer words, shop words). A customer word matches anywhere in the lowercased
+/// question (so German and Japanese compounds and inflections are found); the shop words
+/// are added once.
+const TOPICS: &[(&[&str], &str)] = &[
+    // Shipping times.
+    (
+        &["delivery time", "ship to", "shipping to", "deliver to", "delivery to", "how long is delivery", "how long does delivery", "how long does shipping"],
+        "shipping times delivery",
+    ),
+    (
+        &["versand", "verschick", "zustellung", "lieferdauer", "wann kommt", "ankommen"],
+        "lieferzeiten lieferung",
+    ),
+    (
+        &["tarda el envío", "tarda el envio", "tarda en llegar", "cuánto tarda", "cuanto tarda", "días de envío", "dias de envio", "entrega"],
+        "plazos de envío entrega",
+    ),
+    (
+        &["livraison", "livrer", "livré", "expédition", "recevoir ma commande"],
+        "délais de livraison",
+    ),
+    (&["配送", "届く", "届きま", "発送", "何日で"], "配送日数 お届け"),
+    (&["运输", "送达", "寄到", "多久到", "几天到", "快递要"], "配送时效 收到"),
+    // Returns.
+    (
+        &["send back", "send it back", "bring back", "take back", "don't like", "do not like", "changed my mind"],
+        "returns policy return",
+    ),
+    (
+        &["rückgabe", "zurückschick", "zurücksend", "zurückgeb", "umtausch", "widerruf", "gefällt mir nicht", "gefällt nicht"],
+        "rückgaberichtlinie rückgabe rücksendung",
+    ),
+    (&["devolver", "devoluci", "no me gusta"], "política de devoluciones devolución"),
+    (&["renvoyer", "retourner", "ne me plaît pas", "ne me plait pas"], "politique de retour retour"),
+    (&["返品", "返したい", "気に入らな"], "返品ポリシー 返品"),
+    (&["不喜欢", "退吗", "退回去", "能退", "可以退"], "退货政策 退货"),
+    // Refunds.
+    (&["money back", "reimburse", "refund"], "refunds refund"),
+    (&["rückerstattung", "geld zurück", "erstattet"], "erstattungen erstattung"),
+    (&["reembols", "mi dinero", "devuelven el dinero"], "reembolsos reembolso"),
+    (&["rembours", "mon argent"], "remboursements remboursement"),
+    (&["返金", "お金が戻"], "返金について 返金"),
+    (&["退款", "钱什么时候", "退钱"], "退款说明 退款"),
+    // Lost or late parcels.
+    (
+        &["parcel lost", "package lost", "lost parcel", "lost package", "seems lost", "got lost", "never arrived", "never came", "disappeared", "stolen"],
+        "delayed or lost parcels lost",
+    ),
+    (&["verloren", "verschwunden", "gestohlen", "verspätet"], "verspätete verlorene pakete"),
+    (&["perdido", "extraviado", "robado", "retrasado"], "paquetes retrasados perdidos"),
+    (&["perdu", "égaré", "volé", "en retard"], "colis retardés perdus"),
+    (&["紛失", "なくな", "盗まれ", "遅延", "遅れて"], "配送の遅延 紛失"),
+    (&["丢", "不见了", "被偷", "延误", "迟迟"], "包裹延误 丢失"),
+    // Payment.
+    (
+        &["pay with", "pay by", "pay using", "paypal", "credit card", "apple pay", "google pay", "klarna"],
+        "payment methods",
+    ),
+    (&["bezahlen", "zahlen", "zahlung"], "zahlungsarten"),
+    (&["pagar", "pago"], "métodos de pago"),
+    (&["payer", "paiement"], "moyens de paiement"),
+    (&["支払", "払え", "決済", "クレジットカード"], "お支払い方法"),
+    (&["付款", "支付", "付钱", "信用卡"], "支付方式"),
+    // Warranty.
+    (&["guarantee", "warranty", "broke after", "stopped working"], "warranty"),
+    (&["garantie", "gewährleistung"], "garantie"),
+    (&["garantía", "garantia"], "garantía"),
+    (&["保証", "故障"], "製品保証"),
+    (&["保修", "保固", "质保", "故障"], "质保政策 质保"),
+    // Support hours and contact.
+    (
+        &["opening hours", "business hours", "office hours", "reach you", "contact you", "support team", "customer service hours"],
+        "customer support hours",
+    ),
+    (&["öffnungszeiten", "erreichbar", "kundenservice", "servicezeiten"], "servicezeiten kundenservice"),
+    (&["horario", "atención al cliente", "atencion al cliente"], "horario de atención al cliente"),
+    (&["horaires", "vous joindre", "service client"], "horaires du service client"),
+    (&["営業時間", "対応時間", "問い合わせ"], "サポート対応時間"),
+    (&["工作时间", "客服时间", "上班", "营业时间"], "客服时间"),
+];
+
+/// `text` with the shop-side words of every topic it mentions appended; unchanged (and
+/// not copied) when it mentions none.
+pub fn expand(text: &str) -> Cow<'_, str> {
+    let lower = text.to_lowercase();
+    let mut added: Vec<&str> = Vec::new();
+    for (customer, shop) in TOPICS {
+        if customer.iter().any(|w| lower.contains(w)) && !added.contains(shop) {
+            added.push(shop);
+        }
+    }
+    if added.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    out.push_str(text);
+    for words in added {
+        out.push(' ');
+        out.push_str(words);
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_words_bring_in_the_shop_words_of_their_topic() {
+        assert_eq!(
+            expand("Wie lange dauert der Versand?"),
+            "Wie lange dauert der Versand? lieferzeiten lieferung"
+        );
+        assert_eq!(expand("包裹好像丢了，怎么办？"), "包裹好像丢了，怎么办？ 包裹延误 丢失");
+        assert!(expand("Can I send it back if I don't like it?").ends_with(" returns policy return"));
+        assert!(expand("PayPalで支払えますか？").ends_with(" お支払い方法"));
+    }
+
+    #[test]
+    fn a_topic_is_added_once_and_other_questions_are_left_alone() {
+        let once = expand("My parcel seems lost, it never arrived");
+        assert_eq!(once.matches("delayed or lost parcels").count(), 1);
+        assert!(matches!(expand("Hello there"), Cow::Borrowed("Hello there")));
+        assert!(matches!(expand("What teas do you sell?"), Cow::Borrowed(_)));
+    }
+}
