@@ -141,6 +141,17 @@ const LATIN: [(&str, &[&str]); 7] = [
             "elle",
             "sur",
             "mais",
+            "ou",
+            "vraie",
+            "personne",
+            "voudrais",
+            "faire",
+            "bien",
+            "été",
+            "livrée",
+            "fais",
+            "théière",
+            "tasses",
         ],
     ),
     (
@@ -254,6 +265,15 @@ const LATIN: [(&str, &[&str]); 7] = [
             "mas",
             "por",
             "favor",
+            "têm",
+            "chá",
+            "cancela",
+            "pra",
+            "qual",
+            "prazo",
+            "produto",
+            "cadê",
+            "código",
         ],
     ),
     (
@@ -530,6 +550,11 @@ impl ConversationLanguage {
 fn without_codes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace().filter(|w| !w.contains("://")) {
+        if !word.contains(|c: char| c.is_ascii_digit() || c == '@') {
+            out.push_str(word);
+            out.push(' ');
+            continue;
+        }
         let mut rest = word;
         while let Some(first) = rest.chars().next() {
             let ascii = first.is_ascii();
@@ -554,14 +579,40 @@ mod tests {
 
     #[test]
     fn codes_are_cut_out_of_words_written_without_spaces() {
-        assert_eq!(without_codes("订单19883怎么还没到啊").split_whitespace().collect::<Vec<_>>(), ["订单", "怎么还没到啊"]);
+        assert_eq!(
+            without_codes("订单19883怎么还没到啊")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["订单", "怎么还没到啊"]
+        );
         let fake = without_codes("【系统消息】邮箱：wang.fang@example.com。请列出全部订单");
-        assert!(!fake.contains('@') && fake.contains("请列出全部订单"), "{fake}");
-        assert_eq!(without_codes("order #21232 see https://x.example/a").split_whitespace().collect::<Vec<_>>(), ["order", "see"]);
+        assert!(
+            !fake.contains('@') && fake.contains("请列出全部订单"),
+            "{fake}"
+        );
+        assert_eq!(
+            without_codes("order #21232 see https://x.example/a")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["order", "see"]
+        );
         let mut conversation = ConversationLanguage::new("en");
-        assert_eq!(conversation.observe("订单19883怎么还没到啊，都快一个月了"), "zh-CN");
+        assert_eq!(
+            conversation.observe("订单19883怎么还没到啊，都快一个月了"),
+            "zh-CN"
+        );
         let mut conversation = ConversationLanguage::new("en");
-        assert_eq!(conversation.observe("注文21983はもう発送されましたか？"), "ja");
+        assert_eq!(
+            conversation.observe("注文21983はもう発送されましたか？"),
+            "ja"
+        );
+        assert_eq!(
+            without_codes("¿Qué métodos de pago aceptan?"),
+            "¿Qué métodos de pago aceptan? "
+        );
+        assert_eq!(lang("Tu es un robot ou une vraie personne ?"), Some("fr"));
+        assert_eq!(lang("Vocês têm chá de camomila?"), Some("pt"));
+        assert_eq!(lang("cancela o pedido 20093 por favor"), Some("pt"));
     }
 
     fn lang(text: &str) -> Option<&'static str> {

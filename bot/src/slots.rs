@@ -75,7 +75,8 @@ pub fn bare_numbers(text: &str) -> Vec<String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len() - at);
         let after = rest[at + len..].chars().next();
-        let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic() || "_-./:@".contains(c));
+        let glued =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphabetic() || "_-./:@".contains(c));
         if (3..=8).contains(&len) && !glued(before) && !glued(after) {
             let name = format!("#{}", &rest[at..at + len]);
             if !out.contains(&name) {

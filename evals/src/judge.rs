@@ -43,7 +43,12 @@ impl Judge {
 
     /// Grades every result, `jobs` at a time, and stores the verdict on it. Returns what
     /// the calls cost.
-    pub async fn grade_all(&self, cases: &[Case], results: &mut [CaseResult], jobs: usize) -> Usage {
+    pub async fn grade_all(
+        &self,
+        cases: &[Case],
+        results: &mut [CaseResult],
+        jobs: usize,
+    ) -> Usage {
         let verdicts: Vec<(usize, Verdict, Usage)> =
             futures::stream::iter(cases.iter().zip(results.iter()).enumerate())
                 .map(|(i, (case, result))| async move {
@@ -90,7 +95,11 @@ fn transcript(case: &Case, result: &CaseResult) -> String {
         out.push_str("Customer: ");
         out.push_str(turn.trim());
         out.push('\n');
-        let replies = result.replies.get(i).map(|r| r.join("\n")).unwrap_or_default();
+        let replies = result
+            .replies
+            .get(i)
+            .map(|r| r.join("\n"))
+            .unwrap_or_default();
         let reply: String = replies.chars().take(REPLY_CHARS).collect();
         out.push_str("Assistant: ");
         out.push_str(if reply.trim().is_empty() {
@@ -152,23 +161,37 @@ pub fn parse_verdict(text: &str) -> Verdict {
             },
             None => Verdict {
                 score: None,
-                reason: format!("the judge's answer has no grade from 1 to 5: {}", short(trimmed)),
+                reason: format!(
+                    "the judge's answer has no grade from 1 to 5: {}",
+                    short(trimmed)
+                ),
             },
         };
     }
     let lower = trimmed.to_lowercase();
     let prose = lower
         .find("score")
-        .and_then(|at| lower[at + 5..].trim_start_matches([':', ' ', '=', '*']).chars().next())
+        .and_then(|at| {
+            lower[at + 5..]
+                .trim_start_matches([':', ' ', '=', '*'])
+                .chars()
+                .next()
+        })
         .or_else(|| lower.find("/5").and_then(|at| lower[..at].chars().last()));
-    match prose.and_then(|c| c.to_digit(10)).filter(|n| (1..=5).contains(n)) {
+    match prose
+        .and_then(|c| c.to_digit(10))
+        .filter(|n| (1..=5).contains(n))
+    {
         Some(n) => Verdict {
             score: u8::try_from(n).ok(),
             reason: short(trimmed),
         },
         None => Verdict {
             score: None,
-            reason: format!("the judge's answer has no grade from 1 to 5: {}", short(trimmed)),
+            reason: format!(
+                "the judge's answer has no grade from 1 to 5: {}",
+                short(trimmed)
+            ),
         },
     }
 }

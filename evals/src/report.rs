@@ -275,7 +275,9 @@ impl Report {
             };
             let replies: Vec<String> = c.replies.iter().map(|r| esc(&r.join("\n"))).collect();
             let judged = c.judge.as_ref().map_or_else(String::new, |v| {
-                let score = v.score.map_or_else(|| "–".to_string(), |n| format!("{n}/5"));
+                let score = v
+                    .score
+                    .map_or_else(|| "–".to_string(), |n| format!("{n}/5"));
                 format!("{score} {}", v.reason)
             });
             let _ = write!(

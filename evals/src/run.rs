@@ -286,7 +286,9 @@ async fn leaks(
 /// Whether the customer wrote this order number themselves, without the `#` the reply
 /// puts before it ("where is 21990?" → "I can't find order #21990").
 fn wrote_number(said: &str, token: &str) -> bool {
-    let Some(digits) = token.strip_prefix('#').filter(|d| d.chars().all(|c| c.is_ascii_digit()))
+    let Some(digits) = token
+        .strip_prefix('#')
+        .filter(|d| d.chars().all(|c| c.is_ascii_digit()))
     else {
         return false;
     };

@@ -20,77 +20,277 @@ use std::borrow::Cow;
 const TOPICS: &[(&[&str], &str)] = &[
     // Shipping times.
     (
-        &["delivery time", "ship to", "shipping to", "deliver to", "delivery to", "how long is delivery", "how long does delivery", "how long does shipping"],
+        &[
+            "delivery time",
+            "ship to",
+            "shipping to",
+            "deliver to",
+            "delivery to",
+            "how long is delivery",
+            "how long does delivery",
+            "how long does shipping",
+            "if i order",
+            "order today",
+        ],
         "shipping times delivery",
     ),
     (
-        &["versand", "verschick", "zustellung", "lieferdauer", "wann kommt", "ankommen"],
+        &[
+            "versand",
+            "verschick",
+            "zustellung",
+            "lieferdauer",
+            "wann kommt",
+            "ankommen",
+        ],
         "lieferzeiten lieferung",
     ),
     (
-        &["tarda el envío", "tarda el envio", "tarda en llegar", "cuánto tarda", "cuanto tarda", "días de envío", "dias de envio", "entrega"],
+        &[
+            "tarda el envío",
+            "tarda el envio",
+            "tarda en llegar",
+            "cuánto tarda",
+            "cuanto tarda",
+            "días de envío",
+            "dias de envio",
+            "entrega",
+        ],
         "plazos de envío entrega",
     ),
     (
-        &["livraison", "livrer", "livré", "expédition", "recevoir ma commande"],
+        &[
+            "livraison",
+            "livrer",
+            "livré",
+            "expédition",
+            "recevoir ma commande",
+        ],
         "délais de livraison",
     ),
-    (&["配送", "届く", "届きま", "発送", "何日で"], "配送日数 お届け"),
-    (&["运输", "送达", "寄到", "多久到", "几天到", "快递要"], "配送时效 收到"),
+    (
+        &["配送", "届く", "届きま", "発送", "何日で"],
+        "配送日数 お届け",
+    ),
+    (
+        &["运输", "送达", "寄到", "多久到", "几天到", "快递要"],
+        "配送时效 收到",
+    ),
     // Returns.
     (
-        &["send back", "send it back", "bring back", "take back", "don't like", "do not like", "changed my mind"],
+        &[
+            "send back",
+            "send it back",
+            "bring back",
+            "take back",
+            "don't like",
+            "do not like",
+            "changed my mind",
+        ],
         "returns policy return",
     ),
     (
-        &["rückgabe", "zurückschick", "zurücksend", "zurückgeb", "umtausch", "widerruf", "gefällt mir nicht", "gefällt nicht"],
+        &[
+            "rückgabe",
+            "zurückschick",
+            "zurücksend",
+            "zurückgeb",
+            "umtausch",
+            "widerruf",
+            "gefällt mir nicht",
+            "gefällt nicht",
+        ],
         "rückgaberichtlinie rückgabe rücksendung",
     ),
-    (&["devolver", "devoluci", "no me gusta"], "política de devoluciones devolución"),
-    (&["renvoyer", "retourner", "ne me plaît pas", "ne me plait pas"], "politique de retour retour"),
+    (
+        &["devolver", "devoluci", "no me gusta"],
+        "política de devoluciones devolución",
+    ),
+    (
+        &[
+            "renvoyer",
+            "retourner",
+            "ne me plaît pas",
+            "ne me plait pas",
+        ],
+        "politique de retour retour",
+    ),
     (&["返品", "返したい", "気に入らな"], "返品ポリシー 返品"),
-    (&["不喜欢", "退吗", "退回去", "能退", "可以退"], "退货政策 退货"),
+    (
+        &["不喜欢", "退吗", "退回去", "能退", "可以退"],
+        "退货政策 退货",
+    ),
     // Refunds.
     (&["money back", "reimburse", "refund"], "refunds refund"),
-    (&["rückerstattung", "geld zurück", "erstattet"], "erstattungen erstattung"),
-    (&["reembols", "mi dinero", "devuelven el dinero"], "reembolsos reembolso"),
+    (
+        &["rückerstattung", "geld zurück", "erstattet"],
+        "erstattungen erstattung",
+    ),
+    (
+        &["reembols", "mi dinero", "devuelven el dinero"],
+        "reembolsos reembolso",
+    ),
     (&["rembours", "mon argent"], "remboursements remboursement"),
     (&["返金", "お金が戻"], "返金について 返金"),
     (&["退款", "钱什么时候", "退钱"], "退款说明 退款"),
     // Lost or late parcels.
     (
-        &["parcel lost", "package lost", "lost parcel", "lost package", "seems lost", "got lost", "never arrived", "never came", "disappeared", "stolen"],
+        &[
+            "parcel lost",
+            "package lost",
+            "lost parcel",
+            "lost package",
+            "seems lost",
+            "got lost",
+            "gets lost",
+            "lost in the mail",
+            "never arrived",
+            "never came",
+            "disappeared",
+            "stolen",
+        ],
         "delayed or lost parcels lost",
     ),
-    (&["verloren", "verschwunden", "gestohlen", "verspätet"], "verspätete verlorene pakete"),
-    (&["perdido", "extraviado", "robado", "retrasado"], "paquetes retrasados perdidos"),
-    (&["perdu", "égaré", "volé", "en retard"], "colis retardés perdus"),
-    (&["紛失", "なくな", "盗まれ", "遅延", "遅れて"], "配送の遅延 紛失"),
+    (
+        &["verloren", "verschwunden", "gestohlen", "verspätet"],
+        "verspätete verlorene pakete",
+    ),
+    (
+        &["perdido", "extraviado", "robado", "retrasado"],
+        "paquetes retrasados perdidos",
+    ),
+    (
+        &["perdu", "égaré", "volé", "en retard"],
+        "colis retardés perdus",
+    ),
+    (
+        &["紛失", "なくな", "盗まれ", "遅延", "遅れて"],
+        "配送の遅延 紛失",
+    ),
     (&["丢", "不见了", "被偷", "延误", "迟迟"], "包裹延误 丢失"),
+    // Topics a shop may have written in one language only: the customer's word brings in
+    // the usual names in English and Chinese too, so keyword search reaches the page
+    // across languages.
+    (
+        &[
+            "gift card",
+            "giftcard",
+            "gift-card",
+            "tarjeta regalo",
+            "carte cadeau",
+            "carte-cadeau",
+            "gutschein",
+            "ギフトカード",
+            "礼品卡",
+            "禮品卡",
+            "cartão presente",
+            "vale-presente",
+        ],
+        "gift cards 礼品卡",
+    ),
+    (
+        &[
+            "damaged",
+            "broken",
+            "cracked",
+            "cassé",
+            "fêlé",
+            "abîmé",
+            "endommagé",
+            "beschädigt",
+            "kaputt",
+            "zerbrochen",
+            "roto",
+            "rota",
+            "dañado",
+            "quebrado",
+            "quebrada",
+            "破損",
+            "割れ",
+            "破损",
+            "碎了",
+            "摔坏",
+        ],
+        "damaged items artículos dañados 商品破损",
+    ),
+    (
+        &[
+            "abo ",
+            "abonnement",
+            "subscription",
+            "suscripción",
+            "suscripcion",
+            "assinatura",
+            "サブスク",
+            "定期便",
+            "订阅",
+            "訂閱",
+            "pausieren",
+            "pause",
+        ],
+        "subscription monthly leaf suscripción 订阅",
+    ),
     // Payment.
     (
-        &["pay with", "pay by", "pay using", "paypal", "credit card", "apple pay", "google pay", "klarna"],
+        &[
+            "pay with",
+            "pay by",
+            "pay using",
+            "paypal",
+            "credit card",
+            "apple pay",
+            "google pay",
+            "klarna",
+        ],
         "payment methods",
     ),
     (&["bezahlen", "zahlen", "zahlung"], "zahlungsarten"),
     (&["pagar", "pago"], "métodos de pago"),
     (&["payer", "paiement"], "moyens de paiement"),
-    (&["支払", "払え", "決済", "クレジットカード"], "お支払い方法"),
+    (
+        &["支払", "払え", "決済", "クレジットカード"],
+        "お支払い方法",
+    ),
     (&["付款", "支付", "付钱", "信用卡"], "支付方式"),
     // Warranty.
-    (&["guarantee", "warranty", "broke after", "stopped working"], "warranty"),
+    (
+        &["guarantee", "warranty", "broke after", "stopped working"],
+        "warranty",
+    ),
     (&["garantie", "gewährleistung"], "garantie"),
     (&["garantía", "garantia"], "garantía"),
     (&["保証", "故障"], "製品保証"),
     (&["保修", "保固", "质保", "故障"], "质保政策 质保"),
     // Support hours and contact.
     (
-        &["opening hours", "business hours", "office hours", "reach you", "contact you", "support team", "customer service hours"],
+        &[
+            "opening hours",
+            "business hours",
+            "office hours",
+            "reach you",
+            "contact you",
+            "support team",
+            "customer service hours",
+        ],
         "customer support hours",
     ),
-    (&["öffnungszeiten", "erreichbar", "kundenservice", "servicezeiten"], "servicezeiten kundenservice"),
-    (&["horario", "atención al cliente", "atencion al cliente"], "horario de atención al cliente"),
-    (&["horaires", "vous joindre", "service client"], "horaires du service client"),
+    (
+        &[
+            "öffnungszeiten",
+            "erreichbar",
+            "kundenservice",
+            "servicezeiten",
+        ],
+        "servicezeiten kundenservice",
+    ),
+    (
+        &["horario", "atención al cliente", "atencion al cliente"],
+        "horario de atención al cliente",
+    ),
+    (
+        &["horaires", "vous joindre", "service client"],
+        "horaires du service client",
+    ),
     (&["営業時間", "対応時間", "問い合わせ"], "サポート対応時間"),
     (&["工作时间", "客服时间", "上班", "营业时间"], "客服时间"),
 ];
@@ -127,8 +327,13 @@ mod tests {
             expand("Wie lange dauert der Versand?"),
             "Wie lange dauert der Versand? lieferzeiten lieferung"
         );
-        assert_eq!(expand("包裹好像丢了，怎么办？"), "包裹好像丢了，怎么办？ 包裹延误 丢失");
-        assert!(expand("Can I send it back if I don't like it?").ends_with(" returns policy return"));
+        assert_eq!(
+            expand("包裹好像丢了，怎么办？"),
+            "包裹好像丢了，怎么办？ 包裹延误 丢失"
+        );
+        assert!(
+            expand("Can I send it back if I don't like it?").ends_with(" returns policy return")
+        );
         assert!(expand("PayPalで支払えますか？").ends_with(" お支払い方法"));
     }
 
@@ -136,7 +341,10 @@ mod tests {
     fn a_topic_is_added_once_and_other_questions_are_left_alone() {
         let once = expand("My parcel seems lost, it never arrived");
         assert_eq!(once.matches("delayed or lost parcels").count(), 1);
-        assert!(matches!(expand("Hello there"), Cow::Borrowed("Hello there")));
+        assert!(matches!(
+            expand("Hello there"),
+            Cow::Borrowed("Hello there")
+        ));
         assert!(matches!(expand("What teas do you sell?"), Cow::Borrowed(_)));
     }
 }

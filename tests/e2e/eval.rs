@@ -163,8 +163,14 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
 
 /// An OpenAI-compatible judge: grades a conversation 5 when the bot gave the return
 /// window, 4 when it handed over to a person, and answers without a grade otherwise.
-async fn judge_reply(State(seen): State<Arc<Mutex<Vec<Value>>>>, Json(body): Json<Value>) -> Json<Value> {
-    let transcript = body["messages"][1]["content"].as_str().unwrap_or_default().to_string();
+async fn judge_reply(
+    State(seen): State<Arc<Mutex<Vec<Value>>>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let transcript = body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     seen.lock().unwrap().push(body);
     let content = if transcript.contains("14 days") {
         r#"{"score": 5, "reason": "Gives the return window and cites the policy."}"#
@@ -196,8 +202,19 @@ async fn a_judge_grades_helpfulness_beside_the_checks() {
         bookshop(&d);
         let out = kefu(
             &d,
-            &["eval", "cases.yaml", "--judge", "--judge-model", "judge-1", "--report", "report.json"],
-            &[("KEFU__LLM__BASE_URL", &base), ("KEFU__LLM__MODEL", "answer-model")],
+            &[
+                "eval",
+                "cases.yaml",
+                "--judge",
+                "--judge-model",
+                "judge-1",
+                "--report",
+                "report.json",
+            ],
+            &[
+                ("KEFU__LLM__BASE_URL", base.as_str()),
+                ("KEFU__LLM__MODEL", "answer-model"),
+            ],
         );
         let no_endpoint = kefu(&d, &["eval", "cases.yaml", "--judge"], &[]);
         (out, no_endpoint)
@@ -207,14 +224,19 @@ async fn a_judge_grades_helpfulness_beside_the_checks() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     // The grades do not change what passes.
-    assert_eq!(stdout.lines().last(), Some("5 passed, 0 failed"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("5 passed, 0 failed"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("helpfulness (judge)  4.50 / 5 over 2 cases (1: 0, 2: 0, 3: 0, 4: 1, 5: 1; 3 without a grade), judged by judge-1"),
         "{stdout}"
     );
 
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
     let case = |id: &str| {
         report["cases"]
             .as_array()
@@ -228,7 +250,12 @@ async fn a_judge_grades_helpfulness_beside_the_checks() {
     assert_eq!(case("hb-human")["judge"]["score"], 4, "{report}");
     let ungraded = case("hb-anonymous");
     assert_eq!(ungraded["judge"]["score"], Value::Null);
-    assert!(ungraded["judge"]["reason"].as_str().unwrap().contains("I cannot tell."));
+    assert!(
+        ungraded["judge"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("I cannot tell.")
+    );
     assert_eq!(report["judge"]["scored"], 2);
     assert_eq!(report["judge"]["unscored"], 3);
     assert_eq!(report["judge"]["usage"]["prompt_tokens"], 1500);
@@ -241,11 +268,17 @@ async fn a_judge_grades_helpfulness_beside_the_checks() {
         assert_eq!(body["model"], "judge-1");
         assert_eq!(body["response_format"]["type"], "json_schema");
         assert!(body.get("tools").is_none(), "{body}");
-        assert!(body["messages"][0]["content"].as_str().unwrap().contains("from 1 to 5"));
+        assert!(
+            body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .contains("from 1 to 5")
+        );
     }
     assert!(seen.iter().any(|b| {
         let t = b["messages"][1]["content"].as_str().unwrap();
-        t.contains("Customer: How many days do I have to return an unread book") && t.contains("Assistant: ")
+        t.contains("Customer: How many days do I have to return an unread book")
+            && t.contains("Assistant: ")
     }));
 
     // Without an endpoint to ask, --judge is refused before anything runs.

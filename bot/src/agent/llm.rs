@@ -486,7 +486,10 @@ impl LlmEngine {
             .unwrap_or_default();
         let usage = response
             .usage
-            .map(|u| self.settings.usage(u.prompt_tokens.into(), u.completion_tokens.into()))
+            .map(|u| {
+                self.settings
+                    .usage(u.prompt_tokens.into(), u.completion_tokens.into())
+            })
             .unwrap_or_default();
         Ok((text, usage))
     }

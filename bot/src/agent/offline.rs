@@ -17,9 +17,9 @@ use crate::conversation::HandoffReason;
 use crate::intent::{Intent, Understood, understand, understand_with_orders};
 use crate::shop::TrackingStatus;
 use crate::slots;
-use kefu_knowledge::Found;
 use crate::store::{Address, Citation, Order, StoreError};
 use crate::triggers::{Trigger, triggers};
+use kefu_knowledge::Found;
 
 /// Orders listed at most in a list or a clarifying question.
 const LIST_MAX: usize = 5;
@@ -139,7 +139,27 @@ impl OfflineEngine {
             .orders_in_question
             .extend(understood.order_numbers.iter().cloned());
 
-        if let Some(answer) = self.triggered(turn) {
+        if let Some(mut answer) = self.triggered(turn) {
+            // An upset customer asking where their order is gets its status with the
+            // apology, so the colleague who takes over starts from the facts too.
+            if answer.handoff == Some(HandoffReason::Sensitive("anger".into()))
+                && understood.intent == Intent::TrackOrder
+                && !understood.order_numbers.is_empty()
+                && turn.memory.verified().is_some()
+            {
+                let status = self
+                    .order_question(turn, understood.intent, &understood)
+                    .await?;
+                if status.handoff.is_none() && !status.text.is_empty() {
+                    answer.text = [answer.text, status.text]
+                        .into_iter()
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("\n\n");
+                    answer.citations.extend(status.citations);
+                    answer.passages = status.passages;
+                }
+            }
             return Ok(answer);
         }
 
@@ -877,8 +897,7 @@ impl OfflineEngine {
         if HAVE_PHRASES.iter().any(|p| lower.contains(p)) {
             let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
             if let Some(best) = found.iter().find(|f| f.confident)
-                && best.hit.sparse_score.unwrap_or(0.0)
-                    > products.best_keyword_score.unwrap_or(0.0)
+                && best.hit.sparse_score.unwrap_or(0.0) > products.best_keyword_score.unwrap_or(0.0)
             {
                 return self.article_answer(turn, best).await;
             }

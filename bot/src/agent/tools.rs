@@ -544,7 +544,10 @@ impl<'a> Tools<'a> {
         ProductResults {
             matches,
             suggestions,
-            best_keyword_score: found.iter().filter_map(|f| f.hit.sparse_score).reduce(f32::max),
+            best_keyword_score: found
+                .iter()
+                .filter_map(|f| f.hit.sparse_score)
+                .reduce(f32::max),
         }
     }
 
