@@ -23,6 +23,8 @@ pub enum Intent {
     Instructions,
     /// Nothing to do with the shop: the weather, homework, code, politics.
     OutOfScope,
+    /// "Are you a bot or a real person?"
+    AboutBot,
     /// Anything else: answered from the shop's knowledge.
     Question,
 }
@@ -61,6 +63,60 @@ const INSTRUCTIONS: &[&str] = &[
     "ルールや設定",
     "あなたへの指示",
     "与えられている指示",
+];
+
+/// Asking whether the assistant is a machine or a person.
+const ABOUT_BOT: &[&str] = &[
+    "are you a bot",
+    "are you a robot",
+    "are you an ai",
+    "are you a human",
+    "are you human",
+    "are you a real person",
+    "is this a bot",
+    "am i talking to a bot",
+    "am i talking to a robot",
+    "am i talking to a machine",
+    "am i talking to a human",
+    "am i chatting with a bot",
+    "eres un bot",
+    "eres un robot",
+    "eres una persona",
+    "eres humano",
+    "es un bot",
+    "hablo con un bot",
+    "hablo con una máquina",
+    "tu es un robot",
+    "tu es un bot",
+    "es-tu un robot",
+    "êtes-vous un robot",
+    "vous êtes un robot",
+    "c'est un robot",
+    "bist du ein bot",
+    "bist du ein roboter",
+    "bist du ein mensch",
+    "sind sie ein bot",
+    "sind sie ein mensch",
+    "ist das ein bot",
+    "você é um robô",
+    "voce e um robo",
+    "você é um bot",
+    "você é humano",
+    "é um robô",
+    "你是机器人",
+    "你是機器人",
+    "是机器人吗",
+    "是機器人嗎",
+    "你是真人吗",
+    "你是真人嗎",
+    "是真人吗",
+    "是真人嗎",
+    "你是ai",
+    "ボットですか",
+    "ロボットですか",
+    "aiですか",
+    "人間ですか",
+    "機械ですか",
 ];
 
 /// Requests no shop can answer.
@@ -519,6 +575,8 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
     let about_order = !order_numbers.is_empty() || !tracking_numbers.is_empty();
     let mut intent = if INSTRUCTIONS.iter().any(|p| has_phrase(&lower, p)) {
         Intent::Instructions
+    } else if !about_order && ABOUT_BOT.iter().any(|p| has_phrase(&lower, p)) {
+        Intent::AboutBot
     } else if !about_order && OUT_OF_SCOPE.iter().any(|p| has_phrase(&lower, p)) {
         Intent::OutOfScope
     } else {
@@ -591,6 +649,24 @@ mod tests {
 
     fn intent(text: &str) -> Intent {
         understand(text).intent
+    }
+
+    #[test]
+    fn asking_what_the_assistant_is_is_its_own_intent() {
+        for text in [
+            "are you a bot?",
+            "Tu es un robot ou une vraie personne ?",
+            "你是机器人吗",
+            "Bist du ein Mensch?",
+            "これはボットですか？",
+        ] {
+            assert_eq!(intent(text), Intent::AboutBot, "{text}");
+        }
+        assert_eq!(
+            intent("are you really sure it shipped?"),
+            Intent::TrackOrder
+        );
+        assert_eq!(intent("are you a bot? where is #1042"), Intent::TrackOrder);
     }
 
     #[test]

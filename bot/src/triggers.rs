@@ -72,6 +72,7 @@ const EXPLICIT: &[&str] = &[
     "une personne",
     "un humain",
     "vrai personne",
+    "vraie personne",
     // de
     "mit einem menschen",
     "einen mitarbeiter",

@@ -398,7 +398,7 @@ impl Knowledge {
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
         ranked.truncate(top);
-        Ok(ranked
+        let mut found: Vec<Found> = ranked
             .into_iter()
             .filter_map(|(score, topic)| {
                 let in_query_language = topic.own.is_some() || request.lang.is_none();
@@ -413,7 +413,9 @@ impl Knowledge {
                     confident,
                 })
             })
-            .collect())
+            .collect();
+        follow_pointers(&mut found);
+        Ok(found)
     }
 
     /// Searches with an already computed query embedding.
@@ -453,7 +455,13 @@ impl Knowledge {
         let mut order: Vec<String> = Vec::new();
         let mut best: HashMap<String, Hit> = HashMap::new();
         let mut own: HashMap<String, Hit> = HashMap::new();
+        // Every language's best passage per group, for topics not written in the query's.
+        let mut by_language: HashMap<(String, String), Hit> = HashMap::new();
         for hit in all.into_iter().chain(same) {
+            let key = (hit.passage.group.clone(), hit.passage.lang.clone());
+            if by_language.get(&key).is_none_or(|h| hit.score > h.score) {
+                by_language.insert(key, hit.clone());
+            }
             let group = hit.passage.group.clone();
             let own_language = request
                 .lang
@@ -480,7 +488,7 @@ impl Knowledge {
             .collect();
         ranked.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
         ranked.truncate(top);
-        Ok(ranked
+        let mut found: Vec<Found> = ranked
             .into_iter()
             .map(|(group, best)| {
                 let (hit, in_query_language) = match own.remove(&group) {
@@ -497,7 +505,26 @@ impl Knowledge {
                             .lang
                             .as_deref()
                             .is_none_or(|lang| same_language(lang, &best.passage.lang));
-                        (best, matches)
+                        // Not in the customer's language: the one they most likely read.
+                        let readable = request.lang.as_deref().and_then(|lang| {
+                            fallback_languages(lang).iter().find_map(|want| {
+                                by_language
+                                    .iter()
+                                    .filter(|((g, l), _)| g == &group && same_language(want, l))
+                                    .map(|(_, h)| h)
+                                    .max_by(|a, b| a.score.total_cmp(&b.score))
+                            })
+                        });
+                        match readable {
+                            Some(hit) if !matches => {
+                                let mut hit = hit.clone();
+                                hit.score = hit.score.max(best.score);
+                                hit.dense_score = max_opt(hit.dense_score, best.dense_score);
+                                hit.sparse_score = max_opt(hit.sparse_score, best.sparse_score);
+                                (hit, false)
+                            }
+                            _ => (best, matches),
+                        }
                     }
                 };
                 let confident = self.confident(&hit);
@@ -507,7 +534,9 @@ impl Knowledge {
                     confident,
                 }
             })
-            .collect())
+            .collect();
+        follow_pointers(&mut found);
+        Ok(found)
     }
 
     /// Whether a hit's evidence clears the thresholds: the dense score when the index has
@@ -528,10 +557,54 @@ impl Knowledge {
     }
 }
 
+/// Results in which the best passage only points to another article found for the same
+/// question ("… see our page on delayed or lost parcels") lead with that article: the
+/// pointer shares the question's words, the article it names answers it.
+fn follow_pointers(found: &mut [Found]) {
+    let Some(first) = found.first() else {
+        return;
+    };
+    if first.hit.passage.kind == SourceKind::Product {
+        return;
+    }
+    let text = first.hit.passage.text.to_lowercase();
+    let own_title = first.hit.passage.title.to_lowercase();
+    let target = found.iter().enumerate().skip(1).take(2).find_map(|(i, f)| {
+        let title = f.hit.passage.title.to_lowercase();
+        (f.confident
+            && f.hit.passage.kind != SourceKind::Product
+            && title.chars().count() >= 6
+            && title != own_title
+            && text.contains(&title))
+        .then_some(i)
+    });
+    if let Some(i) = target {
+        found[..=i].rotate_right(1);
+    }
+}
+
 fn max_opt(a: Option<f32>, b: Option<f32>) -> Option<f32> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// The languages to quote an article in when the shop has not written it in the
+/// customer's, most readable first: the other Chinese script, the neighbouring Iberian
+/// language, then English.
+fn fallback_languages(lang: &str) -> &'static [&'static str] {
+    let primary = lang
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(lang)
+        .to_ascii_lowercase();
+    match primary.as_str() {
+        "zh" if chinese_script(lang) == "hant" => &["zh-CN", "en"],
+        "zh" => &["zh-TW", "en"],
+        "pt" | "gl" => &["es", "en"],
+        "es" | "ca" => &["pt", "en"],
+        _ => &["en"],
     }
 }
 
@@ -572,6 +645,14 @@ fn chinese_script(tag: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untranslated_articles_fall_back_to_a_readable_language() {
+        assert_eq!(fallback_languages("zh-TW"), ["zh-CN", "en"]);
+        assert_eq!(fallback_languages("zh-CN"), ["zh-TW", "en"]);
+        assert_eq!(fallback_languages("pt-BR"), ["es", "en"]);
+        assert_eq!(fallback_languages("ja"), ["en"]);
+    }
 
     #[test]
     fn language_matching_knows_regions_and_chinese_scripts() {

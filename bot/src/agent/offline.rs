@@ -139,7 +139,7 @@ impl OfflineEngine {
             .orders_in_question
             .extend(understood.order_numbers.iter().cloned());
 
-        if let Some(mut answer) = self.triggered(turn) {
+        if let Some(mut answer) = self.triggered(turn, understood.intent) {
             // An upset customer asking where their order is gets its status with the
             // apology, so the colleague who takes over starts from the facts too.
             if answer.handoff == Some(HandoffReason::Sensitive("anger".into()))
@@ -166,7 +166,7 @@ impl OfflineEngine {
         let mut preface = Vec::new();
         match turn.memory.pending.take() {
             Some(Pending::Verify { intent, order }) => match self
-                .try_verify(turn, &understood)
+                .try_verify(turn, &understood, order.as_deref())
                 .await?
             {
                 Verification::Passed(who, consumed) => {
@@ -224,6 +224,7 @@ impl OfflineEngine {
             Intent::Greeting => Answer::grounded(self.say(turn, "greeting", json!({}))),
             Intent::Thanks => Answer::grounded(self.say(turn, "thanks", json!({}))),
             Intent::OutOfScope => Answer::grounded(self.say(turn, "out_of_scope", json!({}))),
+            Intent::AboutBot => Answer::grounded(self.say(turn, "about_bot", json!({}))),
             Intent::Instructions => {
                 Answer::grounded(self.say(turn, "instructions_private", json!({})))
             }
@@ -239,9 +240,14 @@ impl OfflineEngine {
     }
 
     /// Safety, legal, chargeback, anger and explicit requests go to a person at once.
-    fn triggered(&self, turn: &mut Turn<'_, '_>) -> Option<Answer> {
+    fn triggered(&self, turn: &mut Turn<'_, '_>, intent: Intent) -> Option<Answer> {
         let found = triggers(turn.text);
         let first = *found.first()?;
+        // "Are you a human?" asks what the assistant is; it is answered, and the answer
+        // says how to reach a person.
+        if intent == Intent::AboutBot && found == [Trigger::Explicit] {
+            return None;
+        }
         let (reason, preface) = match first {
             Trigger::Explicit => (HandoffReason::Requested, None),
             Trigger::Safety => (HandoffReason::Sensitive("safety".into()), Some("safety")),
@@ -258,10 +264,13 @@ impl OfflineEngine {
 
     // ----- verification -----
 
+    /// `asked_about`: the order the customer named when they were asked to verify, so
+    /// "the e-mail is …" in the next message is checked against that order.
     async fn try_verify(
         &self,
         turn: &mut Turn<'_, '_>,
         understood: &Understood,
+        asked_about: Option<&str>,
     ) -> Result<Verification, StoreError> {
         let now = turn.tools.settings().now();
         // A one-time code.
@@ -285,7 +294,14 @@ impl OfflineEngine {
             }
         }
         // Order number plus the e-mail or postal code on it.
-        if let Some(name) = understood.order_numbers.first() {
+        let proof_only =
+            !understood.emails.is_empty() || turn.text.chars().any(|c| c.is_ascii_digit());
+        let named = understood
+            .order_numbers
+            .first()
+            .map(String::as_str)
+            .or(asked_about.filter(|_| proof_only));
+        if let Some(name) = named {
             let store = turn.tools.store().clone();
             let order = store.order_by_name(name).await?;
             let passed = order.as_ref().and_then(|o| {
@@ -307,7 +323,9 @@ impl OfflineEngine {
                     false,
                 ));
             }
+            let from_before = understood.order_numbers.is_empty();
             if !understood.emails.is_empty()
+                || from_before
                 || turn.text.chars().filter(char::is_ascii_digit).count() > name.len()
             {
                 return Ok(self.failed_attempt(turn));
@@ -384,7 +402,7 @@ impl OfflineEngine {
             Some(who) => who,
             None => {
                 // The message may carry its own proof ("#1043, wang@example.com").
-                match self.try_verify(turn, understood).await? {
+                match self.try_verify(turn, understood, None).await? {
                     Verification::Passed(who, _) => {
                         let line = self.verified_line(turn, who).await?;
                         let mut answer =
@@ -786,6 +804,9 @@ impl OfflineEngine {
                 json!({ "order": order.name, "carrier": parcel.map(|p| &p.carrier), "tracking": parcel.map(|p| &p.tracking_number) }),
             )));
         }
+        if let Some(address) = address_in_request(turn.text, order.shipping_address.as_ref()) {
+            return self.change_address(turn, who, &order, address).await;
+        }
         turn.memory.pending = Some(Pending::Address {
             order: order.name.clone(),
         });
@@ -817,7 +838,17 @@ impl OfflineEngine {
                 json!({}),
             )));
         };
-        let outcome = turn.tools.change_address(who, &order, &address).await?;
+        self.change_address(turn, who, &order, address).await
+    }
+
+    async fn change_address(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        who: Verified,
+        order: &Order,
+        address: Address,
+    ) -> Result<Answer, StoreError> {
+        let outcome = turn.tools.change_address(who, order, &address).await?;
         turn.memory.note(format!(
             "change address of {}: {}",
             order.name,
@@ -896,8 +927,19 @@ impl OfflineEngine {
         let lower = turn.text.to_lowercase();
         if HAVE_PHRASES.iter().any(|p| lower.contains(p)) {
             let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
+            // Clear product matches keep the question unless it names the article's topic
+            // or the article wins by a margin ("有没有龙井茶？想买点送人" is about tea, not
+            // gift cards; "¿Las teteras tienen garantía?" is about the warranty).
             if let Some(best) = found.iter().find(|f| f.confident)
-                && best.hit.sparse_score.unwrap_or(0.0) > products.best_keyword_score.unwrap_or(0.0)
+                && best.hit.sparse_score.unwrap_or(0.0)
+                    > products.best_keyword_score.unwrap_or(0.0)
+                        * if products.matches.is_empty()
+                            || names_title(&lower, &best.hit.passage.title)
+                        {
+                            1.0
+                        } else {
+                            1.25
+                        }
             {
                 return self.article_answer(turn, best).await;
             }
@@ -957,6 +999,17 @@ const HAVE_PHRASES: &[&str] = &[
     "vocês têm",
     "voces tem",
 ];
+
+/// Whether a lowercased question names an article's title or a long word of it
+/// ("¿tienen garantía?" names "Garantía").
+fn names_title(question: &str, title: &str) -> bool {
+    let title = title.to_lowercase();
+    let topic = title.split(" › ").next().unwrap_or(&title);
+    question.contains(topic)
+        || topic
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.chars().count() >= 5 && question.contains(w))
+}
 
 fn is_order_intent(intent: Intent) -> bool {
     matches!(
@@ -1095,14 +1148,20 @@ pub fn parse_address(text: &str, old: Option<&Address>) -> Option<Address> {
             && let Some(pos) = words.iter().position(|w| is_zip(w))
         {
             address.zip = Some(words[pos].to_string());
-            let city: Vec<&str> = words
+            let rest: Vec<&str> = words
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| *i != pos)
                 .map(|(_, w)| *w)
                 .collect();
-            if !city.is_empty() {
-                address.city = Some(city.join(" "));
+            if !rest.is_empty() {
+                // "Chicago, IL 60613": after the city, the words beside the postal
+                // code are the state or province.
+                if address.city.is_none() {
+                    address.city = Some(rest.join(" "));
+                } else {
+                    address.province = Some(rest.join(" "));
+                }
             }
         } else if address.city.is_none() {
             address.city = Some(part.to_string());
@@ -1113,12 +1172,98 @@ pub fn parse_address(text: &str, old: Option<&Address>) -> Option<Address> {
     (address.city.is_some() || address.zip.is_some()).then_some(address)
 }
 
+/// Words that introduce the new address inside a change request ("ship it to …",
+/// "改成…", "neue Adresse: …").
+const ADDRESS_MARKERS: &[&str] = &[
+    " to ",
+    "new address ",
+    "address is ",
+    "address:",
+    " nach ",
+    " an ",
+    "adresse:",
+    "adresse ist ",
+    " à ",
+    " au ",
+    "adresse est ",
+    " a ",
+    "dirección:",
+    "dirección es ",
+    " para ",
+    "endereço:",
+    "改成",
+    "改为",
+    "改為",
+    "寄到",
+    "送到",
+    "新地址",
+    "：",
+    ": ",
+];
+
+/// Words after an address that are not part of it.
+const ADDRESS_TAIL: &[&str] = &[
+    "instead",
+    "please",
+    "pls",
+    "thanks",
+    "thank you",
+    "bitte",
+    "danke",
+    "merci",
+    "svp",
+    "por favor",
+    "gracias",
+    "obrigado",
+    "obrigada",
+    "谢谢",
+    "謝謝",
+];
+
+/// A new address given in the same message as the request to change it ("wrong address
+/// on #21996, ship it to 88 Pine St, Seattle, WA 98101 instead"). Only an address with a
+/// street line and a postal code counts, so a request without one is asked for it.
+pub fn address_in_request(text: &str, old: Option<&Address>) -> Option<Address> {
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        return None;
+    }
+    // The last marker the rest of the message parses after is the nearest to the address.
+    let mut starts: Vec<usize> = ADDRESS_MARKERS
+        .iter()
+        .flat_map(|m| lower.match_indices(m).map(move |(i, _)| i + m.len()))
+        .collect();
+    starts.sort_unstable();
+    starts.into_iter().rev().find_map(|start| {
+        let mut tail = text.get(start..)?.trim();
+        loop {
+            let trimmed = tail.trim_end_matches(|c: char| {
+                c.is_whitespace() || matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ',' | '，')
+            });
+            let lowered = trimmed.to_lowercase();
+            match ADDRESS_TAIL.iter().find(|w| lowered.ends_with(*w)) {
+                Some(w) => tail = &trimmed[..trimmed.len() - w.len()],
+                None => {
+                    tail = trimmed;
+                    break;
+                }
+            }
+        }
+        let address = parse_address(tail, old)?;
+        let street_ok = address
+            .address1
+            .as_deref()
+            .is_some_and(|a| a.chars().any(|c| c.is_ascii_digit()) && a.chars().count() <= 60);
+        (street_ok && address.zip.is_some()).then_some(address)
+    })
+}
+
 pub fn format_address(a: &Address) -> String {
     let mut lines = Vec::new();
     for line in [&a.name, &a.address1, &a.address2].into_iter().flatten() {
         lines.push(line.clone());
     }
-    let city = [a.zip.as_deref(), a.city.as_deref()]
+    let city = [a.zip.as_deref(), a.city.as_deref(), a.province.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
@@ -1218,6 +1363,48 @@ mod tests {
         );
         assert_eq!(parse_address("yes please", None), None);
         assert_eq!(parse_address("Hauptstraße 5", None), None);
+    }
+
+    #[test]
+    fn an_address_can_come_with_the_request() {
+        let a = address_in_request(
+            "wrong address on #21996!! pls ship it to 88 Pine St, Seattle, WA 98101 instead",
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.address1.as_deref(), Some("88 Pine St"));
+        assert_eq!(a.city.as_deref(), Some("Seattle"));
+        assert_eq!(a.province.as_deref(), Some("WA"));
+        assert_eq!(a.zip.as_deref(), Some("98101"));
+        let b = address_in_request(
+            "I need to change the address to 1450 W Addison St, Chicago, IL 60613 please",
+            None,
+        )
+        .unwrap();
+        assert_eq!(b.address1.as_deref(), Some("1450 W Addison St"));
+        assert_eq!(format_address(&b), "1450 W Addison St\n60613 Chicago IL");
+        let c = address_in_request(
+            "Bitte ändern Sie die Lieferadresse von 21998, neue Adresse: Bergmannstraße 12, 10961 Berlin",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.address1.as_deref(), Some("Bergmannstraße 12"));
+        assert_eq!(c.city.as_deref(), Some("Berlin"));
+        // A request without the new address is asked for it.
+        assert_eq!(
+            address_in_request(
+                "I need to change the shipping address for order #21991",
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            address_in_request(
+                "can i change the delivery address on 21966? im moving next week",
+                None
+            ),
+            None
+        );
     }
 
     #[test]

@@ -518,12 +518,36 @@ impl<'a> Tools<'a> {
             url: f.hit.passage.url.clone(),
             doc_id: f.hit.passage.doc_id.clone(),
         };
-        let matches: Vec<ProductHit> = found.iter().filter(|f| f.confident).map(hit).collect();
-        let suggestions: Vec<ProductHit> = if matches.is_empty() {
+        let mut matches: Vec<ProductHit> = found.iter().filter(|f| f.confident).map(hit).collect();
+        let mut suggestions: Vec<ProductHit> = if matches.is_empty() {
             found.iter().take(3).map(hit).collect()
         } else {
             Vec::new()
         };
+        // "Cast iron teapots", "抹茶を点てる茶筅": results that never name the thing asked
+        // for matched its qualifiers only. They become suggestions, and the thing itself
+        // is looked up alone.
+        if let Some(subject) = crate::slots::product_subject(text, lang) {
+            let names = |f: &Found| names_subject(&f.hit.passage.text, &subject);
+            if !found.iter().filter(|f| f.confident).any(names) {
+                let alone: Vec<ProductHit> = self
+                    .search(&subject, lang, SourceKind::Product, 5)
+                    .await
+                    .iter()
+                    .filter(|f| names(f))
+                    .map(hit)
+                    .collect();
+                if !alone.is_empty() && !matches.is_empty() {
+                    // The qualifiers were only context ("緑茶用の急須"): these are it.
+                    matches = alone;
+                } else if !alone.is_empty() {
+                    // Nothing like it ("cast iron"): the closest kind instead.
+                    suggestions = alone.into_iter().take(3).collect();
+                } else if !matches.is_empty() {
+                    suggestions = std::mem::take(&mut matches).into_iter().take(3).collect();
+                }
+            }
+        }
         for p in matches.iter().chain(&suggestions) {
             self.retrieved.insert(p.doc_id.clone());
             if let Some(price) = &p.price {
@@ -572,6 +596,18 @@ impl<'a> Tools<'a> {
             }
         }
     }
+}
+
+/// Whether a product passage names the subject of a question, singular or plural.
+fn names_subject(passage: &str, subject: &str) -> bool {
+    let passage = passage.to_lowercase();
+    let subject = subject.to_lowercase();
+    let singular = subject
+        .strip_suffix("es")
+        .filter(|s| s.ends_with(['s', 'x', 'h']))
+        .or_else(|| subject.strip_suffix('s'))
+        .unwrap_or(&subject);
+    passage.contains(&subject) || (singular.chars().count() >= 3 && passage.contains(singular))
 }
 
 fn outcome_name(o: &ReturnOutcome) -> String {
