@@ -1241,8 +1241,12 @@ pub fn address_in_request(text: &str, old: Option<&Address>) -> Option<Address> 
                 c.is_whitespace() || matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ',' | '，')
             });
             let lowered = trimmed.to_lowercase();
-            match ADDRESS_TAIL.iter().find(|w| lowered.ends_with(*w)) {
-                Some(w) => tail = &trimmed[..trimmed.len() - w.len()],
+            match ADDRESS_TAIL
+                .iter()
+                .find(|w| lowered.ends_with(*w))
+                .and_then(|w| trimmed.get(..trimmed.len().checked_sub(w.len())?))
+            {
+                Some(rest) => tail = rest,
                 None => {
                     tail = trimmed;
                     break;
