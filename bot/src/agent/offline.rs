@@ -294,8 +294,9 @@ impl OfflineEngine {
             }
         }
         // Order number plus the e-mail or postal code on it.
-        let proof_only =
-            !understood.emails.is_empty() || turn.text.chars().any(|c| c.is_ascii_digit());
+        // What reads as proof: an e-mail address, or enough digits for a postal code.
+        let proof_only = !understood.emails.is_empty()
+            || turn.text.chars().filter(char::is_ascii_digit).count() >= 4;
         let named = understood
             .order_numbers
             .first()
