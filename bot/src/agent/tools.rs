@@ -354,7 +354,7 @@ impl<'a> Tools<'a> {
                 };
                 let id = self
                     .store
-                    .create_return_request(order.id, &lines, None, actor)
+                    .create_return_request(order.id, &lines, None, self.settings.now(), actor)
                     .await?;
                 ReturnOutcome::Created {
                     id,
@@ -464,10 +464,14 @@ impl<'a> Tools<'a> {
             conversation_id: Some(self.conversation),
         };
         let done = match address {
-            None => self.store.cancel_order(order.id, actor).await?,
+            None => {
+                self.store
+                    .cancel_order(order.id, self.settings.now(), actor)
+                    .await?
+            }
             Some(a) => {
                 self.store
-                    .change_shipping_address(order.id, a, actor)
+                    .change_shipping_address(order.id, a, self.settings.now(), actor)
                     .await?
             }
         };

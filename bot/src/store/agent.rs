@@ -282,10 +282,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Cancels an order that is still open and unfulfilled. `false` when it no longer is
-    /// (shipped or cancelled meanwhile): the check and the change are one statement.
-    pub async fn cancel_order(&self, order_id: OrderId, actor: Actor<'_>) -> Result<bool> {
-        let now = Utc::now();
+    /// Cancels an order that is still open and unfulfilled, as of `now` (the agent's
+    /// clock). `false` when it no longer is (shipped or cancelled meanwhile): the check
+    /// and the change are one statement.
+    pub async fn cancel_order(
+        &self,
+        order_id: OrderId,
+        now: DateTime<Utc>,
+        actor: Actor<'_>,
+    ) -> Result<bool> {
         on_pool!(self, p => {
             let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let done = sqlx::query(
@@ -306,15 +311,15 @@ impl Store {
         })
     }
 
-    /// Replaces the shipping address of an order not yet fulfilled. `false` when it
-    /// already shipped or was cancelled.
+    /// Replaces the shipping address of an order not yet fulfilled, as of `now`. `false`
+    /// when it already shipped or was cancelled.
     pub async fn change_shipping_address(
         &self,
         order_id: OrderId,
         address: &Address,
+        now: DateTime<Utc>,
         actor: Actor<'_>,
     ) -> Result<bool> {
-        let now = Utc::now();
         on_pool!(self, p => {
             let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let old: Option<Option<Json<Address>>> = sqlx::query_scalar("SELECT shipping_address FROM orders WHERE id = $1")
@@ -341,15 +346,15 @@ impl Store {
         })
     }
 
-    /// Records a return request for lines of an order.
+    /// Records a return request for lines of an order, made at `now`.
     pub async fn create_return_request(
         &self,
         order_id: OrderId,
         lines: &[ReturnLine],
         reason: Option<&str>,
+        now: DateTime<Utc>,
         actor: Actor<'_>,
     ) -> Result<i64> {
-        let now = Utc::now();
         on_pool!(self, p => {
             let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             let id: i64 = sqlx::query_scalar(

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use kefu_knowledge::{Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId};
@@ -86,6 +86,10 @@ struct Inner {
     /// Held by upsert, delete, flush and optimize: qdrant-edge's flush `try_lock`s the
     /// WAL and panics if an update holds it. Searches and reads need no lock.
     writing: Mutex<()>,
+    /// Passages already read back from the shard's payload storage, so a search does not
+    /// parse the same JSON again: filled as searches retrieve them and by upserts, emptied
+    /// of every point an upsert or delete touches.
+    passages: RwLock<HashMap<PointId, Arc<Passage>>>,
 }
 
 impl std::fmt::Debug for EdgeIndex {
@@ -141,6 +145,7 @@ impl EdgeIndex {
                 shard,
                 bm25: bm25::Models::default(),
                 writing: Mutex::new(()),
+                passages: RwLock::default(),
             }),
         })
     }
@@ -276,6 +281,7 @@ impl Inner {
             }
         }
         let mut records = Vec::with_capacity(points.len());
+        let mut written = Vec::with_capacity(points.len());
         for point in points {
             let lang = Some(point.passage.lang.as_str());
             let text = kefu_knowledge::bm25::prepare(lang, &point.passage.text);
@@ -300,33 +306,52 @@ impl Inner {
                 vector: VectorStructPersisted::Named(vectors),
                 payload: Some(payload),
             });
+            written.push((point.id, Arc::new(point.passage)));
         }
 
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
+        let ids: Vec<PointId> = written.iter().map(|(id, _)| *id).collect();
+        self.forget(&ids);
         while !records.is_empty() {
             let rest = records.split_off(cmp::min(UPSERT_CHUNK, records.len()));
             let chunk = std::mem::replace(&mut records, rest);
-            self.shard
-                .update(UpdateOperation::PointOperation(
-                    PointOperations::UpsertPoints(PointInsertOperations::PointsList(chunk)),
-                ))
-                .map_err(edge_error)?;
+            if let Err(err) = self.shard.update(UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(chunk)),
+            )) {
+                // A search may have cached a point's old payload meanwhile.
+                self.forget(&ids);
+                return Err(edge_error(err));
+            }
         }
+        self.passages
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(written);
         Ok(())
+    }
+
+    /// Drops points from the passage cache.
+    fn forget(&self, ids: &[PointId]) {
+        let mut cache = self.passages.write().unwrap_or_else(PoisonError::into_inner);
+        for id in ids {
+            cache.remove(id);
+        }
     }
 
     fn delete(&self, ids: Vec<PointId>) -> Result<(), IndexError> {
         let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
-        for chunk in ids.chunks(SCROLL_PAGE) {
+        let result = ids.chunks(SCROLL_PAGE).try_for_each(|chunk| {
             self.shard
                 .update(UpdateOperation::PointOperation(
                     PointOperations::DeletePoints {
                         ids: chunk.iter().map(|&id| EdgePointId::NumId(id)).collect(),
                     },
                 ))
-                .map_err(edge_error)?;
-        }
-        Ok(())
+                .map(drop)
+                .map_err(edge_error)
+        });
+        self.forget(&ids);
+        result
     }
 
     fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
@@ -421,37 +446,68 @@ impl Inner {
         if fused.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<EdgePointId> = fused.iter().map(|f| EdgePointId::NumId(f.id)).collect();
+        let passages = self.passages_of(fused.iter().map(|f| f.id))?;
+        // A point deleted between the searches and the retrieval is left out.
+        Ok(fused
+            .into_iter()
+            .filter_map(|f| {
+                passages.get(&f.id).map(|passage| Hit {
+                    id: f.id,
+                    score: f.score,
+                    dense_score: f.dense_score,
+                    sparse_score: f.sparse_score,
+                    passage: Passage::clone(passage),
+                })
+            })
+            .collect())
+    }
+
+    /// The stored passages of these points: from the cache, the rest read from the
+    /// shard's payloads (and cached).
+    fn passages_of(
+        &self,
+        ids: impl Iterator<Item = PointId>,
+    ) -> Result<HashMap<PointId, Arc<Passage>>, IndexError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self.passages.read().unwrap_or_else(PoisonError::into_inner);
+            for id in ids {
+                match cache.get(&id) {
+                    Some(passage) => {
+                        found.insert(id, Arc::clone(passage));
+                    }
+                    None => missing.push(EdgePointId::NumId(id)),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
         let records = self
             .shard
             .retrieve(
-                &ids,
+                &missing,
                 Some(WithPayloadInterface::Bool(true)),
                 Some(WithVector::Bool(false)),
             )
             .map_err(edge_error)?;
-        let mut passages = HashMap::with_capacity(records.len());
+        let mut read = Vec::with_capacity(records.len());
         for record in records {
             let Some(payload) = record.payload else {
                 continue;
             };
             let passage: Passage = serde_json::from_value(Value::Object(payload.0))
                 .map_err(|err| IndexError::backend(BACKEND, format!("stored passage: {err}")))?;
-            passages.insert(point_id(record.id)?, passage);
+            read.push((point_id(record.id)?, Arc::new(passage)));
         }
-        // A point deleted between the searches and the retrieval is left out.
-        Ok(fused
-            .into_iter()
-            .filter_map(|f| {
-                passages.remove(&f.id).map(|passage| Hit {
-                    id: f.id,
-                    score: f.score,
-                    dense_score: f.dense_score,
-                    sparse_score: f.sparse_score,
-                    passage,
-                })
-            })
-            .collect())
+        let mut cache = self.passages.write().unwrap_or_else(PoisonError::into_inner);
+        for (id, passage) in read {
+            // An upsert that landed meanwhile has put the newer passage there.
+            let passage = cache.entry(id).or_insert(passage);
+            found.insert(id, Arc::clone(passage));
+        }
+        Ok(found)
     }
 
     /// The `limit` points nearest to `vector` by the named vector, best first, without
