@@ -533,9 +533,15 @@ impl<'a> Tools<'a> {
         // is looked up alone.
         if let Some(subject) = crate::slots::product_subject(text, lang) {
             let names = |f: &Found| names_subject(&f.hit.passage.text, &subject);
-            if !found.iter().filter(|f| f.confident).any(names) {
+            let shown: Vec<&Found> = if matches.is_empty() {
+                found.iter().take(3).collect()
+            } else {
+                found.iter().filter(|f| f.confident).collect()
+            };
+            if !shown.into_iter().any(names) {
+                // On keywords only: a product is named by its words.
                 let alone: Vec<ProductHit> = self
-                    .search(&subject, lang, SourceKind::Product, 5)
+                    .search_keywords(&subject, lang, SourceKind::Product, 5)
                     .await
                     .iter()
                     .filter(|f| names(f))
@@ -580,6 +586,27 @@ impl<'a> Tools<'a> {
     }
 
     async fn search(&self, text: &str, lang: &str, kind: SourceKind, top: usize) -> Vec<Found> {
+        self.search_with(text, lang, kind, top, true).await
+    }
+
+    async fn search_keywords(
+        &self,
+        text: &str,
+        lang: &str,
+        kind: SourceKind,
+        top: usize,
+    ) -> Vec<Found> {
+        self.search_with(text, lang, kind, top, false).await
+    }
+
+    async fn search_with(
+        &self,
+        text: &str,
+        lang: &str,
+        kind: SourceKind,
+        top: usize,
+        dense: bool,
+    ) -> Vec<Found> {
         let Some(knowledge) = self.knowledge else {
             return Vec::new();
         };
@@ -592,7 +619,12 @@ impl<'a> Tools<'a> {
                 ..Filter::default()
             },
         };
-        match knowledge.search(&request).await {
+        let result = if dense {
+            knowledge.search(&request).await
+        } else {
+            knowledge.search_embedded(&request, None).await
+        };
+        match result {
             Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "knowledge search failed");
