@@ -229,7 +229,7 @@ async fn search(knowledge: &Knowledge, args: SearchArgs) -> anyhow::Result<ExitC
                     "bm25_score": f.hit.sparse_score,
                     "confident": f.confident,
                     "in_query_language": f.in_query_language,
-                    "passage": f.hit.passage,
+                    "passage": f.hit.passage.as_ref(),
                 })
             })
             .collect();

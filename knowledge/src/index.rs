@@ -113,7 +113,8 @@ pub struct Hit {
     pub dense_score: Option<f32>,
     /// BM25 score, when the keyword search found it.
     pub sparse_score: Option<f32>,
-    pub passage: Passage,
+    /// Shared with the index's own copy: a search handles hundreds of candidates.
+    pub passage: std::sync::Arc<Passage>,
 }
 
 /// How an index was built. Stored with the index; kefu refuses to mix vectors from

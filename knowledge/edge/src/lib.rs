@@ -456,7 +456,7 @@ impl Inner {
                     score: f.score,
                     dense_score: f.dense_score,
                     sparse_score: f.sparse_score,
-                    passage: Passage::clone(passage),
+                    passage: Arc::clone(passage),
                 })
             })
             .collect())

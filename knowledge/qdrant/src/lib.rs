@@ -538,7 +538,7 @@ impl Index for QdrantIndex {
                     score: f.score,
                     dense_score: f.dense_score,
                     sparse_score: f.sparse_score,
-                    passage,
+                    passage: std::sync::Arc::new(passage),
                 })
             })
             .collect())

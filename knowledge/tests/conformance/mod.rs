@@ -375,7 +375,7 @@ pub async fn an_upserted_passage_is_found_by_its_words_and_by_its_vector_exactly
     let by_words = search(&*index, &query("blue ceramic mug", Some("en"), None, 3)).await;
     let first = by_words.first().expect("the mug is found by its words");
     assert_eq!(first.id, 42);
-    assert_eq!(first.passage, mug, "the payload comes back as stored");
+    assert_eq!(*first.passage, mug, "the payload comes back as stored");
     assert!(first.sparse_score.is_some_and(|s| s > 0.0));
     assert_eq!(first.dense_score, None);
 
@@ -406,7 +406,7 @@ pub async fn upserting_an_existing_id_replaces_the_passage_instead_of_adding_one
     assert!(!ids(&old_words).contains(&RETURNS), "old text is gone");
     let new_words = search(&*index, &query("refunds issued", Some("en"), None, 10)).await;
     assert_eq!(ids(&new_words), vec![RETURNS]);
-    assert_eq!(new_words.first().map(|h| &h.passage), Some(&replacement));
+    assert_eq!(new_words.first().map(|h| &*h.passage), Some(&replacement));
     let by_new_vector = search(&*index, &query("", None, Some(axis(1)), 10)).await;
     assert_eq!(by_new_vector.first().map(|h| h.id), Some(RETURNS));
     assert_eq!(by_new_vector.iter().filter(|h| h.id == RETURNS).count(), 1);
