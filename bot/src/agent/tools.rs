@@ -3,7 +3,7 @@
 //! model output or message can reach another customer's data. Every tool call is traced,
 //! and every fact a tool returns is recorded for the guard.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -208,6 +208,9 @@ pub struct Tools<'a> {
     pub facts: Facts,
     /// Documents retrieved this turn: the only ones a reply may cite.
     pub retrieved: BTreeSet<String>,
+    /// Query embeddings computed this turn: the products and the articles are searched
+    /// with the same words, and one embedding is a model inference.
+    query_vectors: std::sync::Mutex<HashMap<String, Option<Vec<f32>>>>,
 }
 
 impl<'a> Tools<'a> {
@@ -225,6 +228,7 @@ impl<'a> Tools<'a> {
             calls: Vec::new(),
             facts: Facts::default(),
             retrieved: BTreeSet::new(),
+            query_vectors: std::sync::Mutex::default(),
         }
     }
 
@@ -589,6 +593,29 @@ impl<'a> Tools<'a> {
         self.search_with(text, lang, kind, top, true).await
     }
 
+    /// The query's embedding (`None` without a model), computed once per turn.
+    async fn query_vector(
+        &self,
+        knowledge: &Knowledge,
+        text: &str,
+    ) -> Result<Option<Vec<f32>>, kefu_knowledge::KnowledgeError> {
+        let known = self
+            .query_vectors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(text)
+            .cloned();
+        if let Some(vector) = known {
+            return Ok(vector);
+        }
+        let vector = knowledge.embed_query(text).await?;
+        self.query_vectors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(text.to_string(), vector.clone());
+        Ok(vector)
+    }
+
     async fn search_keywords(
         &self,
         text: &str,
@@ -620,7 +647,10 @@ impl<'a> Tools<'a> {
             },
         };
         let result = if dense {
-            knowledge.search(&request).await
+            match self.query_vector(knowledge, text).await {
+                Ok(vector) => knowledge.search_embedded(&request, vector).await,
+                Err(e) => Err(e),
+            }
         } else {
             knowledge.search_embedded(&request, None).await
         };

@@ -332,7 +332,10 @@ impl Inner {
 
     /// Drops points from the passage cache.
     fn forget(&self, ids: &[PointId]) {
-        let mut cache = self.passages.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self
+            .passages
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         for id in ids {
             cache.remove(id);
         }
@@ -501,7 +504,10 @@ impl Inner {
                 .map_err(|err| IndexError::backend(BACKEND, format!("stored passage: {err}")))?;
             read.push((point_id(record.id)?, Arc::new(passage)));
         }
-        let mut cache = self.passages.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self
+            .passages
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         for (id, passage) in read {
             // An upsert that landed meanwhile has put the newer passage there.
             let passage = cache.entry(id).or_insert(passage);
