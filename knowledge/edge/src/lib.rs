@@ -40,7 +40,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use kefu_knowledge::{Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId};
@@ -71,6 +72,9 @@ const SCROLL_PAGE: usize = 1024;
 /// qdrant-edge preallocates two WAL segments of this size (default 32 MiB each); records
 /// larger than a segment still fit, the segment grows for them.
 const WAL_SEGMENT_BYTES: usize = 4 * 1024 * 1024;
+/// Passages kept decoded in memory (about 1 KB each): all of a shop's knowledge base and
+/// catalogue, a bounded share of anything larger.
+const CACHED_PASSAGES: usize = 50_000;
 
 /// The in-process index. Cheap to clone: clones share one shard.
 #[derive(Clone)]
@@ -87,9 +91,12 @@ struct Inner {
     /// WAL and panics if an update holds it. Searches and reads need no lock.
     writing: Mutex<()>,
     /// Passages already read back from the shard's payload storage, so a search does not
-    /// parse the same JSON again: filled as searches retrieve them and by upserts, emptied
-    /// of every point an upsert or delete touches.
-    passages: RwLock<HashMap<PointId, Arc<Passage>>>,
+    /// decode the same payloads again: filled by upserts and as searches retrieve them,
+    /// emptied of every point an upsert or delete touches, least used ones evicted.
+    passages: quick_cache::sync::Cache<PointId, Arc<Passage>>,
+    /// Bumped by every upsert and delete: a search only caches what it read when no write
+    /// happened meanwhile, so a payload read before a write never outlives it.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for EdgeIndex {
@@ -145,7 +152,8 @@ impl EdgeIndex {
                 shard,
                 bm25: bm25::Models::default(),
                 writing: Mutex::new(()),
-                passages: RwLock::default(),
+                passages: quick_cache::sync::Cache::new(CACHED_PASSAGES),
+                generation: AtomicU64::new(0),
             }),
         })
     }
@@ -323,21 +331,18 @@ impl Inner {
                 return Err(edge_error(err));
             }
         }
-        self.passages
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(written);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        for (id, passage) in written {
+            self.passages.insert(id, passage);
+        }
         Ok(())
     }
 
     /// Drops points from the passage cache.
     fn forget(&self, ids: &[PointId]) {
-        let mut cache = self
-            .passages
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         for id in ids {
-            cache.remove(id);
+            self.passages.remove(id);
         }
     }
 
@@ -473,20 +478,18 @@ impl Inner {
     ) -> Result<HashMap<PointId, Arc<Passage>>, IndexError> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
-        {
-            let cache = self.passages.read().unwrap_or_else(PoisonError::into_inner);
-            for id in ids {
-                match cache.get(&id) {
-                    Some(passage) => {
-                        found.insert(id, Arc::clone(passage));
-                    }
-                    None => missing.push(EdgePointId::NumId(id)),
+        for id in ids {
+            match self.passages.get(&id) {
+                Some(passage) => {
+                    found.insert(id, passage);
                 }
+                None => missing.push(EdgePointId::NumId(id)),
             }
         }
         if missing.is_empty() {
             return Ok(found);
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let records = self
             .shard
             .retrieve(
@@ -504,14 +507,12 @@ impl Inner {
                 .map_err(|err| IndexError::backend(BACKEND, format!("stored passage: {err}")))?;
             read.push((point_id(record.id)?, Arc::new(passage)));
         }
-        let mut cache = self
-            .passages
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let unchanged = self.generation.load(Ordering::SeqCst) == generation;
         for (id, passage) in read {
-            // An upsert that landed meanwhile has put the newer passage there.
-            let passage = cache.entry(id).or_insert(passage);
-            found.insert(id, Arc::clone(passage));
+            if unchanged {
+                self.passages.insert(id, Arc::clone(&passage));
+            }
+            found.insert(id, passage);
         }
         Ok(found)
     }
