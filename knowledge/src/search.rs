@@ -287,7 +287,9 @@ impl Knowledge {
             limit: DENSE_POOL.max(top * 8),
         };
         let keyword_query = IndexQuery {
-            text: request.text.clone(),
+            // The shop's words for the topics the question names (the embedding already
+            // meets them on meaning; the keywords do not).
+            text: crate::synonyms::expand(&request.text).into_owned(),
             lang: request.lang.clone(),
             dense: None,
             filter: request.filter.clone(),

@@ -9,8 +9,8 @@
 //! the question's own words still decide among passages that share them; the additions
 //! only pull the right topic into reach.
 //!
-//! Only keyword search uses it: an embedding model already knows these are the same
-//! thing.
+//! Only the keyword side of search uses it, with or without a model: the query embedding
+//! is computed from the question as written.
 
 use std::borrow::Cow;
 
