@@ -628,6 +628,58 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
     }
 }
 
+/// The thing a product question asks for, when the message names it with other words
+/// around it: the last word in English and German ("cast iron teapots" → "teapots"), the
+/// word marked by を, は or が in Japanese ("抹茶を点てる茶筅はありますか" → "茶筅"). `None`
+/// for other languages and for one-word requests, which are their own subject.
+pub fn product_subject(text: &str, lang: &str) -> Option<String> {
+    let primary = lang.split(['-', '_']).next().unwrap_or(lang);
+    match primary {
+        "ja" => {
+            // Runs of kanji and katakana, each with the character after it.
+            let chars: Vec<char> = text.chars().collect();
+            let content = |c: char| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{30A0}'..='\u{30FF}' | '\u{3005}');
+            let mut subject = None;
+            let mut runs = 0;
+            let mut i = 0;
+            while i < chars.len() {
+                if !content(chars[i]) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < chars.len() && content(chars[i]) {
+                    i += 1;
+                }
+                runs += 1;
+                if matches!(chars.get(i), Some('を' | 'は' | 'が')) {
+                    subject = Some(chars[start..i].iter().collect::<String>());
+                }
+            }
+            subject.filter(|_| runs > 1)
+        }
+        "en" | "de" => {
+            // Without the words that ask ("do you have", "ich suche") and "any", "some".
+            let mut rest = format!(" {} ", text.to_lowercase());
+            let asks = PHRASES
+                .iter()
+                .filter(|(intent, _)| *intent == Intent::FindProduct)
+                .flat_map(|(_, phrases)| phrases.iter());
+            for ask in asks.chain(&["any", "some"]) {
+                rest = rest.replace(&format!(" {ask} "), " ");
+            }
+            let words: Vec<&str> = rest
+                .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '\'')
+                .filter(|w| !w.is_empty())
+                .collect();
+            (words.len() > 1)
+                .then(|| words.last().map(|w| (*w).to_string()))
+                .flatten()
+        }
+        _ => None,
+    }
+}
+
 /// Latin-script phrases on word boundaries ("hi" is not in "shipping"); others anywhere.
 fn has_phrase(haystack: &str, phrase: &str) -> bool {
     if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
@@ -649,6 +701,25 @@ mod tests {
 
     fn intent(text: &str) -> Intent {
         understand(text).intent
+    }
+
+    #[test]
+    fn a_product_question_names_its_subject() {
+        assert_eq!(
+            product_subject("Do you sell cast iron teapots?", "en").as_deref(),
+            Some("teapots")
+        );
+        assert_eq!(
+            product_subject("抹茶を点てる茶筅はありますか？", "ja").as_deref(),
+            Some("茶筅")
+        );
+        assert_eq!(
+            product_subject("緑茶用の急須を探しています。おすすめはありますか？", "ja").as_deref(),
+            Some("急須")
+        );
+        assert_eq!(product_subject("Do you have matcha?", "en"), None);
+        assert_eq!(product_subject("抹茶はありますか？", "ja"), None);
+        assert_eq!(product_subject("有没有紫砂壶？", "zh-CN"), None);
     }
 
     #[test]

@@ -22,75 +22,6 @@ const ORDER_WORDS: [&str; 15] = [
     "nº",
 ];
 
-/// Phrases around a product request that are not the product ("do you sell …?").
-const PRODUCT_ASKS: &[&str] = &[
-    "do you guys have",
-    "do you have any",
-    "do you have",
-    "do you sell",
-    "do you carry",
-    "do you stock",
-    "i'm looking for",
-    "im looking for",
-    "i am looking for",
-    "looking for",
-    "can you recommend",
-    "any",
-    "habt ihr",
-    "haben sie",
-    "verkauft ihr",
-    "verkaufen sie",
-    "ich suche",
-    "gibt es",
-];
-
-/// The thing a product question asks for, when the message names it with other words
-/// around it: the last word in English and German ("cast iron teapots" → "teapots"), the
-/// word marked by を, は or が in Japanese ("抹茶を点てる茶筅はありますか" → "茶筅"). `None`
-/// for other languages and for one-word requests, which are their own subject.
-pub fn product_subject(text: &str, lang: &str) -> Option<String> {
-    let primary = lang.split(['-', '_']).next().unwrap_or(lang);
-    match primary {
-        "ja" => {
-            // Runs of kanji and katakana, each with the character after it.
-            let chars: Vec<char> = text.chars().collect();
-            let content = |c: char| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{30A0}'..='\u{30FF}' | '\u{3005}');
-            let mut subject = None;
-            let mut runs = 0;
-            let mut i = 0;
-            while i < chars.len() {
-                if !content(chars[i]) {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < chars.len() && content(chars[i]) {
-                    i += 1;
-                }
-                runs += 1;
-                if matches!(chars.get(i), Some('を' | 'は' | 'が')) {
-                    subject = Some(chars[start..i].iter().collect::<String>());
-                }
-            }
-            subject.filter(|_| runs > 1)
-        }
-        "en" | "de" => {
-            let mut rest = format!(" {} ", text.to_lowercase());
-            for ask in PRODUCT_ASKS {
-                rest = rest.replace(&format!(" {ask} "), " ");
-            }
-            let words: Vec<&str> = rest
-                .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '\'')
-                .filter(|w| !w.is_empty())
-                .collect();
-            (words.len() > 1)
-                .then(|| words.last().map(|w| (*w).to_string()))
-                .flatten()
-        }
-        _ => None,
-    }
-}
-
 /// Order numbers in the message, normalised to the shop's `#1234` form, in order of
 /// appearance and without repeats. A bare number counts when it follows an order word or
 /// `#`, or when it is the whole message.
@@ -406,25 +337,6 @@ pub fn mentions_postal_code(text: &str, code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_product_question_names_its_subject() {
-        assert_eq!(
-            product_subject("Do you sell cast iron teapots?", "en").as_deref(),
-            Some("teapots")
-        );
-        assert_eq!(
-            product_subject("抹茶を点てる茶筅はありますか？", "ja").as_deref(),
-            Some("茶筅")
-        );
-        assert_eq!(
-            product_subject("緑茶用の急須を探しています。おすすめはありますか？", "ja").as_deref(),
-            Some("急須")
-        );
-        assert_eq!(product_subject("Do you have matcha?", "en"), None);
-        assert_eq!(product_subject("抹茶はありますか？", "ja"), None);
-        assert_eq!(product_subject("有没有紫砂壶？", "zh-CN"), None);
-    }
 
     #[test]
     fn bare_numbers_are_found_next_to_any_script() {

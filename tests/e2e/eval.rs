@@ -75,6 +75,11 @@ const CASES: &str = r##"
     handoff: true
 "##;
 
+/// The JSON report `kefu eval` wrote to `d/report.json`.
+fn report(d: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap()
+}
+
 /// The bookshop imported into `d`, with its cases in `d/cases.yaml`.
 fn bookshop(d: &std::path::Path) {
     std::fs::write(d.join("orders.csv"), ORDERS).unwrap();
@@ -124,8 +129,7 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
         "{stdout}"
     );
     assert!(stdout.contains("leaks                0"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("report.json")).unwrap()).unwrap();
+    let report = report(d);
     assert_eq!(report["metrics"]["passed"], 5);
     let cited = &report["cases"][0]["cited"];
     assert_eq!(cited, &serde_json::json!(["hb-returns"]), "{report}");
@@ -234,9 +238,7 @@ async fn a_judge_grades_helpfulness_beside_the_checks() {
         "{stdout}"
     );
 
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let report = report(dir.path());
     let case = |id: &str| {
         report["cases"]
             .as_array()

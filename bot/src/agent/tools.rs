@@ -535,7 +535,7 @@ impl<'a> Tools<'a> {
         // "Cast iron teapots", "抹茶を点てる茶筅": results that never name the thing asked
         // for matched its qualifiers only. They become suggestions, and the thing itself
         // is looked up alone.
-        if let Some(subject) = crate::slots::product_subject(text, lang) {
+        if let Some(subject) = crate::intent::product_subject(text, lang) {
             let names = |f: &Found| names_subject(&f.hit.passage.text, &subject);
             let shown: Vec<&Found> = if matches.is_empty() {
                 found.iter().take(3).collect()
