@@ -127,6 +127,7 @@ async fn phase(
                     text,
                     customer: Some(customer),
                     lang_hint: None,
+                    lang_fixed: false,
                 };
                 let start = Instant::now();
                 agent.handle(&inbound).await?;

@@ -135,6 +135,7 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
             text: text.to_string(),
             customer: customer.as_ref().map(|c| c.id),
             lang_hint: args.lang.clone(),
+            lang_fixed: false,
         };
         // With a model, sentences appear as they are written and checked.
         let sink = |piece: &str| {

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kefu_bot::agent::Agent;
 use kefu_bot::store::Store;
+use kefu_channels::hub::Hub;
 use kefu_channels::limiter::Limiter;
 use kefu_channels::telegram::Telegram;
 use kefu_channels::web::{Widget, WidgetConfig, identity};
@@ -32,7 +33,14 @@ struct AppState {
 /// The demo page's site key when `web.site_key` is not set.
 const DEMO_SITE_KEY: &str = "demo";
 
-pub fn router(agent: Arc<Agent>, settings: Settings, demo: bool) -> anyhow::Result<Router> {
+/// kefu's HTTP routes. `hub` is shared with the other channel adapters (Telegram), so
+/// the widget shows a linked customer's messages there live.
+pub fn router(
+    agent: Arc<Agent>,
+    settings: Settings,
+    demo: bool,
+    hub: Hub,
+) -> anyhow::Result<Router> {
     let mut widget = WidgetConfig {
         allowed_origins: settings
             .web
@@ -78,7 +86,7 @@ pub fn router(agent: Arc<Agent>, settings: Settings, demo: bool) -> anyhow::Resu
     };
     let mut app = app.with_state(state);
     if demo || web_enabled {
-        app = app.merge(Arc::new(Widget::new(agent, widget)).router());
+        app = app.merge(Arc::new(Widget::new(agent, widget).with_hub(hub)).router());
     }
     Ok(
         app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -128,7 +136,11 @@ pub async fn serve(
     };
     let webhook = settings.telegram.mode == "webhook";
     let settings_for_campaigns = settings.clone();
-    let mut app = router(agent, settings, demo)?;
+    let hub = telegram
+        .as_ref()
+        .map(|t| t.hub().clone())
+        .unwrap_or_default();
+    let mut app = router(agent, settings, demo, hub)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut poller = None;
     if let Some(telegram) = telegram {

@@ -3,6 +3,7 @@
 //! platform. Conversations and their deduplicated messages are stored through
 //! [`kefu_bot::store::Store`].
 
+pub mod hub;
 pub mod limiter;
 pub mod telegram;
 pub mod web;

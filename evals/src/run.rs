@@ -136,6 +136,7 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
             text: turn.clone(),
             customer: customer.filter(|_| case.verified()),
             lang_hint: None,
+            lang_fixed: false,
         };
         let started = Instant::now();
         let outcome = agent.handle(&inbound).await?;

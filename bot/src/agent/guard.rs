@@ -1,8 +1,7 @@
-//! Checks on a reply before it is sent: every order number, tracking number, amount and
-//! calendar date in it must come from a tool result of this conversation (or from the
-//! customer's own words or a quoted passage), and every citation from a passage retrieved
-//! this turn. Also: personal data
-//! redaction for logs.
+//! Checks on a reply before it is sent: every order number, tracking number, amount,
+//! calendar date and street address in it must come from a tool result of this
+//! conversation (or from the customer's own words or a quoted passage), and every
+//! citation from a passage retrieved this turn. Also: personal data redaction for logs.
 
 use std::collections::BTreeSet;
 
@@ -20,6 +19,9 @@ pub enum Violation {
     Amount(String),
     /// A calendar date (ISO) that no order, parcel or return fact of this conversation has.
     Date(String),
+    /// A street address (house number and street) that no order of this conversation
+    /// ships to and nobody wrote.
+    Address(String),
     Citation(String),
     /// The reply quotes the system prompt.
     PromptLeak(String),
@@ -32,6 +34,7 @@ impl std::fmt::Display for Violation {
             Violation::TrackingNumber(v) => write!(f, "tracking number {v} not from a tool result"),
             Violation::Amount(v) => write!(f, "amount {v} not from a tool result"),
             Violation::Date(v) => write!(f, "date {v} not from a tool result"),
+            Violation::Address(v) => write!(f, "address \"{v}\" not from a tool result"),
             Violation::Citation(v) => write!(f, "citation {v} not retrieved this turn"),
             Violation::PromptLeak(v) => write!(f, "the reply quotes the instructions: {v}"),
         }
@@ -112,6 +115,16 @@ pub fn check(reply: &str, citations: &[String], grounds: &Grounds<'_>) -> Vec<Vi
             }
         }
     }
+    let streets = street_addresses(reply);
+    if !streets.is_empty() {
+        let mut known: Vec<String> = facts.addresses.iter().cloned().collect();
+        known.push(address_key(&quoted));
+        for (written, key) in streets {
+            if !known.iter().any(|k| k.contains(&key)) {
+                out.push(Violation::Address(written));
+            }
+        }
+    }
     let retrieved = grounds.retrieved.cloned().unwrap_or_default();
     for c in citations {
         if !retrieved.contains(c) {
@@ -188,6 +201,250 @@ pub fn amounts(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Street-type words and the one form they are compared in ("Street" and "St." are the
+/// same street). Number first ("88 Pine St", "12 rue de la Paix") or, for the words in
+/// [`NAME_AFTER`], name first ("Calle Mayor 5").
+const STREET_TYPES: &[(&str, &str)] = &[
+    ("street", "st"),
+    ("st", "st"),
+    ("avenue", "ave"),
+    ("ave", "ave"),
+    ("av", "ave"),
+    ("road", "rd"),
+    ("rd", "rd"),
+    ("boulevard", "blvd"),
+    ("blvd", "blvd"),
+    ("lane", "ln"),
+    ("ln", "ln"),
+    ("drive", "dr"),
+    ("dr", "dr"),
+    ("way", "way"),
+    ("court", "ct"),
+    ("ct", "ct"),
+    ("place", "pl"),
+    ("pl", "pl"),
+    ("terrace", "ter"),
+    ("highway", "hwy"),
+    ("hwy", "hwy"),
+    ("parkway", "pkwy"),
+    ("pkwy", "pkwy"),
+    ("square", "sq"),
+    ("rue", "rue"),
+    ("chemin", "chemin"),
+    ("allée", "allee"),
+    ("impasse", "impasse"),
+    ("calle", "calle"),
+    ("avenida", "avenida"),
+    ("rua", "rua"),
+    ("via", "via"),
+    ("carrer", "carrer"),
+];
+
+/// Street types written before the street's name, often in lower case.
+const NAME_AFTER: &[&str] = &[
+    "rue", "chemin", "allee", "impasse", "calle", "avenida", "rua", "via", "carrer", "ave",
+];
+
+/// German street names end in their type ("Hauptstraße 5").
+const STREET_SUFFIXES: &[(&str, &str)] = &[
+    ("straße", "str"),
+    ("strasse", "str"),
+    ("str", "str"),
+    ("weg", "weg"),
+    ("gasse", "gasse"),
+    ("platz", "platz"),
+    ("allee", "allee"),
+];
+
+/// Words that join a street's name ("rue de la Paix", "Calle de Alcalá").
+const NAME_JOINERS: &[&str] = &[
+    "de", "del", "des", "du", "la", "le", "les", "l'", "da", "do", "dos", "das", "di", "of", "the",
+];
+
+/// A word's street type in its compared form, if it is one.
+fn street_type(word: &str) -> Option<&'static str> {
+    let lower = word.to_lowercase();
+    let bare = lower.trim_end_matches('.');
+    STREET_TYPES
+        .iter()
+        .find(|(w, _)| *w == bare)
+        .map(|(_, short)| *short)
+}
+
+/// A capitalised German street name with its type at the end, in compared form.
+fn street_with_suffix(word: &str) -> Option<String> {
+    if !word.chars().next().is_some_and(char::is_uppercase) {
+        return None;
+    }
+    let lower = word.to_lowercase();
+    let bare = lower.trim_end_matches('.');
+    STREET_SUFFIXES.iter().find_map(|(suffix, short)| {
+        let name = bare.strip_suffix(suffix)?;
+        (name.chars().count() >= 3).then(|| format!("{name}{short}"))
+    })
+}
+
+/// The form addresses are compared in: lower case, street types shortened, nothing but
+/// letters and digits.
+pub fn address_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        let word = word.trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
+        if let Some(short) = street_type(word) {
+            out.push_str(short);
+        } else if let Some(street) = street_with_suffix(word) {
+            out.push_str(&street);
+        } else {
+            out.extend(word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase));
+        }
+    }
+    out
+}
+
+fn is_house_number(word: &str) -> bool {
+    word.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && word.len() <= 6
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn is_name_word(word: &str) -> bool {
+    word.chars()
+        .next()
+        .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+}
+
+/// Street addresses in a text: as written, and in compared form ([`address_key`]).
+/// A house number with a capitalised street name and type ("88 Pine St", "12 rue de la
+/// Paix", "Calle Mayor 5", "Hauptstraße 5"), or a Chinese or Japanese house number
+/// with the place before it ("建国路88号").
+pub fn street_addresses(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let clean = |w: &str| -> String {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '.' && c != '-')
+                .trim_end_matches('.')
+                .to_string()
+        };
+        let ends_part = |w: &str| w.ends_with([',', ';', ':', '.', '!', '?', '(', ')']);
+        let mut i = 0;
+        while i < words.len() {
+            let mut span = None;
+            let first = clean(words[i]);
+            if is_house_number(&first) && !ends_part(words[i]) {
+                // Number first: name words up to a street type.
+                let mut j = i + 1;
+                while j < words.len() && j <= i + 5 {
+                    let w = clean(words[j]);
+                    if let Some(short) = street_type(&w) {
+                        let capital = is_name_word(&w) || NAME_AFTER.contains(&short);
+                        if capital && (j > i + 1 || NAME_AFTER.contains(&short)) {
+                            let mut end = j;
+                            // "12 rue de la Paix": the name follows the type.
+                            if j == i + 1 {
+                                while end + 1 < words.len()
+                                    && end < j + 4
+                                    && !ends_part(words[end])
+                                {
+                                    let next = clean(words[end + 1]);
+                                    let joins = NAME_JOINERS.contains(&next.to_lowercase().as_str());
+                                    if !(joins || is_name_word(&next)) {
+                                        break;
+                                    }
+                                    end += 1;
+                                }
+                                if end == j {
+                                    break;
+                                }
+                            }
+                            span = Some((i, end));
+                        }
+                        break;
+                    }
+                    if !is_name_word(&w) || ends_part(words[j]) {
+                        break;
+                    }
+                    j += 1;
+                }
+            } else if let Some(short) = street_type(&first).filter(|s| NAME_AFTER.contains(s)) {
+                // Name first: "Calle Mayor 5".
+                let _ = short;
+                let mut j = i + 1;
+                while j < words.len() && j <= i + 5 {
+                    let w = clean(words[j]);
+                    if is_house_number(&w) && j > i + 1 {
+                        span = Some((i, j));
+                        break;
+                    }
+                    let joins = NAME_JOINERS.contains(&w.to_lowercase().as_str());
+                    if !(joins || is_name_word(&w)) || ends_part(words[j]) {
+                        break;
+                    }
+                    j += 1;
+                }
+            } else if street_with_suffix(&first).is_some()
+                && words.get(i + 1).is_some_and(|w| is_house_number(&clean(w)))
+                && !ends_part(words[i])
+            {
+                span = Some((i, i + 1));
+            }
+            match span {
+                Some((start, end)) => {
+                    let written = words[start..=end].join(" ");
+                    let written = written.trim_end_matches([',', ';', ':', '.']).to_string();
+                    let key = address_key(&written);
+                    if !out.iter().any(|(_, k)| *k == key) {
+                        out.push((written, key));
+                    }
+                    i = end + 1;
+                }
+                None => i += 1,
+            }
+        }
+        cjk_addresses(line, &mut out);
+    }
+    out
+}
+
+/// Chinese and Japanese house numbers with up to three characters of the place before
+/// them: "建国路88号", "神南1-2-3", "3丁目". Not a day ("11月5号") or a date.
+fn cjk_addresses(line: &str, out: &mut Vec<(String, String)>) {
+    let chars: Vec<char> = line.chars().collect();
+    let is_cjk = |c: char| ('\u{3040}'..='\u{9fff}').contains(&c);
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() || i == 0 || !is_cjk(chars[i - 1]) || chars[i - 1] == '月'
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '-') {
+            i += 1;
+        }
+        let number: String = chars[start..i].iter().collect();
+        let next = chars.get(i).copied();
+        let marked = matches!(next, Some('号' | '號'))
+            || (next == Some('丁') && chars.get(i + 1) == Some(&'目'));
+        let parts: Vec<&str> = number.split('-').collect();
+        let dashed = parts.len() >= 2
+            && parts.iter().all(|p| !p.is_empty() && p.len() <= 3);
+        if !(marked || dashed) {
+            continue;
+        }
+        let from = (start.saturating_sub(3)..start)
+            .rev()
+            .take_while(|&k| is_cjk(chars[k]))
+            .last()
+            .unwrap_or(start);
+        let written: String = chars[from..i].iter().collect();
+        let key = address_key(&written);
+        if !out.iter().any(|(_, k)| *k == key) {
+            out.push((written, key));
+        }
+    }
 }
 
 /// Personal data masked for logs: e-mail addresses, phone-like digit runs, and the
@@ -300,6 +557,69 @@ mod tests {
         assert_eq!(
             check("Orders over 50.00 USD ship free.", &[], &grounds),
             vec![]
+        );
+    }
+
+    #[test]
+    fn street_addresses_are_found_in_several_languages_and_not_in_plain_prose() {
+        let found = |t: &str| -> Vec<String> {
+            street_addresses(t).into_iter().map(|(w, _)| w).collect()
+        };
+        assert_eq!(found("It ships to 88 Pine St, Seattle, WA 98101."), ["88 Pine St"]);
+        assert_eq!(found("Nous livrons au 12 rue de la Paix, Paris."), ["12 rue de la Paix"]);
+        assert_eq!(found("Enviado a Calle Mayor 5, Madrid"), ["Calle Mayor 5"]);
+        assert_eq!(found("Lieferung an Hauptstraße 5, 10115 Berlin"), ["Hauptstraße 5"]);
+        assert_eq!(found("350 5th Avenue, New York"), ["350 5th Avenue"]);
+        assert_eq!(found("寄往北京市朝阳区建国路88号"), ["建国路88"]);
+        assert_eq!(found("東京都渋谷区神南1-2-3へお届けします"), ["区神南1-2-3"]);
+        for prose in [
+            "Refunds take 5 business days to reach your bank, in every place we ship to.",
+            "Returns are free within 30 days.",
+            "Contact us via email within 14 days.",
+            "During 3 days of sales, everything ships free.",
+            "预计11月25号送达，订单号#21996。",
+            "お届け予定日は2026-11-25です。",
+            "Use the 2 way street map.",
+        ] {
+            assert_eq!(found(prose), Vec::<String>::new(), "{prose}");
+        }
+    }
+
+    #[test]
+    fn an_address_must_be_the_orders_or_the_customers_own() {
+        let mut f = facts();
+        f.address(&crate::store::Address {
+            address1: Some("88 Pine Street".into()),
+            address2: Some("Apt 4".into()),
+            city: Some("Seattle".into()),
+            province: Some("WA".into()),
+            zip: Some("98101".into()),
+            country: Some("US".into()),
+            ..Default::default()
+        });
+        let grounds = Grounds {
+            facts: Some(&f),
+            customer_text: "please send it to 5 Elm Rd, Portland",
+            retrieved: None,
+            passages: "Send returns to our warehouse at 1200 Harbor Way, Oakland.",
+            today: None,
+        };
+        for ok in [
+            "Order #1043 ships to 88 Pine St., Seattle.",
+            "It goes to 88 Pine Street Seattle WA 98101.",
+            "Done: the new address is 5 Elm Road, Portland.",
+            "Please send it to 1200 Harbor Way.",
+        ] {
+            assert_eq!(check(ok, &[], &grounds), vec![], "{ok}");
+        }
+        assert_eq!(
+            check("Order #1043 ships to 77 Oak Ave, Seattle.", &[], &grounds),
+            vec![Violation::Address("77 Oak Ave".into())]
+        );
+        // The same house number on another street is another address.
+        assert_eq!(
+            check("It ships to 88 Cedar St.", &[], &grounds),
+            vec![Violation::Address("88 Cedar St".into())]
         );
     }
 

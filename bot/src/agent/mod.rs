@@ -99,6 +99,10 @@ pub struct Inbound {
     pub customer: Option<CustomerId>,
     /// The language the channel suggests (browser, Telegram client language…).
     pub lang_hint: Option<String>,
+    /// `lang_hint` is the customer's own choice (Telegram `/lang`): every reply is in
+    /// it, whatever language a message is written in. Otherwise the conversation follows
+    /// the language the customer writes in.
+    pub lang_fixed: bool,
 }
 
 /// What a reply is, for channels that render them differently.
@@ -268,14 +272,18 @@ impl Agent {
         {
             memory.verify(customer, VerifiedVia::LinkedIdentity);
         }
-        let mut language = ConversationLanguage::new(
-            memory
-                .language
-                .clone()
-                .or_else(|| inbound.lang_hint.clone())
-                .unwrap_or_else(|| self.settings.default_language.clone()),
-        );
-        let lang = language.observe(text).to_string();
+        let lang = match (&inbound.lang_hint, inbound.lang_fixed) {
+            (Some(chosen), true) => chosen.clone(),
+            _ => ConversationLanguage::new(
+                memory
+                    .language
+                    .clone()
+                    .or_else(|| inbound.lang_hint.clone())
+                    .unwrap_or_else(|| self.settings.default_language.clone()),
+            )
+            .observe(text)
+            .to_string(),
+        };
 
         let too_long = text.chars().count() > self.settings.max_message_chars;
         let body: String = text.chars().take(self.settings.max_message_chars).collect();

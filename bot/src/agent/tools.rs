@@ -39,6 +39,10 @@ pub struct Facts {
     /// tracking events, promised and delivery dates, return deadlines.
     #[serde(default)]
     pub dates: BTreeSet<chrono::NaiveDate>,
+    /// Shipping addresses of the orders looked up, and new ones set, in the guard's
+    /// compared form ([`super::guard::address_key`]).
+    #[serde(default)]
+    pub addresses: BTreeSet<String>,
 }
 
 impl Facts {
@@ -48,6 +52,30 @@ impl Facts {
 
     pub fn date(&mut self, at: DateTime<Utc>) {
         self.dates.insert(at.date_naive());
+    }
+
+    /// An address: whole, and each street line with its city (a reply may leave out
+    /// the lines between).
+    pub fn address(&mut self, a: &Address) {
+        fn part(p: &Option<String>) -> &str {
+            p.as_deref().unwrap_or_default()
+        }
+        let city = part(&a.city);
+        let whole = [
+            part(&a.address1),
+            part(&a.address2),
+            city,
+            part(&a.province),
+            part(&a.zip),
+            part(&a.country),
+        ]
+        .join(" ");
+        let mut keys = vec![super::guard::address_key(&whole)];
+        for line in [&a.address1, &a.address2].into_iter().flatten() {
+            keys.push(super::guard::address_key(&format!("{line} {city}")));
+        }
+        self.addresses
+            .extend(keys.into_iter().filter(|k| !k.is_empty()));
     }
 
     fn parcel(&mut self, parcel: &Parcel) {
@@ -250,6 +278,9 @@ impl<'a> Tools<'a> {
 
     fn learn_order(&mut self, order: &Order) {
         self.facts.orders.insert(order.name.clone());
+        if let Some(address) = &order.shipping_address {
+            self.facts.address(address);
+        }
         for amount in [
             order.total,
             order.subtotal,
@@ -480,6 +511,9 @@ impl<'a> Tools<'a> {
             }
         };
         if done {
+            if let Some(a) = address {
+                self.facts.address(a);
+            }
             return Ok(ChangeOutcome::Done);
         }
         let now = self.settings.now();

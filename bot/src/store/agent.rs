@@ -147,6 +147,7 @@ impl Store {
     ) -> Result<()> {
         let now = Utc::now();
         let closed_at = (state == ConversationState::Closed).then_some(now);
+        let _gate = self.turn_write().await;
         on_pool!(self, p => {
             let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             for m in replies {

@@ -135,12 +135,13 @@ impl Store {
         Ok(row.flatten())
     }
 
-    /// Saves the answer language a channel user chose.
+    /// Saves the answer language a channel user chose; `None` goes back to following
+    /// the language they write in.
     pub async fn set_user_language(
         &self,
         channel: Channel,
         external_id: &str,
-        language: &str,
+        language: Option<&str>,
     ) -> Result<()> {
         on_pool!(self, p => { sqlx::query(
             "INSERT INTO channel_users (channel, external_id, language, updated_at) VALUES ($1, $2, $3, $4) \

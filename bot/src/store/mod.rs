@@ -16,6 +16,7 @@ mod segments;
 mod write;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -143,6 +144,11 @@ impl Default for ConnectOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// SQLite takes one writer at a time, and a connection that finds the database
+    /// locked sleeps (1, 2, 5, 10 … ms) before it tries again. The agent's turn writes
+    /// queue here instead, in the process, and each gets the lock the moment the last
+    /// is done. PostgreSQL does not need it.
+    turn_writes: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -159,6 +165,7 @@ impl Store {
                 .await?;
             return Ok(Self {
                 pool: Pool::Postgres(pool),
+                turn_writes: None,
             });
         }
         if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
@@ -190,6 +197,7 @@ impl Store {
             .await?;
         Ok(Self {
             pool: Pool::Sqlite(pool),
+            turn_writes: Some(Arc::default()),
         })
     }
 
@@ -214,6 +222,14 @@ impl Store {
             let after: i64 = sqlx::query_scalar(count).fetch_one(p).await.unwrap_or(0);
             Ok((after - before).max(0) as usize)
         })
+    }
+
+    /// Waits for this process's other turn writes on SQLite (see `turn_writes`).
+    pub(crate) async fn turn_write(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.turn_writes {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -719,7 +719,9 @@ impl Store {
             .await?;
             match existing {
                 Some(row) => row,
-                None => sqlx::query_as(
+                None => {
+                    let _gate = self.turn_write().await;
+                    sqlx::query_as(
                     "INSERT INTO conversations (channel, thread_id, customer_id, state, created_at, updated_at) \
                      VALUES ($1, $2, $3, 'bot', $4, $4) \
                      RETURNING id, channel, thread_id, customer_id, state, language, created_at, context",
@@ -729,7 +731,8 @@ impl Store {
                 .bind(customer_id)
                 .bind(now)
                 .fetch_one(p)
-                .await?,
+                .await?
+                }
             }
         });
         let context = row
@@ -797,6 +800,7 @@ impl Store {
     /// caller that updates the conversation itself right after (the agent's turn does).
     pub async fn insert_message(&self, message: &NewMessage) -> Result<Recorded> {
         let now = Utc::now();
+        let gate = self.turn_write().await;
         let inserted: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
             "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
@@ -811,6 +815,7 @@ impl Store {
         .bind(now)
         .fetch_optional(p)
         .await?);
+        drop(gate);
         if let Some(id) = inserted {
             return Ok(Recorded::New(id));
         }

@@ -758,6 +758,7 @@ impl Store {
     ) -> Result<BenchShop> {
         let Store {
             pool: super::Pool::Sqlite(p),
+            ..
         } = self
         else {
             return Err(StoreError::Conflict(

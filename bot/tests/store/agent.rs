@@ -376,6 +376,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
                     text: text.into(),
                     customer: None,
                     lang_hint: None,
+                    lang_fixed: false,
                 })
                 .await
                 .unwrap()
@@ -412,6 +413,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
             text: wrong_code.into(),
             customer: None,
             lang_hint: None,
+            lang_fixed: false,
         })
         .await
         .unwrap();
@@ -425,6 +427,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
             text: sent[0].1.clone(),
             customer: None,
             lang_hint: None,
+            lang_fixed: false,
         })
         .await
         .unwrap();
@@ -565,6 +568,7 @@ pub async fn outside_support_hours_the_customer_learns_when_a_person_replies(sto
             text: "I want to speak to someone".into(),
             customer: None,
             lang_hint: Some("en".into()),
+            lang_fixed: false,
         })
         .await
         .unwrap();
@@ -579,6 +583,7 @@ pub async fn outside_support_hours_the_customer_learns_when_a_person_replies(sto
             text: "I want to speak to someone".into(),
             customer: None,
             lang_hint: Some("en".into()),
+            lang_fixed: false,
         })
         .await
         .unwrap();
@@ -601,6 +606,7 @@ pub async fn an_idle_conversation_closes_and_the_next_message_starts_a_new_one(s
         text: text.into(),
         customer: None,
         lang_hint: None,
+        lang_fixed: false,
     };
     let first = agent.handle(&inbound("hello")).await.unwrap();
     *clock.lock().unwrap() += chrono::Duration::hours(23);

@@ -63,6 +63,7 @@ impl Setup {
             text: text.into(),
             customer: verified.then_some(self.wang),
             lang_hint: None,
+            lang_fixed: false,
         }
     }
 
@@ -215,6 +216,31 @@ async fn a_hallucinated_tracking_number_is_caught_and_never_sent() {
             .as_str()
             .unwrap()
             .contains("1Z999AA10123456999")
+    );
+}
+
+#[tokio::test]
+async fn an_invented_address_is_caught_and_the_real_one_is_sent() {
+    let s = setup(
+        vec![
+            Step::Call("order_details", r##"{"order": "#1005"}"##),
+            Step::Say("Order #1005 ships to 77 Oak Ave, Shanghai."),
+            Step::Say("Order #1005 ships to 1 Example Road, Shanghai."),
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = s
+        .say("t-address", true, "which address does order 1005 go to?")
+        .await;
+    assert_eq!(o.engine, "llm", "{:?}", o.fallback);
+    assert_eq!(
+        reply(&o),
+        "Order #1005 ships to 1 Example Road, Shanghai."
+    );
+    assert_eq!(
+        o.violations,
+        vec![kefu_bot::agent::Violation::Address("77 Oak Ave".into())]
     );
 }
 
@@ -610,6 +636,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
             text: "What is your return policy?".into(),
             customer: None,
             lang_hint: Some("en".into()),
+            lang_fixed: false,
         })
         .await
         .unwrap();

@@ -451,6 +451,7 @@ impl Shop {
                 text: text.into(),
                 customer,
                 lang_hint: None,
+                lang_fixed: false,
             })
             .await
             .unwrap()

@@ -33,6 +33,7 @@ use teloxide::types::{
 };
 use teloxide::{Bot, RequestError};
 
+use crate::hub::{Hub, HubEvent, customer_key};
 use crate::limiter::{Limiter, Priority};
 
 /// Path of the webhook route.
@@ -229,6 +230,8 @@ pub struct Telegram {
     username: String,
     /// One lock per chat: a chat's updates are handled in order.
     chats: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Told when a linked customer's conversation grows, so their open widget shows it.
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Telegram {
@@ -284,10 +287,17 @@ impl Telegram {
             username: me.username().to_string(),
             config,
             chats: Mutex::new(HashMap::new()),
+            hub: Hub::default(),
         }))
     }
 
     /// The bot's username (without `@`).
+    /// The hub this adapter tells about new messages of linked customers; give the
+    /// same one to the web widget ([`crate::web::Widget::with_hub`]).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     pub fn username(&self) -> &str {
         &self.username
     }
@@ -462,7 +472,7 @@ impl Telegram {
         } else {
             None
         };
-        let lang_hint = self.user_language(from).await?;
+        let (lang_hint, lang_fixed) = self.user_language(from).await?;
         let thread_id = if private {
             chat.0.to_string()
         } else {
@@ -478,11 +488,15 @@ impl Telegram {
                 text: text.to_string(),
                 customer,
                 lang_hint: Some(lang_hint),
+                lang_fixed,
             })
             .await
             .map_err(|e| TelegramError::Agent(e.to_string()))?;
         if outcome.duplicate {
             return Ok(());
+        }
+        if let Some(customer) = customer {
+            self.hub.publish(&customer_key(customer), HubEvent::Messages);
         }
         if !private && (outcome.awaiting_verification || outcome.verified) {
             let text = self.render(&outcome.language, "chat_private_only");
@@ -514,7 +528,7 @@ impl Telegram {
             return Ok(());
         }
         let user = from.id.0.to_string();
-        let lang = self.user_language(from).await?;
+        let lang = self.ui_language(from).await?;
         match command {
             "start" if !arg.is_empty() => {
                 let text = match store.redeem_link_token(arg).await? {
@@ -566,9 +580,12 @@ impl Telegram {
                         && (code.eq_ignore_ascii_case(arg) || code.split('-').next() == Some(arg))
                 });
                 match pick {
-                    Some((code, _)) => self.set_language(chat, &user, code).await?,
+                    Some((code, _)) => self.set_language(chat, from, Some(code)).await?,
+                    None if arg.eq_ignore_ascii_case("auto") => {
+                        self.set_language(chat, from, None).await?;
+                    }
                     None => {
-                        let rows: Vec<Vec<InlineKeyboardButton>> = LANGUAGES
+                        let mut rows: Vec<Vec<InlineKeyboardButton>> = LANGUAGES
                             .chunks(2)
                             .map(|pair| {
                                 pair.iter()
@@ -581,6 +598,10 @@ impl Telegram {
                                     .collect()
                             })
                             .collect();
+                        rows.push(vec![InlineKeyboardButton::callback(
+                            self.render(&lang, "chat_lang_auto_button"),
+                            "lang:auto",
+                        )]);
                         let text = self.render(&lang, "chat_lang_pick");
                         self.send_text(chat, &text, Some(InlineKeyboardMarkup::new(rows)))
                             .await?;
@@ -614,9 +635,10 @@ impl Telegram {
             {
                 return Ok(());
             }
-            if LANGUAGES.iter().any(|(c, _)| *c == code) {
-                self.set_language(chat, &from.id.0.to_string(), code)
-                    .await?;
+            if code == "auto" {
+                self.set_language(chat, from, None).await?;
+            } else if let Some((code, _)) = LANGUAGES.iter().find(|(c, _)| *c == code) {
+                self.set_language(chat, from, Some(code)).await?;
             }
             return Ok(());
         }
@@ -627,7 +649,7 @@ impl Telegram {
             // The unsubscribe button of a campaign message: the same as /stop.
             "stop" => self.on_command(key, chat, from, "stop", "").await,
             "q:track" => {
-                let lang = self.user_language(from).await?;
+                let lang = self.ui_language(from).await?;
                 let text = self.render(&lang, "chat_track");
                 self.turn(key, chat, from, &text, true).await
             }
@@ -656,37 +678,55 @@ impl Telegram {
             return Ok(());
         }
         store.rsvp(campaign, identity.customer_id).await?;
-        let lang = self.user_language(from).await?;
+        let lang = self.ui_language(from).await?;
         let text = self.render(&lang, "chat_rsvp");
         self.send_text(chat, &text, None).await?;
         Ok(())
     }
 
+    /// Saves the user's answer language (`None`: follow what they write in) and confirms
+    /// it in that language.
     async fn set_language(
         &self,
         chat: ChatId,
-        user: &str,
-        code: &str,
+        from: &User,
+        code: Option<&str>,
     ) -> Result<(), TelegramError> {
         self.agent
             .store()
-            .set_user_language(Channel::Telegram, user, code)
+            .set_user_language(Channel::Telegram, &from.id.0.to_string(), code)
             .await?;
-        let text = self.render(code, "chat_lang_set");
+        let text = match code {
+            Some(code) => self.render(code, "chat_lang_set"),
+            None => self.render(&self.ui_language(from).await?, "chat_lang_auto"),
+        };
         self.send_text(chat, &text, None).await?;
         Ok(())
     }
 
-    /// The language to answer in: the user's `/lang` choice, else their Telegram app's.
-    async fn user_language(&self, from: &User) -> Result<String, TelegramError> {
+    /// The language to answer in, and whether the user chose it: their `/lang` choice
+    /// (kept whatever they write in), else their Telegram app's (followed only until
+    /// they write in another language).
+    async fn user_language(&self, from: &User) -> Result<(String, bool), TelegramError> {
         let chosen = self
             .agent
             .store()
             .user_language(Channel::Telegram, &from.id.0.to_string())
             .await?;
-        Ok(chosen
-            .or_else(|| from.language_code.clone())
-            .unwrap_or_else(|| self.agent.settings().default_language.clone()))
+        Ok(match chosen {
+            Some(lang) => (lang, true),
+            None => (
+                from.language_code
+                    .clone()
+                    .unwrap_or_else(|| self.agent.settings().default_language.clone()),
+                false,
+            ),
+        })
+    }
+
+    /// The language for the bot's own messages (commands, buttons).
+    async fn ui_language(&self, from: &User) -> Result<String, TelegramError> {
+        Ok(self.user_language(from).await?.0)
     }
 
     fn shop(&self) -> &str {

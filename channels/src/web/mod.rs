@@ -14,7 +14,6 @@
 //! client sends twice (it resends what was not confirmed) is stored and answered once:
 //! its client id is the dedup key.
 
-pub mod hub;
 pub mod identity;
 
 use std::collections::VecDeque;
@@ -36,7 +35,7 @@ use kefu_bot::store::{Citation, CustomerId, Message, MessageId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-pub use hub::{Hub, HubEvent};
+pub use crate::hub::{Hub, HubEvent};
 pub use identity::{IdentityError, Visitor};
 
 /// The widget script, served as `/widget.js`.
@@ -94,6 +93,13 @@ impl Widget {
             hub: Hub::default(),
             config,
         }
+    }
+
+    /// Shares `hub` with the other channels, so a signed-in customer sees their messages
+    /// there live.
+    pub fn with_hub(mut self, hub: Hub) -> Self {
+        self.hub = hub;
+        self
     }
 
     /// The hub, for other parts of kefu that add messages to web threads (the console).
@@ -290,9 +296,18 @@ impl Session {
             refilled: Instant::now(),
         };
         let mut events = widget.hub.subscribe(&session.thread);
-        let result = session.serve(&mut tx, &mut rx, &mut events).await;
+        // A signed-in customer's other channels (a linked Telegram chat) show live too.
+        let customer_key = session.customer.map(crate::hub::customer_key);
+        let mut elsewhere = customer_key.as_deref().map(|key| widget.hub.subscribe(key));
+        let result = session
+            .serve(&mut tx, &mut rx, &mut events, elsewhere.as_mut())
+            .await;
         drop(events);
+        drop(elsewhere);
         widget.hub.release(&session.thread);
+        if let Some(key) = &customer_key {
+            widget.hub.release(key);
+        }
         result
     }
 
@@ -301,6 +316,7 @@ impl Session {
         tx: &mut futures::stream::SplitSink<WebSocket, WsMessage>,
         rx: &mut futures::stream::SplitStream<WebSocket>,
         events: &mut tokio::sync::broadcast::Receiver<HubEvent>,
+        mut elsewhere: Option<&mut tokio::sync::broadcast::Receiver<HubEvent>>,
     ) -> Result<(), String> {
         let shop = self.widget.agent.settings().shop_name.clone();
         send(
@@ -353,6 +369,12 @@ impl Session {
                         send(tx, &ServerFrame::Rate).await?;
                     }
                     Err(RecvError::Closed) => return Ok(()),
+                },
+                event = recv_or_wait(&mut elsewhere) => match event {
+                    Ok(HubEvent::Messages) | Err(RecvError::Lagged(_)) => self.flush(tx).await?,
+                    // Typing and drafts elsewhere are that channel's own business.
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => elsewhere = None,
                 },
                 done = until(&mut turn) => {
                     turn = None;
@@ -444,6 +466,7 @@ impl Session {
             text,
             customer: self.customer,
             lang_hint: self.lang.clone(),
+            lang_fixed: false,
         }))
     }
 
@@ -512,6 +535,16 @@ impl Session {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The next event of an optional subscription; never, without one.
+async fn recv_or_wait(
+    events: &mut Option<&mut tokio::sync::broadcast::Receiver<HubEvent>>,
+) -> Result<HubEvent, RecvError> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
     }
 }
 

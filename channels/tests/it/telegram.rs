@@ -141,6 +141,37 @@ async fn a_private_chat_from_start_to_an_answer_with_its_source() {
 }
 
 #[tokio::test]
+async fn a_language_chosen_with_lang_holds_until_lang_auto() {
+    let shop = Shop::new().await;
+    let bot = Bot::polling(&shop).await;
+
+    // Buttons without a code, "Automatic" among them.
+    let sent = bot.say(511, "/lang", 1).await;
+    let buttons = sent[0].reply_markup.as_ref().unwrap().to_string();
+    assert!(
+        buttons.contains("lang:de") && buttons.contains("lang:auto"),
+        "{buttons}"
+    );
+
+    let sent = bot.say(511, "/lang de", 2).await;
+    assert!(text(&sent[1]).contains("Deutsch"), "{:?}", sent[1]);
+    // Written in English, answered in the chosen German, from the German article.
+    let sent = bot.say(511, "How long does shipping take?", 3).await;
+    let answer = text(&sent[2]);
+    assert!(
+        answer.contains("Werktage") && !answer.contains("business days"),
+        "{answer}"
+    );
+
+    // Back to following the customer's own language.
+    let sent = bot.say(511, "/lang auto", 4).await;
+    assert!(text(&sent[3]).contains("whichever language"), "{:?}", sent[3]);
+    let sent = bot.say(511, "How many days does delivery take?", 5).await;
+    assert!(text(&sent[4]).contains("business days"), "{:?}", sent[4]);
+    bot.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_update_delivered_three_times_gets_one_reply() {
     let shop = Shop::new().await;
     let bot = Bot::polling(&shop).await;
@@ -388,6 +419,71 @@ async fn in_a_group_the_bot_answers_when_mentioned_and_keeps_orders_private() {
         bot.server.sent().len(),
         2,
         "the unmentioned message got no reply"
+    );
+    bot.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_linked_customers_telegram_chat_shows_live_in_their_open_widget() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let shop = Shop::new().await;
+    let emily = shop.customer(EMILY).await;
+    shop.store
+        .link_identity(Channel::Telegram, "521", emily, true)
+        .await
+        .unwrap();
+    let bot = Bot::polling(&shop).await;
+
+    // Emily's widget is open on the shop's site, sharing the Telegram adapter's hub.
+    let secret = b"identity-secret".to_vec();
+    let widget = Arc::new(
+        kefu_channels::web::Widget::new(
+            shop.agent.clone(),
+            kefu_channels::web::WidgetConfig {
+                identity_secret: Some(secret.clone()),
+                ..Default::default()
+            },
+        )
+        .with_hub(bot.telegram.hub().clone()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hash = kefu_channels::web::identity::sign(&secret, EMILY);
+    let hello = serde_json::json!({"type": "hello", "visitor": "anything", "user_id": EMILY, "user_hash": hash});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    let mut next = async || loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("connection open")
+            .unwrap();
+        if let Message::Text(t) = frame {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if v["type"] != "typing" {
+                return v;
+            }
+        }
+    };
+    assert_eq!(next().await["verified"], true);
+
+    // She writes on Telegram; the open widget shows question and answer without a reload.
+    bot.say(521, "How long does shipping take?", 1).await;
+    let question = next().await;
+    assert_eq!(question["text"], "How long does shipping take?", "{question}");
+    assert_eq!(question["channel"], "telegram");
+    let answer = next().await;
+    assert_eq!(answer["role"], "bot", "{answer}");
+    assert_eq!(answer["channel"], "telegram");
+    assert!(
+        answer["text"].as_str().unwrap().contains("business days"),
+        "{answer}"
     );
     bot.shutdown().await;
 }

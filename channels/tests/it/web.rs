@@ -145,6 +145,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
             text: "How long does shipping take?".into(),
             customer: Some(emily),
             lang_hint: None,
+            lang_fixed: false,
         })
         .await
         .unwrap();
@@ -158,6 +159,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
             text: "Do you sell matcha?".into(),
             customer: None,
             lang_hint: None,
+            lang_fixed: false,
         })
         .await
         .unwrap();

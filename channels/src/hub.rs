@@ -1,8 +1,10 @@
 //! Live updates for widget sessions. Every open widget connection subscribes to its
-//! thread; whoever adds to a thread (the agent's turn, a staff member in the console,
-//! another tab of the same visitor) tells the hub, and each connection then reads what is
-//! new from the database. Messages themselves never travel through the hub, so a
-//! connection that lags or reconnects still gets every message exactly once, in order.
+//! thread, and a signed-in customer's also to the customer; whoever adds to a thread (the
+//! agent's turn, a staff member in the console, another tab of the same visitor) or to
+//! any conversation of a customer (their Telegram chat) tells the hub, and each
+//! connection then reads what is new from the database. Messages themselves never
+//! travel through the hub, so a connection that lags or reconnects still gets every
+//! message exactly once, in order.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,6 +29,12 @@ pub enum HubEvent {
 #[derive(Debug, Clone, Default)]
 pub struct Hub {
     threads: Arc<Mutex<HashMap<String, broadcast::Sender<HubEvent>>>>,
+}
+
+/// The hub key for everything of one customer, on any channel. Widget thread keys start
+/// with `v:` or `u:`, so the two never meet.
+pub fn customer_key(customer: kefu_bot::store::CustomerId) -> String {
+    format!("customer:{customer}")
 }
 
 /// Events buffered per connection before it counts as lagging (it then re-reads the
