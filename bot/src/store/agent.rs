@@ -146,8 +146,22 @@ impl Store {
         context: &serde_json::Value,
     ) -> Result<()> {
         let now = Utc::now();
+        if let Some(direct) = &self.direct
+            && let Ok(context) = serde_json::to_string(context)
+        {
+            let encoded: std::result::Result<Vec<_>, _> = replies
+                .iter()
+                .map(|m| serde_json::to_string(&m.citations).map(|c| (m, c)))
+                .collect();
+            if let Ok(replies) = encoded {
+                match direct.finish_turn(id, &replies, state, language, customer_id, &context, now)
+                {
+                    Ok(()) => return Ok(()),
+                    Err(e) => tracing::debug!(error = %e, "direct write failed; writing through the pool"),
+                }
+            }
+        }
         let closed_at = (state == ConversationState::Closed).then_some(now);
-        let _gate = self.turn_write().await;
         on_pool!(self, p => {
             let mut tx = p.begin_with(<Db as super::WriteBegin>::BEGIN).await?;
             for m in replies {

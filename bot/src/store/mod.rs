@@ -8,6 +8,7 @@
 mod agent;
 mod bulk;
 mod channels;
+mod direct;
 mod native;
 mod outbox;
 mod read;
@@ -144,11 +145,9 @@ impl Default for ConnectOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
-    /// SQLite takes one writer at a time, and a connection that finds the database
-    /// locked sleeps (1, 2, 5, 10 … ms) before it tries again. The agent's turn writes
-    /// queue here instead, in the process, and each gets the lock the moment the last
-    /// is done. PostgreSQL does not need it.
-    turn_writes: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// On SQLite: the agent's per-turn statements run on connections of their own,
+    /// without sqlx's worker threads (see `direct`).
+    direct: Option<Arc<direct::Direct>>,
 }
 
 impl Store {
@@ -165,7 +164,7 @@ impl Store {
                 .await?;
             return Ok(Self {
                 pool: Pool::Postgres(pool),
-                turn_writes: None,
+                direct: None,
             });
         }
         if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
@@ -187,6 +186,7 @@ impl Store {
                 source,
             })?;
         }
+        let direct = Arc::new(direct::Direct::new(connect.get_filename()));
         // An embedded file cannot hang up: no ping before each use of a pooled connection,
         // which on SQLite costs a round trip to the connection's worker thread.
         let pool = SqlitePoolOptions::new()
@@ -197,7 +197,7 @@ impl Store {
             .await?;
         Ok(Self {
             pool: Pool::Sqlite(pool),
-            turn_writes: Some(Arc::default()),
+            direct: Some(direct),
         })
     }
 
@@ -222,14 +222,6 @@ impl Store {
             let after: i64 = sqlx::query_scalar(count).fetch_one(p).await.unwrap_or(0);
             Ok((after - before).max(0) as usize)
         })
-    }
-
-    /// Waits for this process's other turn writes on SQLite (see `turn_writes`).
-    pub(crate) async fn turn_write(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.turn_writes {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -708,6 +708,31 @@ impl Store {
         customer_id: Option<CustomerId>,
     ) -> Result<(Conversation, serde_json::Value)> {
         let now = Utc::now();
+        if let Some(direct) = &self.direct {
+            match direct.open_conversation(channel.as_str(), thread_id, customer_id, now) {
+                Ok(row) => {
+                    let context = match row.context.as_deref().map(serde_json::from_str) {
+                        None => Some(serde_json::json!({})),
+                        Some(Ok(json)) => Some(json),
+                        // Read again through sqlx, which reports it.
+                        Some(Err(_)) => None,
+                    };
+                    if let Some(context) = context {
+                        let conversation = ConversationRow {
+                            id: row.id,
+                            channel: row.channel,
+                            thread_id: row.thread_id,
+                            customer_id: row.customer_id,
+                            state: row.state,
+                            language: row.language,
+                            created_at: row.created_at,
+                        };
+                        return Ok((conversation.try_into()?, context));
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "direct statement failed; running it through the pool"),
+            }
+        }
         let row: OpenConversationRow = on_pool!(self, p => {
             let existing: Option<OpenConversationRow> = sqlx::query_as(
                 "SELECT id, channel, thread_id, customer_id, state, language, created_at, context FROM conversations \
@@ -720,7 +745,6 @@ impl Store {
             match existing {
                 Some(row) => row,
                 None => {
-                    let _gate = self.turn_write().await;
                     sqlx::query_as(
                     "INSERT INTO conversations (channel, thread_id, customer_id, state, created_at, updated_at) \
                      VALUES ($1, $2, $3, 'bot', $4, $4) \
@@ -800,7 +824,15 @@ impl Store {
     /// caller that updates the conversation itself right after (the agent's turn does).
     pub async fn insert_message(&self, message: &NewMessage) -> Result<Recorded> {
         let now = Utc::now();
-        let gate = self.turn_write().await;
+        if let Some(direct) = &self.direct
+            && let Ok(citations) = serde_json::to_string(&message.citations)
+        {
+            match direct.insert_message(message, &citations, now) {
+                Ok((id, true)) => return Ok(Recorded::New(id)),
+                Ok((id, false)) => return Ok(Recorded::Duplicate(id)),
+                Err(e) => tracing::debug!(error = %e, "direct write failed; writing through the pool"),
+            }
+        }
         let inserted: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
             "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
@@ -815,7 +847,6 @@ impl Store {
         .bind(now)
         .fetch_optional(p)
         .await?);
-        drop(gate);
         if let Some(id) = inserted {
             return Ok(Recorded::New(id));
         }
