@@ -208,6 +208,7 @@ async fn search(knowledge: &Knowledge, args: SearchArgs) -> anyhow::Result<ExitC
     let request = SearchRequest {
         text: args.query.clone(),
         lang: args.lang.clone(),
+        written_in: None,
         top: args.top,
         filter: Filter {
             tags: args.tag.clone(),

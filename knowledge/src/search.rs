@@ -41,6 +41,10 @@ pub struct SearchRequest {
     pub text: String,
     /// The customer's language; passages in it are preferred.
     pub lang: Option<String>,
+    /// The language the question is written in, when it is not `lang` (a customer who
+    /// chose to be answered in another language): its words are matched by that
+    /// language's rules (stop words, stems).
+    pub written_in: Option<String>,
     /// Passages wanted, at most one per translation group.
     pub top: usize,
     pub filter: Filter,
@@ -51,6 +55,7 @@ impl SearchRequest {
         Self {
             text: text.into(),
             lang: None,
+            written_in: None,
             top: 5,
             filter: Filter::default(),
         }
@@ -281,7 +286,7 @@ impl Knowledge {
         let top = request.top.max(1);
         let dense_query = IndexQuery {
             text: String::new(),
-            lang: request.lang.clone(),
+            lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense: Some(dense),
             filter: request.filter.clone(),
             limit: DENSE_POOL.max(top * 8),
@@ -290,7 +295,7 @@ impl Knowledge {
             // The shop's words for the topics the question names (the embedding already
             // meets them on meaning; the keywords do not).
             text: crate::synonyms::expand(&request.text).into_owned(),
-            lang: request.lang.clone(),
+            lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense: None,
             filter: request.filter.clone(),
             limit: KEYWORD_POOL.max(top * 4),
@@ -437,7 +442,7 @@ impl Knowledge {
             // Without a model, words are all there is: add the shop's words for the
             // topics the question names.
             text: crate::synonyms::expand(&request.text).into_owned(),
-            lang: request.lang.clone(),
+            lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense,
             filter: request.filter.clone(),
             limit: top * 4,

@@ -115,9 +115,20 @@ const TOPICS: &[(&[&str], &str)] = &[
         ],
         "politique de retour retour",
     ),
-    (&["返品", "返したい", "気に入らな"], "返品ポリシー 返品"),
     (
-        &["不喜欢", "退吗", "退回去", "能退", "可以退"],
+        &["返品", "へんぴん", "返したい", "送り返", "気に入らな"],
+        "返品ポリシー 返品",
+    ),
+    (
+        &[
+            "不喜欢",
+            "退吗",
+            "退回去",
+            "寄回去",
+            "能退",
+            "可以退",
+            "不想要了",
+        ],
         "退货政策 退货",
     ),
     // Refunds.
@@ -127,11 +138,11 @@ const TOPICS: &[(&[&str], &str)] = &[
         "erstattungen erstattung",
     ),
     (
-        &["reembols", "mi dinero", "devuelven el dinero"],
+        &["reembols", "mi dinero", "el dinero", "devuelven el dinero"],
         "reembolsos reembolso",
     ),
     (&["rembours", "mon argent"], "remboursements remboursement"),
-    (&["返金", "お金が戻"], "返金について 返金"),
+    (&["返金", "へんきん", "お金が戻"], "返金について 返金"),
     (&["退款", "钱什么时候", "退钱"], "退款说明 退款"),
     // Lost or late parcels.
     (
@@ -146,28 +157,68 @@ const TOPICS: &[(&[&str], &str)] = &[
             "lost in the mail",
             "never arrived",
             "never came",
+            "misplaced",
+            "says delivered",
+            "marked as delivered",
+            "hasn't arrived",
+            "has not arrived",
             "disappeared",
             "stolen",
         ],
         "delayed or lost parcels lost",
     ),
     (
-        &["verloren", "verschwunden", "gestohlen", "verspätet"],
+        &[
+            "verloren",
+            "verschwunden",
+            "gestohlen",
+            "verspätet",
+            "nicht angekommen",
+            "als zugestellt",
+        ],
         "verspätete verlorene pakete",
     ),
     (
-        &["perdido", "extraviado", "robado", "retrasado"],
+        &[
+            "perdido",
+            "extraviado",
+            "robado",
+            "retrasado",
+            "no ha llegado",
+            "no me ha llegado",
+            "pone entregado",
+            "marca entregado",
+        ],
         "paquetes retrasados perdidos",
     ),
     (
-        &["perdu", "égaré", "volé", "en retard"],
+        &[
+            "perdu",
+            "égaré",
+            "volé",
+            "en retard",
+            "jamais arrivé",
+            "pas arrivé",
+            "pas reçu",
+        ],
         "colis retardés perdus",
     ),
     (
-        &["紛失", "なくな", "盗まれ", "遅延", "遅れて"],
+        &[
+            "紛失",
+            "なくな",
+            "盗まれ",
+            "遅延",
+            "遅れて",
+            "届いていない",
+            "届かない",
+        ],
         "配送の遅延 紛失",
     ),
-    (&["丢", "不见了", "被偷", "延误", "迟迟"], "包裹延误 丢失"),
+    (
+        &["丢", "不见了", "被偷", "延误", "迟迟", "没收到", "显示签收"],
+        "包裹延误 丢失",
+    ),
     // Topics a shop may have written in one language only: the customer's word brings in
     // the usual names in English and Chinese too, so keyword search reaches the page
     // across languages.
@@ -241,24 +292,197 @@ const TOPICS: &[(&[&str], &str)] = &[
             "apple pay",
             "google pay",
             "klarna",
+            "instalment",
+            "installment",
+            "split the cost",
+            "split the payment",
+            "pay later",
         ],
         "payment methods",
     ),
-    (&["bezahlen", "zahlen", "zahlung"], "zahlungsarten"),
-    (&["pagar", "pago"], "métodos de pago"),
-    (&["payer", "paiement"], "moyens de paiement"),
+    (
+        &["bezahlen", "zahlen", "zahlung", "ratenzahlung", "in raten"],
+        "zahlungsarten",
+    ),
+    (&["pagar", "pago", "a plazos", "cuotas"], "métodos de pago"),
+    (
+        &["payer", "paiement", "régler", "plusieurs fois"],
+        "moyens de paiement",
+    ),
     (
         &["支払", "払え", "決済", "クレジットカード"],
         "お支払い方法",
     ),
     (&["付款", "支付", "付钱", "信用卡"], "支付方式"),
+    // Tracking.
+    (
+        &[
+            "where is my order",
+            "where's my order",
+            "where is my parcel",
+            "where's my parcel",
+            "where is my package",
+            "where's my package",
+            "track my",
+            "tracking number",
+        ],
+        "tracking your order",
+    ),
+    (
+        &[
+            "wo ist mein paket",
+            "wo ist meine bestellung",
+            "wo ist meine sendung",
+            "verfolgen",
+            "sendungsnummer",
+        ],
+        "sendungsverfolgung",
+    ),
+    (
+        &[
+            "dónde está mi",
+            "donde esta mi",
+            "dónde está el paquete",
+            "rastrear",
+            "seguimiento",
+        ],
+        "seguimiento de pedidos",
+    ),
+    (
+        &[
+            "où est mon colis",
+            "ou est mon colis",
+            "où en est",
+            "suivre mon colis",
+            "suivi",
+        ],
+        "suivre sa commande suivi",
+    ),
+    (
+        &["どこにある", "今どこ", "いまどこ", "追跡"],
+        "注文の追跡方法 追跡",
+    ),
+    (
+        &[
+            "到哪了",
+            "包裹在哪",
+            "快递在哪",
+            "订单在哪",
+            "物流信息",
+            "查物流",
+            "追踪",
+        ],
+        "查询订单物流",
+    ),
+    // Shipping costs.
+    (
+        &[
+            "postage",
+            "free shipping",
+            "shipping cost",
+            "delivery charge",
+            "delivery fee",
+            "pay for shipping",
+        ],
+        "shipping costs free shipping",
+    ),
+    (
+        &[
+            "transporte",
+            "envío gratis",
+            "envio gratis",
+            "gastos de envío",
+        ],
+        "gastos de envío",
+    ),
+    (&["运费", "包邮", "免运费", "邮费"], "运费说明"),
+    // Cancelling.
+    (
+        &["cancel", "by mistake", "ordered the wrong"],
+        "cancelling an order",
+    ),
+    (
+        &["stornier", "rückgängig", "aus versehen"],
+        "bestellung stornieren",
+    ),
+    (&["cancelar", "anular", "por error"], "cancelar un pedido"),
+    (&["annuler", "par erreur"], "annuler une commande"),
+    (&["キャンセル", "取り消"], "注文のキャンセル"),
+    (&["取消", "撤掉", "撤销", "拍错", "下错"], "取消订单"),
+    // Adding to or combining orders.
+    (
+        &[
+            "add to my order",
+            "add something",
+            "add an item",
+            "combine",
+            "forgot to add",
+        ],
+        "order processing",
+    ),
+    (
+        &["añadir a mi pedido", "juntar", "olvidé", "olvide meter"],
+        "procesamiento de pedidos",
+    ),
+    (&["再加", "加一", "合并", "漏买"], "订单处理流程"),
+    // Wrong item sent.
+    (
+        &[
+            "wrong item",
+            "but i ordered",
+            "instead of what",
+            "sent me the wrong",
+        ],
+        "damaged or wrong items",
+    ),
+    (
+        &["equivocado", "me enviaron otro", "no es lo que pedí"],
+        "artículos dañados o equivocados",
+    ),
+    (&["寄错", "发错", "却是", "不是我买的"], "商品破损或发错货"),
+    // Brewing.
+    (
+        &["steep", "brew", "water temperature", "how much leaf"],
+        "tea storage and brewing guide",
+    ),
+    (
+        &["reposar", "infusionar", "infusión", "preparar el té"],
+        "guía para conservar y preparar el té",
+    ),
+    (&["泡多久", "冲泡", "水温", "怎么泡"], "茶叶储存与冲泡指南"),
+    // Loyalty.
+    (
+        &[
+            "rewards",
+            "loyalty",
+            "my points",
+            "gold status",
+            "silver status",
+        ],
+        "pine points loyalty programme",
+    ),
+    (
+        &["puntos", "fidelidad"],
+        "programa de fidelidad pine points",
+    ),
+    (&["积分", "会员"], "会员积分计划"),
     // Warranty.
     (
         &["guarantee", "warranty", "broke after", "stopped working"],
         "warranty",
     ),
     (&["garantie", "gewährleistung"], "garantie"),
-    (&["garantía", "garantia"], "garantía"),
+    (
+        &[
+            "garantía",
+            "garantia",
+            "dejó de funcionar",
+            "dejo de funcionar",
+            "se ha estropeado",
+            "se estropeó",
+        ],
+        "garantía",
+    ),
     (&["保証", "故障"], "製品保証"),
     (&["保修", "保固", "质保", "故障"], "质保政策 质保"),
     // Support hours and contact.

@@ -6,7 +6,7 @@ use kefu_bot::shop::Channel;
 use kefu_bot::store::{OutboxRow, Store};
 use kefu_campaigns::deliver::{Payload, SendError, Sender};
 use kefu_channels::limiter::Priority;
-use kefu_channels::telegram::{ChatId, Outbound, TelegramError, escape_html};
+use kefu_channels::telegram::{ChatId, Outbound, TelegramError, caption_fits, escape_html};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use teloxide::{ApiError, RequestError};
 
@@ -19,18 +19,34 @@ pub struct TelegramSender {
     pub store: Store,
 }
 
-/// The message as Telegram HTML: the text, then one line per product card.
+/// The message's image, when it can be shown (an http or https URL).
+fn image(message: &Payload) -> Option<url::Url> {
+    let raw = message.image.as_deref()?;
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+}
+
+/// The message as Telegram HTML: the text, then one line per product card. The image is
+/// a link at the end when it is not sent as a photo.
 pub fn html(message: &Payload) -> String {
+    let mut out = text_html(message);
+    if let Some(image) = image(message) {
+        out.push_str(&format!(
+            "\n\n<a href=\"{}\">🖼</a>",
+            escape_html(image.as_str())
+        ));
+    }
+    out
+}
+
+/// The message as Telegram HTML without its image.
+fn text_html(message: &Payload) -> String {
     let mut out = String::new();
     if let Some(subject) = &message.subject {
         out.push_str(&format!("<b>{}</b>\n\n", escape_html(subject)));
     }
     out.push_str(&escape_html(&message.text));
-    if let Some(image) = &message.image
-        && (image.starts_with("https://") || image.starts_with("http://"))
-    {
-        out.push_str(&format!("\n\n<a href=\"{}\">🖼</a>", escape_html(image)));
-    }
     if !message.cards.is_empty() {
         out.push('\n');
     }
@@ -75,15 +91,22 @@ impl Sender for TelegramSender {
         let chat = row.address.parse::<i64>().map(ChatId).map_err(|_| {
             SendError::Permanent(format!("`{}` is not a Telegram chat id", row.address))
         })?;
-        let sent = self
-            .out
-            .send(
-                chat,
-                &html(message),
-                keyboard(message, &row.campaign_id),
-                Priority::Campaign,
-            )
-            .await;
+        let buttons = keyboard(message, &row.campaign_id);
+        // One message per recipient: the image as a photo with the text as its caption
+        // when the text fits one, otherwise the text with the image as a link.
+        let caption = text_html(message);
+        let sent = match image(message) {
+            Some(url) if caption_fits(&caption) => {
+                self.out
+                    .send_photo(chat, url, &caption, buttons, Priority::Campaign)
+                    .await
+            }
+            _ => {
+                self.out
+                    .send(chat, &html(message), buttons, Priority::Campaign)
+                    .await
+            }
+        };
         match sent {
             Ok(id) => {
                 if message.pin
@@ -119,5 +142,109 @@ impl Sender for TelegramSender {
             )) => Err(SendError::Transient(e.to_string())),
             Err(e) => Err(SendError::Transient(e.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kefu_bot::store::{ConnectOptions, OutboxRow, Store};
+    use kefu_campaigns::deliver::{Payload, PayloadButton, Sender};
+    use kefu_channels::limiter::{Limiter, Limits};
+    use kefu_channels::telegram::Outbound;
+    use kefu_channels::telegram::test_server::{PhotoSource, TestServer};
+
+    use super::TelegramSender;
+
+    const TOKEN: &str = "4242:campaign-sender-tests";
+
+    fn row(chat: i64) -> OutboxRow {
+        OutboxRow {
+            id: 1,
+            campaign_id: "spring".into(),
+            step: "main".into(),
+            recipient: "c1".into(),
+            customer_id: Some(1),
+            channel: "telegram".into(),
+            address: chat.to_string(),
+            variant: None,
+            language: "en".into(),
+            payload: String::new(),
+            marketing: true,
+            attempts: 1,
+            due_at: chrono::Utc::now(),
+        }
+    }
+
+    fn payload(text: &str) -> Payload {
+        Payload {
+            subject: Some("Spring teas".into()),
+            text: text.into(),
+            image: Some("https://shop.example/spring.jpg".into()),
+            buttons: vec![PayloadButton {
+                label: "Shop now".into(),
+                url: Some("https://shop.example/l/1".into()),
+                action: None,
+            }],
+            ..Payload::default()
+        }
+    }
+
+    async fn sender(server: &TestServer) -> (TelegramSender, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
+        let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
+        let limiter = Arc::new(Limiter::new(Limits::default()));
+        let out = Outbound::new(TOKEN, &server.api_url(), limiter).unwrap();
+        (TelegramSender { out, store }, dir)
+    }
+
+    #[tokio::test]
+    async fn an_image_goes_as_a_photo_with_the_text_as_its_caption() {
+        let server = TestServer::start(TOKEN).await.unwrap();
+        let (sender, _dir) = sender(&server).await;
+        sender
+            .send(&row(701), &payload("New <harvest> is in."))
+            .await
+            .unwrap();
+        let sent = server.sent();
+        assert_eq!(sent.len(), 1, "one message per recipient: {sent:#?}");
+        let photo = &sent[0];
+        assert_eq!(photo.method, "sendPhoto");
+        assert_eq!(
+            photo.photo,
+            Some(PhotoSource::Url("https://shop.example/spring.jpg".into()))
+        );
+        let caption = photo.caption.as_deref().unwrap();
+        assert!(
+            caption.starts_with("<b>Spring teas</b>")
+                && caption.contains("New &lt;harvest&gt; is in."),
+            "{caption}"
+        );
+        assert!(
+            photo
+                .reply_markup
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .contains("Shop now")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_text_too_long_for_a_caption_goes_as_text_with_the_image_linked() {
+        let server = TestServer::start(TOKEN).await.unwrap();
+        let (sender, _dir) = sender(&server).await;
+        let long = "Oolong season. ".repeat(80);
+        sender.send(&row(702), &payload(&long)).await.unwrap();
+        let sent = server.sent();
+        assert_eq!(sent.len(), 1, "{sent:#?}");
+        assert_eq!(sent[0].method, "sendMessage");
+        let text = sent[0].text.as_deref().unwrap();
+        assert!(
+            text.ends_with("<a href=\"https://shop.example/spring.jpg\">🖼</a>"),
+            "{text}"
+        );
     }
 }

@@ -297,7 +297,11 @@ pub fn address_key(text: &str) -> String {
         } else if let Some(street) = street_with_suffix(word) {
             out.push_str(&street);
         } else {
-            out.extend(word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase));
+            out.extend(
+                word.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase),
+            );
         }
     }
     out
@@ -344,12 +348,11 @@ pub fn street_addresses(text: &str) -> Vec<(String, String)> {
                             let mut end = j;
                             // "12 rue de la Paix": the name follows the type.
                             if j == i + 1 {
-                                while end + 1 < words.len()
-                                    && end < j + 4
-                                    && !ends_part(words[end])
+                                while end + 1 < words.len() && end < j + 4 && !ends_part(words[end])
                                 {
                                     let next = clean(words[end + 1]);
-                                    let joins = NAME_JOINERS.contains(&next.to_lowercase().as_str());
+                                    let joins =
+                                        NAME_JOINERS.contains(&next.to_lowercase().as_str());
                                     if !(joins || is_name_word(&next)) {
                                         break;
                                     }
@@ -415,8 +418,7 @@ fn cjk_addresses(line: &str, out: &mut Vec<(String, String)>) {
     let is_cjk = |c: char| ('\u{3040}'..='\u{9fff}').contains(&c);
     let mut i = 0;
     while i < chars.len() {
-        if !chars[i].is_ascii_digit() || i == 0 || !is_cjk(chars[i - 1]) || chars[i - 1] == '月'
-        {
+        if !chars[i].is_ascii_digit() || i == 0 || !is_cjk(chars[i - 1]) || chars[i - 1] == '月' {
             i += 1;
             continue;
         }
@@ -429,8 +431,7 @@ fn cjk_addresses(line: &str, out: &mut Vec<(String, String)>) {
         let marked = matches!(next, Some('号' | '號'))
             || (next == Some('丁') && chars.get(i + 1) == Some(&'目'));
         let parts: Vec<&str> = number.split('-').collect();
-        let dashed = parts.len() >= 2
-            && parts.iter().all(|p| !p.is_empty() && p.len() <= 3);
+        let dashed = parts.len() >= 2 && parts.iter().all(|p| !p.is_empty() && p.len() <= 3);
         if !(marked || dashed) {
             continue;
         }
@@ -562,16 +563,27 @@ mod tests {
 
     #[test]
     fn street_addresses_are_found_in_several_languages_and_not_in_plain_prose() {
-        let found = |t: &str| -> Vec<String> {
-            street_addresses(t).into_iter().map(|(w, _)| w).collect()
-        };
-        assert_eq!(found("It ships to 88 Pine St, Seattle, WA 98101."), ["88 Pine St"]);
-        assert_eq!(found("Nous livrons au 12 rue de la Paix, Paris."), ["12 rue de la Paix"]);
+        let found =
+            |t: &str| -> Vec<String> { street_addresses(t).into_iter().map(|(w, _)| w).collect() };
+        assert_eq!(
+            found("It ships to 88 Pine St, Seattle, WA 98101."),
+            ["88 Pine St"]
+        );
+        assert_eq!(
+            found("Nous livrons au 12 rue de la Paix, Paris."),
+            ["12 rue de la Paix"]
+        );
         assert_eq!(found("Enviado a Calle Mayor 5, Madrid"), ["Calle Mayor 5"]);
-        assert_eq!(found("Lieferung an Hauptstraße 5, 10115 Berlin"), ["Hauptstraße 5"]);
+        assert_eq!(
+            found("Lieferung an Hauptstraße 5, 10115 Berlin"),
+            ["Hauptstraße 5"]
+        );
         assert_eq!(found("350 5th Avenue, New York"), ["350 5th Avenue"]);
         assert_eq!(found("寄往北京市朝阳区建国路88号"), ["建国路88"]);
-        assert_eq!(found("東京都渋谷区神南1-2-3へお届けします"), ["区神南1-2-3"]);
+        assert_eq!(
+            found("東京都渋谷区神南1-2-3へお届けします"),
+            ["区神南1-2-3"]
+        );
         for prose in [
             "Refunds take 5 business days to reach your bank, in every place we ship to.",
             "Returns are free within 30 days.",

@@ -272,6 +272,16 @@ impl Agent {
         {
             memory.verify(customer, VerifiedVia::LinkedIdentity);
         }
+        // With a language the customer chose, replies are in it whatever the message's
+        // own language, which searches still read the message by.
+        let written_in = match (&inbound.lang_hint, inbound.lang_fixed) {
+            (Some(chosen), true) => Some(
+                ConversationLanguage::new(chosen.clone())
+                    .observe(text)
+                    .to_string(),
+            ),
+            _ => None,
+        };
         let lang = match (&inbound.lang_hint, inbound.lang_fixed) {
             (Some(chosen), true) => chosen.clone(),
             _ => ConversationLanguage::new(
@@ -326,7 +336,7 @@ impl Agent {
                             id,
                             &mut memory,
                             text,
-                            &lang,
+                            (&lang, written_in.as_deref()),
                             &customer_text,
                             sink,
                             &mut outcome,
@@ -460,13 +470,14 @@ impl Agent {
         id: ConversationId,
         memory: &mut Memory,
         text: &str,
-        lang: &str,
+        (lang, written_in): (&str, Option<&str>),
         customer_text: &str,
         sink: Option<&(dyn Fn(&str) + Send + Sync)>,
         outcome: &mut Outcome,
     ) -> Result<Answer, AgentError> {
         let mut tools =
             tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
+        tools.written_in = written_in.map(str::to_string);
         tools.facts = memory.facts.clone();
         // Handoff triggers and the agent's own follow-up questions (verification, which
         // order, the new address) are rules: the offline engine handles them either way.

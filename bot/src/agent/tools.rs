@@ -239,6 +239,9 @@ pub struct Tools<'a> {
     /// Query embeddings computed this turn: the products and the articles are searched
     /// with the same words, and one embedding is a model inference.
     query_vectors: std::sync::Mutex<HashMap<String, Option<Vec<f32>>>>,
+    /// The language the customer's message is written in, when replies go out in
+    /// another one they chose: searches read the message by its own language's rules.
+    pub written_in: Option<String>,
 }
 
 impl<'a> Tools<'a> {
@@ -257,6 +260,7 @@ impl<'a> Tools<'a> {
             facts: Facts::default(),
             retrieved: BTreeSet::new(),
             query_vectors: std::sync::Mutex::default(),
+            written_in: None,
         }
     }
 
@@ -674,6 +678,7 @@ impl<'a> Tools<'a> {
         let request = SearchRequest {
             text: text.to_string(),
             lang: Some(lang.to_string()),
+            written_in: self.written_in.clone().filter(|w| w != lang),
             top,
             filter: Filter {
                 kinds: vec![kind],

@@ -157,7 +157,9 @@ impl Store {
                 match direct.finish_turn(id, &replies, state, language, customer_id, &context, now)
                 {
                     Ok(()) => return Ok(()),
-                    Err(e) => tracing::debug!(error = %e, "direct write failed; writing through the pool"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "direct write failed; writing through the pool")
+                    }
                 }
             }
         }

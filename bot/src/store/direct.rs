@@ -92,7 +92,10 @@ impl Direct {
         }
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let connection = match writer.as_mut() {
             Some(c) => c,
@@ -128,7 +131,8 @@ impl Direct {
         customer_id: Option<CustomerId>,
         now: DateTime<Utc>,
     ) -> rusqlite::Result<OpenRow> {
-        const COLUMNS: &str = "id, channel, thread_id, customer_id, state, language, created_at, context";
+        const COLUMNS: &str =
+            "id, channel, thread_id, customer_id, state, language, created_at, context";
         let select = format!(
             "SELECT {COLUMNS} FROM conversations WHERE channel = ?1 AND thread_id = ?2 AND state <> 'closed' \
              ORDER BY created_at DESC, id DESC LIMIT 1"

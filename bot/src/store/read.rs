@@ -730,7 +730,9 @@ impl Store {
                         return Ok((conversation.try_into()?, context));
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "direct statement failed; running it through the pool"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "direct statement failed; running it through the pool")
+                }
             }
         }
         let row: OpenConversationRow = on_pool!(self, p => {
@@ -830,7 +832,9 @@ impl Store {
             match direct.insert_message(message, &citations, now) {
                 Ok((id, true)) => return Ok(Recorded::New(id)),
                 Ok((id, false)) => return Ok(Recorded::Duplicate(id)),
-                Err(e) => tracing::debug!(error = %e, "direct write failed; writing through the pool"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "direct write failed; writing through the pool")
+                }
             }
         }
         let inserted: Option<i64> = on_pool!(self, p => sqlx::query_scalar(

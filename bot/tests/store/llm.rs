@@ -234,10 +234,7 @@ async fn an_invented_address_is_caught_and_the_real_one_is_sent() {
         .say("t-address", true, "which address does order 1005 go to?")
         .await;
     assert_eq!(o.engine, "llm", "{:?}", o.fallback);
-    assert_eq!(
-        reply(&o),
-        "Order #1005 ships to 1 Example Road, Shanghai."
-    );
+    assert_eq!(reply(&o), "Order #1005 ships to 1 Example Road, Shanghai.");
     assert_eq!(
         o.violations,
         vec![kefu_bot::agent::Violation::Address("77 Oak Ave".into())]
@@ -654,6 +651,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
             | kefu_bot::agent::Violation::TrackingNumber(x)
             | kefu_bot::agent::Violation::Amount(x)
             | kefu_bot::agent::Violation::Date(x)
+            | kefu_bot::agent::Violation::Address(x)
             | kefu_bot::agent::Violation::Citation(x)
             | kefu_bot::agent::Violation::PromptLeak(x) => x,
         };

@@ -24,12 +24,13 @@ use kefu_bot::shop::Channel;
 use kefu_bot::store::{Citation, StoreError};
 use serde_json::json;
 use teloxide::payloads::{
-    GetUpdatesSetters, PinChatMessageSetters, SendMessageSetters, SetWebhookSetters,
+    GetUpdatesSetters, PinChatMessageSetters, SendMessageSetters, SendPhotoSetters,
+    SetWebhookSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
-    AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, Message, ParseMode,
-    Update, UpdateKind, User,
+    AllowedUpdate, ChatAction, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message,
+    ParseMode, Update, UpdateKind, User,
 };
 use teloxide::{Bot, RequestError};
 
@@ -42,6 +43,8 @@ pub const WEBHOOK_PATH: &str = "/telegram/webhook";
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// Telegram's limit on a message's text, in UTF-16 code units.
 const MAX_TEXT: usize = 4096;
+/// Telegram's limit on a photo's caption, in UTF-16 code units.
+pub const MAX_CAPTION: usize = 1024;
 /// Attempts for a send that fails on the network (429s do not count: they wait).
 const NETWORK_ATTEMPTS: u32 = 4;
 
@@ -173,6 +176,31 @@ impl Outbound {
         Ok(last)
     }
 
+    /// Sends a photo from `url` with `caption_html` (at most [`MAX_CAPTION`] UTF-16
+    /// units; see [`caption_fits`]) as one message, within the bot's limits like
+    /// [`Outbound::send`]. Returns the message's id.
+    pub async fn send_photo(
+        &self,
+        chat: ChatId,
+        url: url::Url,
+        caption_html: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+        priority: Priority,
+    ) -> Result<i32, TelegramError> {
+        self.with_retries(chat, priority, || {
+            let mut request = self
+                .bot
+                .send_photo(chat, InputFile::url(url.clone()))
+                .caption(caption_html.to_string())
+                .parse_mode(ParseMode::Html);
+            if let Some(k) = &keyboard {
+                request = request.reply_markup(k.clone());
+            }
+            request
+        })
+        .await
+    }
+
     async fn send_one(
         &self,
         chat: ChatId,
@@ -180,9 +208,7 @@ impl Outbound {
         keyboard: Option<InlineKeyboardMarkup>,
         priority: Priority,
     ) -> Result<i32, TelegramError> {
-        let mut network_failures = 0;
-        loop {
-            self.limiter.acquire(chat.0, priority).await;
+        self.with_retries(chat, priority, || {
             let mut request = self
                 .bot
                 .send_message(chat, html.to_string())
@@ -190,7 +216,27 @@ impl Outbound {
             if let Some(k) = &keyboard {
                 request = request.reply_markup(k.clone());
             }
-            match request.await {
+            request
+        })
+        .await
+    }
+
+    /// Makes the request `build` gives within the bot's limits: a 429 pauses every send
+    /// of the bot for `retry_after` and the request is made again after the pause;
+    /// network errors are retried with backoff.
+    async fn with_retries<R>(
+        &self,
+        chat: ChatId,
+        priority: Priority,
+        build: impl Fn() -> R,
+    ) -> Result<i32, TelegramError>
+    where
+        R: std::future::IntoFuture<Output = Result<Message, RequestError>>,
+    {
+        let mut network_failures = 0;
+        loop {
+            self.limiter.acquire(chat.0, priority).await;
+            match build().await {
                 Ok(sent) => return Ok(sent.id.0),
                 Err(RequestError::RetryAfter(s)) => {
                     tracing::warn!(
@@ -496,7 +542,8 @@ impl Telegram {
             return Ok(());
         }
         if let Some(customer) = customer {
-            self.hub.publish(&customer_key(customer), HubEvent::Messages);
+            self.hub
+                .publish(&customer_key(customer), HubEvent::Messages);
         }
         if !private && (outcome.awaiting_verification || outcome.verified) {
             let text = self.render(&outcome.language, "chat_private_only");
@@ -883,6 +930,12 @@ fn with_citations(text: &str, citations: &[Citation], label: &str) -> String {
 
 /// Splits text into pieces of at most `max` UTF-16 code units, at line breaks where
 /// possible, never inside an HTML tag or entity.
+/// Whether `html` fits a photo's caption. Telegram counts the text without its markup;
+/// the markup is counted here too, so a caption that fits here fits there.
+pub fn caption_fits(html: &str) -> bool {
+    html.encode_utf16().count() <= MAX_CAPTION
+}
+
 fn split(text: &str, max: usize) -> Vec<String> {
     let units = |s: &str| s.encode_utf16().count();
     if units(text) <= max {

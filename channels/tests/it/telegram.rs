@@ -155,19 +155,33 @@ async fn a_language_chosen_with_lang_holds_until_lang_auto() {
 
     let sent = bot.say(511, "/lang de", 2).await;
     assert!(text(&sent[1]).contains("Deutsch"), "{:?}", sent[1]);
-    // Written in English, answered in the chosen German, from the German article.
+    // Written in English, answered in the chosen German. On keywords alone (no model)
+    // the English words find the English article, quoted under a German note.
     let sent = bot.say(511, "How long does shipping take?", 3).await;
     let answer = text(&sent[2]);
     assert!(
-        answer.contains("Werktage") && !answer.contains("business days"),
+        answer.contains("Werktage") || answer.contains("nur auf Englisch verfügbar"),
         "{answer}"
     );
+    // An order question in English: the request to verify comes in German.
+    bot.server
+        .push_message(ChatRef::private(512), user(512), "/lang de");
+    bot.server.wait_for_sent(4, WAIT).await;
+    bot.server
+        .push_message(ChatRef::private(512), user(512), "Where is my order?");
+    let sent = bot.server.wait_for_sent(5, WAIT).await;
+    let ask = sent.iter().rfind(|m| m.chat_id == 512).unwrap();
+    assert!(text(ask).contains("Bestellnummer"), "{ask:?}");
 
     // Back to following the customer's own language.
-    let sent = bot.say(511, "/lang auto", 4).await;
-    assert!(text(&sent[3]).contains("whichever language"), "{:?}", sent[3]);
-    let sent = bot.say(511, "How many days does delivery take?", 5).await;
-    assert!(text(&sent[4]).contains("business days"), "{:?}", sent[4]);
+    let sent = bot.say(511, "/lang auto", 6).await;
+    assert!(
+        text(&sent[5]).contains("whichever language"),
+        "{:?}",
+        sent[5]
+    );
+    let sent = bot.say(511, "How many days does delivery take?", 7).await;
+    assert!(text(&sent[6]).contains("business days"), "{:?}", sent[6]);
     bot.shutdown().await;
 }
 
@@ -476,7 +490,10 @@ async fn a_linked_customers_telegram_chat_shows_live_in_their_open_widget() {
     // She writes on Telegram; the open widget shows question and answer without a reload.
     bot.say(521, "How long does shipping take?", 1).await;
     let question = next().await;
-    assert_eq!(question["text"], "How long does shipping take?", "{question}");
+    assert_eq!(
+        question["text"], "How long does shipping take?",
+        "{question}"
+    );
     assert_eq!(question["channel"], "telegram");
     let answer = next().await;
     assert_eq!(answer["role"], "bot", "{answer}");
