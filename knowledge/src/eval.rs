@@ -310,6 +310,24 @@ mod tests {
         assert!(questions.len() >= 200);
         let languages: std::collections::BTreeSet<_> = questions.iter().map(|q| &q.lang).collect();
         assert!(languages.len() >= 6);
+        // The held-out set asks about the same topics, in other words.
+        let text = include_str!("../eval/holdout.yaml");
+        let held_out = parse_questions("holdout.yaml", text).unwrap();
+        assert_eq!(held_out.len(), 40);
+        let groups: std::collections::BTreeSet<_> = questions.iter().map(|q| &q.group).collect();
+        for q in &held_out {
+            assert!(
+                groups.contains(&q.group),
+                "{}: unknown group {}",
+                q.q,
+                q.group
+            );
+            assert!(
+                !questions.iter().any(|m| m.q == q.q),
+                "{} is in both sets",
+                q.q
+            );
+        }
     }
 
     #[test]

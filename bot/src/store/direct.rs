@@ -64,6 +64,24 @@ fn open_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OpenRow> {
     })
 }
 
+/// Binds a message's columns to an `INSERT INTO messages (conversation_id, channel,
+/// external_id, role, staff_id, body, citations, created_at)` statement.
+fn bind_message(
+    statement: &mut rusqlite::Statement<'_>,
+    m: &NewMessage,
+    citations: &str,
+    at: &str,
+) -> rusqlite::Result<()> {
+    statement.raw_bind_parameter(1, m.conversation_id)?;
+    statement.raw_bind_parameter(2, m.channel.as_str())?;
+    statement.raw_bind_parameter(3, m.external_id.as_deref())?;
+    statement.raw_bind_parameter(4, m.role.as_str())?;
+    statement.raw_bind_parameter(5, m.staff_id)?;
+    statement.raw_bind_parameter(6, &m.body)?;
+    statement.raw_bind_parameter(7, citations)?;
+    statement.raw_bind_parameter(8, at)
+}
+
 /// Time as sqlx writes it on SQLite, so both sort and read back alike.
 fn time_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
@@ -172,25 +190,16 @@ impl Direct {
         now: DateTime<Utc>,
     ) -> rusqlite::Result<(i64, bool)> {
         self.write(|c| {
-            let inserted: Option<i64> = c
-                .prepare_cached(
-                    "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
-                )?
-                .query_row(
-                    params![
-                        message.conversation_id,
-                        message.channel.as_str(),
-                        message.external_id.as_deref(),
-                        message.role.as_str(),
-                        message.staff_id,
-                        &message.body,
-                        citations,
-                        time_text(now),
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let mut insert = c.prepare_cached(
+                "INSERT INTO messages (conversation_id, channel, external_id, role, staff_id, body, citations, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (channel, external_id) DO NOTHING RETURNING id",
+            )?;
+            bind_message(&mut insert, message, citations, &time_text(now))?;
+            let inserted: Option<i64> = match insert.raw_query().next()? {
+                Some(row) => Some(row.get(0)?),
+                None => None,
+            };
+            drop(insert);
             if let Some(id) = inserted {
                 return Ok((id, true));
             }
@@ -227,16 +236,8 @@ impl Direct {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?;
                 for (m, citations) in replies {
-                    insert.execute(params![
-                        m.conversation_id,
-                        m.channel.as_str(),
-                        m.external_id.as_deref(),
-                        m.role.as_str(),
-                        m.staff_id,
-                        &m.body,
-                        citations,
-                        &now,
-                    ])?;
+                    bind_message(&mut insert, m, citations, &now)?;
+                    insert.raw_execute()?;
                 }
                 tx.prepare_cached(
                     "UPDATE conversations SET state = ?1, language = ?2, customer_id = COALESCE(?3, customer_id), \
