@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(DemoCommand::Load { size }) => {
             let store = open(&settings).await?;
             load_demo(&store, &size).await?;
+            write_demo_words(&settings)?;
             index_knowledge(&store, &settings).await?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
@@ -96,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         },
                     )
                     .await?;
+                    write_demo_words(&settings)?;
                 } else {
                     tracing::info!("the database already holds a shop; not loading the demo");
                 }
@@ -357,6 +359,24 @@ fn demo_config(size: &DemoSize) -> DemoConfig {
             .today
             .unwrap_or_else(|| chrono::Utc::now().date_naive()),
     }
+}
+
+/// The demo shop's own words (its teas and teaware across languages).
+const DEMO_WORDS: &str = include_str!("../demo/synonyms.yaml");
+
+/// Writes the demo shop's word groups to `knowledge.synonyms_path`, unless the shop
+/// already has that file.
+fn write_demo_words(settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.knowledge.synonyms_path;
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, DEMO_WORDS).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("  the shop's own words: {}", path.display());
+    Ok(())
 }
 
 async fn load_demo(store: &Store, size: &DemoSize) -> anyhow::Result<()> {

@@ -286,6 +286,9 @@ pub struct Knowledge {
     pub qdrant_collection: String,
     /// Directory of the embedded index.
     pub index_path: PathBuf,
+    /// The shop's own word groups for keyword search (YAML, see docs/knowledge.md);
+    /// read when the file exists.
+    pub synonyms_path: PathBuf,
     /// Passages whose cosine similarity to the question is below this are not answered
     /// from (calibrated with `kefu knowledge eval`).
     pub min_dense_score: f32,
@@ -306,6 +309,7 @@ impl Default for Knowledge {
             qdrant_api_key: None,
             qdrant_collection: "kefu".into(),
             index_path: PathBuf::from("kefu-data/index"),
+            synonyms_path: PathBuf::from("kefu-data/synonyms.yaml"),
             min_dense_score: 0.85,
             min_bm25_score: 10.0,
             chunk_tokens: 200,

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use kefu_knowledge::embed::local::LocalEmbedder;
 use kefu_knowledge::embed::openai::{OpenAiEmbedder, OpenAiSettings};
 use kefu_knowledge::eval::{self, Question};
+use kefu_knowledge::synonyms::ShopWords;
 use kefu_knowledge::{
     ChunkOptions, Embedder, Filter, Index, Knowledge, SearchRequest, SourceKind, Thresholds,
 };
@@ -59,6 +60,7 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
         }
     };
     Ok(Knowledge::new(index, embedder)
+        .with_shop_words(shop_words(&k.synonyms_path)?)
         .with_thresholds(Thresholds {
             dense: k.min_dense_score,
             sparse: k.min_bm25_score,
@@ -67,6 +69,19 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
             max_tokens: k.chunk_tokens,
         })
         .with_dense_products(k.embed_products))
+}
+
+/// The shop's own word groups from `path`; none when there is no such file.
+pub(crate) fn shop_words(path: &Path) -> anyhow::Result<ShopWords> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => ShopWords::parse(&path.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("knowledge.synonyms_path: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ShopWords::default()),
+        Err(e) => Err(anyhow::anyhow!(
+            "knowledge.synonyms_path: cannot read {}: {e}",
+            path.display()
+        )),
+    }
 }
 
 pub(crate) async fn embedder(settings: &Settings) -> anyhow::Result<Option<Arc<dyn Embedder>>> {

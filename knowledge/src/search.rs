@@ -89,6 +89,8 @@ pub struct Knowledge {
     chunking: ChunkOptions,
     thresholds: Thresholds,
     dense_products: bool,
+    /// The shop's own word groups, added to keyword queries.
+    shop_words: crate::synonyms::ShopWords,
 }
 
 impl std::fmt::Debug for Knowledge {
@@ -129,7 +131,15 @@ impl Knowledge {
             chunking: ChunkOptions::default(),
             thresholds: Thresholds::default(),
             dense_products: false,
+            shop_words: crate::synonyms::ShopWords::default(),
         }
+    }
+
+    /// The shop's own words (product names across languages…), added to keyword queries
+    /// like the built-in support vocabulary.
+    pub fn with_shop_words(mut self, words: crate::synonyms::ShopWords) -> Self {
+        self.shop_words = words;
+        self
     }
 
     /// Whether products get dense vectors too. Off by default: a catalogue has many more
@@ -260,9 +270,35 @@ impl Knowledge {
         request: &SearchRequest,
         dense: Option<Vec<f32>>,
     ) -> Result<Vec<Found>, KnowledgeError> {
+        let found = self.search_once(request, dense.clone(), &[]).await?;
+        // The shop's own words bridge what the question and the passages call the same
+        // thing in different words or languages ("camomila" and "manzanilla"). They are
+        // a second try: added to a question that already finds good matches, a group's
+        // many words would outweigh the question's own.
+        if found.iter().any(|f| f.confident)
+            || !crate::synonyms::mentions_shop_words(&request.text, &self.shop_words.groups)
+        {
+            return Ok(found);
+        }
+        let again = self
+            .search_once(request, dense, &self.shop_words.groups)
+            .await?;
+        Ok(if again.iter().any(|f| f.confident) {
+            again
+        } else {
+            found
+        })
+    }
+
+    async fn search_once(
+        &self,
+        request: &SearchRequest,
+        dense: Option<Vec<f32>>,
+        shop_words: &[Vec<String>],
+    ) -> Result<Vec<Found>, KnowledgeError> {
         match dense {
-            Some(dense) => self.hybrid_search(request, dense).await,
-            None => self.keyword_search(request, None).await,
+            Some(dense) => self.hybrid_search(request, dense, shop_words).await,
+            None => self.keyword_search(request, None, shop_words).await,
         }
     }
 
@@ -282,6 +318,7 @@ impl Knowledge {
         &self,
         request: &SearchRequest,
         dense: Vec<f32>,
+        shop_words: &[Vec<String>],
     ) -> Result<Vec<Found>, KnowledgeError> {
         let top = request.top.max(1);
         let dense_query = IndexQuery {
@@ -294,7 +331,7 @@ impl Knowledge {
         let keyword_query = IndexQuery {
             // The shop's words for the topics the question names (the embedding already
             // meets them on meaning; the keywords do not).
-            text: crate::synonyms::expand(&request.text).into_owned(),
+            text: crate::synonyms::expand_with(&request.text, shop_words).into_owned(),
             lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense: None,
             filter: request.filter.clone(),
@@ -436,12 +473,13 @@ impl Knowledge {
         &self,
         request: &SearchRequest,
         dense: Option<Vec<f32>>,
+        shop_words: &[Vec<String>],
     ) -> Result<Vec<Found>, KnowledgeError> {
         let top = request.top.max(1);
         let query = IndexQuery {
             // Without a model, words are all there is: add the shop's words for the
             // topics the question names.
-            text: crate::synonyms::expand(&request.text).into_owned(),
+            text: crate::synonyms::expand_with(&request.text, shop_words).into_owned(),
             lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense,
             filter: request.filter.clone(),

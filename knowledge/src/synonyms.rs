@@ -522,11 +522,22 @@ const TOPICS: &[(&[&str], &str)] = &[
 /// `text` with the shop-side words of every topic it mentions appended; unchanged (and
 /// not copied) when it mentions none.
 pub fn expand(text: &str) -> Cow<'_, str> {
+    expand_with(text, &[])
+}
+
+/// [`expand`], and with the shop's own word groups ([`ShopWords`]): a group any of whose
+/// words the text mentions is appended whole.
+pub fn expand_with<'t>(text: &'t str, shop: &[Vec<String>]) -> Cow<'t, str> {
     let lower = text.to_lowercase();
     let mut added: Vec<&str> = Vec::new();
-    for (customer, shop) in TOPICS {
-        if customer.iter().any(|w| lower.contains(w)) && !added.contains(shop) {
-            added.push(shop);
+    for (customer, words) in TOPICS {
+        if customer.iter().any(|w| lower.contains(w)) && !added.contains(words) {
+            added.push(words);
+        }
+    }
+    for group in shop {
+        if group.iter().any(|w| mentions(&lower, w)) {
+            added.extend(group.iter().map(String::as_str));
         }
     }
     if added.is_empty() {
@@ -539,6 +550,73 @@ pub fn expand(text: &str) -> Cow<'_, str> {
         out.push_str(words);
     }
     Cow::Owned(out)
+}
+
+/// Whether `text` mentions a word of any of the shop's groups.
+pub fn mentions_shop_words(text: &str, shop: &[Vec<String>]) -> bool {
+    let lower = text.to_lowercase();
+    shop.iter().flatten().any(|w| mentions(&lower, w))
+}
+
+/// Whether lowercased `text` mentions `word` (lowercased): as a whole word when it is
+/// written with letters of alphabetic scripts ("tea" is not in "teapot"), anywhere when
+/// it is Chinese or Japanese, which are written without spaces.
+fn mentions(text: &str, word: &str) -> bool {
+    let spaced = word.chars().all(|c| !is_cjk(c));
+    text.match_indices(word).any(|(i, _)| {
+        !spaced
+            || (!text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric)
+                && !text[i + word.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(char::is_alphanumeric))
+    })
+}
+
+fn is_cjk(c: char) -> bool {
+    ('\u{3040}'..='\u{9fff}').contains(&c) || ('\u{ac00}'..='\u{d7af}').contains(&c)
+}
+
+/// A shop's own word groups: names of its products and terms customers use for them,
+/// across languages ("camomila", "manzanilla", "chamomile", "洋甘菊"). Kept in a YAML
+/// file, a list of groups, each a list of words that mean the same:
+///
+/// ```yaml
+/// - [chamomile, camomila, manzanilla, camomille, kamille, カモミール, 洋甘菊]
+/// - [teapot, tetera, bule, théière, teekanne, 急須, 茶壶, 茶壺, 紫砂壶]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShopWords {
+    pub groups: Vec<Vec<String>>,
+}
+
+impl ShopWords {
+    /// Reads the groups from YAML text; `file` names it in errors, which say where and
+    /// why.
+    pub fn parse(file: &str, text: &str) -> Result<Self, String> {
+        let groups: Vec<Vec<String>> =
+            serde_saphyr::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for (i, group) in groups.into_iter().enumerate() {
+            let words: Vec<String> = group
+                .iter()
+                .map(|w| w.trim().to_lowercase())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words.len() < 2 {
+                return Err(format!(
+                    "{file}: group {} ({}) needs at least two words that mean the same",
+                    i + 1,
+                    group.join(", ")
+                ));
+            }
+            out.push(words);
+        }
+        Ok(Self { groups: out })
+    }
 }
 
 #[cfg(test)]
@@ -559,6 +637,38 @@ mod tests {
             expand("Can I send it back if I don't like it?").ends_with(" returns policy return")
         );
         assert!(expand("PayPalで支払えますか？").ends_with(" お支払い方法"));
+    }
+
+    #[test]
+    fn a_shop_group_is_added_whole_when_one_of_its_words_is_mentioned() {
+        let shop = ShopWords::parse(
+            "synonyms.yaml",
+            "- [chamomile, camomila, manzanilla, 洋甘菊]\n- [teapot, tetera, 茶壶, 紫砂壶]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            expand_with("Vocês têm chá de Camomila?", &shop.groups),
+            "Vocês têm chá de Camomila? chamomile camomila manzanilla 洋甘菊"
+        );
+        assert!(
+            expand_with("有没有紫砂壶？", &shop.groups).ends_with(" teapot tetera 茶壶 紫砂壶")
+        );
+        // Whole words only in alphabetic scripts: "teapots" is not "teapot".
+        assert!(matches!(
+            expand_with("any teapots?", &shop.groups),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_bad_shop_word_file_says_where_and_why() {
+        let err = ShopWords::parse("synonyms.yaml", "- [chamomile]\n").unwrap_err();
+        assert!(
+            err.contains("group 1") && err.contains("two words"),
+            "{err}"
+        );
+        let err = ShopWords::parse("synonyms.yaml", "chamomile: camomila\n").unwrap_err();
+        assert!(err.starts_with("synonyms.yaml: "), "{err}");
     }
 
     #[test]
