@@ -18,6 +18,15 @@ pub struct Shop {
 
 impl Shop {
     pub async fn new() -> Self {
+        Self::build(None).await
+    }
+
+    /// The shop with an LLM engine at `base_url` (an OpenAI-compatible server).
+    pub async fn with_llm(base_url: &str) -> Self {
+        Self::build(Some(base_url)).await
+    }
+
+    async fn build(llm: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
         let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
@@ -44,7 +53,16 @@ impl Shop {
             clock: Arc::new(move || now),
             ..AgentSettings::default()
         };
-        let agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), settings).unwrap();
+        let mut agent = Agent::new(store.clone(), Some(Arc::new(knowledge)), settings).unwrap();
+        if let Some(base_url) = llm {
+            let engine = kefu_bot::agent::llm::LlmEngine::new(kefu_bot::agent::llm::LlmSettings {
+                base_url: base_url.into(),
+                model: "scripted".into(),
+                ..Default::default()
+            })
+            .unwrap();
+            agent = agent.with_llm(engine);
+        }
         Self {
             agent: Arc::new(agent),
             store,

@@ -289,3 +289,49 @@ async fn only_allowed_origins_may_open_the_chat() {
         .unwrap();
     assert_eq!(next(&mut ws).await["type"], "welcome");
 }
+
+#[tokio::test]
+async fn a_streaming_engine_s_reply_grows_in_the_widget_before_it_is_stored() {
+    use crate::llm_server::{LlmServer, Step};
+
+    let llm = LlmServer::start(vec![Step::Stream(
+        "Standard shipping takes 3 to 7 business days in the United States. Express parcels arrive sooner.",
+    )])
+    .await;
+    let shop = Shop::with_llm(&llm.base_url).await;
+    let widget = Arc::new(Widget::new(shop.agent.clone(), WidgetConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.clone().router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = json!({"type": "hello", "visitor": "visitor-stream-1"});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
+    let ask = json!({"type": "message", "id": "s1", "text": "How long does shipping take?"});
+    ws.send(Message::Text(ask.to_string().into()))
+        .await
+        .unwrap();
+
+    // Pieces of the draft first, then the stored reply that replaces them.
+    let mut pieces = Vec::new();
+    let reply = loop {
+        let f = next(&mut ws).await;
+        match f["type"].as_str() {
+            Some("delta") => pieces.push(f["text"].as_str().unwrap().to_string()),
+            Some("message") if f["role"] == "bot" => break f,
+            _ => {}
+        }
+    };
+    assert!(!pieces.is_empty(), "no delta before the reply");
+    let streamed = pieces.concat();
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(streamed.trim()),
+        "the draft {streamed:?} is the start of the reply {text:?}"
+    );
+    assert!(text.contains("3 to 7 business days"), "{text}");
+    assert_eq!(llm.left(), 0, "the model was asked once");
+}
