@@ -24,8 +24,8 @@ use kefu_bot::shop::Channel;
 use kefu_bot::store::{Citation, StoreError};
 use serde_json::json;
 use teloxide::payloads::{
-    GetUpdatesSetters, PinChatMessageSetters, SendMessageSetters, SendPhotoSetters,
-    SetWebhookSetters,
+    EditMessageTextSetters, GetUpdatesSetters, PinChatMessageSetters, SendMessageSetters,
+    SendPhotoSetters, SetWebhookSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
@@ -45,6 +45,8 @@ const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 const MAX_TEXT: usize = 4096;
 /// Telegram's limit on a photo's caption, in UTF-16 code units.
 pub const MAX_CAPTION: usize = 1024;
+/// How often a reply being written is edited on screen at most.
+const DRAFT_EDIT_EVERY: Duration = Duration::from_millis(1500);
 /// Attempts for a send that fails on the network (429s do not count: they wait).
 const NETWORK_ATTEMPTS: u32 = 4;
 
@@ -253,6 +255,29 @@ impl Outbound {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Replaces the text (HTML, at most one message long) and keyboard of a message the
+    /// bot sent, within the bot's limits like [`Outbound::send`].
+    pub async fn edit(
+        &self,
+        chat: ChatId,
+        message: i32,
+        html: &str,
+        keyboard: Option<InlineKeyboardMarkup>,
+        priority: Priority,
+    ) -> Result<i32, TelegramError> {
+        self.with_retries(chat, priority, || {
+            let mut request = self
+                .bot
+                .edit_message_text(chat, teloxide::types::MessageId(message), html.to_string())
+                .parse_mode(ParseMode::Html);
+            if let Some(k) = &keyboard {
+                request = request.reply_markup(k.clone());
+            }
+            request
+        })
+        .await
     }
 
     /// Pins a message in a group or channel, silently.
@@ -525,19 +550,29 @@ impl Telegram {
             format!("{}:{}", chat.0, user)
         };
         let _ = self.bot.send_chat_action(chat, ChatAction::Typing).await;
-        let outcome = self
-            .agent
-            .handle(&Inbound {
-                channel: Channel::Telegram,
-                thread_id,
-                external_id: Some(key.to_string()),
-                text: text.to_string(),
-                customer,
-                lang_hint: Some(lang_hint),
-                lang_fixed,
-            })
-            .await
-            .map_err(|e| TelegramError::Agent(e.to_string()))?;
+        let inbound = Inbound {
+            channel: Channel::Telegram,
+            thread_id,
+            external_id: Some(key.to_string()),
+            text: text.to_string(),
+            customer,
+            lang_hint: Some(lang_hint),
+            lang_fixed,
+        };
+        // In a private chat a streaming engine's reply shows as it is written: the first
+        // sentences as a new message, edited as more arrive, and the whole reply last.
+        let (pieces, incoming) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let agent = self.agent.clone();
+        let answer = async move {
+            let sink = move |piece: &str| {
+                let _ = pieces.send(piece.to_string());
+            };
+            let sink: Option<&(dyn Fn(&str) + Send + Sync)> =
+                if private { Some(&sink) } else { None };
+            agent.handle_streaming(&inbound, sink).await
+        };
+        let (outcome, draft) = tokio::join!(answer, self.draft(chat, incoming));
+        let outcome = outcome.map_err(|e| TelegramError::Agent(e.to_string()))?;
         if outcome.duplicate {
             return Ok(());
         }
@@ -550,6 +585,7 @@ impl Telegram {
             self.send_text(chat, &text, None).await?;
             return Ok(());
         }
+        let mut draft = draft;
         for reply in &outcome.replies {
             let keyboard = (reply.kind == ReplyKind::AskRating).then(rating_keyboard);
             let text = with_citations(
@@ -557,9 +593,79 @@ impl Telegram {
                 &reply.citations,
                 &self.render(&outcome.language, "source"),
             );
-            self.send(chat, &text, keyboard, Priority::Support).await?;
+            // The streamed draft becomes the answer; an answer longer than one message
+            // goes out whole instead, and the draft is deleted below.
+            let fits = text.encode_utf16().count() <= MAX_TEXT;
+            match draft.filter(|_| reply.kind == ReplyKind::Answer && fits) {
+                Some(message) => {
+                    draft = None;
+                    self.out
+                        .edit(chat, message, &text, keyboard, Priority::Support)
+                        .await?;
+                }
+                None => {
+                    self.send(chat, &text, keyboard, Priority::Support).await?;
+                }
+            }
+        }
+        // A draft no reply took over (the answer was replaced, or too long) goes away.
+        if let Some(message) = draft
+            && let Err(e) = self
+                .bot
+                .delete_message(chat, teloxide::types::MessageId(message))
+                .await
+        {
+            tracing::warn!(error = %e, "telegram: unfinished draft not deleted");
         }
         Ok(())
+    }
+
+    /// Shows a reply as it is written: the first pieces as a new message, then edits at
+    /// most every [`DRAFT_EDIT_EVERY`] (edits count against the chat's limits too).
+    /// Returns the draft message's id once the pieces stop, if one was sent.
+    async fn draft(
+        &self,
+        chat: ChatId,
+        mut pieces: tokio::sync::mpsc::UnboundedReceiver<String>,
+    ) -> Option<i32> {
+        let mut text = String::new();
+        let mut message: Option<i32> = None;
+        let mut shown = 0;
+        let mut edited = tokio::time::Instant::now();
+        while let Some(piece) = pieces.recv().await {
+            text.push_str(&piece);
+            while let Ok(more) = pieces.try_recv() {
+                text.push_str(&more);
+            }
+            let html = format!("{} …", escape_html(text.trim_end()));
+            if html.encode_utf16().count() > MAX_TEXT {
+                // Too long to show as one message: the whole reply comes at the end.
+                continue;
+            }
+            match message {
+                None => match self.out.send(chat, &html, None, Priority::Support).await {
+                    Ok(id) => {
+                        message = Some(id);
+                        shown = text.len();
+                        edited = tokio::time::Instant::now();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "telegram: draft not sent"),
+                },
+                Some(id) if edited.elapsed() >= DRAFT_EDIT_EVERY && text.len() > shown => {
+                    if let Err(e) = self
+                        .out
+                        .edit(chat, id, &html, None, Priority::Support)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "telegram: draft not updated");
+                    }
+                    shown = text.len();
+                    edited = tokio::time::Instant::now();
+                }
+                Some(_) => {}
+            }
+        }
+        message
     }
 
     async fn on_command(

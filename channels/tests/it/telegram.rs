@@ -504,3 +504,35 @@ async fn a_linked_customers_telegram_chat_shows_live_in_their_open_widget() {
     );
     bot.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_streaming_engine_s_reply_shows_as_a_draft_edited_into_the_answer() {
+    use crate::llm_server::{LlmServer, Step};
+
+    let llm = LlmServer::start(vec![Step::Stream(
+        "Standard shipping takes 3 to 7 business days in the United States. Express parcels arrive sooner.",
+    )])
+    .await;
+    let shop = Shop::with_llm(&llm.base_url).await;
+    let bot = Bot::polling(&shop).await;
+    let sent = bot.say(531, "How long does shipping take?", 2).await;
+    let (draft, answer) = (&sent[0], &sent[1]);
+    assert_eq!(draft.method, "sendMessage");
+    assert!(
+        text(draft).starts_with("Standard shipping takes 3 to 7 business days")
+            && text(draft).ends_with(" …"),
+        "{draft:?}"
+    );
+    assert_eq!(answer.method, "editMessageText");
+    assert_eq!(
+        answer.message_id, draft.message_id,
+        "the draft is edited, not repeated"
+    );
+    assert_eq!(
+        text(answer),
+        "Standard shipping takes 3 to 7 business days in the United States. Express parcels arrive sooner."
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bot.server.sent().len(), 2, "{:#?}", bot.server.sent());
+    bot.shutdown().await;
+}
