@@ -140,6 +140,13 @@ pub async fn serve(
         .as_ref()
         .map(|t| t.hub().clone())
         .unwrap_or_default();
+    if settings.web.enabled || demo {
+        // Campaign messages in the chat widget show at once in open widgets.
+        senders.push(Arc::new(crate::campaign::WebSender {
+            store: store.clone(),
+            hub: Some(hub.clone()),
+        }));
+    }
     let mut app = router(agent, settings, demo, hub)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut poller = None;

@@ -3,6 +3,7 @@
 mod bench;
 mod telegram;
 mod validate;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use kefu_channels::telegram::Outbound;
 use sha2::{Digest, Sha256};
 
 pub use telegram::TelegramSender;
+pub use web::WebSender;
 
 use crate::cli::{CampaignCommand, PlanArgs, RunArgs};
 use crate::config::Settings;
@@ -164,6 +166,10 @@ pub fn plan_settings(settings: &Settings) -> anyhow::Result<PlanSettings> {
             .map_err(|e| anyhow::anyhow!("campaigns.quiet_hours_end: {e}"))?,
     });
     let mut rates = BTreeMap::new();
+    if settings.web.enabled {
+        // Messages in the chat widget are rows in kefu's own database.
+        rates.insert(Channel::Web, WEB_PER_SECOND);
+    }
     if settings.telegram.enabled {
         rates.insert(
             Channel::Telegram,
@@ -293,9 +299,23 @@ pub fn print_plan(plan: &Plan) {
     }
 }
 
-/// The channels campaign delivery can send on, from the settings.
-pub fn senders(settings: &Settings, store: &Store) -> anyhow::Result<Vec<Arc<dyn Sender>>> {
+/// Campaign messages per second into the chat widget.
+const WEB_PER_SECOND: f64 = 200.0;
+
+/// The channels campaign delivery can send on, from the settings. `hub` is the widget's,
+/// when this process serves it, so open widgets show campaign messages at once.
+pub fn senders(
+    settings: &Settings,
+    store: &Store,
+    hub: Option<kefu_channels::hub::Hub>,
+) -> anyhow::Result<Vec<Arc<dyn Sender>>> {
     let mut out: Vec<Arc<dyn Sender>> = Vec::new();
+    if settings.web.enabled {
+        out.push(Arc::new(WebSender {
+            store: store.clone(),
+            hub,
+        }));
+    }
     if let Some(config) = settings
         .telegram_config()
         .map_err(|e| anyhow::anyhow!("kefu.toml [telegram]: {e}"))?
@@ -428,7 +448,7 @@ fn bar(len: u64, message: &'static str) -> ProgressBar {
 /// Delivers until the campaign is finished (or paused or cancelled elsewhere), or
 /// Ctrl-C. Rows of other running campaigns that fall due meanwhile go out too.
 async fn deliver(settings: &Settings, store: &Store, id: &str) -> anyhow::Result<()> {
-    let senders = senders(settings, store)?;
+    let senders = senders(settings, store, None)?;
     let pending: i64 = store
         .outbox_counts(id)
         .await?
