@@ -42,6 +42,23 @@ async fn next_bot(ws: &mut Socket) -> Value {
     }
 }
 
+/// The shop's widget served on a free port, and an anonymous visitor's connection past
+/// its welcome.
+async fn anonymous_widget(shop: &Shop, visitor: &str) -> Socket {
+    let widget = Arc::new(Widget::new(shop.agent.clone(), WidgetConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
+    let app = widget.router();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = json!({"type": "hello", "visitor": visitor});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut ws).await["type"], "welcome");
+    ws
+}
+
 #[tokio::test]
 async fn staff_joining_and_the_rating_prompt_reach_an_open_widget() {
     let shop = Shop::new().await;
@@ -207,17 +224,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
 #[tokio::test]
 async fn a_flood_of_messages_is_slowed_down_not_stored() {
     let shop = Shop::new().await;
-    let widget = Arc::new(Widget::new(shop.agent.clone(), WidgetConfig::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
-    let app = widget.clone().router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    let hello = json!({"type": "hello", "visitor": "visitor-flood-1"});
-    ws.send(Message::Text(hello.to_string().into()))
-        .await
-        .unwrap();
-    assert_eq!(next(&mut ws).await["type"], "welcome");
+    let mut ws = anonymous_widget(&shop, "visitor-flood-1").await;
     for i in 0..12 {
         let m = json!({"type": "message", "id": format!("f{i}"), "text": "hello"});
         ws.send(Message::Text(m.to_string().into())).await.unwrap();
@@ -299,17 +306,7 @@ async fn a_streaming_engine_s_reply_grows_in_the_widget_before_it_is_stored() {
     )])
     .await;
     let shop = Shop::with_llm(&llm.base_url).await;
-    let widget = Arc::new(Widget::new(shop.agent.clone(), WidgetConfig::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}/ws/widget", listener.local_addr().unwrap());
-    let app = widget.clone().router();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    let hello = json!({"type": "hello", "visitor": "visitor-stream-1"});
-    ws.send(Message::Text(hello.to_string().into()))
-        .await
-        .unwrap();
-    assert_eq!(next(&mut ws).await["type"], "welcome");
+    let mut ws = anonymous_widget(&shop, "visitor-stream-1").await;
     let ask = json!({"type": "message", "id": "s1", "text": "How long does shipping take?"});
     ws.send(Message::Text(ask.to_string().into()))
         .await
