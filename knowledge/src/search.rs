@@ -270,14 +270,15 @@ impl Knowledge {
         request: &SearchRequest,
         dense: Option<Vec<f32>>,
     ) -> Result<Vec<Found>, KnowledgeError> {
-        let found = self.search_once(request, dense.clone(), &[]).await?;
         // The shop's own words bridge what the question and the passages call the same
         // thing in different words or languages ("camomila" and "manzanilla"). They are
         // a second try: added to a question that already finds good matches, a group's
         // many words would outweigh the question's own.
-        if found.iter().any(|f| f.confident)
-            || !crate::synonyms::mentions_shop_words(&request.text, &self.shop_words.groups)
-        {
+        if !crate::synonyms::mentions_shop_words(&request.text, &self.shop_words.groups) {
+            return self.search_once(request, dense, &[]).await;
+        }
+        let found = self.search_once(request, dense.clone(), &[]).await?;
+        if found.iter().any(|f| f.confident) {
             return Ok(found);
         }
         let again = self

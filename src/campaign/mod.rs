@@ -590,3 +590,23 @@ pub async fn bench(
 ) -> anyhow::Result<()> {
     bench::run(recipients, deliver_secs, dir).await
 }
+
+/// An outbox row as the dispatcher hands it to a sender, for the senders' tests.
+#[cfg(test)]
+pub(crate) fn test_row(id: i64, channel: Channel, address: &str) -> kefu_bot::store::OutboxRow {
+    kefu_bot::store::OutboxRow {
+        id,
+        campaign_id: "spring".into(),
+        step: "main".into(),
+        recipient: "c1".into(),
+        customer_id: None,
+        channel: channel.as_str().into(),
+        address: address.into(),
+        variant: None,
+        language: "en".into(),
+        payload: String::new(),
+        marketing: true,
+        attempts: 1,
+        due_at: chrono::Utc::now(),
+    }
+}

@@ -160,21 +160,7 @@ mod tests {
     const TOKEN: &str = "4242:campaign-sender-tests";
 
     fn row(chat: i64) -> OutboxRow {
-        OutboxRow {
-            id: 1,
-            campaign_id: "spring".into(),
-            step: "main".into(),
-            recipient: "c1".into(),
-            customer_id: Some(1),
-            channel: "telegram".into(),
-            address: chat.to_string(),
-            variant: None,
-            language: "en".into(),
-            payload: String::new(),
-            marketing: true,
-            attempts: 1,
-            due_at: chrono::Utc::now(),
-        }
+        crate::campaign::test_row(1, kefu_bot::shop::Channel::Telegram, &chat.to_string())
     }
 
     fn payload(text: &str) -> Payload {

@@ -93,21 +93,7 @@ mod tests {
     use kefu_bot::shop::Channel;
 
     fn row(id: i64) -> OutboxRow {
-        OutboxRow {
-            id,
-            campaign_id: "spring".into(),
-            step: "main".into(),
-            recipient: "c1".into(),
-            customer_id: None,
-            channel: "web".into(),
-            address: "user-42".into(),
-            variant: None,
-            language: "en".into(),
-            payload: String::new(),
-            marketing: true,
-            attempts: 1,
-            due_at: chrono::Utc::now(),
-        }
+        crate::campaign::test_row(id, Channel::Web, "user-42")
     }
 
     #[tokio::test]

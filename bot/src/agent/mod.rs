@@ -274,25 +274,24 @@ impl Agent {
         }
         // With a language the customer chose, replies are in it whatever the message's
         // own language, which searches still read the message by.
-        let written_in = match (&inbound.lang_hint, inbound.lang_fixed) {
-            (Some(chosen), true) => Some(
-                ConversationLanguage::new(chosen.clone())
+        let (lang, written_in) = match (&inbound.lang_hint, inbound.lang_fixed) {
+            (Some(chosen), true) => {
+                let written = ConversationLanguage::new(chosen.clone())
                     .observe(text)
-                    .to_string(),
-            ),
-            _ => None,
-        };
-        let lang = match (&inbound.lang_hint, inbound.lang_fixed) {
-            (Some(chosen), true) => chosen.clone(),
-            _ => ConversationLanguage::new(
-                memory
+                    .to_string();
+                (chosen.clone(), Some(written))
+            }
+            _ => {
+                let start = memory
                     .language
                     .clone()
                     .or_else(|| inbound.lang_hint.clone())
-                    .unwrap_or_else(|| self.settings.default_language.clone()),
-            )
-            .observe(text)
-            .to_string(),
+                    .unwrap_or_else(|| self.settings.default_language.clone());
+                (
+                    ConversationLanguage::new(start).observe(text).to_string(),
+                    None,
+                )
+            }
         };
 
         let too_long = text.chars().count() > self.settings.max_message_chars;

@@ -149,14 +149,24 @@ impl Direct {
         customer_id: Option<CustomerId>,
         now: DateTime<Utc>,
     ) -> rusqlite::Result<OpenRow> {
-        const COLUMNS: &str =
-            "id, channel, thread_id, customer_id, state, language, created_at, context";
-        let select = format!(
-            "SELECT {COLUMNS} FROM conversations WHERE channel = ?1 AND thread_id = ?2 AND state <> 'closed' \
+        macro_rules! columns {
+            () => {
+                "id, channel, thread_id, customer_id, state, language, created_at, context"
+            };
+        }
+        const SELECT: &str = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM conversations WHERE channel = ?1 AND thread_id = ?2 AND state <> 'closed' \
              ORDER BY created_at DESC, id DESC LIMIT 1"
         );
+        const INSERT: &str = concat!(
+            "INSERT INTO conversations (channel, thread_id, customer_id, state, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, 'bot', ?4, ?4) RETURNING ",
+            columns!()
+        );
         let found = self.read(|c| {
-            c.prepare_cached(&select)?
+            c.prepare_cached(SELECT)?
                 .query_row(params![channel, thread_id], open_row)
                 .optional()
         })?;
@@ -165,17 +175,13 @@ impl Direct {
         }
         self.write(|c| {
             let again = c
-                .prepare_cached(&select)?
+                .prepare_cached(SELECT)?
                 .query_row(params![channel, thread_id], open_row)
                 .optional()?;
             if let Some(row) = again {
                 return Ok(row);
             }
-            c.prepare_cached(&format!(
-                "INSERT INTO conversations (channel, thread_id, customer_id, state, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'bot', ?4, ?4) RETURNING {COLUMNS}"
-            ))?
-            .query_row(
+            c.prepare_cached(INSERT)?.query_row(
                 params![channel, thread_id, customer_id, time_text(now)],
                 open_row,
             )
