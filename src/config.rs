@@ -218,11 +218,26 @@ pub struct Telegram {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[derive(Default)]
 pub struct Discord {
     pub enabled: bool,
     pub bot_token: Option<Secret>,
     pub application_id: Option<String>,
+    /// Discord's API; a local test server's for tests.
+    pub api_url: String,
+    /// Requests per second overall: Discord allows a bot 50.
+    pub max_per_second: u32,
+}
+
+impl Default for Discord {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bot_token: None,
+            application_id: None,
+            api_url: kefu_channels::discord::API_URL.into(),
+            max_per_second: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,6 +247,10 @@ pub struct Email {
     pub from: Option<String>,
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a relay on this host).
+    pub smtp_security: String,
+    /// Campaign e-mails per second at most: the SMTP provider's sending rate.
+    pub max_per_second: u32,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<Secret>,
     pub imap_host: Option<String>,
@@ -444,6 +463,8 @@ impl Default for Email {
             from: None,
             smtp_host: None,
             smtp_port: 587,
+            smtp_security: "starttls".into(),
+            max_per_second: 10,
             smtp_username: None,
             smtp_password: None,
             imap_host: None,
@@ -534,6 +555,37 @@ impl Settings {
             global_per_sec: self.telegram.max_per_second,
             ..Default::default()
         }
+    }
+
+    /// The SMTP server campaign e-mail goes through; `None` when e-mail is off.
+    pub fn smtp_config(
+        &self,
+    ) -> Result<Option<(kefu_channels::email::SmtpConfig, String)>, String> {
+        let e = &self.email;
+        if !e.enabled {
+            return Ok(None);
+        }
+        let host = e.smtp_host.clone().ok_or("email.smtp_host is missing")?;
+        let from = e
+            .from
+            .clone()
+            .ok_or("email.from is missing (the address e-mail comes from)")?;
+        let security = e
+            .smtp_security
+            .parse()
+            .map_err(|m| format!("email.smtp_security: {m}"))?;
+        Ok(Some((
+            kefu_channels::email::SmtpConfig {
+                host,
+                port: e.smtp_port,
+                security,
+                username: e.smtp_username.clone(),
+                password: e.smtp_password.as_ref().map(|p| p.expose().to_string()),
+                connections: 4,
+                per_second: e.max_per_second.max(1),
+            },
+            from,
+        )))
     }
 
     pub fn telegram_config(
@@ -776,6 +828,13 @@ impl Settings {
             }
             if self.email.smtp_host.is_none() {
                 problem("email", "email.smtp_host is missing".into());
+            }
+            if let Err(e) = self
+                .email
+                .smtp_security
+                .parse::<kefu_channels::email::Security>()
+            {
+                problem("email", format!("email.smtp_security: {e}"));
             }
             if self.email.smtp_username.is_some() && !present(&self.email.smtp_password) {
                 problem(

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kefu_bot::agent::Agent;
 use kefu_bot::store::Store;
+use kefu_campaigns::deliver::Action;
 use kefu_channels::hub::Hub;
 use kefu_channels::limiter::Limiter;
 use kefu_channels::telegram::Telegram;
@@ -78,7 +79,9 @@ pub fn router(
     let mut app = Router::new()
         .route("/status", get(status_page))
         .route("/healthz", get(healthz))
-        .route("/l/{link}", get(tracked_link));
+        .route("/l/{link}", get(tracked_link))
+        .route("/u/{link}", get(unsubscribe_page).post(unsubscribe))
+        .route("/rsvp/{link}", get(rsvp_page).post(rsvp));
     app = if demo {
         app.route("/", get(demo_page))
     } else {
@@ -160,6 +163,10 @@ pub async fn serve(
             })));
         }
     }
+    senders.extend(crate::campaign::mail_and_discord_senders(
+        &settings_for_campaigns,
+        &store,
+    )?);
     // Campaign delivery: due outbox rows go out through the same senders and limiters.
     let dispatcher = (!senders.is_empty()).then(|| {
         let dispatcher = Arc::new(kefu_campaigns::deliver::Dispatcher::new(
@@ -298,6 +305,193 @@ async fn tracked_link(
         Some(url) => (StatusCode::FOUND, [(header::LOCATION, url)]).into_response(),
         None => (StatusCode::NOT_FOUND, "unknown link").into_response(),
     }
+}
+
+/// The outbox row an action link is for, or the page to answer with.
+async fn action_row(
+    state: &AppState,
+    action: Action,
+    link: &str,
+) -> Result<kefu_bot::store::OutboxRow, Response> {
+    let links = crate::campaign::link_base(&state.settings);
+    let gone = || {
+        small_page(
+            StatusCode::NOT_FOUND,
+            &state.settings.shop.name,
+            "This link is not valid",
+            "It may have been copied incompletely.",
+            None,
+        )
+    };
+    let Some(row) = links.parse_action(action, link) else {
+        return Err(gone());
+    };
+    match state.store.outbox_row(row).await {
+        Ok(Some(row)) => Ok(row),
+        Ok(None) => Err(gone()),
+        Err(e) => {
+            tracing::error!(error = %e, "campaign link: database unavailable");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response())
+        }
+    }
+}
+
+/// A one-message page; `button` is a form posting back to the same address. Link
+/// scanners fetch with GET, so only the POST acts.
+fn small_page(
+    status: StatusCode,
+    shop: &str,
+    title: &str,
+    text: &str,
+    button: Option<&str>,
+) -> Response {
+    let form = button
+        .map(|label| {
+            format!(
+                "<form method=\"post\"><button type=\"submit\" style=\"font-size:16px;padding:10px 18px\">{}</button></form>",
+                escape(label)
+            )
+        })
+        .unwrap_or_default();
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{title} · {shop}</title></head><body style=\"font-family:Helvetica,Arial,sans-serif;max-width:520px;margin:48px auto;padding:0 16px\">\
+         <h1 style=\"font-size:22px\">{title}</h1><p>{text}</p>{form}</body></html>",
+        title = escape(title),
+        shop = escape(shop),
+        text = escape(text),
+    );
+    (status, Html(page)).into_response()
+}
+
+async fn unsubscribe_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    let row = match action_row(&state, Action::Unsubscribe, &link).await {
+        Ok(row) => row,
+        Err(page) => return page,
+    };
+    let shop = &state.settings.shop.name;
+    small_page(
+        StatusCode::OK,
+        shop,
+        "Unsubscribe?",
+        &format!(
+            "You will get no more news and offers from {shop} on {}. Replies to your own questions and order updates still reach you.",
+            channel_name(&row.channel)
+        ),
+        Some("Unsubscribe"),
+    )
+}
+
+fn channel_name(channel: &str) -> &str {
+    match channel {
+        "email" => "e-mail",
+        "discord" => "Discord",
+        "telegram" => "Telegram",
+        "web" => "this site's chat",
+        other => other,
+    }
+}
+
+/// One-click unsubscribe (RFC 8058: mail clients POST `List-Unsubscribe=One-Click`).
+async fn unsubscribe(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    let row = match action_row(&state, Action::Unsubscribe, &link).await {
+        Ok(row) => row,
+        Err(page) => return page,
+    };
+    let Ok(channel) = row.channel.parse::<kefu_bot::shop::Channel>() else {
+        return (StatusCode::NOT_FOUND, "unknown channel").into_response();
+    };
+    let done = async {
+        state
+            .store
+            .set_subscription(channel, &row.address, false, "unsubscribe link")
+            .await?;
+        if let Some(customer) = row.customer_id {
+            state
+                .store
+                .set_consent(
+                    customer,
+                    &kefu_bot::store::Consent {
+                        channel,
+                        granted: false,
+                        source: "unsubscribe link".into(),
+                        at: chrono::Utc::now(),
+                    },
+                )
+                .await?;
+        }
+        Ok::<_, kefu_bot::store::StoreError>(())
+    };
+    if let Err(e) = done.await {
+        tracing::error!(error = %e, "unsubscribe: database unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
+    }
+    let shop = &state.settings.shop.name;
+    small_page(
+        StatusCode::OK,
+        shop,
+        "You are unsubscribed",
+        &format!(
+            "{shop} sends you no more news and offers on {}.",
+            channel_name(&row.channel)
+        ),
+        None,
+    )
+}
+
+async fn rsvp_page(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    let row = match action_row(&state, Action::Rsvp, &link).await {
+        Ok(row) => row,
+        Err(page) => return page,
+    };
+    let name = match state.store.campaign(&row.campaign_id).await {
+        Ok(Some(c)) => c.name,
+        _ => row.campaign_id.clone(),
+    };
+    small_page(
+        StatusCode::OK,
+        &state.settings.shop.name,
+        &name,
+        "Get a reminder before it starts, and a message when it is live.",
+        Some("Remind me"),
+    )
+}
+
+async fn rsvp(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(link): axum::extract::Path<String>,
+) -> Response {
+    let row = match action_row(&state, Action::Rsvp, &link).await {
+        Ok(row) => row,
+        Err(page) => return page,
+    };
+    let Some(customer) = row.customer_id else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this message was not sent to a customer",
+        )
+            .into_response();
+    };
+    if let Err(e) = state.store.rsvp(&row.campaign_id, customer).await {
+        tracing::error!(error = %e, "RSVP: database unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
+    }
+    small_page(
+        StatusCode::OK,
+        &state.settings.shop.name,
+        "You're on the list",
+        "We will remind you before it starts.",
+        None,
+    )
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

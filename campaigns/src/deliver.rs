@@ -34,6 +34,13 @@ pub struct Payload {
     /// Pin the post (community posts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin: bool,
+    /// Set when sending ([`Payload::tracked`]): the recipient's one-click unsubscribe
+    /// link, and their RSVP link when the message has an RSVP button, for channels
+    /// whose buttons cannot call the bot (e-mail, Discord, the widget).
+    #[serde(skip)]
+    pub unsubscribe_url: Option<String>,
+    #[serde(skip)]
+    pub rsvp_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +74,17 @@ impl Payload {
             .collect()
     }
 
+    /// Where a button leads on a channel whose buttons are links: its own link, or the
+    /// one-click link of its action (RSVP, unsubscribe) once [`Payload::tracked`] set it.
+    pub fn button_url<'a>(&'a self, button: &'a PayloadButton) -> Option<&'a str> {
+        match (button.url.as_deref(), button.action.as_deref()) {
+            (Some(url), _) => Some(url),
+            (None, Some("rsvp")) => self.rsvp_url.as_deref(),
+            (None, Some("unsubscribe")) => self.unsubscribe_url.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The same message with every link replaced by a tracked link for outbox row `row`.
     pub fn tracked(&self, row: i64, links: &LinkBase) -> Payload {
         let mut out = self.clone();
@@ -80,6 +98,14 @@ impl Payload {
         for c in out.cards.iter_mut() {
             c.url = links.url(row, n);
             n += 1;
+        }
+        out.unsubscribe_url = Some(links.action_url(Action::Unsubscribe, row));
+        if out
+            .buttons
+            .iter()
+            .any(|b| b.action.as_deref() == Some("rsvp"))
+        {
+            out.rsvp_url = Some(links.action_url(Action::Rsvp, row));
         }
         out
     }
@@ -113,6 +139,34 @@ impl LinkBase {
             .collect()
     }
 
+    /// The link that does `action` for outbox row `row`: `{base}/{path}/{row}.{tag}`.
+    pub fn action_url(&self, action: Action, row: i64) -> String {
+        format!(
+            "{}/{}/{row}.{}",
+            self.base.trim_end_matches('/'),
+            action.path(),
+            self.action_tag(action, row)
+        )
+    }
+
+    fn action_tag(&self, action: Action, row: i64) -> String {
+        let mut h = Sha256::new();
+        h.update(&self.key);
+        h.update(action.path().as_bytes());
+        h.update(row.to_le_bytes());
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The outbox row of an action link's last path segment, when its tag is right.
+    pub fn parse_action(&self, action: Action, segment: &str) -> Option<i64> {
+        let (row, tag) = segment.split_once('.')?;
+        let row: i64 = row.parse().ok()?;
+        (tag == self.action_tag(action, row)).then_some(row)
+    }
+
     /// The row and link number of a tracked link's last path segment, when its tag is
     /// right.
     pub fn parse(&self, segment: &str) -> Option<(i64, usize)> {
@@ -121,6 +175,25 @@ impl LinkBase {
         let n: usize = parts.next()?.parse().ok()?;
         let tag = parts.next()?;
         (parts.next().is_none() && tag == self.tag(row, n)).then_some((row, n))
+    }
+}
+
+/// What a one-click link in a campaign message does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stops marketing messages to this address on this channel.
+    Unsubscribe,
+    /// Signs the customer up for a livestream's reminders.
+    Rsvp,
+}
+
+impl Action {
+    /// The link's first path segment.
+    pub fn path(self) -> &'static str {
+        match self {
+            Action::Unsubscribe => "u",
+            Action::Rsvp => "rsvp",
+        }
     }
 }
 
@@ -461,6 +534,15 @@ mod tests {
         let t = p.tracked(7, &links);
         assert_eq!(t.buttons[0].url.as_deref(), Some(links.url(7, 0).as_str()));
         assert_eq!(t.cards[0].url, links.url(7, 1));
+        assert_eq!(t.rsvp_url, None, "no RSVP button");
+        let unsubscribe = t.unsubscribe_url.unwrap();
+        let segment = unsubscribe.strip_prefix("https://shop.example/u/").unwrap();
+        assert_eq!(links.parse_action(Action::Unsubscribe, segment), Some(7));
+        assert_eq!(links.parse_action(Action::Rsvp, segment), None);
+        assert_eq!(
+            links.parse_action(Action::Unsubscribe, &segment.replace("7.", "8.")),
+            None
+        );
     }
 
     #[test]

@@ -856,6 +856,7 @@ fn payload_with(
         cards,
         requires_rsvp,
         pin,
+        ..Payload::default()
     }
 }
 

@@ -3,6 +3,8 @@
 //! platform. Conversations and their deduplicated messages are stored through
 //! [`kefu_bot::store::Store`].
 
+pub mod discord;
+pub mod email;
 pub mod hub;
 pub mod limiter;
 pub mod telegram;

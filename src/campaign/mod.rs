@@ -1,6 +1,8 @@
 //! `kefu campaign …`: validate, plan, run and control campaigns.
 
 mod bench;
+mod discord;
+mod email;
 mod telegram;
 mod validate;
 mod web;
@@ -27,6 +29,8 @@ use kefu_channels::limiter::Limiter;
 use kefu_channels::telegram::Outbound;
 use sha2::{Digest, Sha256};
 
+pub use discord::DiscordSender;
+pub use email::EmailSender;
 pub use telegram::TelegramSender;
 pub use web::WebSender;
 
@@ -174,6 +178,18 @@ pub fn plan_settings(settings: &Settings) -> anyhow::Result<PlanSettings> {
         rates.insert(
             Channel::Telegram,
             f64::from(settings.telegram.max_per_second.max(1)),
+        );
+    }
+    if settings.discord.enabled {
+        rates.insert(
+            Channel::Discord,
+            f64::from(settings.discord.max_per_second.max(1)),
+        );
+    }
+    if settings.email.enabled {
+        rates.insert(
+            Channel::Email,
+            f64::from(settings.email.max_per_second.max(1)),
         );
     }
     Ok(PlanSettings {
@@ -324,6 +340,42 @@ pub fn senders(
         out.push(Arc::new(TelegramSender {
             out: Outbound::new(&config.token, &config.api_url, limiter)?,
             store: store.clone(),
+        }));
+    }
+    out.extend(mail_and_discord_senders(settings, store)?);
+    Ok(out)
+}
+
+/// The senders that share no limiter with a support adapter: Discord and e-mail.
+pub fn mail_and_discord_senders(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<Vec<Arc<dyn Sender>>> {
+    let mut out: Vec<Arc<dyn Sender>> = Vec::new();
+    let d = &settings.discord;
+    if d.enabled {
+        let token = d
+            .bot_token
+            .as_ref()
+            .map(|t| t.expose().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("kefu.toml [discord]: discord.bot_token is missing"))?;
+        let rest = kefu_channels::discord::Rest::new(&token, &d.api_url)?
+            .with_rate(d.max_per_second as usize);
+        out.push(Arc::new(DiscordSender {
+            rest,
+            store: store.clone(),
+        }));
+    }
+    if let Some((smtp, from)) = settings
+        .smtp_config()
+        .map_err(|e| anyhow::anyhow!("kefu.toml [email]: {e}"))?
+    {
+        out.push(Arc::new(EmailSender {
+            mailer: kefu_channels::email::Mailer::new(&smtp)?,
+            store: store.clone(),
+            from,
+            shop_name: settings.shop.name.clone(),
         }));
     }
     Ok(out)

@@ -27,14 +27,14 @@ fn body(message: &Payload) -> String {
     }
 }
 
-/// Buttons with a link and product cards, as the links under the message. RSVP and
-/// unsubscribe buttons are for chat apps; in the widget the customer just writes.
+/// Buttons and product cards, as the links under the message; RSVP and unsubscribe
+/// buttons become their one-click links.
 fn links(message: &Payload) -> Vec<Citation> {
     let buttons = message.buttons.iter().filter_map(|b| {
-        b.url.as_ref().map(|url| Citation {
+        message.button_url(b).map(|url| Citation {
             document_id: "campaign".into(),
             title: b.label.clone(),
-            url: Some(url.clone()),
+            url: Some(url.to_owned()),
         })
     });
     let cards = message.cards.iter().map(|c| Citation {

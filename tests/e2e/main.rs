@@ -8,6 +8,7 @@ mod cli;
 mod eval;
 mod knowledge;
 mod serve;
+mod smtp;
 mod widget;
 
 use std::path::Path;

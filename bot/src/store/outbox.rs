@@ -766,6 +766,15 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// One outbox row, by id.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = $1");
+        Ok(on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
+    }
+
     /// Records a click on link number `link` of an outbox row's message and returns the
     /// row's payload (to find the link's target). `None` for an unknown row.
     pub async fn record_click(&self, outbox_id: i64, link: i64) -> Result<Option<String>> {
