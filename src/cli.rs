@@ -333,6 +333,9 @@ pub enum ImportCommand {
     Shipments { file: PathBuf },
     /// Customers with channel ids and marketing consent (kefu's CSV: email, phone, name, …).
     Customers { file: PathBuf },
+    /// Shop events for triggered campaigns, one JSON object per line: carts and
+    /// checkouts (abandoned_cart), restocks and stock alerts (back_in_stock).
+    Events { file: PathBuf },
     /// FAQ and policy articles: a folder of Markdown files with front matter, or one file.
     Faq {
         path: PathBuf,

@@ -334,6 +334,7 @@ async fn import(
         }
         ImportCommand::Shipments { file } => import::import_shipments(store, &file, &bar).await,
         ImportCommand::Customers { file } => import::import_customers(store, &file, &bar).await,
+        ImportCommand::Events { file } => import::import_events(store, &file, &bar).await,
         ImportCommand::Faq { path, prune } => import::import_faq(store, &path, "faq", prune).await,
     };
     bar.finish();

@@ -174,6 +174,9 @@ pub struct Http {
     pub listen: String,
     /// The address customers reach kefu at (webhooks, tracked links, the widget).
     pub public_url: Option<String>,
+    /// The bearer token the shop sends its events with (`POST /api/events`); without
+    /// one that route is off.
+    pub events_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,6 +406,7 @@ impl Default for Http {
         Self {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
+            events_token: None,
         }
     }
 }

@@ -81,7 +81,8 @@ pub fn router(
         .route("/healthz", get(healthz))
         .route("/l/{link}", get(tracked_link))
         .route("/u/{link}", get(unsubscribe_page).post(unsubscribe))
-        .route("/rsvp/{link}", get(rsvp_page).post(rsvp));
+        .route("/rsvp/{link}", get(rsvp_page).post(rsvp))
+        .route("/api/events", axum::routing::post(shop_events));
     app = if demo {
         app.route("/", get(demo_page))
     } else {
@@ -492,6 +493,75 @@ async fn rsvp(
         "We will remind you before it starts.",
         None,
     )
+}
+
+/// The shop's events (carts, checkouts, restocks, stock alerts): one JSON object or a
+/// list, with `Authorization: Bearer {http.events_token}`. All are recorded or none.
+async fn shop_events(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(token) = state.settings.http.events_token.as_ref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "set http.events_token to receive shop events",
+        )
+            .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !kefu_channels::constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "wrong or missing bearer token" })),
+        )
+            .into_response();
+    }
+    let values = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Array(list)) => list,
+        Ok(one @ serde_json::Value::Object(_)) => vec![one],
+        Ok(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": "send an event object or a list of them" })),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": format!("not JSON: {e}") })),
+            )
+                .into_response();
+        }
+    };
+    let mut reader = kefu_bot::import::EventReader::new(&state.store);
+    let mut events = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        match reader.event(value).await {
+            Ok(e) => events.push(e),
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "error": format!("event {}: {e}", i + 1) })),
+                )
+                    .into_response();
+            }
+        }
+    }
+    if let Err(e) = state.store.record_events(&events).await {
+        tracing::error!(error = %e, "shop events: database unavailable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "try again in a moment" })),
+        )
+            .into_response();
+    }
+    Json(json!({ "recorded": events.len() })).into_response()
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

@@ -15,6 +15,10 @@ use kefu_bot::store::{CampaignState, OutboxRow, Store, StoreError, row_state};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Where `{{unsubscribe_url}}` stands in a rendered message until it is sent: the
+/// link names the outbox row, whose id is only known once the row is written.
+pub const UNSUBSCRIBE_MARK: &str = "\u{E000}unsubscribe_url\u{E000}";
+
 /// A rendered message as the outbox keeps it. Links are the original targets; the
 /// dispatcher rewrites them to tracked links when it sends.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -99,7 +103,11 @@ impl Payload {
             c.url = links.url(row, n);
             n += 1;
         }
-        out.unsubscribe_url = Some(links.action_url(Action::Unsubscribe, row));
+        let unsubscribe = links.action_url(Action::Unsubscribe, row);
+        if out.text.contains(UNSUBSCRIBE_MARK) {
+            out.text = out.text.replace(UNSUBSCRIBE_MARK, &unsubscribe);
+        }
+        out.unsubscribe_url = Some(unsubscribe);
         if out
             .buttons
             .iter()
@@ -513,7 +521,7 @@ mod tests {
         assert_eq!(links.parse(&segment.replace("42.", "43.")), None);
         assert_eq!(links.parse("42.1"), None);
         let p = Payload {
-            text: "hi".into(),
+            text: format!("hi; stop: {UNSUBSCRIBE_MARK}"),
             buttons: vec![PayloadButton {
                 label: "Shop".into(),
                 url: Some("https://a.example/x".into()),
@@ -536,6 +544,7 @@ mod tests {
         assert_eq!(t.cards[0].url, links.url(7, 1));
         assert_eq!(t.rsvp_url, None, "no RSVP button");
         let unsubscribe = t.unsubscribe_url.unwrap();
+        assert_eq!(t.text, format!("hi; stop: {unsubscribe}"));
         let segment = unsubscribe.strip_prefix("https://shop.example/u/").unwrap();
         assert_eq!(links.parse_action(Action::Unsubscribe, segment), Some(7));
         assert_eq!(links.parse_action(Action::Rsvp, segment), None);

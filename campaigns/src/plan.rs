@@ -790,7 +790,7 @@ pub fn context(
         "products": cards,
         "shop": {"name": settings.shop_name, "url": settings.shop_url},
         "livestream": livestream,
-        "unsubscribe_url": format!("{}/unsubscribe", settings.shop_url.trim_end_matches('/')),
+        "unsubscribe_url": crate::deliver::UNSUBSCRIBE_MARK,
     })
 }
 
@@ -866,6 +866,8 @@ fn payload_with(
 struct RowVars<'a> {
     facts: Option<&'a CustomerFacts>,
     last_order: Option<&'a LastOrder>,
+    /// The abandoned cart a row is about.
+    cart: Option<&'a kefu_bot::store::CartRecord>,
     campaign: &'a Campaign,
     settings: &'a PlanSettings,
     catalog: &'a Catalog,
@@ -917,10 +919,9 @@ impl Vars for RowVars<'_> {
             }
             ("shop", Some("name")) => out.push_str(&settings.shop_name),
             ("shop", Some("url")) => out.push_str(&settings.shop_url),
-            ("unsubscribe_url", None) => {
-                out.push_str(settings.shop_url.trim_end_matches('/'));
-                out.push_str("/unsubscribe");
-            }
+            // The recipient's own one-click link, put in when the row is sent (its id
+            // is not known before).
+            ("unsubscribe_url", None) => out.push_str(crate::deliver::UNSUBSCRIBE_MARK),
             ("last_order", Some(field @ ("name" | "date" | "total"))) => {
                 let Some(o) = self.last_order else {
                     return true;
@@ -929,6 +930,19 @@ impl Vars for RowVars<'_> {
                     "name" => out.push_str(&o.name),
                     "date" => out.push_str(&last_order_date(o, self.time_zone())),
                     _ => out.push_str(&kefu_bot::agent::tools::money(o.total_minor, &o.currency)),
+                }
+            }
+            ("cart", Some(field @ ("url" | "total" | "count"))) => {
+                // Empty outside abandoned-cart messages, like `last_order` without orders.
+                let Some(c) = self.cart else {
+                    return true;
+                };
+                match field {
+                    "url" => out.push_str(c.url.as_deref().unwrap_or(&settings.shop_url)),
+                    "total" => out.push_str(&cart_total(c)),
+                    _ => {
+                        let _ = write!(out, "{}", cart_count(c));
+                    }
                 }
             }
             ("livestream", Some(field)) => {
@@ -954,7 +968,7 @@ impl Vars for RowVars<'_> {
     }
 
     fn context(&self) -> serde_json::Value {
-        context(
+        let mut ctx = context(
             self.facts,
             self.campaign,
             self.settings,
@@ -962,8 +976,31 @@ impl Vars for RowVars<'_> {
             self.language,
             self.products,
             self.last_order,
-        )
+        );
+        let cart = match self.cart {
+            Some(c) => json!({
+                "url": c.url.as_deref().unwrap_or(&self.settings.shop_url),
+                "total": cart_total(c),
+                "count": cart_count(c),
+            }),
+            None => json!({"url": "", "total": "", "count": 0}),
+        };
+        if let Some(obj) = ctx.as_object_mut() {
+            obj.insert("cart".into(), cart);
+        }
+        ctx
     }
+}
+
+fn cart_total(c: &kefu_bot::store::CartRecord) -> String {
+    match (c.total_minor, c.currency.as_deref()) {
+        (Some(minor), Some(currency)) => kefu_bot::agent::tools::money(minor, currency),
+        _ => String::new(),
+    }
+}
+
+fn cart_count(c: &kefu_bot::store::CartRecord) -> u64 {
+    c.items.iter().map(|i| u64::from(i.quantity)).sum()
 }
 
 /// What every row of one (step, variant, language) shares: the message's templates,
@@ -1044,6 +1081,26 @@ async fn fill(
     } else {
         HashMap::new()
     };
+    let carts: HashMap<String, kefu_bot::store::CartRecord> = {
+        let mut ids: Vec<String> = plan
+            .rows
+            .iter()
+            .filter_map(|r| r.step.strip_prefix(crate::triggers::CART_STEP))
+            .map(str::to_owned)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .carts(&ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id.clone(), c))
+                .collect()
+        }
+    };
     let rsvp = campaign.livestream.as_ref().is_some_and(|l| l.rsvp);
     let pin = campaign.community.as_ref().is_some_and(|c| c.pin);
     let mut prepared: Vec<Prepared<'_>> = Vec::new();
@@ -1087,6 +1144,10 @@ async fn fill(
         let vars = RowVars {
             facts,
             last_order: facts.and_then(|f| last_orders.get(&f.id)),
+            cart: row
+                .step
+                .strip_prefix(crate::triggers::CART_STEP)
+                .and_then(|id| carts.get(id)),
             campaign,
             settings,
             catalog: &catalog,
@@ -1303,6 +1364,7 @@ schedule:
                     let vars = RowVars {
                         facts,
                         last_order,
+                        cart: None,
                         campaign: &campaign,
                         settings: &settings,
                         catalog: &catalog,

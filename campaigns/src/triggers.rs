@@ -62,16 +62,56 @@ pub async fn events(
                 })
                 .collect())
         }
-        TriggerEvent::AbandonedCart | TriggerEvent::BackInStock => {
-            Err(PlanError::Invalid(format!(
-                "{} triggers need cart or stock-change events, which kefu does not receive yet",
-                match trigger.event {
-                    TriggerEvent::AbandonedCart => "abandoned_cart",
-                    _ => "back_in_stock",
-                }
-            )))
+        TriggerEvent::AbandonedCart => {
+            // A cart counts as abandoned `after` its last change without a checkout or
+            // an order; each cart is reminded of once.
+            let to = now - after;
+            let carts = store.abandoned_carts(to - CATCH_UP, to).await?;
+            Ok(carts
+                .into_iter()
+                .map(|(customer, cart, changed)| Occasion {
+                    customer,
+                    step: format!("{CART_STEP}{cart}"),
+                    at: changed + after,
+                })
+                .collect())
+        }
+        TriggerEvent::BackInStock => {
+            let products = restock_products(campaign);
+            let to = now - after;
+            let alerts = store.restock_alerts(to - CATCH_UP, to, &products).await?;
+            Ok(alerts
+                .into_iter()
+                .map(|(customer, product, at)| Occasion {
+                    customer,
+                    step: format!("restock@{product}@{}", at.timestamp()),
+                    at: at + after,
+                })
+                .collect())
         }
     }
+}
+
+/// The step key of an abandoned-cart message starts with this, then the cart id.
+pub const CART_STEP: &str = "cart@";
+
+/// The products a `back_in_stock` campaign is about: its trigger's `products`, else the
+/// products its messages show, else any (empty).
+fn restock_products(campaign: &Campaign) -> Vec<String> {
+    if let Some(t) = &campaign.schedule.trigger
+        && !t.products.is_empty()
+    {
+        return t.products.clone();
+    }
+    let mut out: Vec<String> = campaign
+        .content
+        .languages
+        .values()
+        .flat_map(|m| m.products.iter().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// What one [`tick`] did.

@@ -8,6 +8,7 @@
 
 mod csvfile;
 mod customers;
+mod events;
 mod faq;
 mod shipments;
 mod shopify_orders;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use customers::import_customers;
+pub use events::{EventReader, import_events};
 pub use faq::{import_faq, read_faq_dir};
 pub use shipments::import_shipments;
 pub use shopify_orders::{import_shopify_orders, parse_shopify_time};

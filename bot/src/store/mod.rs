@@ -9,6 +9,7 @@ mod agent;
 mod bulk;
 mod channels;
 mod direct;
+mod events;
 mod native;
 mod outbox;
 mod read;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 
 pub use agent::{Actor, ReturnLine, ReturnRequest};
 pub use channels::Subscription;
+pub use events::{CartItem, CartRecord, ShopEvent};
 pub use outbox::{
     CampaignRecord, CampaignState, NewCampaign, NewOutboxRow, OutboxCount, OutboxRow, PlanWriter,
     row_state,

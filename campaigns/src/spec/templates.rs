@@ -85,6 +85,15 @@ const PRODUCT: &[Var] = &[
 
 const SHOP: &[Var] = &[v("name", "Shop name"), v("url", "Shop home page")];
 
+const CART: &[Var] = &[
+    v(
+        "url",
+        "The shop's link back to the cart (tracked when used as a button)",
+    ),
+    v("total", "Cart total, formatted (`$48.00`)"),
+    v("count", "Number of items in the cart"),
+];
+
 const LIVESTREAM: &[Var] = &[
     v(
         "starts_at",
@@ -120,6 +129,11 @@ pub const VARIABLES: &[Var] = &[
         name: "livestream",
         shape: Shape::Object(LIVESTREAM),
         doc: "The livestream (livestream campaigns only)",
+    },
+    Var {
+        name: "cart",
+        shape: Shape::Object(CART),
+        doc: "The cart left behind (`abandoned_cart` campaigns; empty otherwise)",
     },
     v(
         "unsubscribe_url",
@@ -567,6 +581,7 @@ pub fn sample_context(livestream: Option<&Livestream>, products: &[String]) -> V
         },
         "products": products,
         "shop": { "name": "Lotus & Pine", "url": "https://lotusandpine.example" },
+        "cart": { "url": "https://lotusandpine.example/cart/c-1001", "total": "$48.00", "count": 3 },
         "unsubscribe_url": "https://lotusandpine.example/u/sample",
     });
     if let (Some(ls), Some(obj)) = (livestream, ctx.as_object_mut()) {

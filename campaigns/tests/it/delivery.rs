@@ -598,7 +598,206 @@ content:
     );
 }
 
+/// Writes a triggered campaign's events so far and delivers them into a fake Telegram.
+async fn deliver_events(
+    store: &Store,
+    campaign: &Campaign,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Vec<(String, Payload)> {
+    let mut s = settings();
+    s.quiet_hours = None;
+    let events = kefu_campaigns::triggers::events(store, campaign, &Segments::default(), now)
+        .await
+        .unwrap();
+    let p = plan::plan_events(store, campaign, &Segments::default(), &s, now, &events)
+        .await
+        .unwrap();
+    plan::write(
+        store,
+        campaign,
+        text,
+        &p,
+        &Templates::new(campaign).unwrap(),
+        &s,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let (fake, _, d) = dispatcher(store, "t");
+    while d.step().await.unwrap() {}
+    let sent = fake.sent.lock().unwrap().clone();
+    sent
+}
+
+/// A cart left an hour without checkout or order gets one reminder showing the cart;
+/// a checked-out cart, a fresh one, an anonymous one and one followed by an order do not.
+async fn abandoned_carts_get_one_reminder_each(store: &Store) {
+    let ids = customers(store).await;
+    let now = Utc::now();
+    let mut reader = kefu_bot::import::EventReader::new(store);
+    let mut events = Vec::new();
+    let cart = |id: &str, who: Option<&str>, minutes_ago: i64| {
+        serde_json::json!({
+            "type": "cart", "id": id, "customer": who,
+            "url": format!("https://shop.example/cart/{id}"),
+            "total": "48.00", "currency": "usd",
+            "items": [{"product": "dragon-well", "quantity": 2}, {"product": "gaiwan"}],
+            "at": (now - Duration::minutes(minutes_ago)).to_rfc3339(),
+        })
+    };
+    for value in [
+        cart("c-1", Some("la@example.com"), 180),
+        cart("c-2", Some("shanghai@example.com"), 180),
+        serde_json::json!({"type": "checkout", "cart": "c-2", "at": (now - Duration::minutes(170)).to_rfc3339()}),
+        cart("c-3", Some("shanghai@example.com"), 10),
+        cart("c-4", None, 180),
+        cart("c-5", Some("quiet@example.com"), 300),
+    ] {
+        events.push(reader.event(value).await.unwrap());
+    }
+    // Unknown event types and bad amounts are refused with the reason.
+    let bad = reader
+        .event(serde_json::json!({"type": "cart", "id": "x", "total": "4.8.0", "currency": "USD", "at": now.to_rfc3339()}))
+        .await
+        .unwrap_err();
+    assert!(bad.starts_with("total:"), "{bad}");
+    assert!(
+        reader
+            .event(serde_json::json!({"type": "wishlist", "at": now.to_rfc3339()}))
+            .await
+            .unwrap_err()
+            .contains("unknown variant")
+    );
+    store.record_events(&events).await.unwrap();
+    // Quiet bought something after leaving the cart.
+    let mut w = store.writer().await.unwrap();
+    w.write_orders(&[crate::segments::order(
+        "#8001",
+        "quiet@example.com",
+        now - Duration::minutes(100),
+        4_800,
+    )])
+    .await
+    .unwrap();
+    w.commit().await.unwrap();
+
+    let text = r#"id: cart-reminder
+name: You left something
+kind: content
+audience:
+  filter:
+    tags_none: [never]
+channels: [telegram]
+schedule:
+  trigger:
+    event: abandoned_cart
+    after: 1h
+content:
+  fallback_language: en
+  languages:
+    en:
+      text: "{{customer.first_name}}, your cart ({{cart.count}} items, {{cart.total}}) is waiting."
+      buttons:
+        - label: Back to my cart
+          url: "{{cart.url}}"
+"#;
+    let c = spec::parse("cart.yaml", text).unwrap();
+    let sent = deliver_events(store, &c, text, now).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (to, message) = &sent[0];
+    assert_eq!(to, "102");
+    assert_eq!(
+        message.text,
+        "Ana, your cart (3 items, 48.00 USD) is waiting."
+    );
+    // The button's link is tracked; its target is the cart.
+    let links = LinkBase {
+        base: "https://shop.example".into(),
+        key: b"key".to_vec(),
+    };
+    let tracked = message.buttons[0].url.as_deref().unwrap();
+    let (row, n) = links.parse(tracked.rsplit('/').next().unwrap()).unwrap();
+    let stored: Payload =
+        serde_json::from_str(&store.outbox_row(row).await.unwrap().unwrap().payload).unwrap();
+    assert_eq!(stored.links()[n], "https://shop.example/cart/c-1");
+    let rows = store.outbox_counts("cart-reminder").await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.rows).sum::<i64>(), 1);
+    // The fresh cart comes due an hour after its last change: one more, once.
+    let later = now + Duration::minutes(55);
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &settings(), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        tick.added,
+        vec![("cart-reminder".to_string(), 1)],
+        "{tick:?}"
+    );
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &settings(), later)
+        .await
+        .unwrap();
+    assert!(tick.added.is_empty(), "{tick:?}");
+    let _ = ids;
+}
+
+/// A restock tells the customers who asked since the product's previous restock, once.
+async fn back_in_stock_tells_who_asked_once(store: &Store) {
+    customers(store).await;
+    let now = Utc::now();
+    let mut reader = kefu_bot::import::EventReader::new(store);
+    let at = |minutes_ago: i64| (now - Duration::minutes(minutes_ago)).to_rfc3339();
+    let mut events = Vec::new();
+    for value in [
+        // Ana asked before the first restock: told about it, not about the second.
+        serde_json::json!({"type": "stock_alert", "customer": "la@example.com", "product": "dragon-well", "at": at(600)}),
+        serde_json::json!({"type": "restock", "product": "dragon-well", "at": at(300)}),
+        // Wang asked after the first restock: told about the second.
+        serde_json::json!({"type": "stock_alert", "customer": "shanghai@example.com", "product": "dragon-well", "at": at(200)}),
+        serde_json::json!({"type": "restock", "product": "dragon-well", "at": at(30)}),
+        // Another product, not in this campaign.
+        serde_json::json!({"type": "stock_alert", "customer": "la@example.com", "product": "gaiwan", "at": at(200)}),
+        serde_json::json!({"type": "restock", "product": "gaiwan", "at": at(20)}),
+    ] {
+        events.push(reader.event(value).await.unwrap());
+    }
+    let unknown = reader
+        .event(serde_json::json!({"type": "stock_alert", "customer": "nobody@example.com", "product": "gaiwan", "at": at(1)}))
+        .await
+        .unwrap_err();
+    assert!(unknown.contains("no customer"), "{unknown}");
+    store.record_events(&events).await.unwrap();
+    let text = r#"id: restock
+name: Back in stock
+kind: content
+audience:
+  filter:
+    tags_none: [never]
+channels: [telegram]
+schedule:
+  trigger:
+    event: back_in_stock
+    products: [dragon-well]
+content:
+  fallback_language: en
+  languages:
+    en:
+      text: "Dragon Well is back, {{customer.first_name}}."
+"#;
+    let c = spec::parse("restock.yaml", text).unwrap();
+    let sent = deliver_events(store, &c, text, now).await;
+    let mut to: Vec<&str> = sent.iter().map(|(a, _)| a.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, ["101", "102"], "{sent:?}");
+    // The same events again add nothing.
+    let tick = kefu_campaigns::triggers::tick(store, &Segments::default(), &settings(), now)
+        .await
+        .unwrap();
+    assert!(tick.added.is_empty(), "{tick:?}");
+}
+
 on_both!(
+    abandoned_carts_get_one_reminder_each,
+    back_in_stock_tells_who_asked_once,
     templates_show_each_recipients_last_order,
     triggered_campaign_sends_each_delivery_once,
     quiet_hours_consent_and_caps,

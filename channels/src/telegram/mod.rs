@@ -946,7 +946,7 @@ async fn webhook(
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if !constant_time_eq(given, secret.as_bytes()) {
+    if !crate::constant_time_eq(given, secret.as_bytes()) {
         return StatusCode::FORBIDDEN;
     }
     let update: Update = match serde_json::from_slice(&body) {
@@ -987,13 +987,6 @@ fn command<'a>(text: &'a str, username: &str) -> Option<(String, &'a str)> {
         return None;
     }
     Some((name.to_ascii_lowercase(), arg.trim()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn rating_keyboard() -> InlineKeyboardMarkup {
@@ -1103,10 +1096,10 @@ mod tests {
 
     #[test]
     fn secret_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
+        assert!(crate::constant_time_eq(b"abc", b"abc"));
+        assert!(!crate::constant_time_eq(b"abc", b"abd"));
+        assert!(!crate::constant_time_eq(b"abc", b"abcd"));
+        assert!(!crate::constant_time_eq(b"", b"a"));
     }
 
     #[test]

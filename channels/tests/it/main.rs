@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The bot crate's scripted OpenAI-compatible server, shared rather than copied.
+mod discord;
 #[allow(dead_code)]
 #[path = "../../../bot/tests/store/llm_server.rs"]
 mod llm_server;
