@@ -614,3 +614,102 @@ content:
     );
     store.close().await;
 }
+
+/// Shop events arrive by file (`kefu import events`, all lines or none) and over HTTP
+/// (`POST /api/events` with the bearer token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_events_arrive_by_file_and_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    std::fs::write(
+        dir.path().join("kefu.toml"),
+        format!("[database]\nurl = \"{db}\"\n\n[http]\nevents_token = \"s3cret-token\"\n"),
+    )
+    .unwrap();
+    {
+        let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
+        let mut writer = store.writer().await.unwrap();
+        writer
+            .write_customers(
+                &[CustomerRecord {
+                    email: Some(Email::parse("mei@example.com").unwrap()),
+                    name: Some("Mei Lin".into()),
+                    ..Default::default()
+                }],
+                Merge::Overwrite,
+            )
+            .await
+            .unwrap();
+        writer.commit().await.unwrap();
+        store.close().await;
+    }
+    let hours_ago = |h: i64| (Utc::now() - chrono::Duration::hours(h)).to_rfc3339();
+    let good = format!(
+        "{}\n{}\n",
+        serde_json::json!({"type": "cart", "id": "c-1", "customer": "mei@example.com", "total": "12.50", "currency": "EUR", "at": hours_ago(5)}),
+        serde_json::json!({"type": "stock_alert", "customer": "mei@example.com", "product": "gaiwan", "at": hours_ago(5)}),
+    );
+    let bad = format!(
+        "{good}{}\n",
+        serde_json::json!({"type": "cart", "id": "c-2", "total": "12.50", "at": hours_ago(1)})
+    );
+    std::fs::write(dir.path().join("bad.jsonl"), bad).unwrap();
+    std::fs::write(dir.path().join("good.jsonl"), good).unwrap();
+    let out = kefu(dir.path(), &["import", "events", "bad.jsonl"], &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:3: event: total: needs a `currency`")
+            && err.contains("nothing from this file was imported"),
+        "{err}"
+    );
+    let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
+    let window = (Utc::now() - chrono::Duration::days(1), Utc::now());
+    assert!(
+        store.abandoned_carts(window.0, window.1).await.unwrap().is_empty(),
+        "nothing from the bad file was kept"
+    );
+    let out = kefu(dir.path(), &["import", "events", "good.jsonl"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        store.abandoned_carts(window.0, window.1).await.unwrap().len(),
+        1
+    );
+
+    let server = crate::serve::spawn_with(dir.path(), &[], &[]);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/events", server.base);
+    let events = serde_json::json!([
+        {"type": "checkout", "cart": "c-1", "at": hours_ago(4)},
+        {"type": "restock", "product": "gaiwan", "at": hours_ago(1)},
+    ]);
+    let refused = http.post(&url).json(&events).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let wrong = http
+        .post(&url)
+        .bearer_auth("s3cret-token")
+        .json(&serde_json::json!([{"type": "restock", "at": hours_ago(1)}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await.unwrap().contains("event 1: missing field `product`"));
+    let ok = http
+        .post(&url)
+        .bearer_auth("s3cret-token")
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<serde_json::Value>().await.unwrap()["recorded"], 2);
+    drop(server);
+    assert!(
+        store.abandoned_carts(window.0, window.1).await.unwrap().is_empty(),
+        "checked out"
+    );
+    let alerts = store.restock_alerts(window.0, window.1, &[]).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    store.close().await;
+}
