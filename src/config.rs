@@ -177,6 +177,9 @@ pub struct Http {
     /// The bearer token the shop sends its events with (`POST /api/events`); without
     /// one that route is off.
     pub events_token: Option<Secret>,
+    /// The staff console's token (`/console/campaigns`, `/api/campaigns`); without one
+    /// the console is off.
+    pub console_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -407,6 +410,7 @@ impl Default for Http {
             listen: "127.0.0.1:8080".into(),
             public_url: None,
             events_token: None,
+            console_token: None,
         }
     }
 }

@@ -8,6 +8,7 @@ mod chat;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod eval;
 mod knowledge;
 mod segments;

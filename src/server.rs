@@ -82,7 +82,21 @@ pub fn router(
         .route("/l/{link}", get(tracked_link))
         .route("/u/{link}", get(unsubscribe_page).post(unsubscribe))
         .route("/rsvp/{link}", get(rsvp_page).post(rsvp))
-        .route("/api/events", axum::routing::post(shop_events));
+        .route("/api/events", axum::routing::post(shop_events))
+        .route(
+            "/api/campaigns",
+            get(
+                |State(state): State<Arc<AppState>>, headers: axum::http::HeaderMap| async move {
+                    crate::console::campaigns_api(&state.store, &state.settings, &headers).await
+                },
+            ),
+        )
+        .route(
+            "/console/campaigns",
+            get(|State(state): State<Arc<AppState>>| async move {
+                crate::console::campaigns_page(&state.settings)
+            }),
+        );
     app = if demo {
         app.route("/", get(demo_page))
     } else {
@@ -509,12 +523,7 @@ async fn shop_events(
         )
             .into_response();
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !kefu_channels::constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+    if !crate::console::bearer_matches(&headers, token.expose()) {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "wrong or missing bearer token" })),

@@ -404,3 +404,103 @@ async fn static_page(html: String) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
 }
+
+/// The console's campaign view in headless Chromium: it asks for the token, then shows a
+/// campaign's delivery as `kefu serve` sends it, up to finished.
+#[tokio::test]
+async fn the_campaign_console_shows_delivery_progress_in_a_real_browser() {
+    use kefu_bot::shop::{Channel, Email};
+    use kefu_bot::store::{ConnectOptions, Consent, CustomerRecord, Merge, Store};
+
+    let Some(browser) = Browser::start().await else {
+        assert!(
+            std::env::var("KEFU_REQUIRE_BROWSER").is_err(),
+            "KEFU_REQUIRE_BROWSER is set but chromedriver is not installed"
+        );
+        eprintln!("skipped: chromedriver not found (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    std::fs::write(
+        dir.path().join("kefu.toml"),
+        format!(
+            "[database]\nurl = \"{db}\"\n\n[http]\nconsole_token = \"console-secret\"\n\n[web]\nenabled = true\n\n\
+             [campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n"
+        ),
+    )
+    .unwrap();
+    {
+        let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
+        let people: Vec<CustomerRecord> = (0..3)
+            .map(|i| CustomerRecord {
+                email: Some(Email::parse(&format!("web{i}@example.com")).unwrap()),
+                name: Some(format!("Web{i} Visitor")),
+                identities: vec![(Channel::Web, format!("user-{i}"), true)],
+                consents: vec![Consent {
+                    channel: Channel::Web,
+                    granted: true,
+                    source: "test".into(),
+                    at: chrono::Utc::now(),
+                }],
+                ..Default::default()
+            })
+            .collect();
+        let mut w = store.writer().await.unwrap();
+        w.write_customers(&people, Merge::Overwrite).await.unwrap();
+        w.commit().await.unwrap();
+        store.close().await;
+    }
+    std::fs::write(
+        dir.path().join("news.yaml"),
+        format!(
+            "id: web-news\nname: Winter news\nkind: content\naudience:\n  filter:\n    consent: [web]\n\
+             channels: [web]\nschedule:\n  at: {}\ncontent:\n  fallback_language: en\n  languages:\n    en:\n      \
+             text: \"Hi {{{{customer.first_name}}}}, winter teas are in.\"\n",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+    )
+    .unwrap();
+    let out = super::kefu(
+        dir.path(),
+        &["campaign", "run", "news.yaml", "--detach"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", super::text(&out.stderr));
+    let server = spawn_with(dir.path(), &[], &[]);
+
+    browser
+        .goto(&format!("{}/console/campaigns", server.base))
+        .await;
+    browser
+        .wait_for(
+            "the sign-in form",
+            "return getComputedStyle(document.getElementById('signin')).display !== 'none'",
+        )
+        .await;
+    browser.type_into("#token", "wrong").await;
+    browser.click("#signin button").await;
+    browser
+        .wait_for(
+            "the refusal",
+            "return document.getElementById('error').textContent",
+        )
+        .await;
+    browser
+        .js("document.getElementById('token').value = ''; return true")
+        .await;
+    browser.type_into("#token", "console-secret").await;
+    browser.click("#signin button").await;
+    let row = browser
+        .wait_for(
+            "the finished campaign",
+            "const r = document.querySelector('tr[data-campaign=\"web-news\"]'); \
+             return r && r.querySelector('.state').textContent === 'finished' \
+               && [r.querySelector('.sent').textContent, r.querySelector('.pending').textContent, r.querySelector('.pct').textContent]",
+        )
+        .await;
+    assert_eq!(row, json!(["3", "0", "100 %"]));
+    browser.screenshot("console-campaigns.png").await;
+    browser.close().await;
+    drop(server);
+}

@@ -666,13 +666,21 @@ async fn shop_events_arrive_by_file_and_over_http() {
     let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
     let window = (Utc::now() - chrono::Duration::days(1), Utc::now());
     assert!(
-        store.abandoned_carts(window.0, window.1).await.unwrap().is_empty(),
+        store
+            .abandoned_carts(window.0, window.1)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing from the bad file was kept"
     );
     let out = kefu(dir.path(), &["import", "events", "good.jsonl"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        store.abandoned_carts(window.0, window.1).await.unwrap().len(),
+        store
+            .abandoned_carts(window.0, window.1)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 
@@ -694,7 +702,13 @@ async fn shop_events_arrive_by_file_and_over_http() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 400);
-    assert!(wrong.text().await.unwrap().contains("event 1: missing field `product`"));
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("event 1: missing field `product`")
+    );
     let ok = http
         .post(&url)
         .bearer_auth("s3cret-token")
@@ -706,7 +720,11 @@ async fn shop_events_arrive_by_file_and_over_http() {
     assert_eq!(ok.json::<serde_json::Value>().await.unwrap()["recorded"], 2);
     drop(server);
     assert!(
-        store.abandoned_carts(window.0, window.1).await.unwrap().is_empty(),
+        store
+            .abandoned_carts(window.0, window.1)
+            .await
+            .unwrap()
+            .is_empty(),
         "checked out"
     );
     let alerts = store.restock_alerts(window.0, window.1, &[]).await.unwrap();

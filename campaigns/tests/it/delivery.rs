@@ -626,8 +626,7 @@ async fn deliver_events(
     .unwrap();
     let (fake, _, d) = dispatcher(store, "t");
     while d.step().await.unwrap() {}
-    let sent = fake.sent.lock().unwrap().clone();
-    sent
+    fake.sent.lock().unwrap().clone()
 }
 
 /// A cart left an hour without checkout or order gets one reminder showing the cart;
