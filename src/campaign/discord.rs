@@ -146,7 +146,7 @@ impl Sender for DiscordSender {
 mod tests {
     use kefu_bot::shop::Channel;
     use kefu_bot::store::{ConnectOptions, Store};
-    use kefu_campaigns::deliver::{Card, Payload, PayloadButton, SendError, Sender};
+    use kefu_campaigns::deliver::{Payload, SendError, Sender};
     use kefu_channels::discord::Rest;
     use kefu_channels::discord::test_server::{Limits, TestServer};
 
@@ -155,32 +155,7 @@ mod tests {
     const TOKEN: &str = "discord-campaign-tests";
 
     fn payload() -> Payload {
-        Payload {
-            subject: Some("Spring *teas*".into()),
-            text: "The first flush is in.".into(),
-            image: Some("https://shop.example/spring.jpg".into()),
-            buttons: vec![
-                PayloadButton {
-                    label: "Shop now".into(),
-                    url: Some("https://shop.example/l/1".into()),
-                    action: None,
-                },
-                PayloadButton {
-                    label: "Remind me".into(),
-                    url: None,
-                    action: Some("rsvp".into()),
-                },
-            ],
-            cards: vec![Card {
-                title: "Dragon Well".into(),
-                price: "24.00 USD".into(),
-                url: "https://shop.example/l/2".into(),
-                image: None,
-            }],
-            unsubscribe_url: Some("https://shop.example/u/9.abc".into()),
-            rsvp_url: Some("https://shop.example/rsvp/9.def".into()),
-            ..Payload::default()
-        }
+        crate::campaign::test_payload()
     }
 
     async fn sender(server: &TestServer) -> (DiscordSender, tempfile::TempDir) {
@@ -214,7 +189,7 @@ mod tests {
         assert_eq!(m.nonce.as_deref(), Some("kefu-31"));
         assert!(
             m.content
-                .starts_with("**Spring \\*teas\\***\n\nThe first flush is in."),
+                .starts_with("**Spring <\\*teas\\*\\>**\n\nHi Mei,\n\nThe first flush is in."),
             "{}",
             m.content
         );

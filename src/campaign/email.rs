@@ -203,27 +203,10 @@ impl Sender for EmailSender {
 #[cfg(test)]
 mod tests {
     use kefu_bot::shop::Channel;
-    use kefu_campaigns::deliver::{Card, Payload, PayloadButton};
+    use kefu_campaigns::deliver::Payload;
 
     fn payload() -> Payload {
-        Payload {
-            subject: Some("Spring <teas>".into()),
-            text: "Hi Mei,\n\nThe first flush is in.".into(),
-            buttons: vec![PayloadButton {
-                label: "Remind me".into(),
-                url: None,
-                action: Some("rsvp".into()),
-            }],
-            cards: vec![Card {
-                title: "Dragon Well".into(),
-                price: "24.00 USD".into(),
-                url: "https://shop.example/l/2".into(),
-                image: None,
-            }],
-            unsubscribe_url: Some("https://shop.example/u/9.abc".into()),
-            rsvp_url: Some("https://shop.example/rsvp/9.def".into()),
-            ..Payload::default()
-        }
+        crate::campaign::test_payload()
     }
 
     #[test]
@@ -244,14 +227,20 @@ mod tests {
         );
         let html = super::html(&p, "Lotus & Pine", true);
         assert!(
-            html.contains("<h1 style=\"font-size:22px;margin:0 0 12px\">Spring &lt;teas&gt;</h1>")
+            html.contains(
+                "<h1 style=\"font-size:22px;margin:0 0 12px\">Spring &lt;*teas*&gt;</h1>"
+            )
+        );
+        assert!(
+            text.contains("Shop now: https://shop.example/l/1"),
+            "{text}"
         );
         assert!(html.contains("Hi Mei,</p>"), "paragraphs: {html}");
         assert!(html.contains("href=\"https://shop.example/u/9.abc\""));
         assert!(html.contains("Lotus &amp; Pine"));
         // A service message (a community post, a transactional step) has no unsubscribe.
         assert!(!super::text(&p, "Lotus & Pine", false).contains("Unsubscribe"));
-        assert_eq!(super::subject(&p, "Lotus & Pine"), "Spring <teas>");
+        assert_eq!(super::subject(&p, "Lotus & Pine"), "Spring <*teas*>");
         let mut bare = p.clone();
         bare.subject = None;
         assert_eq!(super::subject(&bare, "Lotus & Pine"), "Hi Mei,");

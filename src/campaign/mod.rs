@@ -662,3 +662,36 @@ pub(crate) fn test_row(id: i64, channel: Channel, address: &str) -> kefu_bot::st
         due_at: chrono::Utc::now(),
     }
 }
+
+/// A campaign message with everything a sender shows: subject, image, a link button, an
+/// RSVP button, a product card and the one-click links, for the senders' tests.
+#[cfg(test)]
+pub(crate) fn test_payload() -> kefu_campaigns::deliver::Payload {
+    use kefu_campaigns::deliver::{Card, Payload, PayloadButton};
+    Payload {
+        subject: Some("Spring <*teas*>".into()),
+        text: "Hi Mei,\n\nThe first flush is in.".into(),
+        image: Some("https://shop.example/spring.jpg".into()),
+        buttons: vec![
+            PayloadButton {
+                label: "Shop now".into(),
+                url: Some("https://shop.example/l/1".into()),
+                action: None,
+            },
+            PayloadButton {
+                label: "Remind me".into(),
+                url: None,
+                action: Some("rsvp".into()),
+            },
+        ],
+        cards: vec![Card {
+            title: "Dragon Well".into(),
+            price: "24.00 USD".into(),
+            url: "https://shop.example/l/2".into(),
+            image: None,
+        }],
+        unsubscribe_url: Some("https://shop.example/u/9.abc".into()),
+        rsvp_url: Some("https://shop.example/rsvp/9.def".into()),
+        ..Payload::default()
+    }
+}
