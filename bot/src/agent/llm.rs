@@ -208,7 +208,7 @@ impl LlmEngine {
     /// The function tools offered to the model.
     fn tool_specs(&self, data: &Value) -> Result<Vec<Value>, LlmError> {
         let order = json!({"type": "object", "properties": {"order": {"type": "string", "description": "order number, e.g. #1043"}}, "required": ["order"]});
-        let params: [(&str, Value); 10] = [
+        let params: [(&str, Value); 11] = [
             (
                 "verify_customer",
                 json!({"type": "object", "properties": {
@@ -233,6 +233,10 @@ impl LlmEngine {
             (
                 "search_knowledge",
                 json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+            ),
+            (
+                "notify_back_in_stock",
+                json!({"type": "object", "properties": {"product": {"type": "string", "description": "the product, as the customer or search_products named it"}}, "required": ["product"]}),
             ),
             (
                 "handoff",
@@ -645,6 +649,22 @@ impl LlmEngine {
                                 }
                             },
                         }
+                    }
+                }
+            }
+            "notify_back_in_stock" => {
+                let Some(product) = text("product") else {
+                    return Ok(needs("product"));
+                };
+                match tools.notify_back_in_stock(who, product, &lang).await? {
+                    None => {
+                        json!({"error": "no product matches clearly: search_products first and use its title"})
+                    }
+                    Some((p, false)) => {
+                        json!({"in_stock": true, "product": p.title, "url": p.url, "note": "it is in stock now: no alert needed"})
+                    }
+                    Some((p, true)) => {
+                        json!({"ok": true, "product": p.title, "note": "the customer will get a message when it is back in stock"})
                     }
                 }
             }

@@ -554,6 +554,40 @@ impl<'a> Tools<'a> {
         found
     }
 
+    /// Records that the verified customer wants to be told when the product `text` names
+    /// is back in stock (a `back_in_stock` campaign tells them). `None` when no product
+    /// matches clearly.
+    pub async fn notify_back_in_stock(
+        &mut self,
+        who: Verified,
+        text: &str,
+        lang: &str,
+    ) -> Result<Option<(ProductHit, bool)>, StoreError> {
+        let found = self.search_products(text, lang).await;
+        let Some(product) = found.matches.into_iter().next() else {
+            return Ok(None);
+        };
+        // `product:{handle}:{lang}`
+        let Some(handle) = product
+            .doc_id
+            .strip_prefix("product:")
+            .and_then(|rest| rest.rsplit_once(':').map(|(h, _)| h.to_owned()))
+        else {
+            return Ok(None);
+        };
+        if product.in_stock {
+            return Ok(Some((product, false)));
+        }
+        self.store
+            .record_events(&[crate::store::ShopEvent::StockAlert {
+                customer: who.customer(),
+                product: handle,
+                at: self.settings.now(),
+            }])
+            .await?;
+        Ok(Some((product, true)))
+    }
+
     /// Products matching `text`; the closest ones as suggestions when none match well.
     pub async fn search_products(&mut self, text: &str, lang: &str) -> ProductResults {
         let found = self.search(text, lang, SourceKind::Product, 5).await;

@@ -160,6 +160,78 @@ async fn the_model_calls_tools_and_answers_with_their_facts() {
     assert!((total.cost - cost).abs() < 1e-12, "{total:?}");
 }
 
+/// "Tell me when it is back": the model records a stock alert for the verified customer,
+/// which a `back_in_stock` campaign then uses; a product in stock needs none.
+#[tokio::test]
+async fn the_model_signs_a_customer_up_for_a_restock_message() {
+    let s = setup(
+        vec![
+            Step::Call("notify_back_in_stock", r#"{"product": "bamboo tea tray"}"#),
+            Step::Say("Done: we will message you when the Bamboo Tea Tray is back in stock."),
+            Step::Call("notify_back_in_stock", r#"{"product": "celadon teapot"}"#),
+            Step::Say("Good news: the Celadon Teapot is in stock right now."),
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+    let o = s
+        .say(
+            "t-restock",
+            true,
+            "the bamboo tray is sold out, can you tell me when it's back?",
+        )
+        .await;
+    assert_eq!(o.engine, "llm", "{:?}", o.fallback);
+    let requests = s.server.requests();
+    let tool_msg = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        tool_msg.contains("\"ok\":true") && tool_msg.contains("Bamboo Tea Tray"),
+        "{tool_msg}"
+    );
+    let now = chrono::Utc::now();
+    s.db.store
+        .record_events(&[kefu_bot::store::ShopEvent::Restock {
+            product: "bamboo-tea-tray".into(),
+            at: now + chrono::Duration::days(400),
+        }])
+        .await
+        .unwrap();
+    let waiting =
+        s.db.store
+            .restock_alerts(now, now + chrono::Duration::days(401), &[])
+            .await
+            .unwrap();
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|(c, p, _)| (*c, p.as_str()))
+            .collect::<Vec<_>>(),
+        [(s.wang, "bamboo-tea-tray")]
+    );
+    let o = s.say("t-restock", true, "and the celadon teapot?").await;
+    let requests = s.server.requests();
+    let last_tool = requests[3]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last_tool.contains("\"in_stock\":true"), "{last_tool}");
+    assert!(reply(&o).contains("in stock"));
+}
+
 #[tokio::test]
 async fn malformed_tool_arguments_are_reported_to_the_model_which_recovers() {
     let s = setup(

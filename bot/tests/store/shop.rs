@@ -274,17 +274,24 @@ pub async fn seed(store: &Store) {
             2500,
             &[("en", "Gift Card 25", "A gift card worth 25 USD.")],
         ),
-        product(
-            "bamboo-tea-tray",
-            &["teaware"],
-            "BAM-1",
-            4500,
-            &[(
-                "en",
-                "Bamboo Tea Tray",
-                "A bamboo gongfu tea tray with a drip tray.",
-            )],
-        ),
+        // Sold out.
+        ProductRecord {
+            variants: vec![VariantRecord {
+                stock: Some(0),
+                ..product("x", &[], "BAM-1", 4500, &[]).variants.remove(0)
+            }],
+            ..product(
+                "bamboo-tea-tray",
+                &["teaware"],
+                "BAM-1",
+                4500,
+                &[(
+                    "en",
+                    "Bamboo Tea Tray",
+                    "A bamboo gongfu tea tray with a drip tray.",
+                )],
+            )
+        },
         product(
             "oolong-sampler",
             &["oolong"],
