@@ -25,6 +25,8 @@ use crate::config::Settings;
 
 struct AppState {
     store: Store,
+    /// Where tracked and one-click links point, and their key.
+    links: kefu_campaigns::deliver::LinkBase,
     settings: Settings,
     demo: bool,
     widget: WidgetConfig,
@@ -36,7 +38,7 @@ const DEMO_SITE_KEY: &str = "demo";
 
 /// kefu's HTTP routes. `hub` is shared with the other channel adapters (Telegram), so
 /// the widget shows a linked customer's messages there live.
-pub fn router(
+pub async fn router(
     agent: Arc<Agent>,
     settings: Settings,
     demo: bool,
@@ -69,7 +71,9 @@ pub fn router(
         }
     }
     let web_enabled = settings.web.enabled;
+    let links = crate::campaign::link_base(&settings, agent.store()).await?;
     let state = Arc::new(AppState {
+        links,
         store: agent.store().clone(),
         settings,
         demo,
@@ -165,7 +169,7 @@ pub async fn serve(
             hub: Some(hub.clone()),
         }));
     }
-    let mut app = router(agent, settings, demo, hub)?;
+    let mut app = router(agent, settings, demo, hub).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut poller = None;
     if let Some(telegram) = telegram {
@@ -178,16 +182,15 @@ pub async fn serve(
             })));
         }
     }
-    senders.extend(crate::campaign::mail_and_discord_senders(
-        &settings_for_campaigns,
-        &store,
-    )?);
+    senders
+        .extend(crate::campaign::mail_and_discord_senders(&settings_for_campaigns, &store).await?);
+    let options = crate::campaign::dispatch_options(&settings_for_campaigns, &store).await?;
     // Campaign delivery: due outbox rows go out through the same senders and limiters.
     let dispatcher = (!senders.is_empty()).then(|| {
         let dispatcher = Arc::new(kefu_campaigns::deliver::Dispatcher::new(
             store.clone(),
             senders,
-            crate::campaign::dispatch_options(&settings_for_campaigns),
+            options,
         ));
         let mut stopped = stopped.clone();
         tokio::spawn(dispatcher.run(None, async move {
@@ -300,8 +303,7 @@ async fn tracked_link(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(link): axum::extract::Path<String>,
 ) -> Response {
-    let links = crate::campaign::link_base(&state.settings);
-    let Some((row, n)) = links.parse(&link) else {
+    let Some((row, n)) = state.links.parse(&link) else {
         return (StatusCode::NOT_FOUND, "unknown link").into_response();
     };
     let payload = match state.store.record_click(row, n as i64).await {
@@ -328,7 +330,6 @@ async fn action_row(
     action: Action,
     link: &str,
 ) -> Result<kefu_bot::store::OutboxRow, Response> {
-    let links = crate::campaign::link_base(&state.settings);
     let gone = || {
         small_page(
             StatusCode::NOT_FOUND,
@@ -338,7 +339,7 @@ async fn action_row(
             None,
         )
     };
-    let Some(row) = links.parse_action(action, link) else {
+    let Some(row) = state.links.parse_action(action, link) else {
         return Err(gone());
     };
     match state.store.outbox_row(row).await {

@@ -129,16 +129,53 @@ impl Mailer {
                 response.code(),
                 response.message().collect::<Vec<_>>().join(" ")
             )),
-            Err(e) if e.is_permanent() => {
-                let code = e.status().map(|c| c.to_string());
-                if matches!(code.as_deref(), Some("550" | "551" | "553")) {
-                    Err(MailError::Rejected(format!("SMTP: {e}")))
-                } else {
-                    Err(MailError::Permanent(format!("SMTP: {e}")))
-                }
-            }
-            Err(e) => Err(MailError::Transient(format!("SMTP: {e}"))),
+            Err(e) => Err(classify(&e)),
         }
+    }
+}
+
+/// The enhanced status code (RFC 3463, `5.1.1`) at the start of a reply's text, if any.
+fn enhanced_code(reply: &str) -> Option<&str> {
+    let code = reply.split_whitespace().next()?;
+    let parts: Vec<&str> = code.split('.').collect();
+    (parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+    .then_some(code)
+}
+
+/// Sorts a failed send: only a reply that names the recipient's mailbox as unknown or
+/// disabled is a hard bounce; a refusal of the sender, the relay or the login is the
+/// shop's settings (tried again, so fixing them lets the messages go); other 5xx replies
+/// are permanent for this message only.
+fn classify(e: &lettre::transport::smtp::Error) -> MailError {
+    let text = format!("SMTP: {e}");
+    if !e.is_permanent() {
+        return MailError::Transient(text);
+    }
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    // lettre writes "permanent error (550): 5.1.1 <…>: Recipient address rejected".
+    let reply = text.split_once("): ").map_or("", |(_, r)| r);
+    let enhanced = enhanced_code(reply).unwrap_or("");
+    if matches!(
+        enhanced,
+        "5.1.1" | "5.1.2" | "5.1.3" | "5.1.6" | "5.1.10" | "5.2.1"
+    ) {
+        return MailError::Rejected(text);
+    }
+    let settings = matches!(code.as_str(), "530" | "534" | "535" | "538")
+        || matches!(
+            enhanced,
+            "5.1.7" | "5.1.8" | "5.7.0" | "5.7.8" | "5.7.9" | "5.7.11" | "5.7.26"
+        )
+        || reply.to_ascii_lowercase().contains("relay");
+    if settings {
+        MailError::Transient(format!(
+            "{text} (the server refuses the sender, relay or login: check [email] in kefu.toml)"
+        ))
+    } else {
+        MailError::Permanent(text)
     }
 }
 
@@ -190,4 +227,18 @@ pub fn build(mail: &Outgoing<'_>) -> Result<Message, MailError> {
             mail.html.clone(),
         ))
         .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enhanced_codes_are_read_from_the_reply() {
+        assert_eq!(
+            super::enhanced_code("5.1.1 <x@example.com>: Recipient address rejected"),
+            Some("5.1.1")
+        );
+        assert_eq!(super::enhanced_code("5.7.26 DMARC"), Some("5.7.26"));
+        assert_eq!(super::enhanced_code("No such user"), None);
+        assert_eq!(super::enhanced_code("1.2 x"), None);
+    }
 }

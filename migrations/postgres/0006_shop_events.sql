@@ -27,3 +27,10 @@ CREATE TABLE stock_alerts (
     created_at      TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (customer_id, product_handle)
 );
+
+-- Secrets this installation makes for itself (the key of tracked and one-click links in
+-- campaign messages), shared by every replica through the database.
+CREATE TABLE instance_secrets (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);

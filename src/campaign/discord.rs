@@ -1,9 +1,10 @@
 //! Campaign messages on Discord: a direct message to the customer's Discord user, or a
 //! post in a server channel (community campaigns), optionally pinned.
 //!
-//! Each outbox row posts with the nonce `kefu-{row}` and `enforce_nonce`, so a row sent
-//! again — after a timeout, or after a crash before the result was recorded — finds the
-//! message Discord made the first time: a kill never makes a Discord duplicate.
+//! Each outbox row posts with the nonce `{installation}-{row}` and `enforce_nonce`, so a
+//! row sent again within Discord's nonce window (a few minutes) — after a timeout, or
+//! after a crash before the result was recorded (the lease is 30 s) — finds the message
+//! Discord made the first time instead of making a second one.
 
 use async_trait::async_trait;
 use kefu_bot::shop::Channel;
@@ -18,11 +19,15 @@ use kefu_channels::discord::{
 pub struct DiscordSender {
     pub rest: Rest,
     pub store: Store,
+    /// This installation's part of every nonce.
+    pub nonce_prefix: String,
 }
 
-/// The nonce of an outbox row's message.
-pub fn nonce(row: i64) -> String {
-    format!("kefu-{row}")
+impl DiscordSender {
+    /// The nonce of an outbox row's message (at most 25 characters).
+    pub fn nonce(&self, row: i64) -> String {
+        format!("{}-{row}", self.nonce_prefix)
+    }
 }
 
 /// The message as Discord shows it: the subject in bold, the text, the image and one
@@ -117,7 +122,11 @@ impl Sender for DiscordSender {
             row.address.clone()
         };
         let message = message(payload, row.marketing);
-        match self.rest.post(&channel, &message, &nonce(row.id)).await {
+        match self
+            .rest
+            .post(&channel, &message, &self.nonce(row.id))
+            .await
+        {
             Ok(id) => {
                 if payload.pin
                     && let Err(e) = self.rest.pin(&channel, &id).await
@@ -163,7 +172,14 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
         let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
         let rest = Rest::new(TOKEN, &server.api_url()).unwrap();
-        (DiscordSender { rest, store }, dir)
+        (
+            DiscordSender {
+                rest,
+                store,
+                nonce_prefix: "k1a2b3c4".into(),
+            },
+            dir,
+        )
     }
 
     fn dm_row(id: i64, user: &str) -> kefu_bot::store::OutboxRow {
@@ -186,7 +202,7 @@ mod tests {
         assert_eq!(posted.len(), 1, "{posted:#?}");
         let m = &posted[0];
         assert_eq!(m.user_id.as_deref(), Some("200000000000000001"));
-        assert_eq!(m.nonce.as_deref(), Some("kefu-31"));
+        assert_eq!(m.nonce.as_deref(), Some("k1a2b3c4-31"));
         assert!(
             m.content
                 .starts_with("**Spring <\\*teas\\*\\>**\n\nHi Mei,\n\nThe first flush is in."),

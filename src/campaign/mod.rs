@@ -320,7 +320,7 @@ const WEB_PER_SECOND: f64 = 200.0;
 
 /// The channels campaign delivery can send on, from the settings. `hub` is the widget's,
 /// when this process serves it, so open widgets show campaign messages at once.
-pub fn senders(
+pub async fn senders(
     settings: &Settings,
     store: &Store,
     hub: Option<kefu_channels::hub::Hub>,
@@ -342,16 +342,21 @@ pub fn senders(
             store: store.clone(),
         }));
     }
-    out.extend(mail_and_discord_senders(settings, store)?);
+    out.extend(mail_and_discord_senders(settings, store).await?);
     Ok(out)
 }
 
 /// The senders that share no limiter with a support adapter: Discord and e-mail.
-pub fn mail_and_discord_senders(
+pub async fn mail_and_discord_senders(
     settings: &Settings,
     store: &Store,
 ) -> anyhow::Result<Vec<Arc<dyn Sender>>> {
     let mut out: Vec<Arc<dyn Sender>> = Vec::new();
+    if (settings.discord.enabled || settings.email.enabled) && settings.http.public_url.is_none() {
+        bail!(
+            "campaign messages by e-mail and on Discord carry one-click unsubscribe links: set http.public_url to the address customers reach kefu at"
+        );
+    }
     let d = &settings.discord;
     if d.enabled {
         let token = d
@@ -365,6 +370,7 @@ pub fn mail_and_discord_senders(
         out.push(Arc::new(DiscordSender {
             rest,
             store: store.clone(),
+            nonce_prefix: nonce_prefix(store).await?,
         }));
     }
     if let Some((smtp, from)) = settings
@@ -381,27 +387,49 @@ pub fn mail_and_discord_senders(
     Ok(out)
 }
 
-/// The key of tracked links: from `campaigns.link_secret`, else derived from the
-/// database location (stable across restarts and replicas of one shop).
-pub fn link_base(settings: &Settings) -> LinkBase {
-    let key = Sha256::digest(format!("kefu links\0{}", settings.database.url).as_bytes()).to_vec();
-    LinkBase {
-        base: shop_url(settings),
-        key,
-    }
+/// The start of this installation's Discord nonces (`k` and 7 hex digits of a hash of its
+/// own secret): two shops, or a database started afresh, on one bot never share a nonce.
+async fn nonce_prefix(store: &Store) -> anyhow::Result<String> {
+    let secret = store.instance_secret("campaign-links").await?;
+    let hash = Sha256::digest(format!("discord nonce\0{secret}").as_bytes());
+    Ok(format!(
+        "k{}",
+        hash.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .get(..7)
+            .unwrap_or("0000000")
+    ))
 }
 
-pub fn dispatch_options(settings: &Settings) -> DispatchOptions {
+/// Where tracked and one-click links point, and their key: this installation's own
+/// secret, kept in the database, so every replica signs alike and nobody outside can
+/// make up a link.
+pub async fn link_base(settings: &Settings, store: &Store) -> anyhow::Result<LinkBase> {
+    let key = store
+        .instance_secret("campaign-links")
+        .await
+        .context("reading the key of campaign links")?;
+    Ok(LinkBase {
+        base: shop_url(settings),
+        key: key.into_bytes(),
+    })
+}
+
+pub async fn dispatch_options(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<DispatchOptions> {
     let mut nonce = [0u8; 6];
     let _ = getrandom::fill(&mut nonce);
     let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    DispatchOptions {
+    Ok(DispatchOptions {
         owner: format!("{}-{nonce}", std::process::id()),
         in_flight: settings.campaigns.in_flight.max(1),
         max_attempts: settings.campaigns.max_attempts.max(1),
         lease: chrono::Duration::seconds(i64::from(settings.campaigns.lease_seconds.max(2))),
-        links: link_base(settings),
-    }
+        links: link_base(settings, store).await?,
+    })
 }
 
 async fn run_command(settings: &Settings, args: RunArgs) -> anyhow::Result<()> {
@@ -500,7 +528,7 @@ fn bar(len: u64, message: &'static str) -> ProgressBar {
 /// Delivers until the campaign is finished (or paused or cancelled elsewhere), or
 /// Ctrl-C. Rows of other running campaigns that fall due meanwhile go out too.
 async fn deliver(settings: &Settings, store: &Store, id: &str) -> anyhow::Result<()> {
-    let senders = senders(settings, store, None)?;
+    let senders = senders(settings, store, None).await?;
     let pending: i64 = store
         .outbox_counts(id)
         .await?
@@ -511,7 +539,7 @@ async fn deliver(settings: &Settings, store: &Store, id: &str) -> anyhow::Result
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         senders,
-        dispatch_options(settings),
+        dispatch_options(settings, store).await?,
     ));
     let counters = dispatcher.counters.clone();
     let bar = bar(pending.max(0) as u64, "sending");

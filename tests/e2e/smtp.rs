@@ -32,9 +32,48 @@ fn available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// An aiosmtpd handler that answers like a real mail server refusing some mail: an
+/// unknown recipient (`gone@…`: 550 5.1.1), a sender it will not relay for
+/// (`spoofed@…`: 553 5.1.8), a full mailbox (`full@…`: 452 4.2.2); everything else is
+/// accepted and stored in the Maildir.
+const PICKY: &str = r#"
+import mailbox
+class Picky:
+    def __init__(self, maildir):
+        self.box = mailbox.Maildir(maildir)
+    @classmethod
+    def from_cli(cls, parser, *args):
+        return cls(args[0])
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if address.startswith("spoofed@"):
+            return "553 5.1.8 <%s>: Sender address rejected: not owned by user" % address
+        envelope.mail_from = address
+        return "250 2.1.0 Ok"
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.startswith("gone@"):
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown in virtual mailbox table" % address
+        if address.startswith("full@"):
+            return "452 4.2.2 <%s>: Mailbox full" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+    async def handle_DATA(self, server, session, envelope):
+        self.box.add(envelope.content)
+        return "250 2.0.0 Ok: queued"
+"#;
+
 impl Smtp {
     /// Starts aiosmtpd on a free port, or `None` (with a note) when it is not installed.
     pub fn start() -> Option<Smtp> {
+        Self::start_with(None)
+    }
+
+    /// aiosmtpd refusing some senders and recipients as a real server does ([`PICKY`]).
+    #[allow(dead_code)]
+    pub fn start_picky() -> Option<Smtp> {
+        Self::start_with(Some(PICKY))
+    }
+
+    fn start_with(handler: Option<&str>) -> Option<Smtp> {
         if !available() {
             assert!(
                 std::env::var_os("KEFU_REQUIRE_SMTP").is_none(),
@@ -49,7 +88,15 @@ impl Smtp {
         };
         let dir = tempfile::tempdir().unwrap();
         let maildir = dir.path().join("Maildir");
+        let class = match handler {
+            Some(code) => {
+                std::fs::write(dir.path().join("kefu_picky.py"), code).unwrap();
+                "kefu_picky.Picky"
+            }
+            None => "aiosmtpd.handlers.Mailbox",
+        };
         let child = Command::new("python3")
+            .env("PYTHONPATH", dir.path())
             .args([
                 "-m",
                 "aiosmtpd",
@@ -57,7 +104,7 @@ impl Smtp {
                 "-l",
                 &format!("127.0.0.1:{port}"),
                 "-c",
-                "aiosmtpd.handlers.Mailbox",
+                class,
             ])
             .arg(&maildir)
             .stdout(Stdio::null())

@@ -107,7 +107,8 @@ impl Store {
                     ShopEvent::StockAlert { customer, product, at } => {
                         sqlx::query(
                             "INSERT INTO stock_alerts (customer_id, product_handle, created_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT (customer_id, product_handle) DO UPDATE SET created_at = excluded.created_at",
+                             ON CONFLICT (customer_id, product_handle) DO UPDATE SET created_at = excluded.created_at \
+                             WHERE excluded.created_at > stock_alerts.created_at",
                         )
                         .bind(customer)
                         .bind(product)
@@ -167,6 +168,29 @@ impl Store {
             .into_iter()
             .filter(|(_, handle, _)| products.is_empty() || products.contains(handle))
             .collect())
+    }
+
+    /// This installation's secret `name`: made (32 random bytes, hex) the first time it is
+    /// asked for, the same for every replica afterwards.
+    pub async fn instance_secret(&self, name: &str) -> Result<String> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            super::StoreError::Conflict(format!("no randomness for a new secret: {e}"))
+        })?;
+        let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        on_pool!(self, p => { sqlx::query(
+            "INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fresh)
+        .execute(p)
+        .await?; });
+        Ok(on_pool!(self, p => sqlx::query_scalar(
+            "SELECT value FROM instance_secrets WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_one(p)
+        .await?))
     }
 
     /// Carts by id.
