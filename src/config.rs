@@ -578,14 +578,20 @@ impl Settings {
             .from
             .clone()
             .ok_or("email.from is missing (the address e-mail comes from)")?;
-        let security = e
+        let security: kefu_channels::email::Security = e
             .smtp_security
             .parse()
             .map_err(|m| format!("email.smtp_security: {m}"))?;
+        // Implicit TLS lives on port 465; 587 (the default) is STARTTLS's.
+        let port = if security == kefu_channels::email::Security::Tls && e.smtp_port == 587 {
+            465
+        } else {
+            e.smtp_port
+        };
         Ok(Some((
             kefu_channels::email::SmtpConfig {
                 host,
-                port: e.smtp_port,
+                port,
                 security,
                 username: e.smtp_username.clone(),
                 password: e.smtp_password.as_ref().map(|p| p.expose().to_string()),

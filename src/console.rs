@@ -73,12 +73,17 @@ pub fn bearer_matches(headers: &HeaderMap, secret: &str) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    kefu_channels::constant_time_eq(given.as_bytes(), secret.as_bytes())
+    !given.is_empty() && kefu_channels::constant_time_eq(given.as_bytes(), secret.as_bytes())
 }
 
 /// The answer to give when the request does not carry the console token.
 pub fn refused(settings: &Settings, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = settings.http.console_token.as_ref() else {
+    let Some(token) = settings
+        .http
+        .console_token
+        .as_ref()
+        .filter(|t| !t.expose().trim().is_empty())
+    else {
         return Some(
             (
                 StatusCode::NOT_FOUND,
@@ -120,7 +125,12 @@ pub async fn campaigns_api(store: &Store, settings: &Settings, headers: &HeaderM
 
 /// `GET /console/campaigns`.
 pub fn campaigns_page(settings: &Settings) -> Response {
-    if settings.http.console_token.is_none() {
+    if settings
+        .http
+        .console_token
+        .as_ref()
+        .is_none_or(|t| t.expose().trim().is_empty())
+    {
         return (
             StatusCode::NOT_FOUND,
             "set http.console_token to use the console",

@@ -517,7 +517,13 @@ async fn shop_events(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(token) = state.settings.http.events_token.as_ref() else {
+    let Some(token) = state
+        .settings
+        .http
+        .events_token
+        .as_ref()
+        .filter(|t| !t.expose().trim().is_empty())
+    else {
         return (
             StatusCode::NOT_FOUND,
             "set http.events_token to receive shop events",

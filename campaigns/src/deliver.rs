@@ -74,6 +74,7 @@ impl Payload {
         self.buttons
             .iter()
             .filter_map(|b| b.url.as_deref())
+            .filter(|u| !u.contains(UNSUBSCRIBE_MARK))
             .chain(self.cards.iter().map(|c| c.url.as_str()))
             .collect()
     }
@@ -90,28 +91,48 @@ impl Payload {
     }
 
     /// The same message with every link replaced by a tracked link for outbox row `row`.
-    pub fn tracked(&self, row: i64, links: &LinkBase) -> Payload {
+    /// A message to one customer (`personal`) also gets their one-click links, which
+    /// stand wherever the campaign wrote `{{unsubscribe_url}}`; a post in a group or
+    /// channel gets none (anyone there could press them).
+    pub fn tracked(&self, row: i64, personal: bool, links: &LinkBase) -> Payload {
         let mut out = self.clone();
+        let unsubscribe = personal.then(|| links.action_url(Action::Unsubscribe, row));
+        let put = |text: &mut String| {
+            if text.contains(UNSUBSCRIBE_MARK) {
+                *text = text.replace(UNSUBSCRIBE_MARK, unsubscribe.as_deref().unwrap_or(""));
+            }
+        };
+        put(&mut out.text);
+        if let Some(subject) = &mut out.subject {
+            put(subject);
+        }
         let mut n = 0usize;
-        for b in out.buttons.iter_mut() {
-            if let Some(url) = &mut b.url {
+        out.buttons.retain_mut(|b| match &mut b.url {
+            // An unsubscribe button written as a link: the recipient's own, not tracked.
+            Some(url) if url.contains(UNSUBSCRIBE_MARK) => match &unsubscribe {
+                Some(u) => {
+                    *url = u.clone();
+                    true
+                }
+                None => false,
+            },
+            Some(url) => {
                 *url = links.url(row, n);
                 n += 1;
+                true
             }
-        }
+            None => true,
+        });
         for c in out.cards.iter_mut() {
             c.url = links.url(row, n);
             n += 1;
         }
-        let unsubscribe = links.action_url(Action::Unsubscribe, row);
-        if out.text.contains(UNSUBSCRIBE_MARK) {
-            out.text = out.text.replace(UNSUBSCRIBE_MARK, &unsubscribe);
-        }
-        out.unsubscribe_url = Some(unsubscribe);
-        if out
-            .buttons
-            .iter()
-            .any(|b| b.action.as_deref() == Some("rsvp"))
+        out.unsubscribe_url = unsubscribe;
+        if personal
+            && out
+                .buttons
+                .iter()
+                .any(|b| b.action.as_deref() == Some("rsvp"))
         {
             out.rsvp_url = Some(links.action_url(Action::Rsvp, row));
         }
@@ -417,7 +438,8 @@ impl Dispatcher {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         };
-        let message = payload.tracked(row.id, &self.options.links);
+        let personal = row.marketing && row.customer_id.is_some();
+        let message = payload.tracked(row.id, personal, &self.options.links);
         match sender.send(&row, &message).await {
             Ok(external) => {
                 if !self
@@ -539,7 +561,7 @@ mod tests {
             p.links(),
             vec!["https://a.example/x", "https://a.example/tea"]
         );
-        let t = p.tracked(7, &links);
+        let t = p.tracked(7, true, &links);
         assert_eq!(t.buttons[0].url.as_deref(), Some(links.url(7, 0).as_str()));
         assert_eq!(t.cards[0].url, links.url(7, 1));
         assert_eq!(t.rsvp_url, None, "no RSVP button");

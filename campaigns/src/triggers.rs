@@ -14,6 +14,10 @@ use crate::spec::{Campaign, Templates, TriggerEvent};
 /// events are not worth a message any more.
 pub const CATCH_UP: Duration = Duration::days(7);
 
+/// The same for carts: a reminder of a cart left days ago is no help any more, so a new
+/// abandoned-cart campaign does not write to every cart of the past week.
+pub const CART_CATCH_UP: Duration = Duration::days(2);
+
 /// How long before a recurring occurrence its rows are added (so `plan` and `status`
 /// show them coming, and quiet-hour deferral starts from the right time).
 pub const LEAD: Duration = Duration::minutes(15);
@@ -66,7 +70,7 @@ pub async fn events(
             // A cart counts as abandoned `after` its last change without a checkout or
             // an order; each cart is reminded of once.
             let to = now - after;
-            let carts = store.abandoned_carts(to - CATCH_UP, to).await?;
+            let carts = store.abandoned_carts(to - CART_CATCH_UP, to).await?;
             Ok(carts
                 .into_iter()
                 .map(|(customer, cart, changed)| Occasion {

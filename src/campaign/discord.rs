@@ -76,9 +76,9 @@ pub fn message(payload: &Payload, marketing: bool) -> Message {
         && let Some(url) = &payload.unsubscribe_url
     {
         let line = format!("\n\n-# [Unsubscribe]({url})");
-        if content.chars().count() + line.chars().count() <= MAX_CONTENT {
-            content.push_str(&line);
-        }
+        // The way out is never cut off: the text gives way instead.
+        content = truncate(&content, MAX_CONTENT.saturating_sub(line.chars().count()));
+        content.push_str(&line);
     }
     Message {
         content: truncate(&content, MAX_CONTENT),

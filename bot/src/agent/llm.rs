@@ -951,7 +951,7 @@ mod tests {
         let engine = LlmEngine::new(LlmSettings::default()).unwrap();
         let data = json!({"shop": "Lotus & Pine", "return_window_days": 30});
         let tools = engine.tool_specs(&data).unwrap();
-        assert_eq!(tools.len(), 10);
+        assert_eq!(tools.len(), 11);
         assert!(
             tools
                 .iter()

@@ -217,8 +217,17 @@ struct Created {
 /// A route's budget as Discord last announced it.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
+    /// Requests per window, when Discord said.
+    limit: Option<u64>,
     remaining: u64,
     reset_at: Instant,
+}
+
+/// Seconds from a header or a JSON field, when they are a sane number.
+fn seconds(value: f64) -> Option<Duration> {
+    value
+        .is_finite()
+        .then(|| Duration::from_secs_f64(value.clamp(0.0, 3600.0)))
 }
 
 #[derive(Debug, Default)]
@@ -240,6 +249,8 @@ pub struct Rest {
     limits: Arc<Mutex<Limits>>,
     /// Requests per second overall.
     per_second: usize,
+    /// Discord refused the token: no more requests.
+    unauthorized: Arc<std::sync::atomic::AtomicBool>,
     /// Direct-message channel by user id.
     dm_channels: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -262,6 +273,7 @@ impl Rest {
             token: token.to_owned(),
             limits: Arc::default(),
             per_second: GLOBAL_PER_SECOND,
+            unauthorized: Arc::default(),
             dm_channels: Arc::default(),
         })
     }
@@ -291,6 +303,13 @@ impl Rest {
                     l.recent.pop_front();
                 }
                 let mut until = l.paused_until.filter(|t| *t > now);
+                if let Some(b) = l.buckets.get_mut(route)
+                    && b.reset_at <= now
+                    && let Some(limit) = b.limit
+                {
+                    // A new window: its full budget until Discord says otherwise.
+                    b.remaining = limit;
+                }
                 if let Some(b) = l.buckets.get(route)
                     && b.remaining == 0
                     && b.reset_at > now
@@ -325,18 +344,40 @@ impl Rest {
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
         };
-        if let (Some(remaining), Some(reset_after)) =
+        let (Some(remaining), Some(reset_after)) =
             (num("x-ratelimit-remaining"), num("x-ratelimit-reset-after"))
-        {
-            let reset_at = Instant::now() + Duration::from_secs_f64(reset_after.clamp(0.0, 3600.0));
-            self.limits().buckets.insert(
-                route.to_owned(),
-                Bucket {
-                    remaining: remaining.max(0.0) as u64,
-                    reset_at,
-                },
-            );
+        else {
+            return;
+        };
+        let Some(reset_after) = seconds(reset_after) else {
+            return;
+        };
+        let reset_at = Instant::now() + reset_after;
+        let limit = num("x-ratelimit-limit").map(|l| l as u64);
+        let remaining = remaining as u64;
+        let mut l = self.limits();
+        match l.buckets.get_mut(route) {
+            // Answers to requests sent together arrive in any order: within one window
+            // the lowest count is the true one (ours already counts what is in flight).
+            Some(b)
+                if b.reset_at > Instant::now()
+                    && reset_at <= b.reset_at + Duration::from_millis(500) =>
+            {
+                b.remaining = b.remaining.min(remaining);
+                b.limit = limit.or(b.limit);
+            }
+            _ => {
+                l.buckets.insert(
+                    route.to_owned(),
+                    Bucket {
+                        limit,
+                        remaining,
+                        reset_at,
+                    },
+                );
+            }
         }
     }
 
@@ -350,6 +391,15 @@ impl Rest {
     ) -> Result<Option<serde_json::Value>, DiscordError> {
         let mut limited = 0;
         loop {
+            if self.unauthorized.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(DiscordError::Api {
+                    status: 401,
+                    code: 0,
+                    message:
+                        "Discord refused the bot token earlier: fix discord.bot_token and restart"
+                            .into(),
+                });
+            }
             self.admit(route).await;
             let mut request = self
                 .http
@@ -362,6 +412,12 @@ impl Rest {
             let response = request.send().await?;
             let status = response.status();
             self.learn(route, response.headers());
+            let retry_after_header = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<f64>().ok())
+                .and_then(seconds);
             if status == reqwest::StatusCode::NO_CONTENT {
                 return Ok(None);
             }
@@ -378,29 +434,42 @@ impl Rest {
                 global: false,
             });
             if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                let wait =
-                    Duration::from_secs_f64(error.retry_after.unwrap_or(1.0).clamp(0.0, 3600.0));
+                let wait = error
+                    .retry_after
+                    .and_then(seconds)
+                    .or(retry_after_header)
+                    .unwrap_or(Duration::from_secs(1));
                 limited += 1;
-                if limited > MAX_RATE_LIMITED || wait > MAX_WAIT {
-                    return Err(DiscordError::RateLimited(wait));
-                }
                 let until = Instant::now() + wait;
                 {
+                    // Kept even when giving up, so the next request waits too.
                     let mut l = self.limits();
                     if error.global {
                         l.paused_until = Some(until);
                     } else {
+                        let limit = l.buckets.get(route).and_then(|b| b.limit);
                         l.buckets.insert(
                             route.to_owned(),
                             Bucket {
+                                limit,
                                 remaining: 0,
                                 reset_at: until,
                             },
                         );
                     }
                 }
+                if limited > MAX_RATE_LIMITED || wait > MAX_WAIT {
+                    return Err(DiscordError::RateLimited(wait));
+                }
                 tracing::debug!(route, ?wait, global = error.global, "Discord rate limit");
                 continue;
+            }
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                // A wrong token: nothing more goes to Discord from this process (Discord
+                // bans addresses that keep sending invalid requests). Fix the token and
+                // restart.
+                self.unauthorized
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             return Err(DiscordError::Api {
                 status: status.as_u16(),
@@ -472,9 +541,10 @@ impl Rest {
             .ok_or_else(|| DiscordError::Unexpected("no message id".into()))
     }
 
-    /// Pins a message (needs the Manage Messages permission in that channel).
+    /// Pins a message (needs the Pin Messages permission in that channel; a channel
+    /// holds at most 250 pins).
     pub async fn pin(&self, channel: &str, message: &str) -> Result<(), DiscordError> {
-        let path = format!("/channels/{channel}/pins/{message}");
+        let path = format!("/channels/{channel}/messages/pins/{message}");
         self.call(
             reqwest::Method::PUT,
             &format!("PUT /channels/{channel}/pins"),

@@ -7,10 +7,11 @@
 //!   channel (`404`, code 10003), content of at most 2,000 characters and not empty
 //!   (`400`, codes 50035 and 50006), at most 10 embeds, a nonce of at most 25 characters;
 //!   a user who takes no DMs from the bot gets `403`, code 50007. With `enforce_nonce`, a
-//!   nonce seen in that channel within the last [`NONCE_WINDOW`] returns the message made
-//!   the first time instead of a new one;
-//! * `PUT /api/v10/channels/{id}/pins/{message}` pins (`204`; `404`, code 10008 for an
-//!   unknown message).
+//!   nonce the bot used within the last [`NONCE_WINDOW`] returns the message made the
+//!   first time instead of a new one (Discord keeps nonces per author, for a few
+//!   minutes);
+//! * `PUT /api/v10/channels/{id}/messages/pins/{message}` pins (`204`; `404`, code 10008
+//!   for an unknown message).
 //!
 //! Every request needs `Authorization: Bot {token}` (`401` otherwise). Rate limits, when
 //! on: 5 messages per 5 s per channel and 50 requests per second overall; a request over
@@ -93,8 +94,8 @@ struct ServerState {
     /// Users who take no DMs from the bot.
     closed_dms: HashSet<String>,
     posted: Vec<Posted>,
-    /// (channel, nonce) → (index in `posted`, when).
-    nonces: HashMap<(String, String), (usize, Instant)>,
+    /// The bot's nonces → (index in `posted`, when).
+    nonces: HashMap<String, (usize, Instant)>,
     pins: Vec<(String, String)>,
     /// Per channel: when its window started and how many messages in it.
     channel_windows: HashMap<String, (Instant, usize)>,
@@ -171,7 +172,10 @@ impl TestServer {
         let app = Router::new()
             .route("/api/v10/users/@me/channels", post(open_dm))
             .route("/api/v10/channels/{channel}/messages", post(create_message))
-            .route("/api/v10/channels/{channel}/pins/{message}", put(pin))
+            .route(
+                "/api/v10/channels/{channel}/messages/pins/{message}",
+                put(pin),
+            )
             .fallback(|| async { error(StatusCode::NOT_FOUND, 0, "404: Not Found") })
             .with_state(Arc::clone(&shared));
         let task = tokio::spawn(async move {
@@ -386,14 +390,13 @@ async fn create_message(
         );
     }
     let now = Instant::now();
-    if enforce && let Some(n) = &nonce {
-        let key = (channel.clone(), n.clone());
-        if let Some((index, at)) = s.nonces.get(&key).copied()
-            && now.duration_since(at) < NONCE_WINDOW
-            && let Some(first) = s.posted.get(index)
-        {
-            return message_json(first, None);
-        }
+    if enforce
+        && let Some(n) = &nonce
+        && let Some((index, at)) = s.nonces.get(n).copied()
+        && now.duration_since(at) < NONCE_WINDOW
+        && let Some(first) = s.posted.get(index)
+    {
+        return message_json(first, None);
     }
     let limits = shared.limits;
     let mut remaining = None;
@@ -426,7 +429,7 @@ async fn create_message(
     s.posted.push(posted.clone());
     if let Some(n) = nonce {
         let index = s.posted.len() - 1;
-        s.nonces.insert((channel, n), (index, now));
+        s.nonces.insert(n, (index, now));
     }
     message_json(&posted, remaining.map(|r| (limits.per_channel, r.0, r.1)))
 }
