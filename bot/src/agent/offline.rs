@@ -228,6 +228,15 @@ impl OfflineEngine {
             Intent::Instructions => {
                 Answer::grounded(self.say(turn, "instructions_private", json!({})))
             }
+            intent @ (Intent::FindProduct | Intent::Question) if asks_for_restock(turn.text) => {
+                match self.restock(turn).await? {
+                    Some(answer) => answer,
+                    // "How do I know when an item is back in stock?" names no product:
+                    // the shop's article answers it.
+                    None if intent == Intent::FindProduct => self.products(turn).await,
+                    None => self.question(turn).await,
+                }
+            }
             Intent::FindProduct => self.products(turn).await,
             Intent::Question => self.question(turn).await,
             intent => self.order_question(turn, intent, &understood).await?,
@@ -948,6 +957,46 @@ impl OfflineEngine {
         self.product_answer(turn, products)
     }
 
+    /// "Let me know when the bamboo tray is back": a sold-out product the customer names
+    /// gets a stock alert (a `back_in_stock` campaign writes to them); one in stock is
+    /// shown. `None` when the message names no product.
+    async fn restock(&self, turn: &mut Turn<'_, '_>) -> Result<Option<Answer>, StoreError> {
+        let products = turn.tools.search_products(turn.text, turn.lang).await;
+        // The sentence around the product ("let me know when … is back") weakens the
+        // match: a closest product the customer names by its title counts too.
+        let lower = turn.text.to_lowercase();
+        let named = |p: &&super::tools::ProductHit| names_product(&lower, &p.title);
+        let first = products
+            .matches
+            .first()
+            .or_else(|| products.suggestions.iter().find(named))
+            .cloned();
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        if first.in_stock {
+            // Nothing to wait for: show it.
+            return Ok(Some(self.product_answer(turn, products)));
+        }
+        let cite = Citation {
+            document_id: first.doc_id.clone(),
+            title: first.title.clone(),
+            url: first.url.clone(),
+        };
+        let data = json!({ "product": first.title });
+        let text = match turn.memory.verified() {
+            Some(who) => {
+                turn.tools.stock_alert(who, &first).await?;
+                turn.memory.note(format!("stock alert for {}", first.title));
+                self.say(turn, "restock_alert_set", data)
+            }
+            None => self.say(turn, "restock_alert_verify", data),
+        };
+        let mut answer = Answer::grounded(text);
+        answer.citations = vec![cite];
+        Ok(Some(answer))
+    }
+
     fn product_answer(
         &self,
         turn: &mut Turn<'_, '_>,
@@ -979,6 +1028,62 @@ impl OfflineEngine {
         answer.citations = products.matches.iter().map(cite).collect();
         answer
     }
+}
+
+/// "Tell me when it is back in stock", in the supported languages.
+const RESTOCK_PHRASES: &[&str] = &[
+    "let me know when",
+    "notify me",
+    "tell me when",
+    "message me when",
+    "email me when",
+    "back in stock",
+    "到货通知",
+    "到貨通知",
+    "有货了",
+    "有貨了",
+    "到货了",
+    "到貨了",
+    "补货",
+    "補貨",
+    "再入荷",
+    "入荷したら",
+    "avísame cuando",
+    "avíseme cuando",
+    "avisadme cuando",
+    "cuando vuelva",
+    "prévenez-moi",
+    "préviens-moi",
+    "quand il sera de retour",
+    "de nouveau disponible",
+    "benachrichtig",
+    "wieder verfügbar",
+    "wieder vorrätig",
+    "wieder da ist",
+    "wieder auf lager",
+    "me avise quando",
+    "me avisa quando",
+    "quando voltar",
+];
+
+/// Whether a lowercased message names a product by its title: every word of three or
+/// more letters (or, in Chinese and Japanese, the whole title) appears in it.
+fn names_product(message: &str, title: &str) -> bool {
+    let title = title.to_lowercase();
+    if title.chars().any(|c| c > '\u{2E80}') {
+        return message.contains(&title);
+    }
+    let words: Vec<&str> = title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3 && !w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    !words.is_empty() && words.iter().all(|w| message.contains(w))
+}
+
+/// Whether the customer asks to be told when something is back in stock.
+fn asks_for_restock(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    RESTOCK_PHRASES.iter().any(|p| lower.contains(p))
 }
 
 /// Product-question phrases that also ask about the shop's services ("do you have a

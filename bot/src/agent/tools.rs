@@ -567,16 +567,27 @@ impl<'a> Tools<'a> {
         let Some(product) = found.matches.into_iter().next() else {
             return Ok(None);
         };
+        let recorded = self.stock_alert(who, &product).await?;
+        Ok(Some((product, recorded)))
+    }
+
+    /// Records a stock alert for `product` when it is sold out; `false` when it is in
+    /// stock (or is not a catalogue product).
+    pub async fn stock_alert(
+        &mut self,
+        who: Verified,
+        product: &ProductHit,
+    ) -> Result<bool, StoreError> {
         // `product:{handle}:{lang}`
         let Some(handle) = product
             .doc_id
             .strip_prefix("product:")
             .and_then(|rest| rest.rsplit_once(':').map(|(h, _)| h.to_owned()))
         else {
-            return Ok(None);
+            return Ok(false);
         };
         if product.in_stock {
-            return Ok(Some((product, false)));
+            return Ok(false);
         }
         self.store
             .record_events(&[crate::store::ShopEvent::StockAlert {
@@ -585,7 +596,7 @@ impl<'a> Tools<'a> {
                 at: self.settings.now(),
             }])
             .await?;
-        Ok(Some((product, true)))
+        Ok(true)
     }
 
     /// Products matching `text`; the closest ones as suggestions when none match well.

@@ -440,6 +440,80 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
     );
 }
 
+// ----- stock alerts -----
+
+/// "Tell me when it's back": a sold-out product gets a stock alert for a verified
+/// customer (in their language); an anonymous visitor is told to verify first; a product
+/// in stock is just shown.
+pub async fn a_sold_out_product_gets_a_stock_alert_for_a_verified_customer(store: &Store) {
+    let shop = Shop::new(store).await;
+    let wang = shop.customer(crate::shop::WANG).await;
+    let o = shop
+        .say(
+            "r1",
+            Some(wang),
+            "Please let me know when the bamboo tea tray is back in stock",
+        )
+        .await;
+    let text = o.replies[0].text.clone();
+    assert!(
+        text.contains("Bamboo Tea Tray") && text.contains("as soon as it's back"),
+        "{text}"
+    );
+    let now = crate::shop::now();
+    store
+        .record_events(&[kefu_bot::store::ShopEvent::Restock {
+            product: "bamboo-tea-tray".into(),
+            at: now + chrono::Duration::days(3650),
+        }])
+        .await
+        .unwrap();
+    let alerts = store
+        .restock_alerts(now, now + chrono::Duration::days(3651), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        alerts
+            .iter()
+            .map(|(c, p, _)| (*c, p.as_str()))
+            .collect::<Vec<_>>(),
+        [(wang, "bamboo-tea-tray")]
+    );
+    let o = shop
+        .say(
+            "r2",
+            None,
+            "Benachrichtigen Sie mich, wenn das Bamboo Tea Tray wieder verfügbar ist",
+        )
+        .await;
+    let text = o.replies[0].text.clone();
+    assert!(
+        text.contains("Bestellnummer"),
+        "asked to verify, in German: {text}"
+    );
+    assert_eq!(
+        store
+            .restock_alerts(now, now + chrono::Duration::days(3651), &[])
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "nothing recorded for an anonymous visitor"
+    );
+    let o = shop
+        .say(
+            "r3",
+            Some(wang),
+            "let me know when the celadon teapot is back",
+        )
+        .await;
+    let text = o.replies[0].text.clone();
+    assert!(
+        text.contains("Celadon Teapot") && !text.contains("sold out"),
+        "{text}"
+    );
+}
+
 // ----- changes and their audit trail -----
 
 pub async fn changes_go_through_the_store_with_audit_entries(store: &Store) {

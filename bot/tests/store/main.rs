@@ -43,6 +43,7 @@ conformance!(
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
     agent::changes_go_through_the_store_with_audit_entries,
+    agent::a_sold_out_product_gets_a_stock_alert_for_a_verified_customer,
     agent::handoff_queues_with_a_summary_and_the_bot_then_stays_quiet,
     agent::repeated_unanswerable_questions_end_with_a_person,
     agent::outside_support_hours_the_customer_learns_when_a_person_replies,
