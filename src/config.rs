@@ -825,6 +825,12 @@ impl Settings {
                 ),
             }
         }
+        if (self.discord.enabled || self.email.enabled) && self.http.public_url.is_none() {
+            problem(
+                if self.email.enabled { "email" } else { "discord" },
+                "http.public_url is missing: campaign messages by e-mail and on Discord carry one-click unsubscribe links to it".into(),
+            );
+        }
         if self.discord.enabled {
             if !present(&self.discord.bot_token) {
                 problem("discord", "discord.bot_token is missing".into());
