@@ -313,7 +313,7 @@ mod tests {
         // The held-out set asks about the same topics, in other words.
         let text = include_str!("../eval/holdout.yaml");
         let held_out = parse_questions("holdout.yaml", text).unwrap();
-        assert_eq!(held_out.len(), 40);
+        assert_eq!(held_out.len(), 72);
         let groups: std::collections::BTreeSet<_> = questions.iter().map(|q| &q.group).collect();
         for q in &held_out {
             assert!(
