@@ -862,12 +862,8 @@ impl Settings {
                     "email.smtp_password is missing (smtp_username is set)".into(),
                 );
             }
-            if self.email.imap_host.is_none() {
-                problem(
-                    "email",
-                    "email.imap_host is missing (needed to receive customer e-mail)".into(),
-                );
-            } else if !present(&self.email.imap_password) {
+            // Receiving customer e-mail (IMAP) is optional: campaigns only send.
+            if self.email.imap_host.is_some() && !present(&self.email.imap_password) {
                 problem("email", "email.imap_password is missing".into());
             }
         }
