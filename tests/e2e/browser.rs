@@ -409,8 +409,7 @@ async fn static_page(html: String) -> String {
 /// campaign's delivery as `kefu serve` sends it, up to finished.
 #[tokio::test]
 async fn the_campaign_console_shows_delivery_progress_in_a_real_browser() {
-    use kefu_bot::shop::{Channel, Email};
-    use kefu_bot::store::{ConnectOptions, Consent, CustomerRecord, Merge, Store};
+    use kefu_bot::shop::Channel;
 
     let Some(browser) = Browser::start().await else {
         assert!(
@@ -430,27 +429,17 @@ async fn the_campaign_console_shows_delivery_progress_in_a_real_browser() {
         ),
     )
     .unwrap();
-    {
-        let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
-        let people: Vec<CustomerRecord> = (0..3)
-            .map(|i| CustomerRecord {
-                email: Some(Email::parse(&format!("web{i}@example.com")).unwrap()),
-                name: Some(format!("Web{i} Visitor")),
-                identities: vec![(Channel::Web, format!("user-{i}"), true)],
-                consents: vec![Consent {
-                    channel: Channel::Web,
-                    granted: true,
-                    source: "test".into(),
-                    at: chrono::Utc::now(),
-                }],
-                ..Default::default()
-            })
-            .collect();
-        let mut w = store.writer().await.unwrap();
-        w.write_customers(&people, Merge::Overwrite).await.unwrap();
-        w.commit().await.unwrap();
-        store.close().await;
-    }
+    let people: Vec<_> = (0..3)
+        .map(|i| {
+            super::customer(
+                &format!("web{i}@example.com"),
+                &format!("Web{i} Visitor"),
+                Channel::Web,
+                Some(format!("user-{i}")),
+            )
+        })
+        .collect();
+    super::seed_customers(&db, &people).await;
     std::fs::write(
         dir.path().join("news.yaml"),
         format!(

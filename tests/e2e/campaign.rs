@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use kefu_bot::shop::Channel;
 use kefu_bot::shop::Email;
-use kefu_bot::store::{ConnectOptions, Consent, CustomerRecord, Merge, Store};
+use kefu_bot::store::{ConnectOptions, CustomerRecord, Store};
 use kefu_channels::discord::test_server::{Limits as DiscordLimits, TestServer as DiscordServer};
 use kefu_channels::telegram::test_server::{Limits, TestServer};
 
@@ -164,43 +164,18 @@ content:
 }
 
 async fn seed(db_url: &str, recipients: usize) {
-    let store = Store::open(db_url, &ConnectOptions::default())
-        .await
-        .unwrap();
-    let now = Utc::now();
     let records: Vec<CustomerRecord> = (0..recipients)
         .map(|i| {
             let channel = channel_of(i);
-            let identities = match channel {
-                Channel::Telegram => vec![(channel, (FIRST_CHAT + i as i64).to_string(), true)],
-                Channel::Discord => {
-                    vec![(channel, (FIRST_DISCORD_USER + i as u64).to_string(), true)]
-                }
-                _ => Vec::new(),
+            let identity = match channel {
+                Channel::Telegram => Some((FIRST_CHAT + i as i64).to_string()),
+                Channel::Discord => Some((FIRST_DISCORD_USER + i as u64).to_string()),
+                _ => None,
             };
-            CustomerRecord {
-                email: Some(Email::parse(&email_of(i)).unwrap()),
-                name: Some(format!("Guest{i} Tester")),
-                identities,
-                consents: vec![Consent {
-                    channel,
-                    granted: true,
-                    source: "crash test".into(),
-                    at: now,
-                }],
-                ..Default::default()
-            }
+            crate::customer(&email_of(i), &format!("Guest{i} Tester"), channel, identity)
         })
         .collect();
-    let mut writer = store.writer().await.unwrap();
-    for chunk in records.chunks(5_000) {
-        writer
-            .write_customers(chunk, Merge::Overwrite)
-            .await
-            .unwrap();
-    }
-    writer.commit().await.unwrap();
-    store.close().await;
+    crate::seed_customers(db_url, &records).await;
 }
 
 fn spawn_run(dir: &Path, args: &[&str]) -> Child {
@@ -489,30 +464,18 @@ content:
     )
     .unwrap();
     // Two customers by e-mail.
-    {
-        let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
-        let records: Vec<CustomerRecord> = ["ann", "bo"]
-            .iter()
-            .map(|n| CustomerRecord {
-                email: Some(Email::parse(&format!("{n}@example.com")).unwrap()),
-                name: Some(format!("{n} Tester")),
-                consents: vec![Consent {
-                    channel: Channel::Email,
-                    granted: true,
-                    source: "test".into(),
-                    at: Utc::now(),
-                }],
-                ..Default::default()
-            })
-            .collect();
-        let mut writer = store.writer().await.unwrap();
-        writer
-            .write_customers(&records, Merge::Overwrite)
-            .await
-            .unwrap();
-        writer.commit().await.unwrap();
-        store.close().await;
-    }
+    let people: Vec<CustomerRecord> = ["ann", "bo"]
+        .iter()
+        .map(|n| {
+            crate::customer(
+                &format!("{n}@example.com"),
+                &format!("{n} Tester"),
+                Channel::Email,
+                None,
+            )
+        })
+        .collect();
+    crate::seed_customers(&db, &people).await;
     let out = kefu(
         dir.path(),
         &["campaign", "run", "live.yaml", "--detach"],
@@ -626,23 +589,16 @@ async fn shop_events_arrive_by_file_and_over_http() {
         format!("[database]\nurl = \"{db}\"\n\n[http]\nevents_token = \"s3cret-token\"\n"),
     )
     .unwrap();
-    {
-        let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
-        let mut writer = store.writer().await.unwrap();
-        writer
-            .write_customers(
-                &[CustomerRecord {
-                    email: Some(Email::parse("mei@example.com").unwrap()),
-                    name: Some("Mei Lin".into()),
-                    ..Default::default()
-                }],
-                Merge::Overwrite,
-            )
-            .await
-            .unwrap();
-        writer.commit().await.unwrap();
-        store.close().await;
-    }
+    crate::seed_customers(
+        &db,
+        &[crate::customer(
+            "mei@example.com",
+            "Mei Lin",
+            Channel::Email,
+            None,
+        )],
+    )
+    .await;
     let hours_ago = |h: i64| (Utc::now() - chrono::Duration::hours(h)).to_rfc3339();
     let good = format!(
         "{}\n{}\n",

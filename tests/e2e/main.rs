@@ -30,6 +30,46 @@ pub fn kefu(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run kefu")
 }
 
+/// Writes `records` into the database at `db_url` (migrating it first), in one
+/// transaction.
+pub async fn seed_customers(db_url: &str, records: &[kefu_bot::store::CustomerRecord]) {
+    use kefu_bot::store::{ConnectOptions, Merge, Store};
+    let store = Store::open(db_url, &ConnectOptions::default())
+        .await
+        .unwrap();
+    let mut writer = store.writer().await.unwrap();
+    for chunk in records.chunks(5_000) {
+        writer
+            .write_customers(chunk, Merge::Overwrite)
+            .await
+            .unwrap();
+    }
+    writer.commit().await.unwrap();
+    store.close().await;
+}
+
+/// A customer with an e-mail address, a name, marketing consent on `channel` and, when
+/// given, an identity there.
+pub fn customer(
+    email: &str,
+    name: &str,
+    channel: kefu_bot::shop::Channel,
+    identity: Option<String>,
+) -> kefu_bot::store::CustomerRecord {
+    kefu_bot::store::CustomerRecord {
+        email: Some(kefu_bot::shop::Email::parse(email).unwrap()),
+        name: Some(name.into()),
+        identities: identity.into_iter().map(|id| (channel, id, true)).collect(),
+        consents: vec![kefu_bot::store::Consent {
+            channel,
+            granted: true,
+            source: "test".into(),
+            at: chrono::Utc::now(),
+        }],
+        ..Default::default()
+    }
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
