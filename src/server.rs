@@ -345,11 +345,14 @@ async fn action_row(
     match state.store.outbox_row(row).await {
         Ok(Some(row)) => Ok(row),
         Ok(None) => Err(gone()),
-        Err(e) => {
-            tracing::error!(error = %e, "campaign link: database unavailable");
-            Err((StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response())
-        }
+        Err(e) => Err(unavailable("campaign link", &e)),
     }
+}
+
+/// The answer when the database cannot be reached: logged, and "try again".
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "{what}: database unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response()
 }
 
 /// A one-message page; `button` is a form posting back to the same address. Link
@@ -383,13 +386,10 @@ fn small_page(
 async fn unsubscribe_page(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(link): axum::extract::Path<String>,
-) -> Response {
-    let row = match action_row(&state, Action::Unsubscribe, &link).await {
-        Ok(row) => row,
-        Err(page) => return page,
-    };
+) -> Result<Response, Response> {
+    let row = action_row(&state, Action::Unsubscribe, &link).await?;
     let shop = &state.settings.shop.name;
-    small_page(
+    Ok(small_page(
         StatusCode::OK,
         shop,
         "Unsubscribe?",
@@ -398,7 +398,7 @@ async fn unsubscribe_page(
             channel_name(&row.channel)
         ),
         Some("Unsubscribe"),
-    )
+    ))
 }
 
 fn channel_name(channel: &str) -> &str {
@@ -415,13 +415,10 @@ fn channel_name(channel: &str) -> &str {
 async fn unsubscribe(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(link): axum::extract::Path<String>,
-) -> Response {
-    let row = match action_row(&state, Action::Unsubscribe, &link).await {
-        Ok(row) => row,
-        Err(page) => return page,
-    };
+) -> Result<Response, Response> {
+    let row = action_row(&state, Action::Unsubscribe, &link).await?;
     let Ok(channel) = row.channel.parse::<kefu_bot::shop::Channel>() else {
-        return (StatusCode::NOT_FOUND, "unknown channel").into_response();
+        return Err((StatusCode::NOT_FOUND, "unknown channel").into_response());
     };
     let done = async {
         state
@@ -444,12 +441,9 @@ async fn unsubscribe(
         }
         Ok::<_, kefu_bot::store::StoreError>(())
     };
-    if let Err(e) = done.await {
-        tracing::error!(error = %e, "unsubscribe: database unavailable");
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
-    }
+    done.await.map_err(|e| unavailable("unsubscribe", &e))?;
     let shop = &state.settings.shop.name;
-    small_page(
+    Ok(small_page(
         StatusCode::OK,
         shop,
         "You are unsubscribed",
@@ -458,56 +452,51 @@ async fn unsubscribe(
             channel_name(&row.channel)
         ),
         None,
-    )
+    ))
 }
 
 async fn rsvp_page(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(link): axum::extract::Path<String>,
-) -> Response {
-    let row = match action_row(&state, Action::Rsvp, &link).await {
-        Ok(row) => row,
-        Err(page) => return page,
-    };
+) -> Result<Response, Response> {
+    let row = action_row(&state, Action::Rsvp, &link).await?;
     let name = match state.store.campaign(&row.campaign_id).await {
         Ok(Some(c)) => c.name,
         _ => row.campaign_id.clone(),
     };
-    small_page(
+    Ok(small_page(
         StatusCode::OK,
         &state.settings.shop.name,
         &name,
         "Get a reminder before it starts, and a message when it is live.",
         Some("Remind me"),
-    )
+    ))
 }
 
 async fn rsvp(
     State(state): State<Arc<AppState>>,
     axum::extract::Path(link): axum::extract::Path<String>,
-) -> Response {
-    let row = match action_row(&state, Action::Rsvp, &link).await {
-        Ok(row) => row,
-        Err(page) => return page,
-    };
+) -> Result<Response, Response> {
+    let row = action_row(&state, Action::Rsvp, &link).await?;
     let Some(customer) = row.customer_id else {
-        return (
+        return Err((
             StatusCode::NOT_FOUND,
             "this message was not sent to a customer",
         )
-            .into_response();
+            .into_response());
     };
-    if let Err(e) = state.store.rsvp(&row.campaign_id, customer).await {
-        tracing::error!(error = %e, "RSVP: database unavailable");
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment").into_response();
-    }
-    small_page(
+    state
+        .store
+        .rsvp(&row.campaign_id, customer)
+        .await
+        .map_err(|e| unavailable("RSVP", &e))?;
+    Ok(small_page(
         StatusCode::OK,
         &state.settings.shop.name,
         "You're on the list",
         "We will remind you before it starts.",
         None,
-    )
+    ))
 }
 
 /// The shop's events (carts, checkouts, restocks, stock alerts): one JSON object or a

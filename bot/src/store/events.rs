@@ -173,11 +173,23 @@ impl Store {
     /// This installation's secret `name`: made (32 random bytes, hex) the first time it is
     /// asked for, the same for every replica afterwards.
     pub async fn instance_secret(&self, name: &str) -> Result<String> {
+        let read = || async {
+            Ok::<Option<String>, super::StoreError>(on_pool!(self, p => sqlx::query_scalar(
+                "SELECT value FROM instance_secrets WHERE name = $1",
+            )
+            .bind(name)
+            .fetch_optional(p)
+            .await?))
+        };
+        if let Some(secret) = read().await? {
+            return Ok(secret);
+        }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| {
             super::StoreError::Conflict(format!("no randomness for a new secret: {e}"))
         })?;
         let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // Another replica may make it at the same moment: the first one written wins.
         on_pool!(self, p => { sqlx::query(
             "INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -185,12 +197,9 @@ impl Store {
         .bind(&fresh)
         .execute(p)
         .await?; });
-        Ok(on_pool!(self, p => sqlx::query_scalar(
-            "SELECT value FROM instance_secrets WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_one(p)
-        .await?))
+        read()
+            .await?
+            .ok_or_else(|| super::StoreError::Conflict(format!("secret `{name}` vanished")))
     }
 
     /// Carts by id.
