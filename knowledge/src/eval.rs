@@ -121,6 +121,8 @@ pub struct Report {
     /// `same-language` (an article exists in the question's language) and
     /// `cross-language` (`kind: cross`).
     pub by_scope: BTreeMap<String, Scores>,
+    /// Each scope split by the question's language: scope, then language.
+    pub by_scope_language: BTreeMap<String, BTreeMap<String, Scores>>,
     pub misses: Vec<Miss>,
     pub samples: ScoreSamples,
     /// Median and 95th percentile of whole search calls (embedding included).
@@ -160,6 +162,7 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
     let mut by_language: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_kind: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_scope: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_scope_language: BTreeMap<String, BTreeMap<String, Tally>> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut samples = ScoreSamples::default();
     let mut latencies = Vec::with_capacity(questions.len());
@@ -197,6 +200,12 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
             "same-language"
         };
         by_scope.entry(scope.to_owned()).or_default().add(rank);
+        by_scope_language
+            .entry(scope.to_owned())
+            .or_default()
+            .entry(question.lang.clone())
+            .or_default()
+            .add(rank);
         if rank.is_none_or(|r| r > 3) {
             misses.push(Miss {
                 question: question.clone(),
@@ -216,23 +225,25 @@ pub async fn evaluate(knowledge: &Knowledge, questions: &[Question]) -> Result<R
         backend: knowledge.index().backend().to_owned(),
         model: knowledge.embedder().map(|e| e.model().to_owned()),
         overall: overall.scores(),
-        by_language: by_language
+        by_language: scores(&by_language),
+        by_kind: scores(&by_kind),
+        by_scope: scores(&by_scope),
+        by_scope_language: by_scope_language
             .iter()
-            .map(|(k, t)| (k.clone(), t.scores()))
-            .collect(),
-        by_kind: by_kind
-            .iter()
-            .map(|(k, t)| (k.clone(), t.scores()))
-            .collect(),
-        by_scope: by_scope
-            .iter()
-            .map(|(k, t)| (k.clone(), t.scores()))
+            .map(|(scope, tallies)| (scope.clone(), scores(tallies)))
             .collect(),
         misses,
         samples,
         latency_p50: pick(0.5),
         latency_p95: pick(0.95),
     })
+}
+
+fn scores(tallies: &BTreeMap<String, Tally>) -> BTreeMap<String, Scores> {
+    tallies
+        .iter()
+        .map(|(k, t)| (k.clone(), t.scores()))
+        .collect()
 }
 
 fn top_score(found: &Found, dense: bool) -> f32 {
@@ -255,13 +266,13 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<15} {:>5} {:>6} {:>6} {:>6} {:>6}",
+        "{:<22} {:>5} {:>6} {:>6} {:>6} {:>6}",
         "", "n", "R@1", "R@3", "R@5", "MRR"
     );
     let mut row = |name: &str, s: &Scores| {
         let _ = writeln!(
             out,
-            "{name:<15} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+            "{name:<22} {:>5} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
             s.questions, s.recall_at_1, s.recall_at_3, s.recall_at_5, s.mrr
         );
     };
@@ -273,6 +284,9 @@ pub fn render(report: &Report) -> String {
     }
     for (scope, s) in &report.by_scope {
         row(scope, s);
+        for (lang, s) in report.by_scope_language.get(scope).into_iter().flatten() {
+            row(&format!("  {scope} {lang}"), s);
+        }
     }
     row("all", &report.overall);
     let _ = writeln!(
@@ -313,7 +327,7 @@ mod tests {
         // The held-out set asks about the same topics, in other words.
         let text = include_str!("../eval/holdout.yaml");
         let held_out = parse_questions("holdout.yaml", text).unwrap();
-        assert_eq!(held_out.len(), 72);
+        assert_eq!(held_out.len(), 88);
         let groups: std::collections::BTreeSet<_> = questions.iter().map(|q| &q.group).collect();
         for q in &held_out {
             assert!(

@@ -117,6 +117,69 @@ pub struct Hit {
     pub passage: std::sync::Arc<Passage>,
 }
 
+/// Where each language's passages sit in the embedding space: the mean of their dense
+/// vectors. A query's similarity to a language's mean is how strongly the language alone
+/// (and the mix of topics written in it) draws the query, whatever the passage says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LanguageMeans {
+    means: BTreeMap<String, Vec<f32>>,
+}
+
+impl LanguageMeans {
+    /// The query's dot product with the mean of `lang`'s passages: the average cosine
+    /// similarity between the query and that language's passages.
+    pub fn similarity(&self, lang: &str, query: &[f32]) -> Option<f32> {
+        let mean = self.means.get(lang)?;
+        (mean.len() == query.len()).then(|| mean.iter().zip(query).map(|(m, q)| m * q).sum())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.means.is_empty()
+    }
+
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.means.keys().map(String::as_str)
+    }
+}
+
+/// Sums dense vectors per language into [`LanguageMeans`], for backends that scroll their
+/// points. Sums are kept in `f64` so a million vectors add up without drift.
+#[derive(Debug, Default)]
+pub struct LanguageMeansBuilder {
+    sums: BTreeMap<String, (Vec<f64>, usize)>,
+}
+
+impl LanguageMeansBuilder {
+    /// Adds one passage's vector; a vector of another length than the first one seen for
+    /// the language is ignored (the index refuses such vectors on write).
+    pub fn add(&mut self, lang: &str, vector: &[f32]) {
+        let (sum, count) = self
+            .sums
+            .entry(lang.to_owned())
+            .or_insert_with(|| (vec![0.0; vector.len()], 0));
+        if sum.len() != vector.len() {
+            return;
+        }
+        for (s, v) in sum.iter_mut().zip(vector) {
+            *s += f64::from(*v);
+        }
+        *count += 1;
+    }
+
+    pub fn finish(self) -> LanguageMeans {
+        let means = self
+            .sums
+            .into_iter()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(lang, (sum, count))| {
+                let mean = sum.iter().map(|s| (s / count as f64) as f32).collect();
+                (lang, mean)
+            })
+            .collect();
+        LanguageMeans { means }
+    }
+}
+
 /// How an index was built. Stored with the index; kefu refuses to mix vectors from
 /// different models and asks for `kefu knowledge reindex --rebuild` instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +233,10 @@ pub trait Index: Send + Sync {
 
     /// Every stored point with its passage hash, for incremental re-indexing.
     async fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError>;
+
+    /// The mean dense vector of each language's passages (empty without a model). Reads
+    /// every dense vector: search keeps the result and refreshes it now and then.
+    async fn language_means(&self) -> Result<LanguageMeans, IndexError>;
 
     /// Hybrid search: dense and BM25 candidates (filter applied to both), fused.
     async fn search(&self, query: &IndexQuery) -> Result<Vec<Hit>, IndexError>;

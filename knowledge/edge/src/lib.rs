@@ -44,7 +44,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use kefu_knowledge::{Hit, Index, IndexError, IndexQuery, Layout, Passage, Point, PointId};
+use kefu_knowledge::{
+    Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Passage,
+    Point, PointId,
+};
 use qdrant_edge::bm25_embed::EdgeBm25;
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder, EdgeShard,
@@ -52,7 +55,8 @@ use qdrant_edge::{
     NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadSchemaType,
     PointId as EdgePointId, PointInsertOperations, PointOperations, PointStructPersisted,
     QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
-    VectorPersisted, VectorStructPersisted, WalOptions, WithPayloadInterface, WithVector,
+    VectorPersisted, VectorStructInternal, VectorStructPersisted, WalOptions, WithPayloadInterface,
+    WithVector,
 };
 use serde_json::Value;
 
@@ -67,7 +71,7 @@ pub const SPARSE: &str = "bm25";
 const SHARD_DIR: &str = "shard";
 /// Points per WAL record: keeps records small whatever the caller's batch.
 const UPSERT_CHUNK: usize = 64;
-/// Points per page when listing hashes.
+/// Points per page when listing hashes or vectors.
 const SCROLL_PAGE: usize = 1024;
 /// qdrant-edge preallocates two WAL segments of this size (default 32 MiB each); records
 /// larger than a segment still fit, the segment grows for them.
@@ -396,6 +400,51 @@ impl Inner {
         }
     }
 
+    fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+        let mut means = LanguageMeansBuilder::default();
+        if self.layout.dimension.is_none() {
+            return Ok(means.finish());
+        }
+        let lang = filter::path(filter::LANG)?;
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .shard
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(SCROLL_PAGE),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Fields(vec![lang.clone()])),
+                    with_vector: WithVector::Selector(vec![DENSE.to_owned()]),
+                    order_by: None,
+                })
+                .map_err(edge_error)?;
+            for record in records {
+                let lang = record
+                    .payload
+                    .as_ref()
+                    .and_then(|payload| payload.0.get(filter::LANG))
+                    .and_then(Value::as_str);
+                let dense = match &record.vector {
+                    Some(VectorStructInternal::Named(vectors)) => match vectors.get(DENSE) {
+                        Some(VectorInternal::Dense(dense)) => Some(dense),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                // Points stored without a dense vector (products, when only articles
+                // are embedded) have no place in the means.
+                if let (Some(lang), Some(dense)) = (lang, dense) {
+                    means.add(lang, dense);
+                }
+            }
+            match next {
+                Some(next) => offset = Some(next),
+                None => return Ok(means.finish()),
+            }
+        }
+    }
+
     fn count(&self) -> Result<usize, IndexError> {
         self.shard
             .count(CountRequest {
@@ -596,6 +645,11 @@ impl Index for EdgeIndex {
         let inner = Arc::clone(&self.inner);
         let (first, second) = (first.clone(), second.clone());
         blocking(move || Ok((inner.search(&first)?, inner.search(&second)?))).await
+    }
+
+    async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.language_means()).await
     }
 
     async fn count(&self) -> Result<usize, IndexError> {

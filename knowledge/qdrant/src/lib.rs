@@ -31,12 +31,15 @@ use std::time::Duration;
 use std::{cmp, fmt};
 
 use async_trait::async_trait;
-use kefu_knowledge::{Hit, Index, IndexError, IndexQuery, Layout, Point, PointId};
+use kefu_knowledge::{
+    Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Point, PointId,
+};
 use kefu_knowledge_edge::{Bm25Models, describe_layout, fusion};
+use qdrant_client::qdrant::vector_output::Vector as DenseOutput;
 use qdrant_client::qdrant::{
     CountPointsBuilder, DeleteCollectionBuilder, DeletePointsBuilder, GetPointsBuilder,
     PayloadIncludeSelector, PointStruct, PointsIdsList, Query, QueryPointsBuilder,
-    ScrollPointsBuilder, UpsertPointsBuilder, VectorInput,
+    ScrollPointsBuilder, UpsertPointsBuilder, VectorInput, VectorsSelector,
 };
 use qdrant_client::{Qdrant, QdrantError};
 
@@ -52,7 +55,7 @@ const MIN_SERVER: (u64, u64) = (1, 10);
 /// Points per upsert request: a few hundred kilobytes with 384-dimensional embeddings,
 /// far below the server's request limit (32 MiB by default).
 const UPSERT_CHUNK: usize = 256;
-/// Ids per delete request and points per page when listing hashes.
+/// Ids per delete request and points per page when listing hashes or vectors.
 const PAGE: usize = 1024;
 /// Per request. Generous: a write waits until the server has applied it, which takes
 /// longer while it optimises segments.
@@ -450,6 +453,48 @@ impl Index for QdrantIndex {
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
                 None => return Ok(hashes),
+            }
+        }
+    }
+
+    async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+        let mut means = LanguageMeansBuilder::default();
+        if self.inner.layout.dimension.is_none() {
+            return Ok(means.finish());
+        }
+        let mut offset = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.inner.collection)
+                .filter(layout::without_record())
+                .limit(PAGE as u32)
+                .with_payload(PayloadIncludeSelector::new(vec![filter::LANG.to_owned()]))
+                .with_vectors(VectorsSelector {
+                    names: vec![DENSE.to_owned()],
+                });
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let page = self
+                .inner
+                .client
+                .scroll(request)
+                .await
+                .map_err(qdrant_error)?;
+            for record in page.result {
+                let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
+                let dense = record
+                    .vectors
+                    .as_ref()
+                    .and_then(|vectors| vectors.get_vector_by_name(DENSE));
+                // Points stored without a dense vector (products, when only articles
+                // are embedded) have no place in the means.
+                if let (Some(lang), Some(DenseOutput::Dense(dense))) = (lang, dense) {
+                    means.add(lang, &dense.data);
+                }
+            }
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(means.finish()),
             }
         }
     }

@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             deleted_points_are_gone_from_results_hashes_and_count,
             hashes_lists_exactly_the_stored_ids_with_their_hashes,
             hashes_lists_every_point_of_an_index_larger_than_a_page,
+            language_means_average_each_languages_dense_vectors_over_every_page,
             the_language_filter_keeps_only_passages_in_those_languages,
             the_tag_filter_keeps_passages_carrying_any_of_the_tags,
             the_kind_filter_keeps_only_those_kinds,
@@ -469,6 +470,63 @@ pub async fn hashes_lists_every_point_of_an_index_larger_than_a_page(store: &dyn
     upsert(&*index, points).await;
     assert_eq!(index.hashes().await.ok(), Some(expected));
     assert_eq!(index.count().await.ok(), Some(1100));
+}
+
+pub async fn language_means_average_each_languages_dense_vectors_over_every_page(
+    store: &dyn Store,
+) {
+    let index = open(store, &hybrid()).await;
+    assert!(index.language_means().await.expect("means").is_empty());
+    // 1,100 English passages, half along axis 0 and half along axis 1 (more than a page
+    // of any backend's scroll), ten German ones along axis 2, and an English product
+    // without a dense vector, which has no place in the means.
+    let mut points: Vec<Point> = (1..=1100u64)
+        .map(|i| {
+            let p = article(&format!("en-{i}"), "en", &format!("Note number {i}."));
+            point(i, Some(axis((i % 2) as usize)), p)
+        })
+        .collect();
+    points.extend((1..=10u64).map(|i| {
+        let p = article(&format!("de-{i}"), "de", &format!("Notiz Nummer {i}."));
+        point(5000 + i, Some(axis(2)), p)
+    }));
+    points.push(point(
+        9000,
+        None,
+        product("mug", "en", "A mug.", Some(true)),
+    ));
+    upsert(&*index, points).await;
+
+    let means = index.language_means().await.expect("means");
+    assert_eq!(means.languages().collect::<Vec<_>>(), ["de", "en"]);
+    let similarity = |lang: &str, v: &[f32]| means.similarity(lang, v).unwrap_or(f32::NAN);
+    assert!(
+        close(similarity("en", &axis(0)), 0.5),
+        "{:?}",
+        similarity("en", &axis(0))
+    );
+    assert!(close(similarity("en", &axis(1)), 0.5));
+    assert!(close(similarity("en", &axis(2)), 0.0));
+    assert!(close(similarity("de", &axis(2)), 1.0));
+    assert_eq!(means.similarity("fr", &axis(0)), None);
+    assert_eq!(
+        means.similarity("en", &[1.0, 0.0]),
+        None,
+        "a query of another size"
+    );
+
+    // Deleted passages leave the means.
+    let odd: Vec<PointId> = (1..=1100u64).filter(|i| i % 2 == 1).collect();
+    index.delete(&odd).await.expect("delete");
+    let means = index.language_means().await.expect("means");
+    assert!(close(
+        means.similarity("en", &axis(0)).unwrap_or(f32::NAN),
+        1.0
+    ));
+    assert!(close(
+        means.similarity("en", &axis(1)).unwrap_or(f32::NAN),
+        0.0
+    ));
 }
 
 pub async fn the_language_filter_keeps_only_passages_in_those_languages(store: &dyn Store) {
