@@ -506,6 +506,14 @@ pub async fn bench(
         "optimised (vector index built: {optimized}) in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Search reads these once when it starts and after each re-index; timed here alone.
+    let started = Instant::now();
+    let means = index.language_means().await?;
+    println!(
+        "language means ({} languages) read in {:.2} s",
+        means.languages().count(),
+        started.elapsed().as_secs_f64()
+    );
     let knowledge = Knowledge::new(Arc::clone(&index), None);
     // Queries: a chunk's vector with noise, and six of its words.
     let mut latencies = Vec::with_capacity(samples.len());
