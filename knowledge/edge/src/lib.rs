@@ -51,10 +51,10 @@ use kefu_knowledge::{
 use qdrant_edge::bm25_embed::EdgeBm25;
 use qdrant_edge::{
     CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder, EdgeShard,
-    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldIndexOperations, Modifier,
-    NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadSchemaType,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldIndexOperations, JsonPath,
+    Modifier, NamedQuery, OperationError, Payload, PayloadFieldSchema, PayloadSchemaType,
     PointId as EdgePointId, PointInsertOperations, PointOperations, PointStructPersisted,
-    QueryEnum, QueryRequest, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
+    QueryEnum, QueryRequest, Record, ScoringQuery, ScrollRequest, UpdateOperation, VectorInternal,
     VectorPersisted, VectorStructInternal, VectorStructPersisted, WalOptions, WithPayloadInterface,
     WithVector,
 };
@@ -366,9 +366,14 @@ impl Inner {
         result
     }
 
-    fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
-        let hash = filter::path(filter::HASH)?;
-        let mut hashes = BTreeMap::new();
+    /// Visits every stored point with the payload `fields` and the vectors `vectors`, a
+    /// page at a time.
+    fn scroll_all(
+        &self,
+        fields: Vec<JsonPath>,
+        vectors: WithVector,
+        mut visit: impl FnMut(Record) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
         let mut offset = None;
         loop {
             let (records, next) = self
@@ -377,12 +382,25 @@ impl Inner {
                     offset,
                     limit: Some(SCROLL_PAGE),
                     filter: None,
-                    with_payload: Some(WithPayloadInterface::Fields(vec![hash.clone()])),
-                    with_vector: WithVector::Bool(false),
+                    with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
+                    with_vector: vectors.clone(),
                     order_by: None,
                 })
                 .map_err(edge_error)?;
-            for record in records {
+            records.into_iter().try_for_each(&mut visit)?;
+            match next {
+                Some(next) => offset = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
+        let mut hashes = BTreeMap::new();
+        self.scroll_all(
+            vec![filter::path(filter::HASH)?],
+            WithVector::Bool(false),
+            |record| {
                 // A point without a hash reads as changed, so re-indexing rewrites it.
                 let value = record
                     .payload
@@ -392,12 +410,10 @@ impl Inner {
                     .unwrap_or_default()
                     .to_owned();
                 hashes.insert(point_id(record.id)?, value);
-            }
-            match next {
-                Some(next) => offset = Some(next),
-                None => return Ok(hashes),
-            }
-        }
+                Ok(())
+            },
+        )?;
+        Ok(hashes)
     }
 
     fn language_means(&self) -> Result<LanguageMeans, IndexError> {
@@ -405,21 +421,10 @@ impl Inner {
         if self.layout.dimension.is_none() {
             return Ok(means.finish());
         }
-        let lang = filter::path(filter::LANG)?;
-        let mut offset = None;
-        loop {
-            let (records, next) = self
-                .shard
-                .scroll(ScrollRequest {
-                    offset,
-                    limit: Some(SCROLL_PAGE),
-                    filter: None,
-                    with_payload: Some(WithPayloadInterface::Fields(vec![lang.clone()])),
-                    with_vector: WithVector::Selector(vec![DENSE.to_owned()]),
-                    order_by: None,
-                })
-                .map_err(edge_error)?;
-            for record in records {
+        self.scroll_all(
+            vec![filter::path(filter::LANG)?],
+            WithVector::Selector(vec![DENSE.to_owned()]),
+            |record| {
                 let lang = record
                     .payload
                     .as_ref()
@@ -437,12 +442,10 @@ impl Inner {
                 if let (Some(lang), Some(dense)) = (lang, dense) {
                     means.add(lang, dense);
                 }
-            }
-            match next {
-                Some(next) => offset = Some(next),
-                None => return Ok(means.finish()),
-            }
-        }
+                Ok(())
+            },
+        )?;
+        Ok(means.finish())
     }
 
     fn count(&self) -> Result<usize, IndexError> {

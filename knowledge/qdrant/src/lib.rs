@@ -36,9 +36,10 @@ use kefu_knowledge::{
 };
 use kefu_knowledge_edge::{Bm25Models, describe_layout, fusion};
 use qdrant_client::qdrant::vector_output::Vector as DenseOutput;
+use qdrant_client::qdrant::with_vectors_selector::SelectorOptions;
 use qdrant_client::qdrant::{
     CountPointsBuilder, DeleteCollectionBuilder, DeletePointsBuilder, GetPointsBuilder,
-    PayloadIncludeSelector, PointStruct, PointsIdsList, Query, QueryPointsBuilder,
+    PayloadIncludeSelector, PointStruct, PointsIdsList, Query, QueryPointsBuilder, RetrievedPoint,
     ScrollPointsBuilder, UpsertPointsBuilder, VectorInput, VectorsSelector,
 };
 use qdrant_client::{Qdrant, QdrantError};
@@ -354,6 +355,40 @@ impl Inner {
     }
 }
 
+impl QdrantIndex {
+    /// Visits every point but the layout record, with the payload `field` and the vectors
+    /// `vectors`, a page at a time.
+    async fn scroll_all(
+        &self,
+        field: &str,
+        vectors: impl Into<SelectorOptions> + Clone,
+        mut visit: impl FnMut(RetrievedPoint) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let mut offset = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.inner.collection)
+                .filter(layout::without_record())
+                .limit(PAGE as u32)
+                .with_payload(PayloadIncludeSelector::new(vec![field.to_owned()]))
+                .with_vectors(vectors.clone());
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let page = self
+                .inner
+                .client
+                .scroll(request)
+                .await
+                .map_err(qdrant_error)?;
+            page.result.into_iter().try_for_each(&mut visit)?;
+            match page.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Index for QdrantIndex {
     fn backend(&self) -> &'static str {
@@ -424,37 +459,19 @@ impl Index for QdrantIndex {
 
     async fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
         let mut hashes = BTreeMap::new();
-        let mut offset = None;
-        loop {
-            let mut request = ScrollPointsBuilder::new(&self.inner.collection)
-                .filter(layout::without_record())
-                .limit(PAGE as u32)
-                .with_payload(PayloadIncludeSelector::new(vec![filter::HASH.to_owned()]))
-                .with_vectors(false);
-            if let Some(offset) = offset.take() {
-                request = request.offset(offset);
-            }
-            let page = self
-                .inner
-                .client
-                .scroll(request)
-                .await
-                .map_err(qdrant_error)?;
-            for record in page.result {
-                // A point without a hash reads as changed, so re-indexing rewrites it.
-                let hash = record
-                    .payload
-                    .get(filter::HASH)
-                    .and_then(|value| value.as_str())
-                    .cloned()
-                    .unwrap_or_default();
-                hashes.insert(points::point_id(record.id)?, hash);
-            }
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(hashes),
-            }
-        }
+        self.scroll_all(filter::HASH, false, |record| {
+            // A point without a hash reads as changed, so re-indexing rewrites it.
+            let hash = record
+                .payload
+                .get(filter::HASH)
+                .and_then(|value| value.as_str())
+                .cloned()
+                .unwrap_or_default();
+            hashes.insert(points::point_id(record.id)?, hash);
+            Ok(())
+        })
+        .await?;
+        Ok(hashes)
     }
 
     async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
@@ -462,41 +479,24 @@ impl Index for QdrantIndex {
         if self.inner.layout.dimension.is_none() {
             return Ok(means.finish());
         }
-        let mut offset = None;
-        loop {
-            let mut request = ScrollPointsBuilder::new(&self.inner.collection)
-                .filter(layout::without_record())
-                .limit(PAGE as u32)
-                .with_payload(PayloadIncludeSelector::new(vec![filter::LANG.to_owned()]))
-                .with_vectors(VectorsSelector {
-                    names: vec![DENSE.to_owned()],
-                });
-            if let Some(offset) = offset.take() {
-                request = request.offset(offset);
+        let dense_only = VectorsSelector {
+            names: vec![DENSE.to_owned()],
+        };
+        self.scroll_all(filter::LANG, dense_only, |record| {
+            let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
+            let dense = record
+                .vectors
+                .as_ref()
+                .and_then(|vectors| vectors.get_vector_by_name(DENSE));
+            // Points stored without a dense vector (products, when only articles are
+            // embedded) have no place in the means.
+            if let (Some(lang), Some(DenseOutput::Dense(dense))) = (lang, dense) {
+                means.add(lang, &dense.data);
             }
-            let page = self
-                .inner
-                .client
-                .scroll(request)
-                .await
-                .map_err(qdrant_error)?;
-            for record in page.result {
-                let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
-                let dense = record
-                    .vectors
-                    .as_ref()
-                    .and_then(|vectors| vectors.get_vector_by_name(DENSE));
-                // Points stored without a dense vector (products, when only articles
-                // are embedded) have no place in the means.
-                if let (Some(lang), Some(DenseOutput::Dense(dense))) = (lang, dense) {
-                    means.add(lang, &dense.data);
-                }
-            }
-            match page.next_page_offset {
-                Some(next) => offset = Some(next),
-                None => return Ok(means.finish()),
-            }
-        }
+            Ok(())
+        })
+        .await?;
+        Ok(means.finish())
     }
 
     async fn search(&self, query: &IndexQuery) -> Result<Vec<Hit>, IndexError> {
