@@ -174,7 +174,8 @@ pub enum KnowledgeCommand {
     /// Find the passages that answer a question.
     Search(SearchArgs),
     /// Measure retrieval quality on a labelled question set: recall@1/3/5 and MRR per
-    /// language and kind of question, and the calibrated answer threshold.
+    /// language, kind of question and scope (same- or cross-language, each per language),
+    /// and the calibrated answer threshold.
     Eval {
         /// A YAML question file (default: the demo shop's built-in set).
         questions: Option<PathBuf>,
