@@ -776,7 +776,148 @@ fn chinese_script(tag: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
     use super::*;
+    use crate::index::{LanguageMeansBuilder, PointId};
+
+    /// An index in a map that counts how often its language means are read.
+    #[derive(Default)]
+    struct CountingIndex {
+        points: Mutex<BTreeMap<PointId, Point>>,
+        means_read: AtomicUsize,
+    }
+
+    const LAYOUT: Layout = Layout {
+        model: None,
+        dimension: Some(2),
+        bm25: 0,
+    };
+
+    #[async_trait]
+    impl Index for CountingIndex {
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+        fn layout(&self) -> &Layout {
+            &LAYOUT
+        }
+        async fn upsert(&self, points: Vec<Point>) -> Result<(), IndexError> {
+            let mut stored = self.points.lock().unwrap();
+            stored.extend(points.into_iter().map(|p| (p.id, p)));
+            Ok(())
+        }
+        async fn delete(&self, ids: &[PointId]) -> Result<(), IndexError> {
+            let mut stored = self.points.lock().unwrap();
+            ids.iter().for_each(|id| drop(stored.remove(id)));
+            Ok(())
+        }
+        async fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
+            let stored = self.points.lock().unwrap();
+            Ok(stored
+                .iter()
+                .map(|(id, p)| (*id, p.passage.hash.clone()))
+                .collect())
+        }
+        async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+            self.means_read.fetch_add(1, Ordering::SeqCst);
+            let mut means = LanguageMeansBuilder::default();
+            for point in self.points.lock().unwrap().values() {
+                if let Some(dense) = &point.dense {
+                    means.add(&point.passage.lang, dense);
+                }
+            }
+            Ok(means.finish())
+        }
+        async fn search(&self, query: &IndexQuery) -> Result<Vec<Hit>, IndexError> {
+            let Some(q) = &query.dense else {
+                return Ok(Vec::new());
+            };
+            let stored = self.points.lock().unwrap();
+            let mut hits: Vec<Hit> = stored
+                .values()
+                .filter_map(|p| {
+                    let cosine: f32 = p.dense.as_ref()?.iter().zip(q).map(|(a, b)| a * b).sum();
+                    Some(Hit {
+                        id: p.id,
+                        score: cosine,
+                        dense_score: Some(cosine),
+                        sparse_score: None,
+                        passage: Arc::new(p.passage.clone()),
+                    })
+                })
+                .collect();
+            hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+            hits.truncate(query.limit);
+            Ok(hits)
+        }
+        async fn count(&self) -> Result<usize, IndexError> {
+            Ok(self.points.lock().unwrap().len())
+        }
+        async fn flush(&self) -> Result<(), IndexError> {
+            Ok(())
+        }
+    }
+
+    /// Embeds every text along the first axis.
+    struct FlatEmbedder;
+
+    #[async_trait]
+    impl Embedder for FlatEmbedder {
+        fn model(&self) -> &str {
+            "flat"
+        }
+        fn dimension(&self) -> usize {
+            2
+        }
+        async fn embed(&self, texts: &[String], _: Role) -> Result<Vec<Vec<f32>>, EmbedError> {
+            Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+        }
+    }
+
+    fn article(id: &str, lang: &str, body: &str) -> Source {
+        Source {
+            doc_id: id.to_owned(),
+            group: id.to_owned(),
+            lang: lang.to_owned(),
+            title: id.to_owned(),
+            url: None,
+            tags: Vec::new(),
+            kind: SourceKind::Article,
+            body: body.to_owned(),
+            in_stock: None,
+            price: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn language_means_are_read_once_then_again_only_after_a_reindex_that_changed_something() {
+        let index = Arc::new(CountingIndex::default());
+        let knowledge = Knowledge::new(index.clone(), Some(Arc::new(FlatEmbedder)));
+        let reads = || index.means_read.load(Ordering::SeqCst);
+        let request = SearchRequest::new("returns");
+
+        // The first search reads them, later ones use what was read.
+        knowledge.search(&request).await.unwrap();
+        assert_eq!(reads(), 1);
+        let shop = [article("returns", "en", "Send it back within 30 days.")];
+        knowledge.reindex(&shop).await.unwrap();
+        assert_eq!(reads(), 2, "a re-index that wrote chunks reads them again");
+        let found = knowledge.search(&request).await.unwrap();
+        assert_eq!(found.len(), 1);
+        knowledge.search(&request).await.unwrap();
+        assert_eq!(reads(), 2);
+
+        // Nothing changed: nothing to read again.
+        knowledge.reindex(&shop).await.unwrap();
+        assert_eq!(reads(), 2);
+        // A deletion changes the means.
+        knowledge.reindex(&[]).await.unwrap();
+        assert_eq!(reads(), 3);
+    }
 
     #[test]
     fn untranslated_articles_fall_back_to_a_readable_language() {
