@@ -508,7 +508,9 @@ pub async fn bench(
     );
     // Search reads these once when it starts and after each re-index; timed here alone.
     let started = Instant::now();
-    let means = index.language_means().await?;
+    let means = index
+        .language_means(kefu_knowledge::LANGUAGE_MEANS_SAMPLE)
+        .await?;
     println!(
         "language means ({} languages) read in {:.2} s",
         means.languages().count(),

@@ -17,7 +17,7 @@ pub use chunk::{ChunkOptions, Source};
 pub use document::{Document, DocumentError, LanguageTag, parse_markdown};
 pub use embed::{EmbedError, Embedder, Role};
 pub use index::{
-    Filter, Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout,
-    Passage, Point, PointId, SourceKind,
+    Filter, Hit, Index, IndexError, IndexQuery, LANGUAGE_MEANS_SAMPLE, LanguageMeans,
+    LanguageMeansBuilder, Layout, Passage, Point, PointId, SourceKind,
 };
 pub use search::{Found, Knowledge, KnowledgeError, ReindexReport, SearchRequest, Thresholds};

@@ -115,7 +115,10 @@ struct MeansState {
 
 /// The index's language means; on failure search goes on without them.
 async fn read_means(index: &dyn Index) -> Option<Arc<LanguageMeans>> {
-    match index.language_means().await {
+    match index
+        .language_means(crate::index::LANGUAGE_MEANS_SAMPLE)
+        .await
+    {
         Ok(means) => Some(Arc::new(means)),
         Err(err) => {
             tracing::warn!(error = %err, "could not read the index's language means; ranking without them");
@@ -822,7 +825,7 @@ mod tests {
                 .map(|(id, p)| (*id, p.passage.hash.clone()))
                 .collect())
         }
-        async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+        async fn language_means(&self, _: usize) -> Result<LanguageMeans, IndexError> {
             self.means_read.fetch_add(1, Ordering::SeqCst);
             let mut means = LanguageMeansBuilder::default();
             for point in self.points.lock().unwrap().values() {

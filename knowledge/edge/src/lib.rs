@@ -366,38 +366,43 @@ impl Inner {
         result
     }
 
-    /// Visits every stored point with the payload `fields` and the vectors `vectors`, a
-    /// page at a time.
-    fn scroll_all(
+    /// Visits the stored points in id order, at most `max`, with the payload `fields`
+    /// and the vectors `vectors`, a page at a time.
+    fn scroll(
         &self,
+        max: usize,
         fields: Vec<JsonPath>,
         vectors: WithVector,
         mut visit: impl FnMut(Record) -> Result<(), IndexError>,
     ) -> Result<(), IndexError> {
         let mut offset = None;
-        loop {
+        let mut left = max;
+        while left > 0 {
             let (records, next) = self
                 .shard
                 .scroll(ScrollRequest {
                     offset,
-                    limit: Some(SCROLL_PAGE),
+                    limit: Some(SCROLL_PAGE.min(left)),
                     filter: None,
                     with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
                     with_vector: vectors.clone(),
                     order_by: None,
                 })
                 .map_err(edge_error)?;
+            left = left.saturating_sub(records.len());
             records.into_iter().try_for_each(&mut visit)?;
             match next {
                 Some(next) => offset = Some(next),
-                None => return Ok(()),
+                None => break,
             }
         }
+        Ok(())
     }
 
     fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
         let mut hashes = BTreeMap::new();
-        self.scroll_all(
+        self.scroll(
+            usize::MAX,
             vec![filter::path(filter::HASH)?],
             WithVector::Bool(false),
             |record| {
@@ -416,12 +421,13 @@ impl Inner {
         Ok(hashes)
     }
 
-    fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+    fn language_means(&self, max_points: usize) -> Result<LanguageMeans, IndexError> {
         let mut means = LanguageMeansBuilder::default();
         if self.layout.dimension.is_none() {
             return Ok(means.finish());
         }
-        self.scroll_all(
+        self.scroll(
+            max_points,
             vec![filter::path(filter::LANG)?],
             WithVector::Selector(vec![DENSE.to_owned()]),
             |record| {
@@ -650,9 +656,9 @@ impl Index for EdgeIndex {
         blocking(move || Ok((inner.search(&first)?, inner.search(&second)?))).await
     }
 
-    async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+    async fn language_means(&self, max_points: usize) -> Result<LanguageMeans, IndexError> {
         let inner = Arc::clone(&self.inner);
-        blocking(move || inner.language_means()).await
+        blocking(move || inner.language_means(max_points)).await
     }
 
     async fn count(&self) -> Result<usize, IndexError> {

@@ -356,19 +356,21 @@ impl Inner {
 }
 
 impl QdrantIndex {
-    /// Visits every point but the layout record, with the payload `field` and the vectors
-    /// `vectors`, a page at a time.
-    async fn scroll_all(
+    /// Visits the points but the layout record in id order, at most `max`, with the
+    /// payload `field` and the vectors `vectors`, a page at a time.
+    async fn scroll(
         &self,
+        max: usize,
         field: &str,
         vectors: impl Into<SelectorOptions> + Clone,
         mut visit: impl FnMut(RetrievedPoint) -> Result<(), IndexError>,
     ) -> Result<(), IndexError> {
         let mut offset = None;
-        loop {
+        let mut left = max;
+        while left > 0 {
             let mut request = ScrollPointsBuilder::new(&self.inner.collection)
                 .filter(layout::without_record())
-                .limit(PAGE as u32)
+                .limit(PAGE.min(left) as u32)
                 .with_payload(PayloadIncludeSelector::new(vec![field.to_owned()]))
                 .with_vectors(vectors.clone());
             if let Some(offset) = offset.take() {
@@ -380,12 +382,14 @@ impl QdrantIndex {
                 .scroll(request)
                 .await
                 .map_err(qdrant_error)?;
+            left = left.saturating_sub(page.result.len());
             page.result.into_iter().try_for_each(&mut visit)?;
             match page.next_page_offset {
                 Some(next) => offset = Some(next),
-                None => return Ok(()),
+                None => break,
             }
         }
+        Ok(())
     }
 }
 
@@ -459,7 +463,7 @@ impl Index for QdrantIndex {
 
     async fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
         let mut hashes = BTreeMap::new();
-        self.scroll_all(filter::HASH, false, |record| {
+        self.scroll(usize::MAX, filter::HASH, false, |record| {
             // A point without a hash reads as changed, so re-indexing rewrites it.
             let hash = record
                 .payload
@@ -474,7 +478,7 @@ impl Index for QdrantIndex {
         Ok(hashes)
     }
 
-    async fn language_means(&self) -> Result<LanguageMeans, IndexError> {
+    async fn language_means(&self, max_points: usize) -> Result<LanguageMeans, IndexError> {
         let mut means = LanguageMeansBuilder::default();
         if self.inner.layout.dimension.is_none() {
             return Ok(means.finish());
@@ -482,7 +486,7 @@ impl Index for QdrantIndex {
         let dense_only = VectorsSelector {
             names: vec![DENSE.to_owned()],
         };
-        self.scroll_all(filter::LANG, dense_only, |record| {
+        self.scroll(max_points, filter::LANG, dense_only, |record| {
             let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
             let dense = record
                 .vectors

@@ -50,7 +50,7 @@ macro_rules! conformance_tests {
             deleted_points_are_gone_from_results_hashes_and_count,
             hashes_lists_exactly_the_stored_ids_with_their_hashes,
             hashes_lists_every_point_of_an_index_larger_than_a_page,
-            language_means_average_each_languages_dense_vectors_over_every_page,
+            language_means_average_each_languages_dense_vectors_over_every_page_or_a_sample,
             the_language_filter_keeps_only_passages_in_those_languages,
             the_tag_filter_keeps_passages_carrying_any_of_the_tags,
             the_kind_filter_keeps_only_those_kinds,
@@ -472,11 +472,17 @@ pub async fn hashes_lists_every_point_of_an_index_larger_than_a_page(store: &dyn
     assert_eq!(index.count().await.ok(), Some(1100));
 }
 
-pub async fn language_means_average_each_languages_dense_vectors_over_every_page(
+pub async fn language_means_average_each_languages_dense_vectors_over_every_page_or_a_sample(
     store: &dyn Store,
 ) {
     let index = open(store, &hybrid()).await;
-    assert!(index.language_means().await.expect("means").is_empty());
+    assert!(
+        index
+            .language_means(usize::MAX)
+            .await
+            .expect("means")
+            .is_empty()
+    );
     // 1,100 English passages, half along axis 0 and half along axis 1 (more than a page
     // of any backend's scroll), ten German ones along axis 2, and an English product
     // without a dense vector, which has no place in the means.
@@ -497,7 +503,7 @@ pub async fn language_means_average_each_languages_dense_vectors_over_every_page
     ));
     upsert(&*index, points).await;
 
-    let means = index.language_means().await.expect("means");
+    let means = index.language_means(usize::MAX).await.expect("means");
     assert_eq!(means.languages().collect::<Vec<_>>(), ["de", "en"]);
     let similarity = |lang: &str, v: &[f32]| means.similarity(lang, v).unwrap_or(f32::NAN);
     assert!(
@@ -515,10 +521,18 @@ pub async fn language_means_average_each_languages_dense_vectors_over_every_page
         "a query of another size"
     );
 
+    // A cap takes points in id order: the first 600 are English, half on each axis.
+    let sample = index.language_means(600).await.expect("means");
+    assert_eq!(sample.languages().collect::<Vec<_>>(), ["en"]);
+    assert!(close(
+        sample.similarity("en", &axis(0)).unwrap_or(f32::NAN),
+        0.5
+    ));
+
     // Deleted passages leave the means.
     let odd: Vec<PointId> = (1..=1100u64).filter(|i| i % 2 == 1).collect();
     index.delete(&odd).await.expect("delete");
-    let means = index.language_means().await.expect("means");
+    let means = index.language_means(usize::MAX).await.expect("means");
     assert!(close(
         means.similarity("en", &axis(0)).unwrap_or(f32::NAN),
         1.0
