@@ -42,6 +42,20 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
+    /// The browser, or `None` (the test skips) when chromedriver is not installed and
+    /// `KEFU_REQUIRE_BROWSER` is unset; with it set, a missing browser fails the test.
+    async fn start_or_skip() -> Option<Self> {
+        let browser = Self::start().await;
+        if browser.is_none() {
+            assert!(
+                std::env::var("KEFU_REQUIRE_BROWSER").is_err(),
+                "KEFU_REQUIRE_BROWSER is set but chromedriver is not installed"
+            );
+            eprintln!("skipped: chromedriver not found (apt-get install chromium chromium-driver)");
+        }
+        browser
+    }
+
     async fn start() -> Option<Self> {
         let driver_bin = ["chromedriver", "/usr/bin/chromedriver"]
             .into_iter()
@@ -233,12 +247,7 @@ async fn ask(browser: &Browser, question: &str) -> String {
 
 #[tokio::test]
 async fn the_widget_works_in_a_real_browser() {
-    let Some(browser) = Browser::start().await else {
-        assert!(
-            std::env::var("KEFU_REQUIRE_BROWSER").is_err(),
-            "KEFU_REQUIRE_BROWSER is set but chromedriver is not installed"
-        );
-        eprintln!("skipped: chromedriver not found (apt-get install chromium chromium-driver)");
+    let Some(browser) = Browser::start_or_skip().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -411,12 +420,7 @@ async fn static_page(html: String) -> String {
 async fn the_campaign_console_shows_delivery_progress_in_a_real_browser() {
     use kefu_bot::shop::Channel;
 
-    let Some(browser) = Browser::start().await else {
-        assert!(
-            std::env::var("KEFU_REQUIRE_BROWSER").is_err(),
-            "KEFU_REQUIRE_BROWSER is set but chromedriver is not installed"
-        );
-        eprintln!("skipped: chromedriver not found (apt-get install chromium chromium-driver)");
+    let Some(browser) = Browser::start_or_skip().await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

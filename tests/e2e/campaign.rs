@@ -621,24 +621,14 @@ async fn shop_events_arrive_by_file_and_over_http() {
     );
     let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
     let window = (Utc::now() - chrono::Duration::days(1), Utc::now());
+    let abandoned = || async { store.abandoned_carts(window.0, window.1).await.unwrap() };
     assert!(
-        store
-            .abandoned_carts(window.0, window.1)
-            .await
-            .unwrap()
-            .is_empty(),
+        abandoned().await.is_empty(),
         "nothing from the bad file was kept"
     );
     let out = kefu(dir.path(), &["import", "events", "good.jsonl"], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        store
-            .abandoned_carts(window.0, window.1)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(abandoned().await.len(), 1);
 
     let server = crate::serve::spawn_with(dir.path(), &[], &[]);
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -675,14 +665,7 @@ async fn shop_events_arrive_by_file_and_over_http() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.json::<serde_json::Value>().await.unwrap()["recorded"], 2);
     drop(server);
-    assert!(
-        store
-            .abandoned_carts(window.0, window.1)
-            .await
-            .unwrap()
-            .is_empty(),
-        "checked out"
-    );
+    assert!(abandoned().await.is_empty(), "checked out");
     let alerts = store.restock_alerts(window.0, window.1, &[]).await.unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     store.close().await;
