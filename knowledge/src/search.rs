@@ -435,17 +435,21 @@ impl Knowledge {
                 slot.1 += 1;
             }
         }
+        // Each language's baseline, once per search (not once per hit).
         let means = self.means.get(&self.index).await;
         let query = dense_query.dense.as_deref().unwrap_or_default();
-        let baseline = |lang: &str| {
-            let top = per_language
-                .get(lang)
-                .map_or(0.0, |(sum, n)| sum / (*n).max(1) as f32);
-            match means.as_ref().and_then(|m| m.similarity(lang, query)) {
-                Some(mean) => (top + mean) / 2.0,
-                None => top,
-            }
-        };
+        let baselines: HashMap<String, f32> = per_language
+            .into_iter()
+            .map(|(lang, (sum, n))| {
+                let top = sum / n.max(1) as f32;
+                let baseline = match means.as_ref().and_then(|m| m.similarity(&lang, query)) {
+                    Some(mean) => (top + mean) / 2.0,
+                    None => top,
+                };
+                (lang, baseline)
+            })
+            .collect();
+        let baseline = |lang: &str| baselines.get(lang).copied().unwrap_or(0.0);
 
         #[derive(Default)]
         struct Topic {
