@@ -128,6 +128,7 @@ async fn phase(
                     customer: Some(customer),
                     lang_hint: None,
                     lang_fixed: false,
+                    client: None,
                 };
                 let start = Instant::now();
                 agent.handle(&inbound).await?;

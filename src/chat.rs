@@ -72,6 +72,7 @@ pub async fn agent_on(
 
 pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode> {
     let agent = agent(settings, args.engine, None).await?;
+    let agent = crate::code_mail::with_code_sender(agent, settings)?;
     let store = agent.store().clone();
 
     let customer = match &args.as_customer {
@@ -136,6 +137,7 @@ pub async fn run(settings: &Settings, args: ChatArgs) -> anyhow::Result<ExitCode
             customer: customer.as_ref().map(|c| c.id),
             lang_hint: args.lang.clone(),
             lang_fixed: false,
+            client: None,
         };
         // With a model, sentences appear as they are written and checked.
         let sink = |piece: &str| {

@@ -114,6 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::cli::Engine::Offline
             };
             let agent = crate::chat::agent_on(store, &settings, engine, None).await?;
+            let agent = crate::code_mail::with_code_sender(agent, &settings)?;
             server::serve(agent, settings, addr, args.demo).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -135,6 +135,19 @@ pub struct Agent {
     pub ask_rating: bool,
     /// Longer messages get a polite request to shorten them.
     pub max_message_chars: usize,
+    /// Failed verification attempts on one order, over every conversation and channel,
+    /// within `verify_order_window_hours`; then the order can be verified only by e-mail
+    /// code (an order number that matches no order is counted the same way).
+    pub verify_failures_per_order: u32,
+    pub verify_order_window_hours: i64,
+    /// Failed attempts from one client address (web widget) within
+    /// `verify_client_window_minutes`.
+    pub verify_failures_per_client: u32,
+    pub verify_client_window_minutes: i64,
+    /// Failed attempts shop-wide within `verify_shop_window_minutes`; past it, order
+    /// details are not checked until the window has room again.
+    pub verify_failures_shop_wide: u32,
+    pub verify_shop_window_minutes: i64,
 }
 
 impl Default for Agent {
@@ -156,6 +169,12 @@ impl Default for Agent {
             max_failures: 2,
             ask_rating: true,
             max_message_chars: 4_000,
+            verify_failures_per_order: 5,
+            verify_order_window_hours: 24,
+            verify_failures_per_client: 10,
+            verify_client_window_minutes: 60,
+            verify_failures_shop_wide: 50,
+            verify_shop_window_minutes: 10,
         }
     }
 }
@@ -202,6 +221,10 @@ pub struct Web {
     /// Pages allowed to open the widget's connection, as origins
     /// (`https://shop.example.com`); empty allows any.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies in front of kefu (`127.0.0.1`, `10.0.0.0/8`): only for a
+    /// connection from one of these is the visitor's address read from
+    /// `X-Forwarded-For`. Empty: the connection's own address is the visitor's.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -446,6 +469,7 @@ impl Default for Web {
             site_key: None,
             identity_secret: None,
             allowed_origins: vec![],
+            trusted_proxies: vec![],
         }
     }
 }
@@ -724,6 +748,17 @@ impl Settings {
         if a.max_message_chars < 100 {
             return Err("agent.max_message_chars must be at least 100".into());
         }
+        for (key, count, window) in [
+            ("verify_failures_per_order", a.verify_failures_per_order, a.verify_order_window_hours),
+            ("verify_failures_per_client", a.verify_failures_per_client, a.verify_client_window_minutes),
+            ("verify_failures_shop_wide", a.verify_failures_shop_wide, a.verify_shop_window_minutes),
+        ] {
+            if count == 0 || window < 1 {
+                return Err(format!(
+                    "agent.{key} and its window must be at least 1 (got {count} in {window})"
+                ));
+            }
+        }
         Ok(AgentSettings {
             shop_name: self.shop.name.clone(),
             shop_url: self.http.public_url.clone(),
@@ -740,6 +775,14 @@ impl Settings {
                 ask_rating: a.ask_rating,
             },
             max_message_chars: a.max_message_chars,
+            verify_limits: kefu_bot::agent::VerifyLimits {
+                per_order: a.verify_failures_per_order,
+                order_window: chrono::Duration::hours(a.verify_order_window_hours),
+                per_client: a.verify_failures_per_client,
+                client_window: chrono::Duration::minutes(a.verify_client_window_minutes),
+                shop_wide: a.verify_failures_shop_wide,
+                shop_window: chrono::Duration::minutes(a.verify_shop_window_minutes),
+            },
             ..AgentSettings::default()
         })
     }
@@ -892,6 +935,11 @@ impl Settings {
                     embeddings.model_path.display()
                 ),
             );
+        }
+        for proxy in &self.web.trusted_proxies {
+            if let Err(e) = kefu_channels::web::client::Network::parse(proxy) {
+                problem("web", format!("web.trusted_proxies: {e}"));
+            }
         }
         let mut advice = |section: &'static str, message: String| {
             out.push(Finding {

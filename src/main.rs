@@ -6,6 +6,7 @@ mod bench_channels;
 mod campaign;
 mod chat;
 mod cli;
+mod code_mail;
 mod commands;
 mod config;
 mod console;

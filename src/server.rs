@@ -52,6 +52,13 @@ pub async fn router(
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
             .collect(),
         site_key: settings.web.site_key.clone(),
+        trusted_proxies: settings
+            .web
+            .trusted_proxies
+            .iter()
+            .map(|p| kefu_channels::web::client::Network::parse(p))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("kefu.toml [web] trusted_proxies: {e}"))?,
         identity_secret: settings
             .web
             .identity_secret
@@ -243,10 +250,13 @@ pub async fn serve(
     // Scripts and tests read this line to find the port.
     println!("kefu listening on http://{local}");
     tracing::info!(%local, backend = store.backend().as_str(), "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("server error")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .context("server error")?;
     let _ = stop.send(true);
     if let Some(poller) = poller {
         let _ = poller.await;

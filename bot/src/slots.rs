@@ -334,6 +334,227 @@ pub fn mentions_postal_code(text: &str, code: &str) -> bool {
         })
 }
 
+/// One postal-code-like string in a message, upper-cased without spaces and dashes.
+/// `short` is the same code without a trailing two-letter word ("1012 AB" may be a Dutch
+/// code or "1012" followed by a word): either form matches, it is still one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostalCandidate {
+    pub code: String,
+    pub short: Option<String>,
+}
+
+/// Every string in the message that could be a postal code, whatever the country: runs
+/// of 3 to 9 digits, also with one dash (US `94107` and `94107-1234`, DE/FR/ES/IT five
+/// digits, CN six, JP `150-0001`, BR `01310-100`, PT `1000-001`, PL `00-950`), letters
+/// mixed with digits (CA `K1A 0B6`, UK `SW1A 1AA` and `M1 1AE`, IE `D02 X285`, LV
+/// `LV-1010`), and four digits with two letters (NL `1012 AB`). Not counted: order
+/// references (`#1043`, and the `exclude`d order names), e-mail addresses, dates,
+/// times, amounts and numbers with units or ordinals (`3/11/2026`, `10:30`, `19.99`,
+/// `250ml`, `2nd`), years after a month name or before 年, and longer numbers (phones,
+/// tracking numbers). Verification takes exactly one candidate as the proof, so a list
+/// of codes proves nothing.
+pub fn postal_code_candidates(text: &str, exclude: &[String]) -> Vec<PostalCandidate> {
+    let excluded: Vec<String> = exclude
+        .iter()
+        .map(|e| squash_code(e.trim_start_matches(['#', '＃'])))
+        .filter(|e| !e.is_empty())
+        .collect();
+    // Words: split at spaces and sentence punctuation, keeping `/ . :` inside, so a
+    // date, a time or an amount stays one word and is left out whole.
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || ",;!?()[]{}<>\"'，。、；！？（）「」【】".contains(c))
+        .map(|w| w.trim_end_matches(['.', ':', '：']))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // Tokens: ASCII letter/digit runs (with inner dashes) of each word; `glued` says
+    // whether the token is the whole word (so it may pair with the next word's).
+    struct Token {
+        text: String,
+        word: usize,
+        whole: bool,
+    }
+    let mut tokens: Vec<Token> = Vec::new();
+    for (w, word) in words.iter().enumerate() {
+        if word.starts_with(['#', '＃'])
+            || word.contains('@')
+            || word.contains(['/', '.', ':', '：', '$', '€', '£', '¥', '%'])
+        {
+            continue;
+        }
+        let parts: Vec<(usize, &str)> = word
+            .match_indices(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            .collect();
+        // Group neighbouring matched characters into runs.
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (at, piece) in parts {
+            match runs.last_mut() {
+                Some((_, end)) if *end == at => *end = at + piece.len(),
+                _ => runs.push((at, at + piece.len())),
+            }
+        }
+        for (start, end) in runs {
+            let run = word[start..end].trim_matches('-');
+            if run.is_empty() {
+                continue;
+            }
+            // "2026年": a year.
+            let after = word[end..].chars().next();
+            if matches!(after, Some('年' | '月' | '日' | '号' | '號')) {
+                continue;
+            }
+            tokens.push(Token {
+                text: run.to_string(),
+                word: w,
+                whole: start == 0 && end == word.len(),
+            });
+        }
+    }
+    let month_before = |w: usize| {
+        (1..=2).any(|back| {
+            w.checked_sub(back)
+                .and_then(|i| words.get(i))
+                .is_some_and(|p| {
+                    let p = p.to_lowercase();
+                    MONTHS.iter().any(|names| names.contains(&p.as_str()))
+                })
+        })
+    };
+    let mut out: Vec<PostalCandidate> = Vec::new();
+    let mut push = |c: PostalCandidate| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        let code = squash_code(&t.text);
+        let shape = CodeShape::of(&t.text);
+        let next = tokens
+            .get(i + 1)
+            .filter(|n| n.word == t.word + 1 && n.whole && t.whole);
+        i += 1;
+        if excluded.contains(&code) {
+            continue;
+        }
+        // Two halves: "SW1A 1AA", "M1 1AE", "K1A 0B6", "D02 X285".
+        if let Some(n) = next
+            && shape == CodeShape::Mixed
+            && (2..=4).contains(&code.len())
+            && matches!(CodeShape::of(&n.text), CodeShape::Mixed | CodeShape::DigitsLetters)
+            && (3..=4).contains(&squash_code(&n.text).len())
+        {
+            push(PostalCandidate {
+                code: format!("{code}{}", squash_code(&n.text)),
+                short: None,
+            });
+            i += 1;
+            continue;
+        }
+        match shape {
+            CodeShape::Digits => {
+                let year = code.len() == 4
+                    && code.parse::<u32>().is_ok_and(|y| (1900..=2100).contains(&y))
+                    && month_before(t.word);
+                if !(3..=9).contains(&code.len()) || year || t.text.matches('-').count() > 1 {
+                    continue;
+                }
+                // "1012 AB": a Dutch code, or four digits and a word.
+                let letters = tokens
+                    .get(i)
+                    .filter(|n| n.word == t.word + 1 && n.whole && t.whole)
+                    .filter(|n| n.text.len() == 2 && n.text.chars().all(|c| c.is_ascii_alphabetic()));
+                match letters {
+                    Some(n) if code.len() == 4 => push(PostalCandidate {
+                        code: format!("{code}{}", n.text.to_ascii_uppercase()),
+                        short: Some(code),
+                    }),
+                    _ => push(PostalCandidate { code, short: None }),
+                }
+            }
+            // "1012AB"; other digits-then-letters are units and ordinals ("250ml", "2nd").
+            CodeShape::DigitsLetters => {
+                let digits = code.chars().take_while(char::is_ascii_digit).count();
+                if digits == 4 && code.len() == 6 {
+                    push(PostalCandidate { code, short: None });
+                }
+            }
+            CodeShape::Mixed => {
+                if (3..=8).contains(&code.len()) {
+                    push(PostalCandidate { code, short: None });
+                }
+            }
+            CodeShape::Other => {}
+        }
+    }
+    out
+}
+
+/// Whether the message proves this postal code: it holds exactly one postal-code
+/// candidate (see [`postal_code_candidates`]) and that is the code. A US ZIP matches its
+/// ZIP+4 form and the other way round.
+pub fn proves_postal_code(text: &str, code: &str, exclude: &[String]) -> bool {
+    let code = squash_code(code);
+    if code.len() < 3 {
+        return false;
+    }
+    let same = |a: &str| {
+        a == code
+            || (a.len() == 9 && code.len() == 5 || a.len() == 5 && code.len() == 9)
+                && a.bytes().chain(code.bytes()).all(|b| b.is_ascii_digit())
+                && a[..5] == code[..5]
+    };
+    match postal_code_candidates(text, exclude).as_slice() {
+        [only] => same(&only.code) || only.short.as_deref().is_some_and(same),
+        _ => false,
+    }
+}
+
+fn squash_code(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The letters-and-digits pattern of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeShape {
+    /// Only digits (and dashes).
+    Digits,
+    /// Digits then letters: "1012AB", "250ml", "2nd", "1AA".
+    DigitsLetters,
+    /// Letters and digits otherwise mixed, no run of more than two letters: "SW1A",
+    /// "K1A0B6", "LV-1010", "D02".
+    Mixed,
+    /// No digit, or a run of three letters or more (a word).
+    Other,
+}
+
+impl CodeShape {
+    fn of(token: &str) -> Self {
+        let chars: Vec<char> = token.chars().filter(|c| *c != '-').collect();
+        if !chars.iter().any(char::is_ascii_digit) {
+            return CodeShape::Other;
+        }
+        let mut run = 0;
+        for c in &chars {
+            run = if c.is_ascii_alphabetic() { run + 1 } else { 0 };
+            if run > 2 {
+                return CodeShape::Other;
+            }
+        }
+        if chars.iter().all(char::is_ascii_digit) {
+            return CodeShape::Digits;
+        }
+        let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && chars[digits..].iter().all(char::is_ascii_alphabetic) {
+            return CodeShape::DigitsLetters;
+        }
+        CodeShape::Mixed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,5 +667,81 @@ mod tests {
         assert!(!mentions_postal_code("1941075", "94107"));
         assert!(!mentions_postal_code("hello", "SW1A 1AA"));
         assert!(!mentions_postal_code("12", "12"));
+    }
+
+    fn codes(text: &str, exclude: &[&str]) -> Vec<String> {
+        let exclude: Vec<String> = exclude.iter().map(|s| s.to_string()).collect();
+        postal_code_candidates(text, &exclude)
+            .into_iter()
+            .map(|c| c.code)
+            .collect()
+    }
+
+    #[test]
+    fn one_postal_code_of_each_country_format_is_one_candidate() {
+        let cases = [
+            ("order #1001, zip 94107", "94107"),
+            ("order 1001 zip 94107-1234", "941071234"),
+            ("my postcode is SW1A 1AA", "SW1A1AA"),
+            ("postcode m1 1ae please", "M11AE"),
+            ("it's sw1a1aa", "SW1A1AA"),
+            ("code postal K1A 0B6", "K1A0B6"),
+            ("〒150-0001です", "1500001"),
+            ("postcode 1012 AB", "1012AB"),
+            ("postcode 1012AB", "1012AB"),
+            ("PLZ 10115", "10115"),
+            ("code postal: 75001.", "75001"),
+            ("我的订单1001邮编100020", "100020"),
+            ("CEP 01310-100", "01310100"),
+            ("código postal 1000-001", "1000001"),
+            ("kod 00-950", "00950"),
+            ("Eircode D02 X285", "D02X285"),
+            ("LV-1010", "LV1010"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(codes(text, &["#1001"]), vec![want.to_string()], "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_amounts_units_and_order_references_are_not_postal_codes() {
+        let none = [
+            "order #1043 please",
+            "ordered on 3/11/2026 at 10:30 for 19.99 USD",
+            "ordered 2026-11-03",
+            "3 November 2026",
+            "November 3, 2026",
+            "2026年11月3日",
+            "two 250ml bottles, my 2nd order",
+            "mei@example.com",
+            "call +33 6 12 34 56 78",
+            "tracking 1Z999AA10123456784",
+            "parcel LX123456789DE",
+            "$120 or 50%",
+        ];
+        for text in none {
+            assert_eq!(codes(text, &["#1043"]), Vec::<String>::new(), "{text}");
+        }
+        assert_eq!(codes("order 1043, 75001", &["#1043"]), vec!["75001"]);
+    }
+
+    #[test]
+    fn a_list_of_postal_codes_is_many_candidates_and_proves_none() {
+        let list = "where is my order #1001? 10001 94107 SW1A 1AA K1A 0B6 150-0001 1012 AB \
+                    10115 75001 28013 100020 01310-100 1000-001 2000 00-950";
+        assert_eq!(codes(list, &["#1001"]).len(), 14);
+        for zip in ["94107", "SW1A 1AA", "75001", "2000"] {
+            assert!(!proves_postal_code(list, zip, &["#1001".into()]), "{zip}");
+        }
+        // Pairs of two-digit numbers are not a way around the count.
+        assert!(!proves_postal_code("#1001 2000 20 01 20 02", "2001", &["#1001".into()]));
+        assert!(proves_postal_code("#1001, 75001", "75001", &["#1001".into()]));
+        assert!(proves_postal_code("#1001 sw1a 1aa", "SW1A 1AA", &["#1001".into()]));
+        assert!(proves_postal_code("1012 ab", "1012AB", &[]));
+        assert!(proves_postal_code("2000 is my postcode", "2000", &[]));
+        assert!(proves_postal_code("94107-1234", "94107", &[]));
+        assert!(proves_postal_code("94107", "94107-1234", &[]));
+        assert!(!proves_postal_code("94108", "94107", &[]));
+        assert!(!proves_postal_code("1941075", "94107", &[]));
     }
 }

@@ -137,6 +137,7 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
             customer: customer.filter(|_| case.verified()),
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         };
         let started = Instant::now();
         let outcome = agent.handle(&inbound).await?;

@@ -314,3 +314,112 @@ async fn a_logged_in_user_is_verified_by_hmac_on_every_message() {
         "{texts:?}"
     );
 }
+
+/// One message from a new anonymous visitor; the bot's answer.
+async fn ask_once(server: &Server, visitor: &str, text: &str) -> String {
+    let mut ws = connect(server).await;
+    assert_eq!(hello(&mut ws, visitor, 0, None).await["type"], "welcome");
+    send(&mut ws, json!({"type": "message", "id": "m1", "text": text})).await;
+    let frames = until(&mut ws, is_bot_message).await;
+    frames.last().unwrap()["text"].as_str().unwrap().to_string()
+}
+
+/// The one-time code goes out through the configured SMTP server (a real one, aiosmtpd)
+/// and typing it in the widget verifies the visitor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_code_arrives_over_smtp_and_verifies_the_visitor() {
+    let Some(smtp) = crate::smtp::Smtp::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    shop(dir.path());
+    let port = smtp.port.to_string();
+    let server = spawn_with(
+        dir.path(),
+        &[],
+        &[
+            ("KEFU__WEB__SITE_KEY", SITE),
+            ("KEFU__WEB__IDENTITY_SECRET", SECRET),
+            ("KEFU__HTTP__PUBLIC_URL", "https://shop.example"),
+            ("KEFU__SHOP__NAME", "Lotus & Pine"),
+            ("KEFU__EMAIL__ENABLED", "true"),
+            ("KEFU__EMAIL__FROM", "Lotus & Pine <hello@lotus.example>"),
+            ("KEFU__EMAIL__SMTP_HOST", "127.0.0.1"),
+            ("KEFU__EMAIL__SMTP_PORT", &port),
+            ("KEFU__EMAIL__SMTP_SECURITY", "none"),
+        ],
+    );
+    let mut ws = connect(&server).await;
+    assert_eq!(hello(&mut ws, "visitor-otp", 0, None).await["type"], "welcome");
+    send(
+        &mut ws,
+        json!({"type": "message", "id": "m1", "text": "where is my parcel?"}),
+    )
+    .await;
+    let ask = until(&mut ws, is_bot_message).await;
+    let ask = ask.last().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(ask.contains("one-time code"), "{ask}");
+    send(&mut ws, json!({"type": "message", "id": "m2", "text": EMILY})).await;
+    let sent = until(&mut ws, is_bot_message).await;
+    let sent = sent.last().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(sent.contains("6-digit code"), "{sent}");
+
+    let started = std::time::Instant::now();
+    let mail = loop {
+        if let Some(m) = smtp.messages().into_iter().next() {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no code e-mail arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        crate::smtp::header(&mail, "X-RcptTo").as_deref(),
+        Some(EMILY)
+    );
+    assert_eq!(
+        crate::smtp::header(&mail, "Subject").as_deref(),
+        Some("Your Lotus & Pine verification code")
+    );
+    let at = mail
+        .find("Your verification code is ")
+        .expect("the code in the body")
+        + "Your verification code is ".len();
+    let code = &mail[at..at + 6];
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+    assert!(mail.contains("valid for 10 minutes"), "{mail}");
+
+    send(&mut ws, json!({"type": "message", "id": "m3", "text": code})).await;
+    let done = until(&mut ws, is_bot_message).await;
+    let done = done.last().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(done.contains("you're verified"), "{done}");
+    assert_eq!(smtp.messages().len(), 1, "one code, one e-mail");
+}
+
+/// Failed attempts from one address count together, whatever visitor id each tab
+/// claims: the widget hands the connection's address to the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_visitor_ids_do_not_reset_the_attempts_from_one_address() {
+    let dir = tempfile::tempdir().unwrap();
+    shop(dir.path());
+    let server = serve(dir.path());
+    for i in 0..10 {
+        let answer = ask_once(
+            &server,
+            &format!("visitor-guess-{i}"),
+            &format!("order #9990{i} postal code 12345"),
+        )
+        .await;
+        assert!(
+            answer.starts_with("Sorry, I couldn't verify that."),
+            "attempt {i}: {answer}"
+        );
+    }
+    let answer = ask_once(&server, "visitor-guess-new", "order #99911 postal code 12345").await;
+    assert_eq!(
+        answer,
+        "For your security, I can't check order details right now."
+    );
+}

@@ -584,7 +584,7 @@ impl LlmEngine {
                     json!({"ok": true, "note": "a person will take over; tell the customer briefly"}),
                 );
             }
-            "verify_customer" => return self.verify(turn, &args).await,
+            "verify_customer" => return self.verify(turn, &args, handoff).await,
             _ => {}
         }
         let Some(who) = turn.memory.verified() else {
@@ -672,7 +672,12 @@ impl LlmEngine {
         })
     }
 
-    async fn verify(&self, turn: &mut Turn<'_, '_>, args: &Value) -> Result<Value, LlmError> {
+    async fn verify(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        args: &Value,
+        handoff: &mut Option<HandoffReason>,
+    ) -> Result<Value, LlmError> {
         if turn.memory.verified().is_some() {
             return Ok(json!({"verified": true}));
         }
@@ -689,30 +694,42 @@ impl LlmEngine {
                 .to_string()
         };
         let (name, email, zip) = (get("order"), get("email"), get("postal_code"));
-        let order = turn.tools.store().order_by_name(&name).await?;
-        let passed = order.and_then(|o| {
-            let email_ok = !email.is_empty()
-                && o.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(&email));
-            let zip_ok = !zip.is_empty()
-                && o.shipping_address
-                    .as_ref()
-                    .and_then(|a| a.zip.as_deref())
-                    .is_some_and(|z| crate::slots::mentions_postal_code(&zip, z));
-            (email_ok || zip_ok).then_some(o.customer_id).flatten()
-        });
-        match passed {
-            Some(customer) => {
+        // The same rules as the offline engine: one address and one postal code per
+        // attempt, and the per-order, per-client and shop-wide limits.
+        let emails = crate::slots::emails(&email);
+        let exclude = vec![name.clone()];
+        let challenge = super::verify::challenge(
+            turn,
+            super::verify::OrderProof {
+                name: &name,
+                emails: &emails,
+                postal_text: &zip,
+                exclude: &exclude,
+                code_instead: false,
+            },
+        )
+        .await?;
+        match challenge {
+            super::verify::Challenge::Passed(customer) => {
                 turn.memory.verify(customer, VerifiedVia::OrderChallenge);
                 turn.memory.note(format!("verified with order {name}"));
                 Ok(json!({"verified": true}))
             }
-            None => {
+            super::verify::Challenge::Failed => {
                 turn.memory.failed_verifications =
                     turn.memory.failed_verifications.saturating_add(1);
                 turn.memory.note("verification failed");
                 Ok(json!({"verified": false, "error": "the details do not match an order"}))
+            }
+            super::verify::Challenge::Locked { handoff: opens, .. } => {
+                turn.memory.failed_verifications =
+                    turn.memory.failed_verifications.saturating_add(1);
+                turn.memory
+                    .note("verification by order details paused (too many failed attempts)");
+                if opens {
+                    *handoff = Some(HandoffReason::Sensitive("verification locked".into()));
+                }
+                Ok(json!({"verified": false, "error": "verification by order details is paused after too many failed attempts; do not say whether the order exists; tell the customer their order details cannot be checked right now and offer a person"}))
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod offline;
 pub mod settings;
 pub mod templates;
 pub mod tools;
+mod verify;
 
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ use crate::store::{
 pub use guard::Violation;
 pub use memory::{Memory, Verified, VerifiedVia};
 use offline::{OfflineEngine, Turn};
-pub use settings::{AgentSettings, Clock, ReturnPolicy, SupportHours};
+pub use settings::{AgentSettings, Clock, ReturnPolicy, SupportHours, VerifyLimits};
 pub use templates::{Answers, TemplateError};
 pub use tools::ToolCall;
 
@@ -103,6 +104,9 @@ pub struct Inbound {
     /// it, whatever language a message is written in. Otherwise the conversation follows
     /// the language the customer writes in.
     pub lang_fixed: bool,
+    /// The network address the message came from, when the channel knows it (the web
+    /// widget's visitor): failed verification attempts are limited per address.
+    pub client: Option<String>,
 }
 
 /// What a reply is, for channels that render them differently.
@@ -335,7 +339,7 @@ impl Agent {
                             id,
                             &mut memory,
                             text,
-                            (&lang, written_in.as_deref()),
+                            (&lang, written_in.as_deref(), inbound.client.as_deref()),
                             &customer_text,
                             sink,
                             &mut outcome,
@@ -469,7 +473,7 @@ impl Agent {
         id: ConversationId,
         memory: &mut Memory,
         text: &str,
-        (lang, written_in): (&str, Option<&str>),
+        (lang, written_in, client): (&str, Option<&str>, Option<&str>),
         customer_text: &str,
         sink: Option<&(dyn Fn(&str) + Send + Sync)>,
         outcome: &mut Outcome,
@@ -495,6 +499,7 @@ impl Agent {
             lang,
             conversation: id,
             code_sender: self.code_sender.as_deref(),
+            client: client.map(verify::client_key),
         };
         let mut answer = None;
         if let (true, Some(llm)) = (use_llm, &self.llm) {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::memory::{Memory, Pending, Verified, VerifiedVia, code_hash, new_code};
 use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
-use super::{Answer, CodeSender};
+use super::{Answer, CodeSender, verify};
 use crate::conversation::HandoffReason;
 use crate::intent::{Intent, Understood, understand, understand_with_orders};
 use crate::shop::TrackingStatus;
@@ -26,7 +26,7 @@ const LIST_MAX: usize = 5;
 /// Characters of a passage quoted in an FAQ answer.
 const QUOTE_CHARS: usize = 700;
 /// One-time codes expire after this long.
-const CODE_TTL_MINUTES: i64 = 10;
+pub const CODE_TTL_MINUTES: i64 = 10;
 /// Wrong tries of one code before it is void.
 const CODE_ATTEMPTS: u8 = 3;
 
@@ -56,6 +56,8 @@ pub struct Turn<'t, 'a> {
     pub lang: &'t str,
     pub conversation: i64,
     pub code_sender: Option<&'t dyn CodeSender>,
+    /// The client's address, as a limit key (see [`super::verify::client_key`]).
+    pub client: Option<String>,
 }
 
 pub struct OfflineEngine {
@@ -73,6 +75,11 @@ enum Verification {
     /// `consumed`: the message was only the proof (a code), not a question.
     Passed(Verified, bool),
     Failed,
+    /// Verification by order details is paused (order, client or shop-wide limit);
+    /// `handoff`: this attempt opens the lockout's one staff handoff.
+    Locked { handoff: bool },
+    /// An e-mail address alone, but no e-mail server to send a code with.
+    NoCodes,
     CodeSent,
     NotAttempted,
 }
@@ -186,6 +193,13 @@ impl OfflineEngine {
                     }
                 }
                 Verification::Failed => return Ok(self.verification_failed(turn, intent, order)),
+                Verification::Locked { handoff } => {
+                    return Ok(self.verification_paused(turn, intent, order, handoff));
+                }
+                Verification::NoCodes => {
+                    turn.memory.pending = Some(Pending::Verify { intent, order });
+                    return Ok(Answer::grounded(self.say(turn, "otp_unavailable", json!({}))));
+                }
                 Verification::CodeSent => {
                     turn.memory.pending = Some(Pending::Verify { intent, order });
                     return Ok(Answer::grounded(self.say(turn, "otp_sent", json!({}))));
@@ -286,6 +300,12 @@ impl OfflineEngine {
         if let Some(otp) = turn.memory.otp.clone() {
             let code: String = turn.text.chars().filter(char::is_ascii_digit).collect();
             if code.len() == 6 && turn.text.trim().chars().count() <= 12 {
+                // Codes are guessed from one address or shop-wide like order details.
+                if verify::locked(turn, None).await?.is_some() {
+                    verify::record_failure(turn, None).await?;
+                    self.failed_attempt(turn);
+                    return Ok(Verification::Locked { handoff: false });
+                }
                 if now <= otp.expires_at
                     && otp.attempts < CODE_ATTEMPTS
                     && code_hash(turn.conversation, &code) == otp.code_hash
@@ -299,6 +319,7 @@ impl OfflineEngine {
                 if let Some(o) = turn.memory.otp.as_mut() {
                     o.attempts += 1;
                 }
+                verify::record_failure(turn, None).await?;
                 return Ok(self.failed_attempt(turn));
             }
         }
@@ -311,39 +332,60 @@ impl OfflineEngine {
             .first()
             .map(String::as_str)
             .or(asked_about.filter(|_| proof_only));
+        // When order details cannot be checked, an address alone gets a code.
+        let mut code_instead = false;
         if let Some(name) = named {
-            let store = turn.tools.store().clone();
-            let order = store.order_by_name(name).await?;
-            let passed = order.as_ref().and_then(|o| {
-                let email_ok = o
-                    .email
-                    .as_deref()
-                    .is_some_and(|e| understood.emails.iter().any(|m| m.eq_ignore_ascii_case(e)));
-                let zip_ok = o
-                    .shipping_address
-                    .as_ref()
-                    .and_then(|a| a.zip.as_deref())
-                    .is_some_and(|z| slots::mentions_postal_code(turn.text, z));
-                (email_ok || zip_ok).then_some(o.customer_id).flatten()
-            });
-            if let Some(customer) = passed {
-                turn.memory.note(format!("verified with order {name}"));
-                return Ok(Verification::Passed(
-                    turn.memory.verify(customer, VerifiedVia::OrderChallenge),
-                    false,
-                ));
-            }
             let from_before = understood.order_numbers.is_empty();
-            if !understood.emails.is_empty()
+            let attempted = !understood.emails.is_empty()
                 || from_before
-                || turn.text.chars().filter(char::is_ascii_digit).count() > name.len()
-            {
-                return Ok(self.failed_attempt(turn));
+                || turn.text.chars().filter(char::is_ascii_digit).count() > name.len();
+            if !attempted {
+                return Ok(Verification::NotAttempted);
             }
-            return Ok(Verification::NotAttempted);
+            let mut exclude = understood.order_numbers.clone();
+            exclude.extend(asked_about.map(str::to_string));
+            let can_send = understood.emails.len() == 1 && turn.code_sender.is_some();
+            let text = turn.text;
+            let challenge = verify::challenge(
+                turn,
+                verify::OrderProof {
+                    name,
+                    emails: &understood.emails,
+                    postal_text: text,
+                    exclude: &exclude,
+                    code_instead: can_send,
+                },
+            )
+            .await?;
+            match challenge {
+                verify::Challenge::Passed(customer) => {
+                    turn.memory.note(format!("verified with order {name}"));
+                    return Ok(Verification::Passed(
+                        turn.memory.verify(customer, VerifiedVia::OrderChallenge),
+                        false,
+                    ));
+                }
+                verify::Challenge::Failed => return Ok(self.failed_attempt(turn)),
+                verify::Challenge::Locked { handoff, .. } => {
+                    if !can_send {
+                        self.failed_attempt(turn);
+                        return Ok(Verification::Locked { handoff });
+                    }
+                    code_instead = true;
+                }
+            }
         }
         // An e-mail address alone: send a code, saying the same whether or not it is known.
-        if let (Some(email), Some(sender)) = (understood.emails.first(), turn.code_sender) {
+        if let Some(email) = understood.emails.first()
+            && (named.is_none() || code_instead)
+        {
+            let Some(sender) = turn.code_sender else {
+                turn.memory.note("cannot send e-mail codes (no e-mail server configured)");
+                return Ok(Verification::NoCodes);
+            };
+            if understood.emails.len() > 1 {
+                return Ok(self.failed_attempt(turn));
+            }
             turn.memory.note("sent an e-mail code");
             if let Ok(parsed) = crate::shop::Email::parse(email)
                 && let Some(customer) = turn.tools.store().customer_by_email(&parsed).await?
@@ -384,6 +426,29 @@ impl OfflineEngine {
         Answer::grounded(self.say(turn, "verify_failed", json!({})))
     }
 
+    /// Verification by order details is paused: the same reply whatever paused it and
+    /// whether or not the order exists; the e-mail code still works. The first attempt
+    /// on a locked order opens one staff handoff; later ones do not.
+    fn verification_paused(
+        &self,
+        turn: &mut Turn<'_, '_>,
+        intent: Intent,
+        order: Option<String>,
+        handoff: bool,
+    ) -> Answer {
+        turn.memory.note("verification by order details paused (too many failed attempts)");
+        let text = self.say(
+            turn,
+            "verify_paused",
+            json!({ "otp": turn.code_sender.is_some() }),
+        );
+        if handoff {
+            return Answer::handoff(text, HandoffReason::Sensitive("verification locked".into()));
+        }
+        turn.memory.pending = Some(Pending::Verify { intent, order });
+        Answer::grounded(text)
+    }
+
     async fn verified_line(
         &self,
         turn: &mut Turn<'_, '_>,
@@ -422,6 +487,16 @@ impl OfflineEngine {
                     }
                     Verification::Failed => {
                         return Ok(self.verification_failed(turn, intent, order_slot));
+                    }
+                    Verification::Locked { handoff } => {
+                        return Ok(self.verification_paused(turn, intent, order_slot, handoff));
+                    }
+                    Verification::NoCodes => {
+                        turn.memory.pending = Some(Pending::Verify {
+                            intent,
+                            order: order_slot,
+                        });
+                        return Ok(Answer::grounded(self.say(turn, "otp_unavailable", json!({}))));
                     }
                     Verification::CodeSent => {
                         turn.memory.pending = Some(Pending::Verify {

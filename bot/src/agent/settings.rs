@@ -130,6 +130,46 @@ impl SupportHours {
     }
 }
 
+/// Failed verification attempts allowed before verification by order details pauses,
+/// counted across every conversation, channel and replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyLimits {
+    /// Failures on one order (or on one typed reference that matches no order) within
+    /// `order_window`; then that order can be verified only by e-mail code.
+    pub per_order: u32,
+    pub order_window: Duration,
+    /// Failures from one client address (the web widget's visitor) within
+    /// `client_window`.
+    pub per_client: u32,
+    pub client_window: Duration,
+    /// Failures shop-wide within `shop_window`: past it, no challenge is checked until
+    /// the window has room again.
+    pub shop_wide: u32,
+    pub shop_window: Duration,
+}
+
+impl Default for VerifyLimits {
+    fn default() -> Self {
+        Self {
+            per_order: 5,
+            order_window: Duration::hours(24),
+            per_client: 10,
+            client_window: Duration::hours(1),
+            shop_wide: 50,
+            shop_window: Duration::minutes(10),
+        }
+    }
+}
+
+impl VerifyLimits {
+    /// The longest window: older failures no longer count anywhere.
+    pub fn longest(&self) -> Duration {
+        self.order_window
+            .max(self.client_window)
+            .max(self.shop_window)
+    }
+}
+
 /// Everything the agent needs to know about the shop.
 #[derive(Clone)]
 pub struct AgentSettings {
@@ -145,6 +185,8 @@ pub struct AgentSettings {
     pub max_message_chars: usize,
     /// Wrong verification attempts before the challenge locks for the conversation.
     pub max_verification_attempts: u8,
+    /// Failed verification attempts allowed per order, per client address and shop-wide.
+    pub verify_limits: VerifyLimits,
     pub clock: Clock,
 }
 
@@ -170,6 +212,7 @@ impl Default for AgentSettings {
             policy: Policy::default(),
             max_message_chars: 4_000,
             max_verification_attempts: 5,
+            verify_limits: VerifyLimits::default(),
             clock: system_clock(),
         }
     }

@@ -15,6 +15,7 @@ mod outbox;
 mod read;
 pub mod records;
 mod segments;
+mod verification;
 mod write;
 
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub use segments::{
     BenchShop, CustomerScoreRow, LastOrder, OrderHistory, ParcelSummary, SegmentCustomer,
     SupportSummary,
 };
+pub use verification::{FailureCounts, FailureWindows};
 pub use write::{OrderCounts, Writer};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

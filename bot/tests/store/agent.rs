@@ -377,6 +377,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
                     customer: None,
                     lang_hint: None,
                     lang_fixed: false,
+                    client: None,
                 })
                 .await
                 .unwrap()
@@ -414,6 +415,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
             customer: None,
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -428,6 +430,7 @@ pub async fn a_one_time_code_by_email_verifies_without_revealing_who_has_an_acco
             customer: None,
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -643,6 +646,7 @@ pub async fn outside_support_hours_the_customer_learns_when_a_person_replies(sto
             customer: None,
             lang_hint: Some("en".into()),
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -658,6 +662,7 @@ pub async fn outside_support_hours_the_customer_learns_when_a_person_replies(sto
             customer: None,
             lang_hint: Some("en".into()),
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -681,6 +686,7 @@ pub async fn an_idle_conversation_closes_and_the_next_message_starts_a_new_one(s
         customer: None,
         lang_hint: None,
         lang_fixed: false,
+        client: None,
     };
     let first = agent.handle(&inbound("hello")).await.unwrap();
     *clock.lock().unwrap() += chrono::Duration::hours(23);

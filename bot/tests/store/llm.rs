@@ -64,6 +64,7 @@ impl Setup {
             customer: verified.then_some(self.wang),
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         }
     }
 
@@ -706,6 +707,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
             customer: None,
             lang_hint: Some("en".into()),
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();

@@ -10,6 +10,7 @@ mod imports;
 mod llm;
 mod llm_server;
 mod shop;
+mod verify;
 
 /// Generates one `#[tokio::test]` per case and backend.
 macro_rules! conformance {
@@ -42,6 +43,11 @@ conformance!(
     agent::instructions_in_a_document_do_not_change_behaviour,
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
+    verify::a_list_of_postal_codes_or_addresses_never_verifies,
+    verify::failures_on_one_order_from_many_visitors_lock_it_like_a_missing_order,
+    verify::failures_from_one_client_address_are_limited_across_visitors,
+    verify::many_failures_shop_wide_pause_the_challenge_for_a_while,
+    verify::without_an_email_server_an_address_alone_gets_an_honest_answer,
     agent::changes_go_through_the_store_with_audit_entries,
     agent::a_sold_out_product_gets_a_stock_alert_for_a_verified_customer,
     agent::handoff_queues_with_a_summary_and_the_bot_then_stays_quiet,

@@ -459,6 +459,7 @@ impl Shop {
                 customer,
                 lang_hint: None,
                 lang_fixed: false,
+                client: None,
             })
             .await
             .unwrap()

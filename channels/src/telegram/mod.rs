@@ -558,6 +558,7 @@ impl Telegram {
             customer,
             lang_hint: Some(lang_hint),
             lang_fixed,
+            client: None,
         };
         // In a private chat a streaming engine's reply shows as it is written: the first
         // sentences as a new message, edited as more arrive, and the whole reply last.

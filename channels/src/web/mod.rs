@@ -14,6 +14,7 @@
 //! client sends twice (it resends what was not confirmed) is stored and answered once:
 //! its client id is the dedup key.
 
+pub mod client;
 pub mod identity;
 
 use std::collections::VecDeque;
@@ -64,6 +65,8 @@ pub struct WidgetConfig {
     /// open a connection; empty allows any. Browsers always send `Origin` on WebSocket
     /// requests, so another site cannot embed the widget with this shop's key.
     pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the visitor's address.
+    pub trusted_proxies: Vec<client::Network>,
 }
 
 impl std::fmt::Debug for WidgetConfig {
@@ -131,8 +134,16 @@ async fn widget_js() -> Response {
 async fn upgrade(
     State(widget): State<Arc<Widget>>,
     headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // The server adds the peer's address (`into_make_service_with_connect_info`).
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let address = client::client_address(peer, forwarded, &widget.config.trusted_proxies)
+        .map(|a| a.to_string());
     let allowed = &widget.config.allowed_origins;
     if !allowed.is_empty() {
         let origin = headers
@@ -152,7 +163,7 @@ async fn upgrade(
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = Session::run(widget, socket).await {
+            if let Err(e) = Session::run(widget, socket, address).await {
                 tracing::debug!(error = %e, "widget connection ended");
             }
         })
@@ -241,12 +252,18 @@ struct Session {
     lang: Option<String>,
     /// The last message id this connection has sent.
     cursor: MessageId,
+    /// The visitor's network address, when known.
+    address: Option<String>,
     allowance: f64,
     refilled: Instant,
 }
 
 impl Session {
-    async fn run(widget: Arc<Widget>, socket: WebSocket) -> Result<(), String> {
+    async fn run(
+        widget: Arc<Widget>,
+        socket: WebSocket,
+        address: Option<String>,
+    ) -> Result<(), String> {
         let (mut tx, mut rx) = socket.split();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, rx.next()).await {
             Ok(Some(Ok(WsMessage::Text(t)))) => t,
@@ -292,6 +309,7 @@ impl Session {
             customer,
             lang: lang.filter(|l| !l.is_empty() && l.len() <= 35),
             cursor: after.max(0),
+            address,
             allowance: BURST,
             refilled: Instant::now(),
         };
@@ -467,6 +485,7 @@ impl Session {
             customer: self.customer,
             lang_hint: self.lang.clone(),
             lang_fixed: false,
+            client: self.address.clone(),
         }))
     }
 

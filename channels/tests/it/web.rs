@@ -68,6 +68,7 @@ async fn staff_joining_and_the_rating_prompt_reach_an_open_widget() {
             site_key: Some("site-1".into()),
             identity_secret: None,
             allowed_origins: vec![],
+            trusted_proxies: vec![],
         },
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -163,6 +164,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
             customer: Some(emily),
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -177,6 +179,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
             customer: None,
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();
@@ -188,6 +191,7 @@ async fn a_customer_linked_on_telegram_sees_that_conversation_in_the_widget() {
             site_key: None,
             identity_secret: Some(secret.clone()),
             allowed_origins: vec![],
+            trusted_proxies: vec![],
         },
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
