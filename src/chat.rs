@@ -63,10 +63,19 @@ pub async fn agent_on(
         .reindex(&sources)
         .await
         .context("bringing the knowledge index up to date")?;
-    let mut agent = Agent::new(store, Some(Arc::new(knowledge)), agent_settings)?;
+    // The intent examples' vectors are kept beside the index and read back next time.
+    let vectors = settings
+        .knowledge
+        .index_path
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .join("intent-vectors");
+    let mut agent =
+        Agent::new(store, Some(Arc::new(knowledge)), agent_settings)?.with_intent_cache(vectors);
     if let Some(engine) = llm {
         agent = agent.with_llm(engine);
     }
+    agent.warm_intents().await;
     Ok(agent)
 }
 

@@ -559,7 +559,11 @@ const POLICY_WORDS: &[&str] = &[
 /// a question about the customer's own order also says whose it is ("my", "it"), else
 /// it is a general question ("how long is delivery to Germany?").
 const GENERAL_TRACKING: &[&str] = &["delivery", "arrive", "shipped", "when will"];
-const PERSONAL: &[&str] = &["my", "mine", "me", "i", "i'm", "it", "we", "our", "us"];
+const PERSONAL: &[&str] = &[
+    "my", "mine", "me", "i", "i'm", "it", "we", "our", "us", // en
+    "mi", "mis", "mon", "ma", "mes", "mein", "meine", "meu", "minha", // code-switching
+    "我", "私", "僕", "俺",
+];
 
 /// Recognises the intent of one message.
 pub fn understand(text: &str) -> Understood {
@@ -580,10 +584,7 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
     } else if !about_order && OUT_OF_SCOPE.iter().any(|p| has_phrase(&lower, p)) {
         Intent::OutOfScope
     } else {
-        PHRASES
-            .iter()
-            .find(|(_, phrases)| phrases.iter().any(|p| has_phrase(&lower, p)))
-            .map_or(Intent::Question, |(intent, _)| *intent)
+        action_in(&lower).unwrap_or(Intent::Question)
     };
     // A greeting only when that is all the message says: "hi, where is my order?" is
     // about the order. Thanks and goodbyes may be long ("Perfect, thanks a lot for the
@@ -610,7 +611,7 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
             .iter()
             .filter(|(i, _)| *i == Intent::TrackOrder)
             .flat_map(|(_, phrases)| phrases.iter())
-            .filter(|p| has_phrase(&lower, p))
+            .filter(|p| has_phrase(&lower, p) || has_phrase_with_typo(&lower, p))
             .all(|p| GENERAL_TRACKING.contains(p))
         && !PERSONAL.iter().any(|p| has_phrase(&lower, p))
     {
@@ -626,6 +627,26 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
         emails,
         tracking_numbers,
     }
+}
+
+/// Whether the keyword rules read the message as a question about the shop's rules: it
+/// names an action and asks how, how long or whether ("what is your return policy?",
+/// "how do I cancel?"). Such a question stays one whatever else reads it.
+pub fn about_the_rules(text: &str) -> bool {
+    let lower = format!(" {} ", text.to_lowercase());
+    action_in(&lower).is_some() && POLICY_WORDS.iter().any(|p| has_phrase(&lower, p))
+}
+
+/// The first intent with a phrase in `lower`; a phrase with one typo counts when no
+/// phrase is written right ("were is my ordr", "cancle").
+fn action_in(lower: &str) -> Option<Intent> {
+    let find = |matches: &dyn Fn(&str) -> bool| {
+        PHRASES
+            .iter()
+            .find(|(_, phrases)| phrases.iter().any(|p| matches(p)))
+            .map(|(intent, _)| *intent)
+    };
+    find(&|p| has_phrase(lower, p)).or_else(|| find(&|p| has_phrase_with_typo(lower, p)))
 }
 
 /// The thing a product question asks for, when the message names it with other words
@@ -681,6 +702,8 @@ pub fn product_subject(text: &str, lang: &str) -> Option<String> {
 }
 
 /// Latin-script phrases on word boundaries ("hi" is not in "shipping"); others anywhere.
+/// Chinese, Japanese and Korean characters are boundaries too, so a phrase in a mixed
+/// message counts ("我的order到了吗").
 fn has_phrase(haystack: &str, phrase: &str) -> bool {
     if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
         return haystack.contains(phrase);
@@ -689,10 +712,101 @@ fn has_phrase(haystack: &str, phrase: &str) -> bool {
         let end = start + phrase.len();
         let before = haystack[..start].chars().next_back();
         let after = haystack[end..].chars().next();
-        let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        let edge = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() || is_cjk(c));
         // "track" also covers "tracking", "return" covers "returns"/"returned".
         edge(before) && (edge(after) || phrase.len() >= 5)
     })
+}
+
+/// Han, kana and Hangul: scripts written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30FF}' // hiragana, katakana
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{AC00}'..='\u{D7AF}' // hangul
+        | '\u{FF66}'..='\u{FF9F}') // half-width katakana
+}
+
+/// Words of a Latin-script text: letters, digits, apostrophes and hyphens; every other
+/// character (spaces, punctuation, CJK) separates them.
+fn latin_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_alphanumeric() && !is_cjk(c)) && !matches!(c, '\'' | '’' | '-'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A Latin-script phrase with one typo in a long word (five letters or more): a letter
+/// missing, extra, wrong or two letters swapped ("were is my", "trackign", "cancle",
+/// "donde" for "dónde"). Each word of the phrase matches one word of the message in the
+/// same order; the first letter must be right, and a one-word phrase matches only a word
+/// of five letters or more ("salt" is not "salut").
+fn has_phrase_with_typo(haystack: &str, phrase: &str) -> bool {
+    if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let want = latin_words(phrase);
+    if want.is_empty() || !want.iter().any(|w| w.chars().count() >= 5) {
+        return false;
+    }
+    let have = latin_words(haystack);
+    let single = want.len() == 1;
+    have.windows(want.len()).any(|window| {
+        let mut typos = 0;
+        for (i, (w, h)) in want.iter().zip(window).enumerate() {
+            if w == h {
+                continue;
+            }
+            let long = w.chars().count() >= 5 && (!single || h.chars().count() >= 5);
+            if !long || w.chars().next() != h.chars().next() {
+                return false;
+            }
+            // The last word may go on ("trakcing" for "track…").
+            let h_cut: String = if i + 1 == want.len() && h.chars().count() > w.chars().count() + 1
+            {
+                h.chars().take(w.chars().count()).collect()
+            } else {
+                (*h).to_string()
+            };
+            let w_chars: Vec<char> = w.chars().collect();
+            let h_chars: Vec<char> = h_cut.chars().collect();
+            if w_chars == h_chars {
+                continue;
+            }
+            let shorter = w_chars.len().min(h_chars.len());
+            if edit_distance(&w_chars, &h_chars) > 1 || w_chars[..shorter] == h_chars[..shorter] {
+                return false;
+            }
+            typos += 1;
+        }
+        typos == 1
+    })
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// two neighbouring letters.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -821,6 +935,85 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(intent(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn a_long_keyword_with_one_typo_still_counts() {
+        let cases = [
+            ("were is my ordr", Intent::TrackOrder),
+            ("wheres my package??", Intent::TrackOrder),
+            ("can you trakc my parcel", Intent::TrackOrder),
+            ("I want to retrun the teapot", Intent::ReturnItem),
+            ("please cancle order 1042", Intent::CancelOrder),
+            ("i need to chnage my address", Intent::ChangeAddress),
+            ("quiero el seguimento de mi pedido", Intent::TrackOrder),
+            ("je veux anuler ma commande", Intent::CancelOrder),
+            ("Ich will die Bestellung storniren", Intent::CancelOrder),
+            ("thnks a lot", Intent::Thanks),
+            ("do you hvae oolong", Intent::Question),
+            // Short words must be right: "salt" is not "salut", "hi" not "ho".
+            ("salt", Intent::Question),
+            ("trak", Intent::Question),
+            // Two typos in one phrase are too many, and another ending is another word
+            // ("my order" is not "my orders").
+            ("wehre si my order", Intent::Question),
+            ("what's happening with my order", Intent::Question),
+            // A typo never beats a phrase written right.
+            ("Where is my order? I might retrun it", Intent::TrackOrder),
+        ];
+        for (text, want) in cases {
+            assert_eq!(intent(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn one_typo_is_one_edit() {
+        let d = |a: &str, b: &str| {
+            edit_distance(
+                &a.chars().collect::<Vec<_>>(),
+                &b.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(d("where", "were"), 1);
+        assert_eq!(d("return", "retrun"), 1);
+        assert_eq!(d("dónde", "donde"), 1);
+        assert_eq!(d("cancel", "cancle"), 1);
+        assert_eq!(d("track", "truck"), 1);
+        assert_eq!(d("where", "wehre"), 1);
+        assert_eq!(d("delivery", "delivered"), 2);
+        assert_eq!(d("", "abc"), 3);
+    }
+
+    #[test]
+    fn mixed_language_messages_are_read_in_both() {
+        let cases = [
+            ("我的 package 什么时候到", Intent::TrackOrder),
+            ("我的order到哪了", Intent::TrackOrder),
+            ("where is my包裹", Intent::TrackOrder),
+            ("我的 parcel 还没 arrive", Intent::TrackOrder),
+            ("my 快递 still not here", Intent::TrackOrder),
+            ("I want to 退货", Intent::ReturnItem),
+            ("订单 please cancel", Intent::CancelOrder),
+            ("注文を cancel したい", Intent::CancelOrder),
+            ("mi paquete no ha llegado, where is it?", Intent::TrackOrder),
+            ("quiero return mi pedido", Intent::ReturnItem),
+            ("Hallo, wo ist mein parcel?", Intent::TrackOrder),
+            ("tracking number 呢？", Intent::TrackOrder),
+            // A Latin phrase inside a word of another script is still inside a word.
+            ("shipping to 日本?", Intent::Question),
+        ];
+        for (text, want) in cases {
+            assert_eq!(intent(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_question_about_the_rules_is_told_apart() {
+        assert!(about_the_rules("How do I return an item?"));
+        assert!(about_the_rules("¿Cómo puedo cancelar un pedido?"));
+        assert!(!about_the_rules("Como está meu pedido?"));
+        assert!(!about_the_rules("Où en est ma commande ?"));
+        assert!(!about_the_rules("I want to return the teapot"));
     }
 
     #[test]

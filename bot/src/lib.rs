@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod demo;
 pub mod import;
 pub mod intent;
+pub mod intent_model;
 pub mod language;
 pub mod shop;
 pub mod slots;

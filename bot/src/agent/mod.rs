@@ -40,6 +40,8 @@ pub enum AgentError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Templates(#[from] TemplateError),
+    #[error(transparent)]
+    Intents(#[from] crate::intent_model::ExemplarError),
 }
 
 /// An engine's answer to one message.
@@ -206,14 +208,34 @@ impl Agent {
         knowledge: Option<Arc<Knowledge>>,
         settings: AgentSettings,
     ) -> Result<Self, AgentError> {
+        // With an embedding model, intents are recognised by meaning too.
+        let intents = match knowledge.as_ref().and_then(|k| k.embedder()) {
+            Some(embedder) => Some(crate::intent_model::IntentModel::new(embedder.clone())?),
+            None => None,
+        };
         Ok(Self {
             store,
             knowledge,
             settings,
-            offline: OfflineEngine::new(Answers::builtin()?),
+            offline: OfflineEngine::new(Answers::builtin()?).with_intents(intents),
             llm: None,
             code_sender: None,
         })
+    }
+
+    /// Keeps the intent examples' vectors in `dir`, so a restart reads them back.
+    pub fn with_intent_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.offline.keep_intent_vectors_in(dir.into());
+        self
+    }
+
+    /// Embeds the intent examples now rather than in the first customer's turn; `false`
+    /// without a model (or when that failed: keyword rules decide alone).
+    pub async fn warm_intents(&self) -> bool {
+        match self.offline.intents() {
+            Some(model) => model.warm().await,
+            None => false,
+        }
     }
 
     /// Lets an LLM answer, with the offline engine as the fallback.

@@ -14,7 +14,8 @@ use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender, verify};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, understand, understand_with_orders};
+use crate::intent::{Intent, Understood, about_the_rules, understand, understand_with_orders};
+use crate::intent_model::{self, IntentModel};
 use crate::shop::TrackingStatus;
 use crate::slots;
 use crate::store::{Address, Citation, Order, StoreError};
@@ -62,6 +63,8 @@ pub struct Turn<'t, 'a> {
 
 pub struct OfflineEngine {
     answers: Answers,
+    /// Intent recognition by meaning, with an embedding model.
+    intents: Option<IntentModel>,
 }
 
 impl std::fmt::Debug for OfflineEngine {
@@ -86,7 +89,24 @@ enum Verification {
 
 impl OfflineEngine {
     pub fn new(answers: Answers) -> Self {
-        Self { answers }
+        Self {
+            answers,
+            intents: None,
+        }
+    }
+
+    /// Recognises intents by meaning too ([`crate::intent_model`]).
+    pub fn with_intents(mut self, model: Option<IntentModel>) -> Self {
+        self.intents = model;
+        self
+    }
+
+    pub fn intents(&self) -> Option<&IntentModel> {
+        self.intents.as_ref()
+    }
+
+    pub fn keep_intent_vectors_in(&mut self, dir: std::path::PathBuf) {
+        self.intents = self.intents.take().map(|m| m.with_cache_dir(dir));
     }
 
     pub fn answers(&self) -> &Answers {
@@ -142,11 +162,12 @@ impl OfflineEngine {
                 }
             }
         }
+        let hazard = self.by_meaning(turn, &mut understood).await;
         turn.memory
             .orders_in_question
             .extend(understood.order_numbers.iter().cloned());
 
-        if let Some(mut answer) = self.triggered(turn, understood.intent) {
+        if let Some(mut answer) = self.triggered(turn, understood.intent, hazard) {
             // An upset customer asking where their order is gets its status with the
             // apology, so the colleague who takes over starts from the facts too.
             if answer.handoff == Some(HandoffReason::Sensitive("anger".into()))
@@ -262,9 +283,51 @@ impl OfflineEngine {
         Ok(answer)
     }
 
-    /// Safety, legal, chargeback, anger and explicit requests go to a person at once.
-    fn triggered(&self, turn: &mut Turn<'_, '_>, intent: Intent) -> Option<Answer> {
-        let found = triggers(turn.text);
+    /// What the message means by the intent examples ([`crate::intent_model`]), read from
+    /// the turn's one query embedding (the searches reuse it): an order action where the
+    /// keyword rules named none, and whether it reports a dangerous product. Without a
+    /// model, and for messages the rules have settled (greetings, a trigger), nothing.
+    async fn by_meaning(&self, turn: &mut Turn<'_, '_>, understood: &mut Understood) -> bool {
+        let Some(model) = &self.intents else {
+            return false;
+        };
+        if matches!(
+            understood.intent,
+            Intent::Greeting
+                | Intent::Thanks
+                | Intent::Instructions
+                | Intent::AboutBot
+                | Intent::OutOfScope
+        ) || !triggers(turn.text).is_empty()
+        {
+            return false;
+        }
+        let Some(query) = turn.tools.query_embedding(turn.text).await else {
+            return false;
+        };
+        let Some(guess) = model.classify(&query).await else {
+            return false;
+        };
+        let decision = intent_model::decide(
+            &guess,
+            understood.intent,
+            about_the_rules(turn.text),
+            turn.memory.pending.is_some(),
+        );
+        tracing::debug!(?guess, ?decision, "intent by meaning");
+        if let Some(intent) = decision.intent {
+            understood.intent = intent;
+        }
+        decision.hazard
+    }
+
+    /// Safety, legal, chargeback, anger and explicit requests go to a person at once;
+    /// so does a dangerous product the intent examples recognised (`hazard`).
+    fn triggered(&self, turn: &mut Turn<'_, '_>, intent: Intent, hazard: bool) -> Option<Answer> {
+        let mut found = triggers(turn.text);
+        if hazard && !found.contains(&Trigger::Safety) {
+            found.insert(0, Trigger::Safety);
+        }
         let first = *found.first()?;
         // "Are you a human?" asks what the assistant is; it is answered, and the answer
         // says how to reach a person.

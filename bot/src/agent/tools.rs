@@ -672,6 +672,19 @@ impl<'a> Tools<'a> {
         }
     }
 
+    /// The query embedding of `text` (`None` without a model), computed once per turn:
+    /// intent recognition reads the same vector the searches use.
+    pub async fn query_embedding(&self, text: &str) -> Option<Vec<f32>> {
+        let knowledge = self.knowledge?;
+        match self.query_vector(knowledge, text).await {
+            Ok(vector) => vector,
+            Err(e) => {
+                tracing::error!(error = %e, "query embedding failed");
+                None
+            }
+        }
+    }
+
     async fn search(&self, text: &str, lang: &str, kind: SourceKind, top: usize) -> Vec<Found> {
         self.search_with(text, lang, kind, top, true).await
     }

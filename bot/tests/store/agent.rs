@@ -733,3 +733,235 @@ pub async fn the_conversation_follows_the_customers_language(store: &Store) {
     assert_eq!(bare.language, "zh-CN");
     let _ = EMILY;
 }
+
+// ----- product hazards -----
+
+/// A customer describing a product that has become dangerous (heat, smoke, a burning
+/// smell, sparks, melting, a swollen battery, a shock) is handed to a person at once, in
+/// their language, with the line to stop using it and unplug it; questions about heat
+/// are answered, not handed over. The offline engine without a model: keyword rules.
+pub async fn a_dangerous_product_goes_to_a_person_at_once_in_every_language(store: &Store) {
+    let shop = Shop::new(store).await;
+    let wang = shop.customer(WANG).await;
+    let reports = [
+        (
+            "The kettle I bought is overheating and there's a burning smell",
+            "unplug it",
+        ),
+        ("我买的电水壶冒烟了，还有一股烧焦的味道", "拔掉电源插头"),
+        ("電水壺的底座冒煙了", "拔掉電源插頭"),
+        ("El hervidor echa humo cuando lo enciendo", "desenchúfelo"),
+        (
+            "La batterie du moussoir a gonflé, elle est toute déformée",
+            "débranchez-le",
+        ),
+        (
+            "Beim Einschalten sprühen Funken aus dem Wasserkocher",
+            "ziehen Sie den Stecker",
+        ),
+        (
+            "ケトルから煙が出て、焦げ臭いにおいがします",
+            "コンセントから抜く",
+        ),
+        (
+            "A chaleira soltou faíscas e levei um choque elétrico",
+            "tire da tomada",
+        ),
+    ];
+    for (i, (text, line)) in reports.iter().enumerate() {
+        let o = shop.say(&format!("hazard-{i}"), Some(wang), text).await;
+        assert_eq!(
+            o.state,
+            ConversationState::WaitingForHuman,
+            "{text}: {:?}",
+            o.replies
+        );
+        assert!(o.replies[0].text.contains(line), "{text}: {:?}", o.replies);
+        let handoff = o.handoff.expect("a handoff is queued");
+        let summary = store.handoff_summary(handoff).await.unwrap().unwrap();
+        assert!(
+            summary.starts_with("Reason: sensitive: safety\n"),
+            "{text}: {summary}"
+        );
+    }
+    for (i, text) in [
+        "Is the kettle's hot water safe to drink right away?",
+        "Does the kettle heat up quickly?",
+        "¿El lapsang souchong sabe a humo?",
+        "Le thé fumé est-il fort ?",
+        "Ist der Tee fein geschnitten?",
+        "抹茶が溶けないのですが、コツはありますか？",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let o = shop.say(&format!("heat-{i}"), Some(wang), text).await;
+        assert_eq!(o.state, ConversationState::Bot, "{text}: {:?}", o.replies);
+        assert_eq!(o.handoff, None, "{text}");
+    }
+}
+
+/// Counts the query embeddings asked for (the examples' one-off batch included).
+struct Counting {
+    inner: Arc<dyn kefu_knowledge::Embedder>,
+    queries: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl kefu_knowledge::Embedder for Counting {
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    async fn embed(
+        &self,
+        texts: &[String],
+        role: kefu_knowledge::Role,
+    ) -> Result<Vec<Vec<f32>>, kefu_knowledge::EmbedError> {
+        if role == kefu_knowledge::Role::Query {
+            self.queries
+                .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.embed(texts, role).await
+    }
+}
+
+/// With the embedding model, everyday order-status questions in words no keyword rule
+/// lists (French, Japanese, Portuguese, none of them among the examples) are tracking,
+/// a policy question stays a question, a dangerous product in other words goes to a
+/// person, and every turn computes exactly one query embedding, shared by intent
+/// recognition and the searches. Needs the model file (`KEFU_E5_MODEL`);
+/// `KEFU_REQUIRE_MODEL=1` turns its absence into a failure.
+#[tokio::test]
+async fn with_the_model_unseen_phrasings_are_tracking_and_a_turn_embeds_once() {
+    let Some(model) = std::env::var_os("KEFU_E5_MODEL") else {
+        assert!(
+            std::env::var_os("KEFU_REQUIRE_MODEL").is_none(),
+            "KEFU_REQUIRE_MODEL is set but KEFU_E5_MODEL is not"
+        );
+        eprintln!("KEFU_E5_MODEL is not set: skipping the intent model test");
+        return;
+    };
+    use std::sync::atomic::Ordering::SeqCst;
+    let db = crate::common::TestDb::sqlite().await;
+    let store = &db.store;
+    crate::shop::seed(store).await;
+    let local =
+        kefu_knowledge::embed::local::LocalEmbedder::load(std::path::Path::new(&model)).unwrap();
+    let counting = Arc::new(Counting {
+        inner: Arc::new(local),
+        queries: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let embedder: Arc<dyn kefu_knowledge::Embedder> = counting.clone();
+    let layout = kefu_knowledge::Knowledge::layout_for(Some(embedder.as_ref()));
+    let index = kefu_knowledge_edge::EdgeIndex::open(&dir.path().join("index"), &layout).unwrap();
+    let knowledge = kefu_knowledge::Knowledge::new(Arc::new(index), Some(embedder));
+    let sources = kefu_bot::sources::knowledge_sources(store, Some("https://shop.example"))
+        .await
+        .unwrap();
+    knowledge.reindex(&sources).await.unwrap();
+    let knowledge = Arc::new(knowledge);
+    let vectors = dir.path().join("intent-vectors");
+    let agent = Agent::new(
+        store.clone(),
+        Some(knowledge.clone()),
+        crate::shop::settings(),
+    )
+    .unwrap()
+    .with_intent_cache(&vectors);
+    counting.queries.store(0, SeqCst);
+    assert!(agent.warm_intents().await);
+    let examples = counting.queries.swap(0, SeqCst);
+    assert!(examples > 350, "{examples}");
+    // A second start reads the vectors back: one probe embedding, not the examples.
+    let again = Agent::new(store.clone(), Some(knowledge), crate::shop::settings())
+        .unwrap()
+        .with_intent_cache(&vectors);
+    assert!(again.warm_intents().await);
+    assert_eq!(counting.queries.swap(0, SeqCst), 1);
+
+    let wang = store
+        .customer_by_email(&kefu_bot::shop::Email::parse(WANG).unwrap())
+        .await
+        .unwrap()
+        .map(|c| c.id);
+    let say = |thread: &'static str, text: &'static str| {
+        let agent = &agent;
+        async move {
+            agent
+                .handle(&Inbound {
+                    channel: Channel::Web,
+                    thread_id: thread.into(),
+                    external_id: None,
+                    text: text.into(),
+                    customer: wang,
+                    lang_hint: None,
+                    lang_fixed: false,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    for (thread, text) in [
+        (
+            "fr",
+            "Bonjour, ça fait dix jours que j'ai passé commande et toujours rien, vous pouvez regarder ?",
+        ),
+        ("ja", "先週頼んだ品物、今どのへんにあるか分かりますか？"),
+        ("pt", "Oi, alguma novidade da minha compra? Até agora nada"),
+    ] {
+        let o = say(thread, text).await;
+        let tools: Vec<&str> = o.tool_calls.iter().map(|c| c.name).collect();
+        // Tracking without an order number: the customer's recent orders, to ask which.
+        assert_eq!(
+            tools.first(),
+            Some(&"list_orders"),
+            "{text}: {:?}",
+            o.replies
+        );
+        assert!(!tools.contains(&"search_knowledge"), "{text}: {tools:?}");
+        assert!(
+            o.replies[0].text.contains("#1005"),
+            "{text}: {:?}",
+            o.replies
+        );
+        assert_eq!(counting.queries.swap(0, SeqCst), 1, "{text}");
+    }
+    // A question about the rules stays one, and its searches reuse the turn's embedding.
+    let o = say(
+        "policy",
+        "Combien de temps ai-je pour renvoyer un article ?",
+    )
+    .await;
+    let tools: Vec<&str> = o.tool_calls.iter().map(|c| c.name).collect();
+    assert!(tools.contains(&"search_knowledge"), "{tools:?}");
+    assert!(!tools.contains(&"list_orders"), "{tools:?}");
+    assert_eq!(counting.queries.swap(0, SeqCst), 1);
+    // A dangerous product in words no keyword rule lists.
+    let o = say(
+        "hazard",
+        "the charging base gets scorching and the casing is deforming",
+    )
+    .await;
+    assert_eq!(
+        o.state,
+        ConversationState::WaitingForHuman,
+        "{:?}",
+        o.replies
+    );
+    assert!(o.replies[0].text.contains("unplug"), "{:?}", o.replies);
+    assert_eq!(counting.queries.swap(0, SeqCst), 1);
+    // … but a question about heat is answered.
+    let o = say(
+        "heat",
+        "How quickly does the electric kettle bring water to a boil?",
+    )
+    .await;
+    assert_eq!(o.state, ConversationState::Bot, "{:?}", o.replies);
+    assert_eq!(counting.queries.swap(0, SeqCst), 1);
+}

@@ -56,6 +56,7 @@ conformance!(
     agent::an_idle_conversation_closes_and_the_next_message_starts_a_new_one,
     agent::an_over_long_message_gets_a_polite_answer,
     agent::the_conversation_follows_the_customers_language,
+    agent::a_dangerous_product_goes_to_a_person_at_once_in_every_language,
     cases::customers_are_matched_on_email_and_never_duplicated,
     cases::order_buyers_only_fill_empty_customer_fields,
     cases::customers_without_email_are_matched_on_phone,
