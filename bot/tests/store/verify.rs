@@ -83,10 +83,11 @@ pub async fn a_list_of_postal_codes_or_addresses_never_verifies(store: &Store) {
     let ask = shop.say("list", None, "where is my order #1001?").await;
     assert!(ask.awaiting_verification, "{:?}", ask.replies);
     // Forty-odd codes of many countries, the order's own (200000) among them.
-    let list = "10001 94107 94110-1234 SW1A 1AA EC1A 1BB M1 1AE K1A 0B6 H2X 1Y4 150-0001 \
-                100-0005 1012 AB 3011 CD 10115 80331 75001 69002 28013 08001 00184 20121 \
-                100020 200000 518000 01310-100 20040-002 1000-001 4000-123 00-950 2000 \
-                3000 4000 8001 1010 D02 X285 LV-1010 11000 60-001 1050 2100";
+    // (Letters in lower case: a message in capitals reads as shouting and goes to a person.)
+    let list = "my postcode is one of 10001 94107 94110-1234 sw1a 1aa ec1a 1bb m1 1ae k1a 0b6 \
+                h2x 1y4 150-0001 100-0005 1012 ab 3011 cd 10115 80331 75001 69002 28013 08001 \
+                00184 20121 100020 200000 518000 01310-100 20040-002 1000-001 4000-123 00-950 \
+                2000 3000 4000 8001 1010 d02 x285 lv-1010 11000 60-001 1050 2100";
     let o = shop.say("list", None, list).await;
     assert!(!o.verified, "{:?}", o.replies);
     assert!(o.tool_calls.is_empty(), "{:?}", o.tool_calls);
