@@ -11,6 +11,7 @@ mod config;
 mod console;
 mod eval;
 mod knowledge;
+mod model_install;
 mod segments;
 mod server;
 mod telemetry;
