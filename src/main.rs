@@ -12,6 +12,7 @@ mod config;
 mod console;
 mod eval;
 mod knowledge;
+mod model_install;
 mod segments;
 mod server;
 mod telemetry;

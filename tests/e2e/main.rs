@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod eval;
 mod knowledge;
+mod model;
 mod serve;
 mod smtp;
 mod widget;
@@ -14,7 +15,8 @@ mod widget;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// `kefu ARGS` in `dir`, with no KEFU_* settings from the caller's environment.
+/// `kefu ARGS` in `dir`, with no KEFU_* settings from the caller's environment and, unless
+/// `env` says otherwise, without installing the embedding model at start.
 pub fn kefu(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
     cmd.current_dir(dir).args(args);
@@ -23,7 +25,8 @@ pub fn kefu(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
             cmd.env_remove(key);
         }
     }
-    cmd.env("RUST_LOG", "warn");
+    cmd.env("RUST_LOG", "warn")
+        .env("KEFU__KNOWLEDGE__EMBEDDINGS__AUTO_INSTALL", "false");
     for (k, v) in env {
         cmd.env(k, v);
     }

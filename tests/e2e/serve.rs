@@ -19,7 +19,8 @@ fn spawn(dir: &std::path::Path, extra: &[&str]) -> Server {
     spawn_with(dir, extra, &[])
 }
 
-/// `kefu serve` on a free port in `dir`, with only the given KEFU_* settings.
+/// `kefu serve` on a free port in `dir`, with only the given KEFU_* settings (and, unless
+/// they say otherwise, without installing the embedding model at start).
 pub fn spawn_with(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
     for (key, _) in std::env::vars() {
@@ -34,6 +35,7 @@ pub fn spawn_with(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -
     let mut child = cmd
         .args(extra)
         .env("RUST_LOG", "warn")
+        .env("KEFU__KNOWLEDGE__EMBEDDINGS__AUTO_INSTALL", "false")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
