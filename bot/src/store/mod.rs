@@ -11,6 +11,7 @@ mod channels;
 mod direct;
 mod events;
 mod native;
+mod order_names;
 mod outbox;
 mod read;
 pub mod records;
@@ -34,6 +35,7 @@ pub use outbox::{
     CampaignRecord, CampaignState, NewCampaign, NewOutboxRow, OutboxCount, OutboxRow, PlanWriter,
     row_state,
 };
+pub use order_names::order_shape;
 pub use read::normalise_order_name;
 pub use records::*;
 pub use segments::{
@@ -212,6 +214,13 @@ impl Store {
 
     /// Applies pending migrations; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
+        let applied = self.run_migrations().await?;
+        // Order names SQL could not key (unusual characters) are keyed here.
+        self.fill_order_keys().await?;
+        Ok(applied)
+    }
+
+    async fn run_migrations(&self) -> Result<usize> {
         on_pool!(self, p => {
             let migrator = match self.backend() {
                 Backend::Sqlite => &SQLITE_MIGRATIONS,
