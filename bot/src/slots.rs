@@ -32,7 +32,17 @@ pub fn order_numbers(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < chars.len() {
         let (start, c) = chars[i];
-        if !c.is_ascii_digit() || (i > 0 && chars[i - 1].1.is_ascii_alphanumeric()) {
+        // Part of a longer name ("rc-10234", "1001-eu") is not a `#1234` number.
+        let joined = |k: usize| {
+            chars.get(k).is_some_and(|(_, c)| matches!(c, '-' | '_'))
+                && chars
+                    .get(k.wrapping_sub(1))
+                    .is_some_and(|(_, c)| c.is_ascii_alphabetic())
+        };
+        if !c.is_ascii_digit()
+            || (i > 0 && chars[i - 1].1.is_ascii_alphanumeric())
+            || (i > 0 && joined(i - 1))
+        {
             i += 1;
             continue;
         }
@@ -40,7 +50,12 @@ pub fn order_numbers(text: &str) -> Vec<String> {
         while j < chars.len() && chars[j].1.is_ascii_digit() {
             j += 1;
         }
-        let followed_by_word = j < chars.len() && chars[j].1.is_ascii_alphanumeric();
+        let followed_by_word = j < chars.len()
+            && (chars[j].1.is_ascii_alphanumeric()
+                || (matches!(chars[j].1, '-' | '_')
+                    && chars
+                        .get(j + 1)
+                        .is_some_and(|(_, c)| c.is_ascii_alphabetic())));
         let digits = &lower[start..chars.get(j).map_or(lower.len(), |(b, _)| *b)];
         if !followed_by_word && (3..=8).contains(&digits.len()) {
             let before = lower[..start].trim_end_matches([' ', ':', '：', '.', '-']);
@@ -201,9 +216,10 @@ impl OrderFormats {
     /// number, for a number of `digits` digits.
     fn has_part(&self, letters: &str, before: bool, digits: usize) -> bool {
         !letters.is_empty()
-            && self.formats.iter().any(|f| {
-                (if before { &f.prefix } else { &f.suffix }) == letters && f.fits(digits)
-            })
+            && self
+                .formats
+                .iter()
+                .any(|f| (if before { &f.prefix } else { &f.suffix }) == letters && f.fits(digits))
     }
 
     /// A format's part one typing slip away from `letters` (a letter wrong, missing, extra
@@ -216,7 +232,13 @@ impl OrderFormats {
             .formats
             .iter()
             .filter(|f| f.fits(digits))
-            .map(|f| if before { f.prefix.as_str() } else { f.suffix.as_str() })
+            .map(|f| {
+                if before {
+                    f.prefix.as_str()
+                } else {
+                    f.suffix.as_str()
+                }
+            })
             .filter(|part| part.len() >= 2 && one_slip(letters, part))
             .collect();
         found.dedup();
@@ -300,7 +322,11 @@ impl OrderRef {
         let display = if prefix.is_empty() && suffix.is_empty() {
             format!("#{number}")
         } else {
-            name.trim().chars().map(fold_width).collect::<String>().to_uppercase()
+            name.trim()
+                .chars()
+                .map(fold_width)
+                .collect::<String>()
+                .to_uppercase()
         };
         Some(Self {
             display,
@@ -452,8 +478,8 @@ pub fn order_refs(text: &str, formats: &OrderFormats) -> Vec<OrderRef> {
         let token: String = chars[start..end].iter().collect();
         let whole: String = chars.iter().collect();
         let alone = whole.trim().trim_start_matches('#').trim() == token;
-        let plausible = (3..=12).contains(&digits)
-            || formats.formats.iter().any(|f| f.fits(digits));
+        let plausible =
+            (3..=12).contains(&digits) || formats.formats.iter().any(|f| f.fits(digits));
         let key = format!("{prefix}{number}{suffix}");
         if !(shaped || ((announced || alone) && plausible)) || tracking.contains(&key) {
             continue;
@@ -477,6 +503,12 @@ pub fn order_refs(text: &str, formats: &OrderFormats) -> Vec<OrderRef> {
         }
     }
     out
+}
+
+/// Whether the message has a word for "order" in one of kefu's languages.
+pub fn mentions_order_word(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ORDER_WORDS[..11].iter().any(|w| lower.contains(w))
 }
 
 /// Words of a message that look like an order name the shop does not know: letters and
@@ -789,6 +821,8 @@ mod tests {
             "my zip is 94107",
             "tracking 1Z999AA10123456784",
             "it's been 2026 days",
+            "order RC-10234-EU",
+            "order 1001-EU",
         ] {
             assert!(
                 order_numbers(text).is_empty(),
@@ -803,12 +837,22 @@ mod tests {
     }
 
     fn keys(text: &str, formats: &OrderFormats) -> Vec<String> {
-        order_refs(text, formats).into_iter().map(|r| r.key).collect()
+        order_refs(text, formats)
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
     }
 
     #[test]
     fn order_keys_ignore_case_signs_spaces_and_width() {
-        for typed in ["#TS1001", "ts1001", "TS 1001", "ts-1001", "ＴＳ１００１", " #ts_1001 "] {
+        for typed in [
+            "#TS1001",
+            "ts1001",
+            "TS 1001",
+            "ts-1001",
+            "ＴＳ１００１",
+            " #ts_1001 ",
+        ] {
             assert_eq!(order_key(typed), "TS1001", "{typed}");
         }
         assert_eq!(order_key("VX-5001-US"), "VX5001US");
@@ -824,7 +868,14 @@ mod tests {
         let summary: Vec<(&str, &str, usize, usize)> = f
             .formats()
             .iter()
-            .map(|f| (f.prefix.as_str(), f.suffix.as_str(), f.min_digits, f.max_digits))
+            .map(|f| {
+                (
+                    f.prefix.as_str(),
+                    f.suffix.as_str(),
+                    f.min_digits,
+                    f.max_digits,
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -855,7 +906,10 @@ mod tests {
         assert_eq!((r.key.as_str(), r.display.as_str()), ("1001", "#1001"));
         assert_eq!(f.candidates(r), ["1001", "TS1001"]);
         let f = formats(&["SHOP-1001"]);
-        assert_eq!(keys("shop-1001 and SHOP 1002", &f), ["SHOP1001", "SHOP1002"]);
+        assert_eq!(
+            keys("shop-1001 and SHOP 1002", &f),
+            ["SHOP1001", "SHOP1002"]
+        );
         assert_eq!(keys("SHOPP-1001", &f), ["SHOP1001"]);
     }
 

@@ -8,7 +8,7 @@ UPDATE orders SET name_key = upper(regexp_replace(
         '０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ',
         '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'),
     '[^A-Za-z0-9]', '', 'g'));
-CREATE INDEX orders_name_key ON orders (name_key);
+CREATE INDEX orders_by_name_key ON orders (name_key);
 
 -- The shapes of the shop's order names (every digit written as 9: "#TS9999",
 -- "VX-9999-US"), with how many orders have each and one of their names: the formats

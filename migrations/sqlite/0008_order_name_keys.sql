@@ -5,7 +5,7 @@
 ALTER TABLE orders ADD COLUMN name_key TEXT;
 UPDATE orders SET name_key = upper(replace(replace(replace(replace(replace(replace(name, '#', ''), '-', ''), ' ', ''), '_', ''), '.', ''), '/', ''))
  WHERE name NOT GLOB '*[^#A-Za-z0-9 ._/-]*';
-CREATE INDEX orders_name_key ON orders (name_key);
+CREATE INDEX orders_by_name_key ON orders (name_key);
 
 -- The shapes of the shop's order names (every digit written as 9: "#TS9999",
 -- "VX-9999-US"), with how many orders have each and one of their names: the formats

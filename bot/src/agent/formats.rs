@@ -40,7 +40,8 @@ impl FormatsCache {
         *self
             .read
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), formats.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), formats.clone()));
         formats
     }
 

@@ -623,9 +623,21 @@ impl LlmEngine {
                     // them, and the same rule code as the offline engine's carries them out.
                     "start_return" => match tools.order(who, order_name).await? {
                         Some(o) => match tools.check_return(who, &o).await? {
-                            ReturnOutcome::Created { lines, excluded, .. } => {
-                                let items: Vec<Value> = lines.iter().map(|l| json!({"name": l.name, "quantity": l.quantity})).collect();
-                                let mut v = pending(turn.memory, Change::Return { order: o.name.clone() }, &o, "open a return for these items");
+                            ReturnOutcome::Created {
+                                lines, excluded, ..
+                            } => {
+                                let items: Vec<Value> = lines
+                                    .iter()
+                                    .map(|l| json!({"name": l.name, "quantity": l.quantity}))
+                                    .collect();
+                                let mut v = pending(
+                                    turn.memory,
+                                    Change::Return {
+                                        order: o.name.clone(),
+                                    },
+                                    &o,
+                                    "open a return for these items",
+                                );
                                 v["items"] = json!(items);
                                 v["not_returnable"] = json!(excluded);
                                 v
@@ -637,7 +649,14 @@ impl LlmEngine {
                     "cancel_order" => match tools.order(who, order_name).await? {
                         Some(o) => match tools.check_change(who, &o).await? {
                             Some(refused) => change_json(refused, &o),
-                            None => pending(turn.memory, Change::Cancel { order: o.name.clone() }, &o, "cancel the order"),
+                            None => pending(
+                                turn.memory,
+                                Change::Cancel {
+                                    order: o.name.clone(),
+                                },
+                                &o,
+                                "cancel the order",
+                            ),
                         },
                         None => not_found(order_name),
                     },
@@ -657,7 +676,15 @@ impl LlmEngine {
                                         Some(refused) => change_json(refused, &o),
                                         None => {
                                             tools.facts.address(&address);
-                                            pending(turn.memory, Change::Address { order: o.name.clone(), address }, &o, "ship the order to the new address")
+                                            pending(
+                                                turn.memory,
+                                                Change::Address {
+                                                    order: o.name.clone(),
+                                                    address,
+                                                },
+                                                &o,
+                                                "ship the order to the new address",
+                                            )
                                         }
                                     };
                                     v["new_address"] = json!(formatted);

@@ -486,7 +486,9 @@ impl Agent {
             tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
         tools.written_in = written_in.map(str::to_string);
         tools.facts = memory.facts.clone();
-        if text.chars().any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+        if text
+            .chars()
+            .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
             || matches!(memory.pending, Some(memory::Pending::Confirm { .. }))
         {
             tools.formats = self.order_formats.get(&self.store).await;

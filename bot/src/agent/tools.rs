@@ -506,6 +506,17 @@ impl<'a> Tools<'a> {
         who: Verified,
         order: &Order,
     ) -> Result<Option<ChangeOutcome>, StoreError> {
+        let refused = self.refuse_change(who, order).await?;
+        let label = refused.as_ref().map_or("possible", change_name);
+        self.call("check_change", &order.name, label);
+        Ok(refused)
+    }
+
+    async fn refuse_change(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<Option<ChangeOutcome>, StoreError> {
         if order.customer_id != Some(who.customer()) {
             return Ok(Some(ChangeOutcome::AlreadyCancelled { at: None }));
         }

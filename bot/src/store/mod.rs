@@ -31,11 +31,11 @@ use sqlx::sqlite::{
 pub use agent::{Actor, ReturnLine, ReturnRequest};
 pub use channels::Subscription;
 pub use events::{CartItem, CartRecord, ShopEvent};
+pub use order_names::order_shape;
 pub use outbox::{
     CampaignRecord, CampaignState, NewCampaign, NewOutboxRow, OutboxCount, OutboxRow, PlanWriter,
     row_state,
 };
-pub use order_names::order_shape;
 pub use read::normalise_order_name;
 pub use records::*;
 pub use segments::{

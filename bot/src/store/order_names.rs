@@ -97,7 +97,10 @@ impl Store {
     ) -> Result<Option<Order>> {
         let keys = formats.candidates(reference);
         let mut found = self.orders_keyed(customer, &keys).await?;
-        if let Some(i) = found.iter().position(|o| order_key(&o.name) == reference.key) {
+        if let Some(i) = found
+            .iter()
+            .position(|o| order_key(&o.name) == reference.key)
+        {
             return Ok(Some(found.swap_remove(i)));
         }
         Ok(if found.len() == 1 { found.pop() } else { None })
@@ -169,7 +172,9 @@ impl Store {
 }
 
 /// Counts of new order names per shape, for the import to add to `order_name_shapes`.
-pub(super) fn shape_counts<'a>(names: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, (String, i64)> {
+pub(super) fn shape_counts<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<String, (String, i64)> {
     let mut out: BTreeMap<String, (String, i64)> = BTreeMap::new();
     for name in names {
         let entry = out

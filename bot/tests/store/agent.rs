@@ -534,7 +534,10 @@ pub async fn changes_go_through_the_store_with_audit_entries(store: &Store) {
     let wang = shop.customer(WANG).await;
     shop.say("c", Some(wang), "Please cancel order #1001").await;
     let o = store.order_by_name("#1001").await.unwrap().unwrap();
-    assert_eq!(o.status, "open", "nothing changes before the customer confirms");
+    assert_eq!(
+        o.status, "open",
+        "nothing changes before the customer confirms"
+    );
     shop.say("c", Some(wang), "yes, cancel it").await;
     let o = store.order_by_name("#1001").await.unwrap().unwrap();
     assert_eq!(o.status, "cancelled");

@@ -222,7 +222,10 @@ pub async fn order_names_are_found_however_customers_write_them(store: &Store) {
     assert_eq!(r.key, "TS1001");
     let ann = customer(store, ANN).await;
     let bob = customer(store, BOB).await;
-    let mine = store.order_by_reference(Some(ann), &r, &formats).await.unwrap();
+    let mine = store
+        .order_by_reference(Some(ann), &r, &formats)
+        .await
+        .unwrap();
     assert_eq!(mine.map(|o| o.name).as_deref(), Some("#TS1001"));
     assert!(
         store
@@ -270,7 +273,14 @@ pub async fn a_reference_that_matches_nothing_is_never_swapped(store: &Store) {
     assert_eq!(bobs.replace("TS1002", "X"), none.replace("TS1999", "X"));
     assert!(bobs.contains("TS1002"), "{bobs}");
     for text in [&bobs, &none] {
-        for own in ["#TS1001", "#1001", "SHOP-2001", "3001-EU", "VX-5001-US", "RC-10234-EU"] {
+        for own in [
+            "#TS1001",
+            "#1001",
+            "SHOP-2001",
+            "3001-EU",
+            "VX-5001-US",
+            "RC-10234-EU",
+        ] {
             assert!(!text.contains(own), "{text}");
         }
     }
@@ -290,14 +300,22 @@ pub async fn a_reference_that_matches_nothing_is_never_swapped(store: &Store) {
     }
     // A refund question on her own order is answered, and opens nothing either.
     let o = say(&agent, "f", Some(ann), "how much was refunded on ts1001?").await;
-    assert!(reply(&o).contains("Nothing has been refunded on order #TS1001"), "{}", reply(&o));
+    assert!(
+        reply(&o).contains("Nothing has been refunded on order #TS1001"),
+        "{}",
+        reply(&o)
+    );
     for name in ["#TS1001", "#1001", "#TS1002"] {
         let id = store.order_by_name(name).await.unwrap().unwrap().id;
         assert!(store.return_requests_of(id).await.unwrap().is_empty());
     }
     // Cancelling Bob's order: not found, and a "yes" after it changes nothing.
     let o = say(&agent, "g", Some(ann), "cancel RC-10235-EU").await;
-    assert!(reply(&o).contains("can't find order RC-10235-EU"), "{}", reply(&o));
+    assert!(
+        reply(&o).contains("can't find order RC-10235-EU"),
+        "{}",
+        reply(&o)
+    );
     say(&agent, "g", Some(ann), "yes").await;
     assert_eq!(status(store, "RC-10235-EU").await, "open");
     assert_eq!(status(store, "RC-10234-EU").await, "open");
@@ -316,12 +334,20 @@ pub async fn a_change_waits_for_the_customers_yes(store: &Store) {
     );
     assert_eq!(status(store, "VX-5001-US").await, "open");
     let o = say(&agent, "a", Some(ann), "yes, cancel it").await;
-    assert!(reply(&o).contains("order VX-5001-US is cancelled"), "{}", reply(&o));
+    assert!(
+        reply(&o).contains("order VX-5001-US is cancelled"),
+        "{}",
+        reply(&o)
+    );
     assert_eq!(status(store, "VX-5001-US").await, "cancelled");
     // A "no" keeps the order, and says so.
     say(&agent, "b", Some(ann), "cancel order 2001").await;
-    let o = say(&agent, "b", Some(ann), "no").await;
-    assert!(reply(&o).contains("left order SHOP-2001 as it is"), "{}", reply(&o));
+    let o = say(&agent, "b", Some(ann), "no, keep it").await;
+    assert!(
+        reply(&o).contains("left order SHOP-2001 as it is"),
+        "{}",
+        reply(&o)
+    );
     // Anything else drops the change and is answered as itself; a later "yes" finds
     // nothing pending.
     say(&agent, "c", Some(ann), "cancel order 2001").await;
@@ -336,7 +362,12 @@ pub async fn a_change_waits_for_the_customers_yes(store: &Store) {
     assert_eq!(status(store, "3001-EU").await, "open");
     // "Can I cancel?" offers; nothing changes until the yes.
     let o = say(&agent, "e", Some(ann), "can I still cancel 3001-eu?").await;
-    assert!(reply(&o).contains("3001-EU"), "{}", reply(&o));
+    assert!(
+        reply(&o).contains("3001-EU"),
+        "{} {:?}",
+        reply(&o),
+        o.tool_calls
+    );
     assert_eq!(status(store, "3001-EU").await, "open");
     // A return: asked with the items, opened on "はい".
     let o = say(&agent, "f", Some(ann), "I want to return TS 1001").await;
@@ -350,7 +381,7 @@ pub async fn a_change_waits_for_the_customers_yes(store: &Store) {
         &agent,
         "g",
         Some(ann),
-        "please ship RC-10234-EU to Kastanienallee 7, 10435 Berlin instead",
+        "please change the address of RC-10234-EU to Kastanienallee 7, 10435 Berlin",
     )
     .await;
     assert!(reply(&o).contains("Kastanienallee 7"), "{}", reply(&o));
@@ -405,14 +436,17 @@ async fn the_model_prepares_a_change_and_the_customers_yes_makes_it() {
         .unwrap()
         .to_owned();
     assert!(
-        tool_result.contains("\"needs_confirmation\":true")
-            && tool_result.contains("VX-5001-US"),
+        tool_result.contains("\"needs_confirmation\":true") && tool_result.contains("VX-5001-US"),
         "{tool_result}"
     );
     assert!(!o.tool_calls.iter().any(|c| c.name == "cancel_order"));
     let o = say(&agent, "t", Some(ann), "yes").await;
     assert_eq!(o.engine, "offline");
-    assert!(reply(&o).contains("order VX-5001-US is cancelled"), "{}", reply(&o));
+    assert!(
+        reply(&o).contains("order VX-5001-US is cancelled"),
+        "{}",
+        reply(&o)
+    );
     assert_eq!(status(store, "VX-5001-US").await, "cancelled");
     // Bob's order: the tool finds nothing, and the next "yes" changes nothing.
     let o = say(&agent, "u", Some(ann), "cancel RC-10235-EU").await;

@@ -16,8 +16,34 @@ use crate::store::{Order, StoreError};
 
 /// Words that confirm on their own, first in the message.
 const YES_WORDS: &[&str] = &[
-    "yes", "yeah", "yep", "yup", "ok", "okay", "sure", "confirm", "confirmed", "correct", "oui", "ouais", "d'accord", "ja", "jawohl", "jep", "genau", "klar",
-    "sí", "si", "vale", "claro", "dale", "confirmo", "sim", "pode", "isso", "certo",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "ok",
+    "okay",
+    "sure",
+    "confirm",
+    "confirmed",
+    "correct",
+    "oui",
+    "ouais",
+    "d'accord",
+    "ja",
+    "jawohl",
+    "jep",
+    "genau",
+    "klar",
+    "sí",
+    "si",
+    "vale",
+    "claro",
+    "dale",
+    "confirmo",
+    "sim",
+    "pode",
+    "isso",
+    "certo",
 ];
 
 /// Phrases that confirm, first in the message.
@@ -34,19 +60,43 @@ const YES_PHRASES: &[&str] = &[
 
 /// Chinese and Japanese confirmations, at the start of the message.
 const YES_CJK: &[&str] = &[
-    "はい", "ええ", "うん", "お願いします", "お願い", "確認", "是", "好", "对", "對", "确认", "可以",
-    "行", "嗯", "没问题", "沒問題", "确定", "確定",
+    "はい",
+    "ええ",
+    "うん",
+    "お願いします",
+    "お願い",
+    "確認",
+    "是",
+    "好",
+    "对",
+    "對",
+    "确认",
+    "可以",
+    "行",
+    "嗯",
+    "没问题",
+    "沒問題",
+    "确定",
+    "確定",
 ];
 
 /// Words that take a confirmation back.
 const NO_WORDS: &[&str] = &[
-    "no", "nope", "not", "don't", "dont", "never", "wait", "stop", "nein", "nicht", "non",
-    "pas", "não", "nao", "nunca", "espera", "warte",
+    "no", "nope", "not", "don't", "dont", "never", "wait", "stop", "nein", "nicht", "non", "pas",
+    "não", "nao", "nunca", "espera", "warte",
 ];
 
 /// Chinese and Japanese refusals, anywhere in the message.
 const NO_CJK: &[&str] = &[
-    "不", "别", "別", "算了", "いいえ", "やめ", "待って", "等等", "ない",
+    "不",
+    "别",
+    "別",
+    "算了",
+    "いいえ",
+    "やめ",
+    "待って",
+    "等等",
+    "ない",
 ];
 
 /// Most characters and words of a message that is only a yes or a no.
@@ -54,7 +104,11 @@ const SHORT: usize = 80;
 const FEW_WORDS: usize = 8;
 
 fn words(text: &str) -> (String, Vec<String>) {
-    let lower: String = text.chars().map(fold_width).collect::<String>().to_lowercase();
+    let lower: String = text
+        .chars()
+        .map(fold_width)
+        .collect::<String>()
+        .to_lowercase();
     let words = lower
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
@@ -79,7 +133,9 @@ pub fn confirms(text: &str) -> bool {
     {
         return false;
     }
-    words.first().is_some_and(|w| YES_WORDS.contains(&w.as_str()))
+    words
+        .first()
+        .is_some_and(|w| YES_WORDS.contains(&w.as_str()))
         || YES_PHRASES.iter().any(|p| lower.starts_with(p))
         || YES_CJK.iter().any(|p| lower.starts_with(p))
 }
@@ -90,7 +146,9 @@ pub fn declines(text: &str) -> bool {
     lower.chars().count() <= SHORT
         && words.len() <= 6
         && !confirms(text)
-        && (words.first().is_some_and(|w| NO_WORDS.contains(&w.as_str()))
+        && (words
+            .first()
+            .is_some_and(|w| NO_WORDS.contains(&w.as_str()))
             || NO_CJK.iter().any(|n| lower.starts_with(n)))
 }
 
@@ -151,11 +209,14 @@ impl OfflineEngine {
             ))));
         }
         if !confirms(turn.text) || names_another {
-            turn.memory
-                .note(format!("dropped the unconfirmed change of {}", change.order()));
+            turn.memory.note(format!(
+                "dropped the unconfirmed change of {}",
+                change.order()
+            ));
             return Ok(None);
         }
-        turn.memory.note(format!("confirmed: {}", describe(&change)));
+        turn.memory
+            .note(format!("confirmed: {}", describe(&change)));
         let Some(order) = turn.tools.order(who, change.order()).await? else {
             return Ok(Some(self.not_found(turn, change.order()).await));
         };
@@ -309,9 +370,28 @@ mod tests {
     #[test]
     fn confirmations_in_every_language_are_recognised() {
         for yes in [
-            "yes", "Yes!", "yes, cancel it", "YES please", "ok", "sure, go ahead", "oui",
-            "Oui, merci", "ja", "Ja, bitte", "sí", "si, por favor", "sim", "はい",
-            "はい、お願いします", "是", "是的", "好的", "确认", "確認", "没问题", "go ahead",
+            "yes",
+            "Yes!",
+            "yes, cancel it",
+            "YES please",
+            "ok",
+            "sure, go ahead",
+            "oui",
+            "Oui, merci",
+            "ja",
+            "Ja, bitte",
+            "sí",
+            "si, por favor",
+            "sim",
+            "はい",
+            "はい、お願いします",
+            "是",
+            "是的",
+            "好的",
+            "确认",
+            "確認",
+            "没问题",
+            "go ahead",
         ] {
             assert!(confirms(yes), "{yes}");
             assert!(!declines(yes), "{yes}");
@@ -335,7 +415,15 @@ mod tests {
         ] {
             assert!(!confirms(other), "{other}");
         }
-        for no in ["no", "No thanks", "nein", "non merci", "不要", "いいえ", "não"] {
+        for no in [
+            "no",
+            "No thanks",
+            "nein",
+            "non merci",
+            "不要",
+            "いいえ",
+            "não",
+        ] {
             assert!(declines(no), "{no}");
         }
         assert!(!declines("what about order 1002"));

@@ -4,7 +4,7 @@
 //! whether an order exists.
 
 use super::{OfflineEngine, Turn, is_order_intent};
-use crate::intent::{Understood, understand_with_orders};
+use crate::intent::{Intent, Understood, understand_with_orders};
 use crate::slots::{self, OrderRef, order_key};
 use crate::store::StoreError;
 
@@ -60,9 +60,33 @@ impl OfflineEngine {
         }
         let mut understood = understand_with_orders(turn.text, names);
         // "How much was refunded on XYZ-777?": a word like an order name the shop does
-        // not know still names an order, which is then not found — never the latest one.
-        if understood.order_numbers.is_empty() && is_order_intent(understood.intent) {
-            understood.order_numbers = slots::name_like(turn.text);
+        // not know still names an order when the message is about an order, and is then
+        // not found — never replaced by the latest one.
+        let unknown = slots::name_like(turn.text);
+        if understood.order_numbers.is_empty() && !unknown.is_empty() {
+            let with = understand_with_orders(turn.text, unknown.clone());
+            let about_order = is_order_intent(understood.intent)
+                || matches!(
+                    with.intent,
+                    Intent::ReturnItem | Intent::CancelOrder | Intent::ChangeAddress
+                )
+                || (with.intent == Intent::TrackOrder && slots::mentions_order_word(turn.text));
+            if about_order {
+                understood = with;
+            }
+        }
+        // "How much was refunded on #1001?", "I want a refund for XYZ-777": a refund on a
+        // named order is a return question (answered, or offered, never done at once).
+        let lower = turn.text.to_lowercase();
+        if super::REFUND_WORDS.iter().any(|w| lower.contains(w))
+            && matches!(understood.intent, Intent::Question | Intent::TrackOrder)
+        {
+            if understood.order_numbers.is_empty() {
+                understood.order_numbers = unknown;
+            }
+            if !understood.order_numbers.is_empty() {
+                understood.intent = Intent::ReturnItem;
+            }
         }
         Ok(understood)
     }
