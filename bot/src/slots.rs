@@ -1,7 +1,7 @@
-//! Facts customers type into messages: order numbers (in the shop's `#1234` format, with or
-//! without the `#`, after "order", "订单", "pedido" …), e-mail addresses, parcel tracking
-//! numbers, postal codes and dates. The agent uses them to find orders and to verify customers;
-//! nothing here decides what a customer may see.
+//! Facts customers type into messages: order references (in the shop's own order-name
+//! formats, learned from its orders, or announced by "#", "order", "订单", "pedido" …),
+//! e-mail addresses, parcel tracking numbers, postal codes and dates. The agent uses them to
+//! find orders and to verify customers; nothing here decides what a customer may see.
 
 /// Words that announce an order number, in the languages kefu answers in.
 const ORDER_WORDS: [&str; 15] = [
@@ -32,7 +32,17 @@ pub fn order_numbers(text: &str) -> Vec<String> {
     let mut i = 0;
     while i < chars.len() {
         let (start, c) = chars[i];
-        if !c.is_ascii_digit() || (i > 0 && chars[i - 1].1.is_ascii_alphanumeric()) {
+        // Part of a longer name ("rc-10234", "1001-eu") is not a `#1234` number.
+        let joined = |k: usize| {
+            chars.get(k).is_some_and(|(_, c)| matches!(c, '-' | '_'))
+                && chars
+                    .get(k.wrapping_sub(1))
+                    .is_some_and(|(_, c)| c.is_ascii_alphabetic())
+        };
+        if !c.is_ascii_digit()
+            || (i > 0 && chars[i - 1].1.is_ascii_alphanumeric())
+            || (i > 0 && joined(i - 1))
+        {
             i += 1;
             continue;
         }
@@ -40,7 +50,12 @@ pub fn order_numbers(text: &str) -> Vec<String> {
         while j < chars.len() && chars[j].1.is_ascii_digit() {
             j += 1;
         }
-        let followed_by_word = j < chars.len() && chars[j].1.is_ascii_alphanumeric();
+        let followed_by_word = j < chars.len()
+            && (chars[j].1.is_ascii_alphanumeric()
+                || (matches!(chars[j].1, '-' | '_')
+                    && chars
+                        .get(j + 1)
+                        .is_some_and(|(_, c)| c.is_ascii_alphabetic())));
         let digits = &lower[start..chars.get(j).map_or(lower.len(), |(b, _)| *b)];
         if !followed_by_word && (3..=8).contains(&digits.len()) {
             let before = lower[..start].trim_end_matches([' ', ':', '：', '.', '-']);
@@ -84,6 +99,438 @@ pub fn bare_numbers(text: &str) -> Vec<String> {
             }
         }
         rest = &rest[at + len..];
+    }
+    out
+}
+
+// ----- order references in the shop's own formats -----
+
+/// Full-width forms (`ＴＳ１００１`, `＃`) read as their ASCII letters, digits and signs; the
+/// ideographic space as a space.
+pub fn fold_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// The lookup key of an order name, or of what a customer typed for one: its letters and
+/// digits in capitals, nothing else (`#TS-1001`, `ts 1001` and `ＴＳ１００１` are all
+/// `TS1001`). The orders table keeps each name's key (`orders.name_key`).
+pub fn order_key(text: &str) -> String {
+    text.chars()
+        .map(fold_width)
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The number inside an order name: its longest run of digits (the last of equally long
+/// ones), with the name split around it: `VX-5001-US` → (`VX-`, `5001`, `-US`).
+pub fn split_order_name(name: &str) -> Option<(String, String, String)> {
+    let chars: Vec<char> = name.chars().map(fold_width).collect();
+    let mut best: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if best.is_none_or(|(s, e)| i - start >= e - s) {
+            best = Some((start, i));
+        }
+    }
+    let (s, e) = best?;
+    let part = |r: &[char]| r.iter().collect::<String>();
+    Some((part(&chars[..s]), part(&chars[s..e]), part(&chars[e..])))
+}
+
+/// One way a shop writes its order names: what comes before the number and after it (as
+/// keys: `#TS-` is `TS`), and how many digits the number has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFormat {
+    pub prefix: String,
+    pub suffix: String,
+    pub min_digits: usize,
+    pub max_digits: usize,
+    /// Orders named this way.
+    pub orders: i64,
+}
+
+impl OrderFormat {
+    fn fits(&self, digits: usize) -> bool {
+        (self.min_digits..=self.max_digits).contains(&digits)
+    }
+}
+
+/// The order-name formats of one shop, learned from its orders' names (a shop that changed
+/// its format over time has several). Empty for a shop without orders: then only order
+/// numbers announced by `#` or a word like "order" are recognised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFormats {
+    formats: Vec<OrderFormat>,
+}
+
+impl OrderFormats {
+    /// From names of the shop's orders, each with how many orders are named like it
+    /// (the import keeps one per shape of name: `#TS9999`).
+    pub fn from_examples<'a>(examples: impl IntoIterator<Item = (&'a str, i64)>) -> Self {
+        let mut formats: Vec<OrderFormat> = Vec::new();
+        for (name, orders) in examples {
+            let Some((before, number, after)) = split_order_name(name) else {
+                continue;
+            };
+            let (prefix, suffix) = (order_key(&before), order_key(&after));
+            match formats
+                .iter_mut()
+                .find(|f| f.prefix == prefix && f.suffix == suffix)
+            {
+                Some(f) => {
+                    f.min_digits = f.min_digits.min(number.len());
+                    f.max_digits = f.max_digits.max(number.len());
+                    f.orders += orders;
+                }
+                None => formats.push(OrderFormat {
+                    prefix,
+                    suffix,
+                    min_digits: number.len(),
+                    max_digits: number.len(),
+                    orders,
+                }),
+            }
+        }
+        formats.sort_by(|a, b| b.orders.cmp(&a.orders).then(a.prefix.cmp(&b.prefix)));
+        Self { formats }
+    }
+
+    pub fn formats(&self) -> &[OrderFormat] {
+        &self.formats
+    }
+
+    /// Whether `letters` (a key) is what some format has before (`before`) or after the
+    /// number, for a number of `digits` digits.
+    fn has_part(&self, letters: &str, before: bool, digits: usize) -> bool {
+        !letters.is_empty()
+            && self
+                .formats
+                .iter()
+                .any(|f| (if before { &f.prefix } else { &f.suffix }) == letters && f.fits(digits))
+    }
+
+    /// A format's part one typing slip away from `letters` (a letter wrong, missing, extra
+    /// or two swapped), when exactly one format has such a part and none has `letters`.
+    fn corrected_part(&self, letters: &str, before: bool, digits: usize) -> Option<String> {
+        if letters.len() < 2 || self.has_part(letters, before, digits) {
+            return None;
+        }
+        let mut found: Vec<&str> = self
+            .formats
+            .iter()
+            .filter(|f| f.fits(digits))
+            .map(|f| {
+                if before {
+                    f.prefix.as_str()
+                } else {
+                    f.suffix.as_str()
+                }
+            })
+            .filter(|part| part.len() >= 2 && one_slip(letters, part))
+            .collect();
+        found.dedup();
+        match found.as_slice() {
+            [only] => Some((*only).to_string()),
+            _ => None,
+        }
+    }
+
+    /// The keys a reference may stand for, the key as typed first: with what the customer
+    /// left out of a format filled in ("order 1001" in a shop of `#TS1001` names is
+    /// `TS1001`). Only an order with one of these keys is the order meant.
+    pub fn candidates(&self, r: &OrderRef) -> Vec<String> {
+        let mut out = vec![r.key.clone()];
+        for f in &self.formats {
+            let prefix_ok = r.prefix.is_empty() || r.prefix == f.prefix;
+            let suffix_ok = r.suffix.is_empty() || r.suffix == f.suffix;
+            if !(prefix_ok && suffix_ok) {
+                continue;
+            }
+            let mut number = r.number.clone();
+            if number.len() < f.min_digits && f.min_digits == f.max_digits {
+                // Zero-padded numbers ("TS0042") typed without their zeros.
+                number = format!("{number:0>width$}", width = f.min_digits);
+            }
+            if f.fits(number.len()) {
+                let key = format!("{}{number}{}", f.prefix, f.suffix);
+                if !out.contains(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether `a` becomes `b` by one letter changed, added or removed, or two neighbours
+/// swapped.
+fn one_slip(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len() as isize - rb.len() as isize {
+        0 => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        1 => ra[1..] == *rb,
+        -1 => *ra == rb[1..],
+        _ => false,
+    }
+}
+
+/// An order named in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRef {
+    /// How to say it back: `#1001` for a bare number, else as typed in capitals
+    /// (`VX 5001`, `TS1001`, `XYZ-777`).
+    pub display: String,
+    /// [`order_key`] of what was typed (with a slip in the shop's letters corrected).
+    pub key: String,
+    /// The number's digits.
+    pub number: String,
+    /// The letters typed before and after the number, as keys (empty when left out).
+    pub prefix: String,
+    pub suffix: String,
+    /// Recognised by the shop's own format (its letters were typed), not only announced.
+    pub shaped: bool,
+}
+
+impl OrderRef {
+    /// A reference from an order name or a reference's display form, as a whole.
+    pub fn parse(name: &str) -> Option<Self> {
+        let (before, number, after) = split_order_name(name)?;
+        let key = order_key(name);
+        let prefix = order_key(&before);
+        let suffix = order_key(&after);
+        let display = if prefix.is_empty() && suffix.is_empty() {
+            format!("#{number}")
+        } else {
+            name.trim()
+                .chars()
+                .map(fold_width)
+                .collect::<String>()
+                .to_uppercase()
+        };
+        Some(Self {
+            display,
+            key,
+            number,
+            prefix,
+            suffix,
+            shaped: false,
+        })
+    }
+}
+
+/// Separators customers put between an order name's letters and its number.
+fn is_name_separator(c: char) -> bool {
+    matches!(c, '-' | ' ' | '_' | '.' | '/')
+}
+
+/// Order references in a message, in order of appearance and without repeats. A number
+/// counts when the letters next to it are the shop's (`ts1001`, `TS 1001`, `1001-eu`,
+/// `VX 5001`, `vx5001us`, `ＴＳ１００１`, one slip in the letters: `TD1001`), or when `#`,
+/// a word like "order" or "订单" announces it, or when it is the whole message. Numbers
+/// that are only numbers (quantities, prices, postal codes, years, phone numbers, dates,
+/// tracking numbers) are left alone: a verified customer's bare number is checked against
+/// their own orders by the caller.
+pub fn order_refs(text: &str, formats: &OrderFormats) -> Vec<OrderRef> {
+    let chars: Vec<char> = text.chars().map(fold_width).collect();
+    let lower: Vec<char> = chars
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
+    let tracking = tracking_numbers(&chars.iter().collect::<String>());
+    let n = chars.len();
+    let boundary = |i: usize| i >= n || !chars[i].is_ascii_alphanumeric();
+    let mut out: Vec<OrderRef> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < n && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let e = i;
+        let number: String = chars[s..e].iter().collect();
+        // Digits joined to more digits ("2026-11-03", "1,200", "555-1234", "12.50").
+        let joined = |sep: Option<&char>, digit: Option<&char>| {
+            sep.is_some_and(|c| "-.,:/".contains(*c)) && digit.is_some_and(char::is_ascii_digit)
+        };
+        if (s >= 2 && joined(chars.get(s - 1), chars.get(s - 2)))
+            || joined(chars.get(e), chars.get(e + 1))
+        {
+            continue;
+        }
+        // Letters before the number: right against it, or across one separator.
+        let letters_before = || -> Option<(usize, String, bool)> {
+            let mut j = s;
+            let glued = !(j >= 1 && is_name_separator(chars[j - 1]));
+            if !glued {
+                j -= 1;
+            }
+            let end = j;
+            while j > 0 && chars[j - 1].is_ascii_alphabetic() {
+                j -= 1;
+            }
+            (j < end && (j == 0 || boundary(j - 1))).then(|| {
+                let word: String = chars[j..end].iter().collect();
+                (j, word, glued || chars[end] == '-')
+            })
+        };
+        let letters_after = || -> Option<(usize, String, bool)> {
+            let mut j = e;
+            let glued = !(j < n && is_name_separator(chars[j]));
+            if !glued {
+                j += 1;
+            }
+            let start = j;
+            while j < n && chars[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            (j > start && boundary(j)).then(|| {
+                let word: String = chars[start..j].iter().collect();
+                (j, word, glued || chars[start - 1] == '-')
+            })
+        };
+        // Digits stuck inside a longer word ("1Z999AA…", "v1.2") are no name.
+        if (s > 0 && chars[s - 1].is_ascii_alphabetic() && letters_before().is_none())
+            || (e < n && chars[e].is_ascii_alphabetic() && letters_after().is_none())
+        {
+            continue;
+        }
+        let digits = number.len();
+        let mut start = s;
+        let mut end = e;
+        let mut announced_by_word = false;
+        let mut prefix = String::new();
+        let mut suffix = String::new();
+        let mut corrected = false;
+        if let Some((at, word, glued)) = letters_before() {
+            let key = order_key(&word);
+            let lowered = word.to_lowercase();
+            if ORDER_WORDS.contains(&lowered.as_str()) {
+                announced_by_word = true;
+            } else if formats.has_part(&key, true, digits) {
+                prefix = key;
+                start = at;
+            } else if glued {
+                match formats.corrected_part(&key, true, digits) {
+                    Some(fixed) => {
+                        prefix = fixed;
+                        corrected = true;
+                    }
+                    None => prefix = key,
+                }
+                start = at;
+            }
+        }
+        if let Some((at, word, glued)) = letters_after() {
+            let key = order_key(&word);
+            if formats.has_part(&key, false, digits) {
+                suffix = key;
+                end = at;
+            } else if glued {
+                match formats.corrected_part(&key, false, digits) {
+                    Some(fixed) => {
+                        suffix = fixed;
+                        corrected = true;
+                    }
+                    None => suffix = key,
+                }
+                end = at;
+            }
+        }
+        let shaped = (!prefix.is_empty() || !suffix.is_empty())
+            && formats.formats.iter().any(|f| {
+                (prefix.is_empty() || prefix == f.prefix)
+                    && (suffix.is_empty() || suffix == f.suffix)
+                    && f.fits(digits)
+            });
+        let before: String = lower[..start].iter().collect();
+        let before = before.trim_end_matches([' ', ':', '.', '-']);
+        let announced = announced_by_word
+            || before.ends_with('#')
+            || ORDER_WORDS.iter().any(|w| before.ends_with(w))
+            || before.ends_with("番号")
+            || before.ends_with('号')
+            || before.ends_with('號');
+        let token: String = chars[start..end].iter().collect();
+        let whole: String = chars.iter().collect();
+        let alone = whole.trim().trim_start_matches('#').trim() == token;
+        let plausible =
+            (3..=12).contains(&digits) || formats.formats.iter().any(|f| f.fits(digits));
+        let key = format!("{prefix}{number}{suffix}");
+        if !(shaped || ((announced || alone) && plausible)) || tracking.contains(&key) {
+            continue;
+        }
+        let display = if prefix.is_empty() && suffix.is_empty() {
+            format!("#{number}")
+        } else if corrected {
+            key.clone()
+        } else {
+            token.trim().to_uppercase()
+        };
+        if !out.iter().any(|r| r.key == key) {
+            out.push(OrderRef {
+                display,
+                key,
+                number,
+                prefix,
+                suffix,
+                shaped,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the message has a word for "order" in one of kefu's languages.
+pub fn mentions_order_word(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ORDER_WORDS[..11].iter().any(|w| lower.contains(w))
+}
+
+/// Words of a message that look like an order name the shop does not know: letters and
+/// at least three digits in one token (`XYZ-777`, `AB12345`), not a tracking number or an
+/// e-mail address. A question about "order XYZ-777" must not be answered about another one.
+pub fn name_like(text: &str) -> Vec<String> {
+    let folded: String = text.chars().map(fold_width).collect();
+    let tracking = tracking_numbers(&folded);
+    let mut out: Vec<String> = Vec::new();
+    for word in folded.split(|c: char| !(c.is_ascii_alphanumeric() || "#-_".contains(c))) {
+        let word = word.trim_matches(|c: char| "#-_".contains(c));
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        let letters = word.chars().any(|c| c.is_ascii_alphabetic());
+        if digits >= 3
+            && letters
+            && !tracking.contains(&order_key(word))
+            && !folded.contains(&format!("@{word}"))
+            && !folded.contains(&format!("{word}@"))
+            && !out.iter().any(|w| w == word)
+        {
+            out.push(word.to_uppercase());
+        }
     }
     out
 }
@@ -595,6 +1042,8 @@ mod tests {
             "my zip is 94107",
             "tracking 1Z999AA10123456784",
             "it's been 2026 days",
+            "order RC-10234-EU",
+            "order 1001-EU",
         ] {
             assert!(
                 order_numbers(text).is_empty(),
@@ -602,6 +1051,147 @@ mod tests {
                 order_numbers(text)
             );
         }
+    }
+
+    fn formats(names: &[&str]) -> OrderFormats {
+        OrderFormats::from_examples(names.iter().map(|n| (*n, 100)))
+    }
+
+    fn keys(text: &str, formats: &OrderFormats) -> Vec<String> {
+        order_refs(text, formats)
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
+    }
+
+    #[test]
+    fn order_keys_ignore_case_signs_spaces_and_width() {
+        for typed in [
+            "#TS1001",
+            "ts1001",
+            "TS 1001",
+            "ts-1001",
+            "ＴＳ１００１",
+            " #ts_1001 ",
+        ] {
+            assert_eq!(order_key(typed), "TS1001", "{typed}");
+        }
+        assert_eq!(order_key("VX-5001-US"), "VX5001US");
+        assert_eq!(
+            split_order_name("VX-5001-US"),
+            Some(("VX-".into(), "5001".into(), "-US".into()))
+        );
+    }
+
+    #[test]
+    fn formats_are_learned_from_names_and_merge_digit_counts() {
+        let f = formats(&["#999", "#1001", "#TS1001", "VX-5001-US", "1001-EU"]);
+        let summary: Vec<(&str, &str, usize, usize)> = f
+            .formats()
+            .iter()
+            .map(|f| {
+                (
+                    f.prefix.as_str(),
+                    f.suffix.as_str(),
+                    f.min_digits,
+                    f.max_digits,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("", "", 3, 4),
+                ("", "EU", 4, 4),
+                ("TS", "", 4, 4),
+                ("VX", "US", 4, 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn prefixed_names_are_recognised_however_they_are_typed() {
+        let f = formats(&["#TS1001"]);
+        for text in [
+            "where is ts1001?",
+            "TS 1001 hasn't arrived",
+            "my order #TS1001",
+            "ＴＳ１００１はどこ？",
+            "订单TS-1001",
+            "is TD1001 shipped",
+        ] {
+            assert_eq!(keys(text, &f), ["TS1001"], "{text}");
+        }
+        // Announced without the prefix: the number alone, filled in on look-up.
+        let r = &order_refs("order 1001 please", &f)[0];
+        assert_eq!((r.key.as_str(), r.display.as_str()), ("1001", "#1001"));
+        assert_eq!(f.candidates(r), ["1001", "TS1001"]);
+        let f = formats(&["SHOP-1001"]);
+        assert_eq!(
+            keys("shop-1001 and SHOP 1002", &f),
+            ["SHOP1001", "SHOP1002"]
+        );
+        assert_eq!(keys("SHOPP-1001", &f), ["SHOP1001"]);
+    }
+
+    #[test]
+    fn suffixed_names_and_names_with_both_are_recognised() {
+        let f = formats(&["1001-EU"]);
+        assert_eq!(keys("what about 1001-eu?", &f), ["1001EU"]);
+        assert_eq!(keys("1001EU", &f), ["1001EU"]);
+        let f = formats(&["VX-5001-US"]);
+        assert_eq!(keys("vx5001us", &f), ["VX5001US"]);
+        assert_eq!(keys("VX-5001-US", &f), ["VX5001US"]);
+        let partly = &order_refs("where is VX 5001", &f)[0];
+        assert_eq!((partly.key.as_str(), partly.shaped), ("VX5001", true));
+        assert_eq!(f.candidates(partly), ["VX5001", "VX5001US"]);
+        assert_eq!(partly.display, "VX 5001");
+    }
+
+    #[test]
+    fn a_shop_that_changed_its_format_is_read_in_both() {
+        let f = formats(&["#1001", "#TS2001"]);
+        assert_eq!(keys("ts2001 and #1001", &f), ["TS2001", "1001"]);
+        let r = &order_refs("order 2001", &f)[0];
+        assert_eq!(f.candidates(r), ["2001", "TS2001"]);
+    }
+
+    #[test]
+    fn ordinary_numbers_are_not_order_references() {
+        let f = formats(&["#TS1001", "1001-EU", "#1001"]);
+        for text in [
+            "I bought 3 teapots for 1200 yen",
+            "my zip is 94107",
+            "it's been 2026 days",
+            "call me at 555-1234",
+            "delivered on 2026-11-03",
+            "it cost $12.50 or 1,200 JPY",
+            "tracking 1Z999AA10123456784",
+            "send it to 1001 Main St",
+            "version v1.2345",
+        ] {
+            assert!(
+                order_refs(text, &f).is_empty(),
+                "{text}: {:?}",
+                order_refs(text, &f)
+            );
+        }
+        // Letters a shop does not use, typed without "order": a word like an order name.
+        assert!(order_refs("refunded on XYZ-777?", &f).is_empty());
+        assert_eq!(name_like("refunded on XYZ-777?"), ["XYZ-777"]);
+        assert!(name_like("SF123456789012 or a1234@b.com").is_empty());
+        // Announced, they are references (that may match nothing).
+        assert_eq!(keys("order XYZ-777", &f), ["XYZ777"]);
+    }
+
+    #[test]
+    fn one_slip_is_a_letter_changed_added_removed_or_swapped() {
+        assert!(one_slip("TD", "TS"));
+        assert!(one_slip("SHOPP", "SHOP"));
+        assert!(one_slip("SOHP", "SHOP"));
+        assert!(one_slip("SHP", "SHOP"));
+        assert!(!one_slip("TS", "TS"));
+        assert!(!one_slip("AB", "CD"));
     }
 
     #[test]

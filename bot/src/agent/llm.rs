@@ -15,9 +15,9 @@ use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletio
 use handlebars::Handlebars;
 use serde_json::{Value, json};
 
-use super::memory::VerifiedVia;
-use super::offline::{Turn, format_address, parse_address};
-use super::tools::{ChangeOutcome, Parcel, money};
+use super::memory::{Change, Pending, VerifiedVia};
+use super::offline::{Turn, describe, format_address, parse_address};
+use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, money};
 use super::{Answer, templates::answer_language};
 use crate::conversation::HandoffReason;
 use crate::shop::Role;
@@ -619,13 +619,45 @@ impl LlmEngine {
                         }
                         None => not_found(order_name),
                     },
+                    // Changes are only prepared: the customer's next message confirms
+                    // them, and the same rule code as the offline engine's carries them out.
                     "start_return" => match tools.order(who, order_name).await? {
-                        Some(o) => serde_json::to_value(tools.start_return(who, &o).await?)
-                            .unwrap_or(Value::Null),
+                        Some(o) => match tools.check_return(who, &o).await? {
+                            ReturnOutcome::Created {
+                                lines, excluded, ..
+                            } => {
+                                let items: Vec<Value> = lines
+                                    .iter()
+                                    .map(|l| json!({"name": l.name, "quantity": l.quantity}))
+                                    .collect();
+                                let mut v = pending(
+                                    turn.memory,
+                                    Change::Return {
+                                        order: o.name.clone(),
+                                    },
+                                    &o,
+                                    "open a return for these items",
+                                );
+                                v["items"] = json!(items);
+                                v["not_returnable"] = json!(excluded);
+                                v
+                            }
+                            other => serde_json::to_value(other).unwrap_or(Value::Null),
+                        },
                         None => not_found(order_name),
                     },
                     "cancel_order" => match tools.order(who, order_name).await? {
-                        Some(o) => change_json(tools.cancel(who, &o).await?, &o),
+                        Some(o) => match tools.check_change(who, &o).await? {
+                            Some(refused) => change_json(refused, &o),
+                            None => pending(
+                                turn.memory,
+                                Change::Cancel {
+                                    order: o.name.clone(),
+                                },
+                                &o,
+                                "cancel the order",
+                            ),
+                        },
                         None => not_found(order_name),
                     },
                     _ => {
@@ -640,10 +672,21 @@ impl LlmEngine {
                                 }
                                 Some(address) => {
                                     let formatted = format_address(&address);
-                                    let mut v = change_json(
-                                        tools.change_address(who, &o, &address).await?,
-                                        &o,
-                                    );
+                                    let mut v = match tools.check_change(who, &o).await? {
+                                        Some(refused) => change_json(refused, &o),
+                                        None => {
+                                            tools.facts.address(&address);
+                                            pending(
+                                                turn.memory,
+                                                Change::Address {
+                                                    order: o.name.clone(),
+                                                    address,
+                                                },
+                                                &o,
+                                                "ship the order to the new address",
+                                            )
+                                        }
+                                    };
                                     v["new_address"] = json!(formatted);
                                     v
                                 }
@@ -800,6 +843,20 @@ pub fn prompt_leak(reply: &str) -> Option<String> {
                 .collect::<Vec<_>>()
         })
         .find(|run| said.contains(&format!(" {run} ")))
+}
+
+/// Registers a change the customer has to confirm, and tells the model so.
+fn pending(memory: &mut super::memory::Memory, change: Change, order: &Order, what: &str) -> Value {
+    memory.note(format!("asked to confirm: {}", describe(&change)));
+    memory.pending = Some(Pending::Confirm { change });
+    json!({
+        "done": false,
+        "needs_confirmation": true,
+        "order": order.name,
+        "total": money(order.total, &order.currency),
+        "change": what,
+        "note": "nothing has changed yet: tell the customer exactly what will change on this order and ask them to reply YES to confirm",
+    })
 }
 
 fn not_found(name: &str) -> Value {

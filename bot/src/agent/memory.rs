@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::conversation::Conversation as Machine;
 use crate::intent::Intent;
-use crate::store::CustomerId;
+use crate::store::{Address, CustomerId};
 
 /// Proof that the conversation's customer is who they say. Order tools take one; it is
 /// made only by [`Memory::verify`] after a passed check, or from a linked identity, so
@@ -59,6 +59,29 @@ pub enum Pending {
     },
     /// Asked for the new shipping address of an order.
     Address { order: String },
+    /// Said exactly what will change on which order and waits for the customer to
+    /// confirm it; any other answer drops it.
+    Confirm { change: Change },
+}
+
+/// A change to one of the verified customer's orders, carried out only once they confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    Cancel { order: String },
+    Return { order: String },
+    Address { order: String, address: Address },
+}
+
+impl Change {
+    /// The order the change is about (its name as the shop writes it).
+    pub fn order(&self) -> &str {
+        match self {
+            Change::Cancel { order } | Change::Return { order } | Change::Address { order, .. } => {
+                order
+            }
+        }
+    }
 }
 
 /// A one-time code sent by e-mail; only its hash is kept.

@@ -3,6 +3,7 @@
 //! stores everything, and returns what to send. Channels, `kefu chat` and the evals all
 //! go through [`Agent::handle`], so they behave the same.
 
+pub mod formats;
 pub mod guard;
 pub mod llm;
 pub mod memory;
@@ -192,6 +193,7 @@ pub struct Agent {
     offline: OfflineEngine,
     llm: Option<llm::LlmEngine>,
     code_sender: Option<Arc<dyn CodeSender>>,
+    order_formats: formats::FormatsCache,
 }
 
 impl std::fmt::Debug for Agent {
@@ -220,6 +222,7 @@ impl Agent {
             offline: OfflineEngine::new(Answers::builtin()?).with_intents(intents),
             llm: None,
             code_sender: None,
+            order_formats: formats::FormatsCache::default(),
         })
     }
 
@@ -256,6 +259,11 @@ impl Agent {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Reads the shop's order-name formats again at the next message (after an import).
+    pub fn forget_order_formats(&self) {
+        self.order_formats.invalidate();
     }
 
     /// The model tokens a conversation has used so far, and their cost at the configured
@@ -504,6 +512,27 @@ impl Agent {
             tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
         tools.written_in = written_in.map(str::to_string);
         tools.facts = memory.facts.clone();
+        if text
+            .chars()
+            .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+            || matches!(memory.pending, Some(memory::Pending::Confirm { .. }))
+        {
+            tools.formats = self.order_formats.get(&self.store).await;
+        }
+        // A pending change is carried out only when this message confirms it; anything
+        // else drops it and the message is answered like any other.
+        let unconfirmed = match &memory.pending {
+            Some(memory::Pending::Confirm { change })
+                if !offline::confirms(text) && !offline::declines(text) =>
+            {
+                Some(change.order().to_string())
+            }
+            _ => None,
+        };
+        if let Some(order) = unconfirmed {
+            memory.note(format!("dropped the unconfirmed change of {order}"));
+            memory.pending = None;
+        }
         // Handoff triggers and the agent's own follow-up questions (verification, which
         // order, the new address) are rules: the offline engine handles them either way.
         let use_llm = self.llm.is_some()

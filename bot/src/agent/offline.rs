@@ -9,12 +9,17 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use super::memory::{Memory, Pending, Verified, VerifiedVia, code_hash, new_code};
+mod confirm;
+mod references;
+
+pub use confirm::{confirms, declines, describe};
+
+use super::memory::{Change, Memory, Pending, Verified, VerifiedVia, code_hash, new_code};
 use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender, verify};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, about_the_rules, understand, understand_with_orders};
+use crate::intent::{Intent, Understood, about_the_rules};
 use crate::intent_model::{self, IntentModel};
 use crate::shop::TrackingStatus;
 use crate::slots;
@@ -47,6 +52,38 @@ const REFUND_WORDS: &[&str] = &[
     "geld zurück",
     "reembolso",
     "estorno",
+];
+
+/// Words that ask what was refunded rather than for a refund.
+const REFUND_STATUS: &[&str] = &[
+    "how much",
+    "refunded",
+    "when will",
+    "where is my refund",
+    "wann",
+    "quand",
+    "cuándo",
+    "quando",
+    "什么时候",
+    "什麼時候",
+    "いつ",
+    "was the refund",
+    "has the refund",
+    "wie viel",
+    "wieviel",
+    "erstattet",
+    "combien",
+    "remboursé",
+    "cuánto",
+    "cuanto",
+    "reembolsado",
+    "quanto",
+    "estornado",
+    "多少",
+    "退了",
+    "退款了",
+    "いくら",
+    "返金され",
 ];
 
 /// One turn of the offline engine.
@@ -144,24 +181,7 @@ impl OfflineEngine {
 
     /// Answers one customer message.
     pub async fn answer(&self, turn: &mut Turn<'_, '_>) -> Result<Answer, StoreError> {
-        let mut understood = understand(turn.text);
-        // "21961发货了没", "c'est la 17257": a bare number is an order when it is one of
-        // the verified customer's own (anyone else's stays a plain number: no oracle).
-        if understood.order_numbers.is_empty()
-            && let Some(who) = turn.memory.verified()
-        {
-            let bare = slots::bare_numbers(turn.text);
-            if !bare.is_empty() {
-                let own = turn.tools.list_orders(who).await?;
-                let named: Vec<String> = bare
-                    .into_iter()
-                    .filter(|n| own.iter().any(|o| &o.name == n))
-                    .collect();
-                if !named.is_empty() {
-                    understood = understand_with_orders(turn.text, named);
-                }
-            }
-        }
+        let mut understood = self.understand_orders(turn).await?;
         let hazard = self.by_meaning(turn, &mut understood).await;
         turn.memory
             .orders_in_question
@@ -243,6 +263,11 @@ impl OfflineEngine {
                     if let Some(who) = turn.memory.verified() {
                         return self.which_order(turn, who, intent, &candidates).await;
                     }
+                }
+            }
+            Some(Pending::Confirm { change }) => {
+                if let Some(answer) = self.answer_pending_change(turn, change).await? {
+                    return Ok(answer);
                 }
             }
             Some(Pending::Address { order }) => {
@@ -854,6 +879,20 @@ impl OfflineEngine {
             return Ok(self.not_found(turn, name).await);
         };
         let lower = turn.text.to_lowercase();
+        // "How much was refunded on #1001?" asks what happened: it is answered, and
+        // nothing is opened.
+        if REFUND_WORDS.iter().any(|w| lower.contains(w))
+            && REFUND_STATUS.iter().any(|w| lower.contains(w))
+        {
+            turn.memory
+                .note(format!("told what was refunded on {}", order.name));
+            let refunded = (order.refunded > 0).then(|| money(order.refunded, &order.currency));
+            return Ok(Answer::grounded(self.say(
+                turn,
+                "refund_status",
+                json!({ "order": order.name, "total": money(order.total, &order.currency), "refunded": refunded }),
+            )));
+        }
         if REFUND_WORDS.iter().any(|w| lower.contains(w))
             && order.total >= turn.tools.settings().returns.refund_review_minor
         {
@@ -867,36 +906,14 @@ impl OfflineEngine {
                 HandoffReason::Sensitive("refund over review amount".into()),
             ));
         }
-        let days = turn.tools.settings().returns.window_days;
-        let outcome = turn.tools.start_return(who, &order).await?;
-        turn.memory.note(format!(
-            "return for {}: {:?}",
-            order.name,
-            std::mem::discriminant(&outcome)
-        ));
-        let text = match outcome {
-            ReturnOutcome::Created { id, lines, excluded } => {
-                let items: Vec<Value> = lines.iter().map(|l| json!({ "name": l.name, "quantity": l.quantity })).collect();
-                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items }));
-                if !excluded.is_empty() {
-                    text.push('\n');
-                    text.push_str(&self.say(turn, "return_partly", json!({ "items": excluded.join(", ") })));
-                }
-                text
-            }
-            ReturnOutcome::AlreadyRequested { id } => self.say(turn, "return_exists", json!({ "id": id, "order": order.name })),
-            ReturnOutcome::Cancelled => self.cancelled(turn, &order.name, order.cancelled_at),
-            ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })),
-            ReturnOutcome::WindowPassed { delivered, deadline } => self.say(
-                turn,
-                "return_window_passed",
-                json!({ "order": order.name, "days": days, "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
-            ),
-            ReturnOutcome::Excluded { items } => {
-                self.say(turn, "return_excluded", json!({ "order": order.name, "items": items.join(", ") }))
-            }
-        };
-        Ok(Answer::grounded(text))
+        let outcome = turn.tools.check_return(who, &order).await?;
+        if let ReturnOutcome::Created { lines, .. } = &outcome {
+            let change = Change::Return {
+                order: order.name.clone(),
+            };
+            return Ok(self.ask_to_confirm(turn, &order, change, lines));
+        }
+        Ok(Answer::grounded(self.return_text(turn, &order, outcome)))
     }
 
     async fn cancel(
@@ -908,24 +925,13 @@ impl OfflineEngine {
         let Some(order) = turn.tools.order(who, name).await? else {
             return Ok(self.not_found(turn, name).await);
         };
-        let outcome = turn.tools.cancel(who, &order).await?;
-        turn.memory
-            .note(format!("cancel {}: {}", order.name, change_label(&outcome)));
-        let days = turn.tools.settings().returns.window_days;
-        let text = match outcome {
-            ChangeOutcome::Done => self.say(
-                turn,
-                "cancel_done",
-                json!({ "order": order.name, "total": money(order.total, &order.currency) }),
-            ),
-            ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
-            ChangeOutcome::AlreadyShipped { .. } => self.say(
-                turn,
-                "cancel_not_allowed",
-                json!({ "order": order.name, "days": days }),
-            ),
+        if let Some(refused) = turn.tools.check_change(who, &order).await? {
+            return Ok(Answer::grounded(self.cancel_text(turn, &order, refused)));
+        }
+        let change = Change::Cancel {
+            order: order.name.clone(),
         };
-        Ok(Answer::grounded(text))
+        Ok(self.ask_to_confirm(turn, &order, change, &[]))
     }
 
     async fn ask_address(
@@ -996,22 +1002,16 @@ impl OfflineEngine {
         order: &Order,
         address: Address,
     ) -> Result<Answer, StoreError> {
-        let outcome = turn.tools.change_address(who, order, &address).await?;
-        turn.memory.note(format!(
-            "change address of {}: {}",
-            order.name,
-            change_label(&outcome)
-        ));
-        let text = match outcome {
-            ChangeOutcome::Done => self.say(turn, "address_changed", json!({ "order": order.name, "address": format_address(&address) })),
-            ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
-            ChangeOutcome::AlreadyShipped { parcel } => self.say(
-                turn,
-                "address_not_allowed",
-                json!({ "order": order.name, "carrier": parcel.as_ref().map(|p| &p.carrier), "tracking": parcel.as_ref().map(|p| &p.tracking_number) }),
-            ),
+        if let Some(refused) = turn.tools.check_change(who, order).await? {
+            return Ok(Answer::grounded(
+                self.address_text(turn, order, &address, refused),
+            ));
+        }
+        let change = Change::Address {
+            order: order.name.clone(),
+            address,
         };
-        Ok(Answer::grounded(text))
+        Ok(self.ask_to_confirm(turn, order, change, &[]))
     }
 
     // ----- knowledge and products -----
@@ -1592,6 +1592,7 @@ fn quote(text: &str, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intent::understand;
 
     #[test]
     fn addresses_are_read_from_one_message() {

@@ -15,6 +15,7 @@ use kefu_knowledge::search::{Found, SearchRequest};
 use super::memory::Verified;
 use super::settings::AgentSettings;
 use crate::shop::{Currency, TrackingStatus};
+use crate::slots::{OrderFormats, OrderRef};
 use crate::store::{
     Actor, Address, ConversationId, Order, ReturnLine, Shipment, Store, StoreError, TrackingEvent,
 };
@@ -242,6 +243,8 @@ pub struct Tools<'a> {
     /// The language the customer's message is written in, when replies go out in
     /// another one they chose: searches read the message by its own language's rules.
     pub written_in: Option<String>,
+    /// The shop's order-name formats, to read the orders customers name.
+    pub formats: std::sync::Arc<OrderFormats>,
 }
 
 impl<'a> Tools<'a> {
@@ -261,6 +264,7 @@ impl<'a> Tools<'a> {
             retrieved: BTreeSet::new(),
             query_vectors: std::sync::Mutex::default(),
             written_in: None,
+            formats: std::sync::Arc::default(),
         }
     }
 
@@ -315,10 +319,25 @@ impl<'a> Tools<'a> {
         Ok(orders)
     }
 
-    /// One of the verified customer's orders. Another customer's order is reported
-    /// exactly like one that does not exist.
+    /// The verified customer's order a reference names (see
+    /// [`Store::order_by_reference`]); `None` when it names none of theirs.
+    pub async fn find_order(
+        &self,
+        who: Verified,
+        reference: &OrderRef,
+    ) -> Result<Option<Order>, StoreError> {
+        self.store
+            .order_by_reference(Some(who.customer()), reference, &self.formats)
+            .await
+    }
+
+    /// One of the verified customer's orders, by its name however written. Another
+    /// customer's order is reported exactly like one that does not exist.
     pub async fn order(&mut self, who: Verified, name: &str) -> Result<Option<Order>, StoreError> {
-        let order = self.store.order_of_customer(who.customer(), name).await?;
+        let order = self
+            .store
+            .order_named(Some(who.customer()), name, &self.formats)
+            .await?;
         match &order {
             Some(o) => {
                 self.learn_order(o);
@@ -339,7 +358,11 @@ impl<'a> Tools<'a> {
         who: Verified,
         name: &str,
     ) -> Result<Option<(Order, Vec<Parcel>)>, StoreError> {
-        let Some(order) = self.store.order_of_customer(who.customer(), name).await? else {
+        let found = self
+            .store
+            .order_named(Some(who.customer()), name, &self.formats)
+            .await?;
+        let Some(order) = found else {
             self.call("track_shipment", name, "not found");
             return Ok(None);
         };
@@ -407,6 +430,21 @@ impl<'a> Tools<'a> {
         Ok(outcome)
     }
 
+    /// What opening a return for the order would come to, without opening it
+    /// (`Created` with id 0: it can be opened).
+    pub async fn check_return(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<ReturnOutcome, StoreError> {
+        if order.customer_id != Some(who.customer()) {
+            return Ok(ReturnOutcome::NotDelivered);
+        }
+        let outcome = self.decide_return(order).await?;
+        self.call("check_return", &order.name, outcome_name(&outcome));
+        Ok(outcome)
+    }
+
     async fn decide_return(&mut self, order: &Order) -> Result<ReturnOutcome, StoreError> {
         if order.status == "cancelled" || order.cancelled_at.is_some() {
             return Ok(ReturnOutcome::Cancelled);
@@ -459,6 +497,47 @@ impl<'a> Tools<'a> {
             lines,
             excluded,
         })
+    }
+
+    /// Whether the order can still be cancelled or sent elsewhere: `None` when it can,
+    /// else why not (the same rules the change itself applies), without changing it.
+    pub async fn check_change(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<Option<ChangeOutcome>, StoreError> {
+        let refused = self.refuse_change(who, order).await?;
+        let label = refused.as_ref().map_or("possible", change_name);
+        self.call("check_change", &order.name, label);
+        Ok(refused)
+    }
+
+    async fn refuse_change(
+        &mut self,
+        who: Verified,
+        order: &Order,
+    ) -> Result<Option<ChangeOutcome>, StoreError> {
+        if order.customer_id != Some(who.customer()) {
+            return Ok(Some(ChangeOutcome::AlreadyCancelled { at: None }));
+        }
+        if order.status == "cancelled" || order.cancelled_at.is_some() {
+            return Ok(Some(ChangeOutcome::AlreadyCancelled {
+                at: order.cancelled_at,
+            }));
+        }
+        let now = self.settings.now();
+        let shipments = self.store.shipments_of(order.id).await?;
+        let unshipped = order.status == "open"
+            && matches!(order.fulfillment_status.as_str(), "unfulfilled" | "")
+            && shipments.is_empty();
+        if unshipped {
+            return Ok(None);
+        }
+        let parcel = shipments.first().map(|s| Parcel::of(s, now));
+        if let Some(p) = &parcel {
+            self.facts.parcel(p);
+        }
+        Ok(Some(ChangeOutcome::AlreadyShipped { parcel }))
     }
 
     /// Cancels an order that has not shipped.
@@ -775,6 +854,7 @@ fn names_subject(passage: &str, subject: &str) -> bool {
 
 fn outcome_name(o: &ReturnOutcome) -> String {
     match o {
+        ReturnOutcome::Created { id: 0, .. } => "can be opened".into(),
         ReturnOutcome::Created { id, .. } => format!("created R-{id}"),
         ReturnOutcome::AlreadyRequested { id } => format!("already requested R-{id}"),
         ReturnOutcome::Cancelled => "order cancelled".into(),

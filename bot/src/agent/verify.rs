@@ -72,7 +72,9 @@ pub(super) async fn challenge(
     proof: OrderProof<'_>,
 ) -> Result<Challenge, StoreError> {
     let store = turn.tools.store().clone();
-    let order = store.order_by_name(proof.name).await?;
+    let order = store
+        .order_named(None, proof.name, &turn.tools.formats)
+        .await?;
     let key = match &order {
         Some(o) => format!("order:{}", o.id),
         None => format!("ref:{}", normalise_order_name(proof.name).to_lowercase()),

@@ -72,18 +72,20 @@ pub struct Actor<'a> {
 }
 
 impl Store {
-    /// An order by name, but only when it belongs to `customer_id`: the query itself
+    /// An order by name (written any way [`Store::order_by_name`] accepts), but only when
+    /// it belongs to `customer_id`: the query itself
     /// cannot return another customer's order.
     pub async fn order_of_customer(
         &self,
         customer_id: CustomerId,
         name: &str,
     ) -> Result<Option<Order>> {
-        let name = super::normalise_order_name(name);
+        let key = crate::slots::order_key(name);
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE name = $1 AND customer_id = $2"
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE name_key = $1 AND customer_id = $2 \
+             ORDER BY CASE WHEN name = $3 THEN 0 ELSE 1 END, id LIMIT 1"
         ));
-        let row = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(&name).bind(customer_id).fetch_optional(p).await?);
+        let row = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(&key).bind(customer_id).bind(name.trim()).fetch_optional(p).await?);
         match row {
             None => Ok(None),
             Some(row) => {

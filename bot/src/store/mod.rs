@@ -11,6 +11,7 @@ mod channels;
 mod direct;
 mod events;
 mod native;
+mod order_names;
 mod outbox;
 mod read;
 pub mod records;
@@ -31,6 +32,7 @@ use sqlx::sqlite::{
 pub use agent::{Actor, ReturnLine, ReturnRequest};
 pub use channels::Subscription;
 pub use events::{CartItem, CartRecord, ShopEvent};
+pub use order_names::order_shape;
 pub use outbox::{
     CampaignRecord, CampaignState, NewCampaign, NewOutboxRow, OutboxCount, OutboxRow, PlanWriter,
     row_state,
@@ -214,6 +216,13 @@ impl Store {
 
     /// Applies pending migrations; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
+        let applied = self.run_migrations().await?;
+        // Order names SQL could not key (unusual characters) are keyed here.
+        self.fill_order_keys().await?;
+        Ok(applied)
+    }
+
+    async fn run_migrations(&self) -> Result<usize> {
         on_pool!(self, p => {
             let migrator = match self.backend() {
                 Backend::Sqlite => &SQLITE_MIGRATIONS,

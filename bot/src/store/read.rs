@@ -425,13 +425,16 @@ impl Store {
 
     // ----- orders and shipments -----
 
-    /// An order by its shop name (`#1043`; the `#` is optional).
+    /// An order by its shop name, however it is written (`#1043`, `1043`, `ts-1001` for
+    /// `#TS1001`: compared by [`crate::slots::order_key`]; the exact name first when two
+    /// names share a key).
     pub async fn order_by_name(&self, name: &str) -> Result<Option<Order>> {
-        let name = normalise_order_name(name);
+        let key = crate::slots::order_key(name);
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE name = $1"
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE name_key = $1 \
+             ORDER BY CASE WHEN name = $2 THEN 0 ELSE 1 END, id LIMIT 1"
         ));
-        let row = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(&name).fetch_optional(p).await?);
+        let row = on_pool!(self, p => sqlx::query_as::<_, OrderRow>(sql).bind(&key).bind(name.trim()).fetch_optional(p).await?);
         match row {
             None => Ok(None),
             Some(row) => {

@@ -793,10 +793,10 @@ impl Store {
                     "WITH RECURSIVE n(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM n WHERE j < $1), \
                      h(j, a, b, d) AS (SELECT j, (j * 2654435761) % 4294967291, (j * 40503 + 12345) % 65521, \
                        (j * 2246822519) % 63072000 FROM n) \
-                     INSERT INTO orders (id, name, customer_id, currency, status, fulfillment_status, subtotal_minor, \
+                     INSERT INTO orders (id, name, name_key, customer_id, currency, status, fulfillment_status, subtotal_minor, \
                        shipping_minor, taxes_minor, discount_minor, total_minor, refunded_minor, created_at, \
                        cancelled_at, content_hash, updated_at) \
-                     SELECT j, '#B' || j, 1 + (a % {customers}) * b / 65521, 'USD', \
+                     SELECT j, '#B' || j, 'B' || j, 1 + (a % {customers}) * b / 65521, 'USD', \
                        CASE WHEN j % 50 = 0 THEN 'cancelled' ELSE 'open' END, 'fulfilled', \
                        1000 + (a % 20000), 0, 0, 0, 1000 + (a % 20000), CASE WHEN j % 40 = 0 THEN 500 ELSE 0 END, \
                        {created}, CASE WHEN j % 50 = 0 THEN {created} END, '', {created} FROM h",
@@ -847,6 +847,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("DELETE FROM order_name_shapes")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO order_name_shapes (shape, example, orders) \
+             SELECT '#B' || replace(hex(zeroblob(length(CAST(id AS TEXT)))), '00', '9'), min(name), count(*) \
+             FROM orders GROUP BY length(CAST(id AS TEXT))",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM orders), \

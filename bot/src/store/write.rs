@@ -119,6 +119,7 @@ const CONSENT_COLUMNS: &Columns = &[
 
 const ORDER_COLUMNS: &Columns = &[
     ("name", Kind::Text),
+    ("name_key", Kind::Text),
     ("external_id", Kind::Text),
     ("customer_id", Kind::Int),
     ("email", Kind::Text),
@@ -802,6 +803,7 @@ impl Writer {
                 let o = &records[i];
                 rows.row()
                     .text(Some(&o.name))
+                    .text(Some(&crate::slots::order_key(&o.name)))
                     .text(o.external_id.as_deref())
                     .int(customer_ids[i])
                     .text(o.buyer.email.as_ref().map(Email::as_str))
@@ -834,6 +836,12 @@ impl Writer {
             let written: Vec<(i64, String)> = self.bulk_fetch(&insert, rows).await?;
             order_ids.extend(written.into_iter().map(|(id, name)| (name, id)));
         }
+        self.count_order_shapes(
+            todo.iter()
+                .filter(|&&i| !known.contains_key(&records[i].name))
+                .map(|&i| records[i].name.as_str()),
+        )
+        .await?;
         let changed: Vec<i64> = todo
             .iter()
             .filter(|&&i| known.contains_key(&records[i].name))
@@ -871,6 +879,36 @@ impl Writer {
         }
         self.bulk_execute(&insert, rows).await?;
         Ok(counts)
+    }
+
+    /// Adds new order names to the counts of their shapes (`order_name_shapes`, from
+    /// which the agent learns the shop's order-name formats), keeping the most common.
+    async fn count_order_shapes<'n>(&mut self, names: impl Iterator<Item = &'n str>) -> Result<()> {
+        let counts = super::order_names::shape_counts(names);
+        if counts.is_empty() {
+            return Ok(());
+        }
+        for (shape, (example, orders)) in &counts {
+            on_tx!(&mut self.tx, c => sqlx::query(
+                "INSERT INTO order_name_shapes (shape, example, orders) VALUES ($1, $2, $3) \
+                 ON CONFLICT (shape) DO UPDATE SET orders = order_name_shapes.orders + excluded.orders, \
+                 example = CASE WHEN excluded.example < order_name_shapes.example THEN excluded.example \
+                 ELSE order_name_shapes.example END",
+            )
+            .bind(shape)
+            .bind(example)
+            .bind(*orders)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())?);
+        }
+        let prune = sqlx::AssertSqlSafe(format!(
+            "DELETE FROM order_name_shapes WHERE shape NOT IN \
+             (SELECT shape FROM order_name_shapes ORDER BY orders DESC, shape LIMIT {})",
+            super::order_names::SHAPES_KEPT
+        ));
+        on_tx!(&mut self.tx, c => sqlx::query(prune).execute(&mut *c).await.map(|_| ())?);
+        Ok(())
     }
 
     /// Order ids by name, for files that refer to orders (shipments).

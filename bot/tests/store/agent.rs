@@ -86,11 +86,14 @@ transcript_test!(
         ),
         ("late", Some(WANG), "Order #1002 still hasn't arrived"),
         ("ret-ok", Some(WANG), "I want to return order #1003"),
+        ("ret-ok", Some(WANG), "yes"),
         ("ret-no", Some(WANG), "I'd like to return #1004"),
         ("addr", Some(WANG), "I need to change my address for #1001"),
         ("addr", Some(WANG), "88 Nanjing Road, 200001 Shanghai"),
+        ("addr", Some(WANG), "yes"),
         ("cancel-no", Some(WANG), "Please cancel order #1005"),
         ("cancel-ok", Some(WANG), "Please cancel order #1001"),
+        ("cancel-ok", Some(WANG), "yes"),
         ("other", Some(WANG), "Where is order #2001?"),
         ("human", Some(WANG), "I want to talk to a human"),
     ]
@@ -106,9 +109,11 @@ transcript_test!(
         ("status", Some(WANG), "订单 #1005 到哪了？"),
         ("late", Some(WANG), "订单 #1002 还没到"),
         ("ret-ok", Some(WANG), "我想退货，订单 #1003"),
+        ("ret-ok", Some(WANG), "是的"),
         ("ret-no", Some(WANG), "订单 #1004 我想退货"),
         ("cancel-no", Some(WANG), "取消订单 #1005"),
         ("cancel-ok", Some(WANG), "取消订单 #1001"),
+        ("cancel-ok", Some(WANG), "是的"),
         ("human", Some(WANG), "转人工"),
     ]
 );
@@ -123,9 +128,11 @@ transcript_test!(
         ("status", Some(WANG), "¿Dónde está mi pedido #1005?"),
         ("late", Some(WANG), "Mi pedido #1002 no ha llegado"),
         ("ret-ok", Some(WANG), "Quiero devolver el pedido #1003"),
+        ("ret-ok", Some(WANG), "sí"),
         ("ret-no", Some(WANG), "Quiero devolver el pedido #1004"),
         ("cancel-no", Some(WANG), "Quiero cancelar el pedido #1005"),
         ("cancel-ok", Some(WANG), "Quiero cancelar el pedido #1001"),
+        ("cancel-ok", Some(WANG), "sí"),
         ("human", Some(WANG), "Quiero hablar con una persona"),
     ]
 );
@@ -144,9 +151,11 @@ transcript_test!(
             "Ma commande #1002 n'est pas arrivée, toujours pas reçu"
         ),
         ("ret-ok", Some(WANG), "Je veux retourner la commande #1003"),
+        ("ret-ok", Some(WANG), "oui"),
         ("ret-no", Some(WANG), "Je veux retourner la commande #1004"),
         ("cancel-no", Some(WANG), "Je veux annuler la commande #1005"),
         ("cancel-ok", Some(WANG), "Je veux annuler la commande #1001"),
+        ("cancel-ok", Some(WANG), "oui"),
         ("human", Some(WANG), "Je veux parler à quelqu'un"),
     ]
 );
@@ -169,6 +178,7 @@ transcript_test!(
             Some(WANG),
             "Ich möchte Bestellung #1003 zurücksenden"
         ),
+        ("ret-ok", Some(WANG), "ja"),
         (
             "ret-no",
             Some(WANG),
@@ -176,6 +186,7 @@ transcript_test!(
         ),
         ("cancel-no", Some(WANG), "Bestellung #1005 stornieren bitte"),
         ("cancel-ok", Some(WANG), "Bestellung #1001 stornieren bitte"),
+        ("cancel-ok", Some(WANG), "ja"),
         (
             "human",
             Some(WANG),
@@ -194,9 +205,11 @@ transcript_test!(
         ("status", Some(WANG), "注文 #1005 の配送状況は？"),
         ("late", Some(WANG), "注文 #1002 がまだ届いていません"),
         ("ret-ok", Some(WANG), "注文 #1003 を返品したいです"),
+        ("ret-ok", Some(WANG), "はい"),
         ("ret-no", Some(WANG), "注文 #1004 を返品したいです"),
         ("cancel-no", Some(WANG), "注文 #1005 をキャンセルしたいです"),
         ("cancel-ok", Some(WANG), "注文 #1001 をキャンセルしたいです"),
+        ("cancel-ok", Some(WANG), "はい"),
         ("human", Some(WANG), "オペレーターと話したいです"),
     ]
 );
@@ -524,10 +537,18 @@ pub async fn changes_go_through_the_store_with_audit_entries(store: &Store) {
     let wang = shop.customer(WANG).await;
     shop.say("c", Some(wang), "Please cancel order #1001").await;
     let o = store.order_by_name("#1001").await.unwrap().unwrap();
+    assert_eq!(
+        o.status, "open",
+        "nothing changes before the customer confirms"
+    );
+    shop.say("c", Some(wang), "yes, cancel it").await;
+    let o = store.order_by_name("#1001").await.unwrap().unwrap();
     assert_eq!(o.status, "cancelled");
     shop.say("r", Some(wang), "I want to return order #1003")
         .await;
     let o3 = store.order_by_name("#1003").await.unwrap().unwrap();
+    assert!(store.return_requests_of(o3.id).await.unwrap().is_empty());
+    shop.say("r", Some(wang), "yes").await;
     let returns = store.return_requests_of(o3.id).await.unwrap();
     assert_eq!(returns.len(), 1);
     assert_eq!(returns[0].lines.len(), 1, "the gift card is not returnable");
@@ -902,6 +923,7 @@ async fn with_the_model_unseen_phrasings_are_tracking_and_a_turn_embeds_once() {
                     customer: wang,
                     lang_hint: None,
                     lang_fixed: false,
+                    client: None,
                 })
                 .await
                 .unwrap()

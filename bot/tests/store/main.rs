@@ -9,6 +9,7 @@ mod common;
 mod imports;
 mod llm;
 mod llm_server;
+mod order_refs;
 mod shop;
 mod verify;
 
@@ -80,4 +81,8 @@ conformance!(
     imports::customers_csv_links_identities_and_consent,
     imports::shipments_need_a_known_order,
     imports::faq_folder_imports_and_reports_bad_front_matter,
+    order_refs::order_names_are_found_however_customers_write_them,
+    order_refs::a_customer_names_orders_in_the_shops_format,
+    order_refs::a_reference_that_matches_nothing_is_never_swapped,
+    order_refs::a_change_waits_for_the_customers_yes,
 );
