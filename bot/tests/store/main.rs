@@ -40,6 +40,7 @@ conformance!(
     agent::a_verified_customer_never_sees_another_customers_order,
     agent::another_customers_order_reads_like_a_missing_one,
     agent::instructions_in_a_document_do_not_change_behaviour,
+    agent::hidden_text_and_planted_instructions_never_reach_a_reply,
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
     agent::changes_go_through_the_store_with_audit_entries,
@@ -73,4 +74,6 @@ conformance!(
     imports::customers_csv_links_identities_and_consent,
     imports::shipments_need_a_known_order,
     imports::faq_folder_imports_and_reports_bad_front_matter,
+    imports::import_errors_name_the_line_an_editor_shows,
+    imports::draft_and_archived_products_are_kept_but_not_offered,
 );
