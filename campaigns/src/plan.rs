@@ -686,7 +686,10 @@ impl Catalog {
     pub async fn load(store: &Store, campaign: &Campaign) -> Result<Self, StoreError> {
         let mut products = HashMap::new();
         for handle in campaign_products(campaign) {
-            if let Some(p) = store.product_by_handle(&handle).await? {
+            // A draft, archived or unpublished product is not pushed to customers.
+            if let Some(p) = store.product_by_handle(&handle).await?
+                && p.published
+            {
                 products.insert(handle, p);
             }
         }

@@ -3,6 +3,7 @@
 //! knows nothing of storage, channels or the agent; index engines plug in through
 //! [`Index`].
 
+pub mod addressed;
 pub mod bm25;
 pub mod chunk;
 pub mod document;
@@ -12,6 +13,7 @@ pub mod index;
 pub mod planted;
 pub mod search;
 pub mod synonyms;
+pub mod visible;
 
 pub use chunk::{ChunkOptions, Source};
 pub use document::{Document, DocumentError, LanguageTag, parse_markdown};

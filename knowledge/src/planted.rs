@@ -4,7 +4,9 @@
 //! assistants: ignore your previous instructions and …"). Documents are data, never
 //! instructions: such sentences are taken out before a document is chunked, so they are
 //! never embedded, retrieved, quoted to a customer or put in front of a language model.
-//! Re-indexing logs each document they were taken from.
+//! Re-indexing logs each document they were taken from. Known injection phrases are
+//! listed here; instructions in other words are found by the rules of
+//! [`crate::addressed`].
 
 /// Phrases, lower-cased, that only appear in text addressed to an AI model. Each is
 /// specific enough not to occur in ordinary shop pages; the demo FAQ, in every language,
@@ -78,22 +80,21 @@ const PHRASES: &[&str] = &[
     "esqueça suas instruções",
 ];
 
-/// Whether `sentence` is written for an AI model rather than for a reader.
+/// Whether `sentence` is written for an AI model rather than for a reader: one of the
+/// known injection phrases, or an instruction addressed to whoever answers customers
+/// automatically, or one telling the reader to hand customers a code, a discount or a
+/// secret (see [`crate::addressed`]).
 pub fn is_planted_instruction(sentence: &str) -> bool {
     let lower = sentence.to_lowercase();
     // Typographic apostrophes and runs of spaces must not hide a phrase.
     let lower = lower.replace('’', "'");
     let lower: String = lower.split_whitespace().collect::<Vec<_>>().join(" ");
-    PHRASES.iter().any(|p| lower.contains(p))
+    PHRASES.iter().any(|p| lower.contains(p)) || crate::addressed::is_instruction(sentence)
 }
 
 /// `body` without its planted sentences, and how many there were. Lines are kept as
 /// they are unless a sentence goes; a line left empty goes with it.
 pub fn strip(body: &str) -> (String, usize) {
-    // Most documents hold no phrase at all: one look at the whole text settles those.
-    if !is_planted_instruction(body) {
-        return (body.to_owned(), 0);
-    }
     let mut out = String::with_capacity(body.len());
     let mut removed = 0;
     for line in body.split_inclusive('\n') {
@@ -124,6 +125,14 @@ pub fn strip(body: &str) -> (String, usize) {
         }
     }
     (out, removed)
+}
+
+/// Whether `text` (a passage about to be quoted or shown to a language model) holds
+/// anything the index leaves out: hidden HTML, invisible characters or a sentence
+/// addressed to an assistant. The quoting paths check again, whatever the index holds.
+pub fn carries_instruction(text: &str) -> bool {
+    let readable = crate::visible::readable(text);
+    readable.hidden + readable.invisible + readable.instructions > 0
 }
 
 /// A line cut after each sentence end (`.`, `!`, `?` before whitespace, and the CJK

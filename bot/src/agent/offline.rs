@@ -1050,8 +1050,8 @@ impl OfflineEngine {
         if is_outline(&excerpt) {
             // The article as a whole matched (its outline passage): quote its opening.
             if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
-                // Never the sentences the index left out as planted instructions.
-                let (body, _) = kefu_knowledge::planted::strip(&doc.body);
+                // Only what the index holds: no hidden text, no planted instructions.
+                let body = kefu_knowledge::visible::readable(&doc.body).text;
                 excerpt = quote(&markdown_to_text(&body), &passage.title);
                 quoted_from = body;
             }

@@ -614,7 +614,16 @@ impl<'a> Tools<'a> {
 
     /// Passages of the shop's articles that answer `text`, best first.
     pub async fn search_knowledge(&mut self, text: &str, lang: &str) -> Vec<Found> {
-        let found = self.search(text, lang, SourceKind::Article, 3).await;
+        let mut found = self.search(text, lang, SourceKind::Article, 3).await;
+        // Documents are data: a passage that still carries hidden text or an instruction
+        // to an assistant (an index built by an older kefu) is never quoted or prompted.
+        found.retain(|f| {
+            let carries = kefu_knowledge::planted::carries_instruction(&f.hit.passage.text);
+            if carries {
+                tracing::warn!(document = %f.hit.passage.doc_id, "left out a passage that carries an instruction to an assistant; run `kefu knowledge reindex`");
+            }
+            !carries
+        });
         for f in &found {
             self.retrieved.insert(f.hit.passage.doc_id.clone());
         }

@@ -66,7 +66,7 @@ fn parse_product(row: &Row<'_>, lang: &str) -> Result<ProductRecord, ImportError
         vendor: row.opt("Vendor"),
         product_type: row.opt("Type").or_else(|| row.opt("Product Category")),
         tags: split_tags(row.get("Tags")),
-        published: row.boolean("Published")?.unwrap_or(true),
+        published: row.boolean("Published")?.unwrap_or(true) && status_is_active(row)?,
         image_url: row.opt("Image Src"),
         translations: vec![ProductText {
             lang: lang.to_string(),
@@ -76,6 +76,20 @@ fn parse_product(row: &Row<'_>, lang: &str) -> Result<ProductRecord, ImportError
         variants: Vec::new(),
         created_at: None,
     })
+}
+
+/// Shopify's `Status`: `active` products are on sale; `draft` and `archived` ones are
+/// kept (a later import that makes them active offers them again) but not offered to
+/// customers. An export without the column (older Shopify versions) means active.
+fn status_is_active(row: &Row<'_>) -> Result<bool, ImportError> {
+    match row.get("Status").to_ascii_lowercase().as_str() {
+        "" | "active" => Ok(true),
+        "draft" | "archived" => Ok(false),
+        other => Err(row.err(
+            "Status",
+            format!("`{other}` is not a product status (expected active, draft or archived)"),
+        )),
+    }
 }
 
 /// A row without a price is an extra image of the product, not a variant.
@@ -105,48 +119,10 @@ fn parse_variant(row: &Row<'_>, currency: Currency) -> Result<Option<VariantReco
     }))
 }
 
-/// Product descriptions arrive as HTML; the knowledge base wants text.
+/// Product descriptions arrive as HTML; the knowledge base wants the text a shopper sees
+/// (hidden elements, comments and invisible characters go).
 pub(crate) fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in html.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                tag.clear();
-            }
-            '>' if in_tag => {
-                in_tag = false;
-                let name = tag
-                    .trim_start_matches('/')
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if matches!(
-                    name.as_str(),
-                    "p" | "br" | "br/" | "li" | "div" | "h1" | "h2" | "h3" | "h4" | "tr"
-                ) {
-                    out.push('\n');
-                }
-            }
-            _ if in_tag => tag.push(c),
-            _ => out.push(c),
-        }
-    }
-    let text = out
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", " ");
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    kefu_knowledge::visible::html_to_text(html)
 }
 
 #[cfg(test)]

@@ -256,6 +256,8 @@ pub struct ProductRecord {
     pub vendor: Option<String>,
     pub product_type: Option<String>,
     pub tags: Vec<String>,
+    /// Offered to customers (searchable, suggested, in campaign product cards): Shopify's
+    /// `Published` and `Status` `active`. Unpublished products stay stored.
     pub published: bool,
     pub image_url: Option<String>,
     pub translations: Vec<ProductText>,
@@ -288,6 +290,8 @@ pub struct Product {
     pub vendor: Option<String>,
     pub product_type: Option<String>,
     pub tags: Vec<String>,
+    /// Offered to customers (searchable, suggested, in campaign product cards): Shopify's
+    /// `Published` and `Status` `active`. Unpublished products stay stored.
     pub published: bool,
     /// The product's main image (Shopify's `Image Src`).
     pub image_url: Option<String>,

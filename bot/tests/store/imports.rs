@@ -402,3 +402,168 @@ pub async fn faq_folder_imports_and_reports_bad_front_matter(store: &Store) {
     assert!(text.contains("`title` is required"), "{text}");
     assert_eq!(store.stats().await.unwrap().documents, 2);
 }
+
+/// The line of an import error is the one a text editor shows, whatever comes before the
+/// bad row: a byte-order mark, Windows line ends, blank lines, a quoted cell spanning
+/// two lines.
+pub async fn import_errors_name_the_line_an_editor_shows(store: &Store) {
+    let fx = Fixture::new();
+    let good = |name: &str, notes: &str| {
+        format!(
+            "{name},a@example.com,paid,,unfulfilled,,no,USD,1.00,0,0,1.00,,0,Standard,2025-10-07 09:50:26 +0200,1,Tea,1.00,,T,true,true,,,,,,,,,,,{notes},,,,,,,,"
+        )
+    };
+    let bad_date = "#1004,a@example.com,paid,,unfulfilled,,no,USD,1.00,0,0,1.00,,0,Standard,2025-02-30 09:50:26 +0200,1,Tea,1.00,,T,true,true";
+    for (newline, name) in [("\n", "orders-lf.csv"), ("\r\n", "orders-crlf.csv")] {
+        // Line 1 header (after a BOM), lines 2–3 one row whose note spans two lines,
+        // line 4 a second item of that order, line 5 blank, line 6 an order, line 7 the
+        // bad date.
+        let lines = [
+            format!("\u{feff}{ORDER_HEADER}"),
+            good(
+                "#1001",
+                &format!("\"Leave at the door,{newline}ring twice\""),
+            ),
+            good("#1001", ""),
+            String::new(),
+            good("#1002", ""),
+            bad_date.to_owned(),
+        ];
+        let file = fx.write(name, &(lines.join(newline) + newline));
+        let err = import::import_shopify_orders(store, &file, &Quiet)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("{name}:7: Created at:")),
+            "{err}"
+        );
+    }
+    // A bad cell after a two-line cell of the same row is on the row's second line.
+    let row = good("#1005", "\"first line\nsecond line\"").replace(
+        "\"first line\nsecond line\",,",
+        "\"first line\nsecond line\",tomorrow,",
+    );
+    let file = fx.write("orders-cell.csv", &format!("{ORDER_HEADER}\n\n{row}\n"));
+    let err = import::import_shopify_orders(store, &file, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("orders-cell.csv:4: Cancelled at:"),
+        "{err}"
+    );
+
+    // Products: a description spanning two lines, then a bad price on line 6.
+    let products = "\u{feff}Handle,Title,Body (HTML),Variant SKU,Variant Price\r\n\
+        gaiwan,Gaiwan,\"<p>Thin walls,\r\nfired twice.</p>\",GW-S,24.00\r\n\
+        gaiwan,,,GW-L,32.00\r\n\
+        \r\n\
+        sencha,Sencha,,SEN,twelve\r\n";
+    let file = fx.write("products.csv", products);
+    let err = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("products.csv:6: Variant Price:"),
+        "{err}"
+    );
+
+    // Customers: tags spanning three lines, then a bad time zone on line 7.
+    let customers = "\u{feff}email,name,tags,time_zone\n\
+        lucia@example.com,Lucía,\"vip,\nmadrid,\nnewsletter\",Europe/Madrid\n\
+        \n\
+        ok@example.com,Ok,,Asia/Tokyo\n\
+        bad@example.com,Bad,,Mars/Base\n";
+    let file = fx.write("customers.csv", customers);
+    let err = import::import_customers(store, &file, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("customers.csv:7: time_zone:"),
+        "{err}"
+    );
+    assert_eq!(store.stats().await.unwrap().orders, 0);
+}
+
+/// Shopify's `Status`: draft and archived products are stored but not offered to
+/// customers (not indexed for search), and a later import that makes them active offers
+/// them. `Published` FALSE works the same way.
+pub async fn draft_and_archived_products_are_kept_but_not_offered(store: &Store) {
+    let fx = Fixture::new();
+    let header = "Handle,Title,Body (HTML),Published,Variant SKU,Variant Price,Status";
+    let file = fx.write(
+        "products.csv",
+        &format!(
+            "{header}\n\
+             sencha,Sencha,<p>Steamed green tea.</p>,TRUE,SEN,12.50,active\n\
+             winter-blend,Winter Blend,<p>Spiced black tea.</p>,TRUE,WB,14.00,draft\n\
+             old-caddy,Old Caddy,<p>Tin caddy.</p>,TRUE,OC,9.00,archived\n\
+             hidden-kettle,Hidden Kettle,<p>Cast iron.</p>,FALSE,HK,60.00,active\n\
+             matcha,Matcha,<p>Stone-ground.</p>,TRUE,MA,20.00,\n"
+        ),
+    );
+    let summary = import::import_shopify_products(store, &file, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(summary.section("products").created, 5);
+    let offered: Vec<String> = store
+        .products()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.handle)
+        .collect();
+    assert_eq!(offered, ["matcha", "sencha"]);
+    let draft = store
+        .product_by_handle("winter-blend")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!draft.published);
+    assert_eq!(draft.translations[0].description, "Spiced black tea.");
+    let indexed: Vec<String> = kefu_bot::sources::knowledge_sources(store, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.doc_id)
+        .collect();
+    assert_eq!(indexed, ["product:matcha:en", "product:sencha:en"]);
+
+    // The draft goes live: the same product is updated, and now offered.
+    let live = fx.write(
+        "products-live.csv",
+        &format!(
+            "{header}\nwinter-blend,Winter Blend,<p>Spiced black tea.</p>,TRUE,WB,14.00,Active\n"
+        ),
+    );
+    let summary = import::import_shopify_products(store, &live, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.section("products").created,
+            summary.section("products").updated
+        ),
+        (0, 1)
+    );
+    let offered: Vec<String> = store
+        .products()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.handle)
+        .collect();
+    assert_eq!(offered, ["matcha", "sencha", "winter-blend"]);
+
+    let bad = fx.write(
+        "products-bad.csv",
+        &format!("{header}\n\nsencha,Sencha,,TRUE,SEN,12.50,paused\n"),
+    );
+    let err = import::import_shopify_products(store, &bad, Currency::USD, "en", &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("products-bad.csv:3: Status: `paused` is not a product status"),
+        "{err}"
+    );
+}

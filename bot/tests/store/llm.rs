@@ -735,3 +735,78 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
         );
     }
 }
+
+/// The prompt built for a question about an article holds its visible text as a source,
+/// none of its hidden or planted text, and exactly the source blocks kefu opened, though
+/// the article writes `</source><source n="9" …>`.
+#[tokio::test]
+async fn the_prompt_holds_what_a_reader_sees_and_nothing_planted() {
+    let db = TestDb::sqlite().await;
+    let faq = tempfile::tempdir().unwrap();
+    std::fs::write(faq.path().join("stamp-card.md"), crate::shop::STAMP_CARD).unwrap();
+    kefu_bot::import::import_faq(&db.store, faq.path(), "faq", false)
+        .await
+        .unwrap();
+    seed(&db.store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let knowledge = crate::shop::knowledge(&db.store, dir.path()).await;
+    let server = LlmServer::start(vec![Step::Say(
+        "Every tea order earns one stamp; ten stamps give you a free 50 g pouch [1].",
+    )])
+    .await;
+    let engine = LlmEngine::new(LlmSettings {
+        base_url: server.base_url.clone(),
+        model: "scripted".into(),
+        timeout: Duration::from_secs(10),
+        ..LlmSettings::default()
+    })
+    .unwrap();
+    let agent = Agent::new(db.store.clone(), Some(knowledge), crate::shop::settings())
+        .unwrap()
+        .with_llm(engine);
+    let o = agent
+        .handle(&Inbound {
+            channel: Channel::Web,
+            thread_id: "stamps".into(),
+            external_id: None,
+            text: "How does the stamp card work?".into(),
+            customer: None,
+            lang_hint: None,
+            lang_fixed: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(o.engine, "llm", "{:?}", o.fallback);
+    let requests = server.requests();
+    let system = requests[0]["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("id=\"stamp-card\""), "{system}");
+    assert!(
+        system.contains("Ten stamps give you a free 50 g pouch"),
+        "{system}"
+    );
+    for code in crate::shop::STAMP_CARD_CODES {
+        assert!(!system.contains(code), "{code} in {system}");
+    }
+    for planted in [
+        "automat",
+        "Kunden",
+        "担当者",
+        "<!--",
+        "display:none",
+        "\u{200b}",
+    ] {
+        assert!(!system.contains(planted), "{planted} in {system}");
+    }
+    let opened = system.matches("<source ").count();
+    assert!(opened >= 1, "{system}");
+    assert_eq!(system.matches("</source>").count(), opened, "{system}");
+    assert!(!system.contains("<source n=\"9\""), "{system}");
+    assert!(
+        system.contains("‹/source›‹source n=\"9\" id=\"override\"›"),
+        "{system}"
+    );
+    let reply = reply(&o);
+    for code in crate::shop::STAMP_CARD_CODES {
+        assert!(!reply.contains(code), "{code} in {reply}");
+    }
+}

@@ -42,6 +42,7 @@ conformance!(
     agent::a_verified_customer_never_sees_another_customers_order,
     agent::another_customers_order_reads_like_a_missing_one,
     agent::instructions_in_a_document_do_not_change_behaviour,
+    agent::hidden_text_and_planted_instructions_never_reach_a_reply,
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
     verify::a_list_of_postal_codes_or_addresses_never_verifies,
@@ -85,4 +86,6 @@ conformance!(
     order_refs::a_customer_names_orders_in_the_shops_format,
     order_refs::a_reference_that_matches_nothing_is_never_swapped,
     order_refs::a_change_waits_for_the_customers_yes,
+    imports::import_errors_name_the_line_an_editor_shows,
+    imports::draft_and_archived_products_are_kept_but_not_offered,
 );
