@@ -7,6 +7,7 @@ pub mod guard;
 pub mod llm;
 pub mod memory;
 pub mod offline;
+pub mod passages;
 pub mod settings;
 pub mod templates;
 pub mod tools;
@@ -29,7 +30,7 @@ use crate::store::{
 pub use guard::Violation;
 pub use memory::{Memory, Verified, VerifiedVia};
 use offline::{OfflineEngine, Turn};
-pub use settings::{AgentSettings, Clock, ReturnPolicy, SupportHours};
+pub use settings::{AgentSettings, Clock, ReturnPolicy, ReturnWindow, ShopPolicy, SupportHours};
 pub use templates::{Answers, TemplateError};
 pub use tools::ToolCall;
 

@@ -729,17 +729,23 @@ impl OfflineEngine {
                 HandoffReason::Sensitive("refund over review amount".into()),
             ));
         }
-        let days = turn.tools.settings().returns.window_days;
+        let days = turn
+            .tools
+            .settings()
+            .shop_policy
+            .window_days(&[], turn.tools.settings().returns.window_days);
         let outcome = turn.tools.start_return(who, &order).await?;
         turn.memory.note(format!(
             "return for {}: {:?}",
             order.name,
             std::mem::discriminant(&outcome)
         ));
+        let ship_days = turn.tools.settings().shop_policy.return_ship_days;
+        let windows = self.return_windows(turn);
         let text = match outcome {
             ReturnOutcome::Created { id, lines, excluded } => {
                 let items: Vec<Value> = lines.iter().map(|l| json!({ "name": l.name, "quantity": l.quantity })).collect();
-                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items }));
+                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items, "ship_days": ship_days }));
                 if !excluded.is_empty() {
                     text.push('\n');
                     text.push_str(&self.say(turn, "return_partly", json!({ "items": excluded.join(", ") })));
@@ -748,11 +754,11 @@ impl OfflineEngine {
             }
             ReturnOutcome::AlreadyRequested { id } => self.say(turn, "return_exists", json!({ "id": id, "order": order.name })),
             ReturnOutcome::Cancelled => self.cancelled(turn, &order.name, order.cancelled_at),
-            ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })),
+            ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })) + &windows,
             ReturnOutcome::WindowPassed { delivered, deadline } => self.say(
                 turn,
                 "return_window_passed",
-                json!({ "order": order.name, "days": days, "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
+                json!({ "order": order.name, "days": (deadline - delivered).num_days(), "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
             ),
             ReturnOutcome::Excluded { items } => {
                 self.say(turn, "return_excluded", json!({ "order": order.name, "items": items.join(", ") }))
@@ -773,19 +779,37 @@ impl OfflineEngine {
         let outcome = turn.tools.cancel(who, &order).await?;
         turn.memory
             .note(format!("cancel {}: {}", order.name, change_label(&outcome)));
-        let days = turn.tools.settings().returns.window_days;
+        let days = turn
+            .tools
+            .settings()
+            .shop_policy
+            .window_days(&[], turn.tools.settings().returns.window_days);
         let text = match outcome {
-            ChangeOutcome::Done => self.say(
-                turn,
-                "cancel_done",
-                json!({ "order": order.name, "total": money(order.total, &order.currency) }),
-            ),
+            ChangeOutcome::Done => {
+                let refund_days = turn.tools.settings().shop_policy.refund_days;
+                let mut text = self.say(
+                    turn,
+                    "cancel_done",
+                    json!({ "order": order.name, "total": money(order.total, &order.currency), "refund_days": refund_days }),
+                );
+                // No configured refund time: the shop's own words on it, not a number.
+                if refund_days.is_none()
+                    && let Some(quoted) = self.policy_quote(turn, "policy_query_refund").await
+                {
+                    text.push_str("\n\n");
+                    text.push_str(&quoted.text);
+                    return Ok(quoted_with(text, quoted));
+                }
+                text
+            }
             ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
-            ChangeOutcome::AlreadyShipped { .. } => self.say(
-                turn,
-                "cancel_not_allowed",
-                json!({ "order": order.name, "days": days }),
-            ),
+            ChangeOutcome::AlreadyShipped { .. } => {
+                self.say(
+                    turn,
+                    "cancel_not_allowed",
+                    json!({ "order": order.name, "days": days }),
+                ) + &self.return_windows(turn)
+            }
         };
         Ok(Answer::grounded(text))
     }
@@ -907,17 +931,7 @@ impl OfflineEngine {
             ));
             text.push('\n');
         }
-        let mut quoted_from = passage.text.clone();
-        let mut excerpt = quote(&passage.text, &passage.title);
-        if is_outline(&excerpt) {
-            // The article as a whole matched (its outline passage): quote its opening.
-            if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
-                // Never the sentences the index left out as planted instructions.
-                let (body, _) = kefu_knowledge::planted::strip(&doc.body);
-                excerpt = quote(&markdown_to_text(&body), &passage.title);
-                quoted_from = body;
-            }
-        }
+        let (excerpt, quoted_from) = self.excerpt(turn, passage, best.in_query_language).await;
         text.push_str(&excerpt);
         let mut answer = Answer::grounded(text);
         answer.passages = quoted_from;
@@ -927,6 +941,98 @@ impl OfflineEngine {
             url: passage.url.clone(),
         });
         answer
+    }
+
+    /// What to quote from the article a passage belongs to, and the text it was taken
+    /// from (for the guard): the section that answers the question
+    /// ([`super::passages`]), else the retrieved passage, never the page's furniture.
+    async fn excerpt(
+        &self,
+        turn: &Turn<'_, '_>,
+        passage: &kefu_knowledge::index::Passage,
+        same_language: bool,
+    ) -> (String, String) {
+        let body = match turn.tools.store().document(&passage.doc_id).await {
+            // Never the sentences the index left out as planted instructions.
+            Ok(Some(doc)) => Some(kefu_knowledge::planted::strip(&doc.body).0),
+            _ => None,
+        };
+        // Words tell sections apart only in the question's own language; in another,
+        // the passage search found (on meaning, with a model) is the better choice.
+        if let Some(body) = body.as_ref().filter(|_| same_language)
+            && let Some(section) =
+                super::passages::answering_passage(
+                    body,
+                    &passage.title,
+                    turn.text,
+                    &passage.text,
+                    QUOTE_CHARS,
+                )
+        {
+            return (quote(&section, &passage.title), body.clone());
+        }
+        let excerpt = quote(
+            &super::passages::clean_chunk(&passage.text, &passage.title),
+            &passage.title,
+        );
+        match body {
+            // The article as a whole matched (its outline passage): quote its opening.
+            Some(body) if is_outline(&excerpt) || excerpt.is_empty() => {
+                let opening = super::passages::sections(&body)
+                    .first()
+                    .map(super::passages::Section::text)
+                    .unwrap_or_default();
+                (quote(&opening, &passage.title), body)
+            }
+            _ => (excerpt, passage.text.clone()),
+        }
+    }
+
+    /// " Return windows: sealed 30 days, opened 14 days." when the shop's windows depend
+    /// on the item's condition; empty otherwise.
+    fn return_windows(&self, turn: &Turn<'_, '_>) -> String {
+        let windows: Vec<Value> = turn
+            .tools
+            .settings()
+            .shop_policy
+            .conditions()
+            .into_iter()
+            .map(|(condition, days)| json!({ "condition": condition, "days": days }))
+            .collect();
+        if windows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "{}{}",
+            sentence_gap(turn.lang),
+            self.say(turn, "return_windows", json!({ "windows": windows }))
+        )
+    }
+
+    /// The shop's own words on a policy fact kefu has no setting for: the section of the
+    /// shop's article that answers the template `key`'s question, in the customer's
+    /// language.
+    async fn policy_quote(&self, turn: &mut Turn<'_, '_>, key: &str) -> Option<PolicyQuote> {
+        let question = self.say(turn, key, json!({}));
+        if question.trim().is_empty() {
+            return None;
+        }
+        let found = turn.tools.search_knowledge(&question, turn.lang).await;
+        let best = found.iter().find(|f| f.confident)?;
+        let passage = &best.hit.passage;
+        let doc = turn.tools.store().document(&passage.doc_id).await.ok()??;
+        let (body, _) = kefu_knowledge::planted::strip(&doc.body);
+        let section =
+            super::passages::answering_passage(&body, &passage.title, &question, &passage.text, QUOTE_CHARS)?;
+        Some(PolicyQuote {
+            text: quote(&section, &passage.title),
+            passages: body,
+            citation: Citation {
+                document_id: passage.doc_id.clone(),
+                title: passage.title.clone(),
+                url: passage.url.clone(),
+            },
+        })
     }
 
     async fn products(&self, turn: &mut Turn<'_, '_>) -> Answer {
@@ -1028,6 +1134,21 @@ impl OfflineEngine {
         answer.citations = products.matches.iter().map(cite).collect();
         answer
     }
+}
+
+/// A passage of the shop's article quoted for a policy fact.
+struct PolicyQuote {
+    text: String,
+    passages: String,
+    citation: Citation,
+}
+
+/// An answer whose text quotes a policy passage: grounded on it, citing it.
+fn quoted_with(text: String, quoted: PolicyQuote) -> Answer {
+    let mut answer = Answer::grounded(text);
+    answer.passages = quoted.passages;
+    answer.citations.push(quoted.citation);
+    answer
 }
 
 /// "Tell me when it is back in stock", in the supported languages.

@@ -40,6 +40,7 @@ conformance!(
     agent::a_verified_customer_never_sees_another_customers_order,
     agent::another_customers_order_reads_like_a_missing_one,
     agent::instructions_in_a_document_do_not_change_behaviour,
+    agent::a_long_policy_page_answers_with_the_section_that_holds_the_fact,
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
     agent::changes_go_through_the_store_with_audit_entries,
