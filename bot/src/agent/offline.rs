@@ -971,17 +971,15 @@ impl OfflineEngine {
         {
             return (quote(&section, &passage.title), body.clone());
         }
-        let excerpt = quote(
-            &super::passages::clean_chunk(&passage.text, &passage.title),
-            &passage.title,
-        );
+        let excerpt = quote(&super::passages::clean_chunk(&passage.text), &passage.title);
         match body {
             // The article as a whole matched (its outline passage): quote its opening.
             Some(body) if is_outline(&excerpt) || excerpt.is_empty() => {
                 let opening = super::passages::sections(&body)
-                    .first()
+                    .iter()
                     .map(super::passages::Section::text)
-                    .unwrap_or_default();
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
                 (quote(&opening, &passage.title), body)
             }
             _ => (excerpt, passage.text.clone()),

@@ -490,7 +490,19 @@ pub fn answering_passage(
     let section = &sections[best];
     let text = section.text();
     if text.chars().count() <= max_chars {
-        return Some(text);
+        // Room left, and a second section that matches nearly as well: it follows.
+        let second = found
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != best && **s >= 0.7 * *score)
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| sections[i].text());
+        return Some(match second {
+            Some(more) if text.chars().count() + more.chars().count() + 2 <= max_chars => {
+                format!("{text}\n\n{more}")
+            }
+            _ => text,
+        });
     }
     // A long section: its best blocks, in their order, with the heading.
     let blocks: Vec<Section> = section
@@ -522,16 +534,9 @@ pub fn answering_passage(
     Some(chosen.text())
 }
 
-/// A retrieved chunk's text without its heading path and without page furniture.
-pub fn clean_chunk(text: &str, title: &str) -> String {
-    let mut lines = text.lines();
-    let first = lines.clone().next().unwrap_or("");
-    let body: Vec<&str> = if first.starts_with(title) || first.contains(" › ") {
-        lines.next();
-        lines.collect()
-    } else {
-        text.lines().collect()
-    };
+/// A retrieved chunk's text without page furniture (its heading path stays first).
+pub fn clean_chunk(text: &str) -> String {
+    let body: Vec<&str> = text.lines().collect();
     let headings: Vec<String> = body
         .iter()
         .filter_map(|l| heading_of(l))
@@ -677,6 +682,9 @@ mod tests {
     #[test]
     fn chunks_lose_their_heading_path_and_furniture() {
         let chunk = "Returns policy › Return windows\nLast updated: 3 March 2026\nSealed items: 30 days.";
-        assert_eq!(clean_chunk(chunk, "Returns policy"), "Sealed items: 30 days.");
+        assert_eq!(
+            clean_chunk(chunk),
+            "Returns policy › Return windows\nSealed items: 30 days."
+        );
     }
 }
