@@ -62,6 +62,7 @@ pub struct Settings {
     pub llm: Llm,
     pub knowledge: Knowledge,
     pub agent: Agent,
+    pub policy: Policy,
     pub campaigns: Campaigns,
     pub log: Log,
 }
@@ -148,6 +149,83 @@ pub struct Agent {
     /// details are not checked until the window has room again.
     pub verify_failures_shop_wide: u32,
     pub verify_shop_window_minutes: i64,
+    /// Languages to quote an article in when the customer's language lacks it, most
+    /// readable first, per customer language: `{ pt = ["es", "en"] }`. Replaces the
+    /// built-in list of each language named (docs/agent.md).
+    pub fallback_languages: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The shop's policy facts replies state (docs/agent.md). Unset facts are not stated as
+/// numbers: replies quote the shop's own article on them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Return windows by item condition or product tag:
+    /// `[{ condition = "sealed", days = 30 }, { tag = "teaware", days = 60 }]`.
+    /// Empty: `agent.return_window_days` for everything.
+    pub returns: Vec<PolicyReturnWindow>,
+    /// Business days within which refunds are issued.
+    pub refund_days: Option<u32>,
+    /// Days customers have to send items back once a return is opened.
+    pub return_ship_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyReturnWindow {
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    pub days: i64,
+}
+
+impl Policy {
+    /// The policy for the agent, or what is wrong with it.
+    pub fn shop_policy(&self) -> Result<kefu_bot::agent::ShopPolicy, String> {
+        let mut returns = Vec::new();
+        for (i, w) in self.returns.iter().enumerate() {
+            let at = format!("policy.returns[{i}]");
+            let condition = w.condition.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let tag = w.tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
+            match (condition, tag) {
+                (None, None) => {
+                    return Err(format!(
+                        "{at} names neither a condition nor a tag (write {{ condition = \"sealed\", days = 30 }} or {{ tag = \"teaware\", days = 60 }})"
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(format!("{at} names both a condition and a tag; give one per window"));
+                }
+                _ => {}
+            }
+            if !(1..=3650).contains(&w.days) {
+                return Err(format!("{at}.days is {}; it must be between 1 and 3650", w.days));
+            }
+            let key = condition.or(tag).unwrap_or_default().to_lowercase();
+            if returns.iter().any(|r: &kefu_bot::agent::ReturnWindow| {
+                r.condition.as_deref().or(r.tag.as_deref()).map(str::to_lowercase) == Some(key.clone())
+                    && r.tag.is_some() == tag.is_some()
+            }) {
+                return Err(format!("{at} repeats `{key}`; give each condition or tag once"));
+            }
+            returns.push(kefu_bot::agent::ReturnWindow {
+                condition: condition.map(str::to_owned),
+                tag: tag.map(str::to_owned),
+                days: w.days,
+            });
+        }
+        for (key, value) in [("refund_days", self.refund_days), ("return_ship_days", self.return_ship_days)] {
+            if value.is_some_and(|d| !(1..=365).contains(&d)) {
+                return Err(format!("policy.{key} must be between 1 and 365"));
+            }
+        }
+        Ok(kefu_bot::agent::ShopPolicy {
+            returns,
+            refund_days: self.refund_days,
+            return_ship_days: self.return_ship_days,
+        })
+    }
 }
 
 impl Default for Agent {
@@ -175,6 +253,7 @@ impl Default for Agent {
             verify_client_window_minutes: 60,
             verify_failures_shop_wide: 50,
             verify_shop_window_minutes: 10,
+            fallback_languages: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -767,6 +846,16 @@ impl Settings {
                 ));
             }
         }
+        for (lang, list) in &a.fallback_languages {
+            for tag in std::iter::once(lang).chain(list) {
+                if kefu_knowledge::LanguageTag::parse(tag).is_err() {
+                    return Err(format!(
+                        "agent.fallback_languages: `{tag}` (under `{lang}`) is not a language tag like en, pt-BR or zh-TW"
+                    ));
+                }
+            }
+        }
+        let shop_policy = self.policy.shop_policy()?;
         Ok(AgentSettings {
             shop_name: self.shop.name.clone(),
             shop_url: self.http.public_url.clone(),
@@ -776,6 +865,7 @@ impl Settings {
                 excluded_tags: a.non_returnable_tags.clone(),
                 refund_review_minor,
             },
+            shop_policy,
             support,
             policy: kefu_bot::conversation::Policy {
                 idle_timeout: chrono::Duration::minutes(a.idle_timeout_minutes.max(1)),
@@ -1011,6 +1101,57 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_bad_policy_table_fails_the_check_with_the_entry_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        let check = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            let loaded = load(Some(&file), &[]).unwrap();
+            loaded
+                .settings
+                .check()
+                .into_iter()
+                .filter(|f| f.problem)
+                .map(|f| f.message)
+                .collect::<Vec<_>>()
+        };
+        let problems = check(
+            "[policy]\nreturns = [{ condition = \"sealed\", days = 30 }, { days = 14 }]\n",
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("policy.returns[1] names neither a condition nor a tag")),
+            "{problems:?}"
+        );
+        let problems = check(
+            "[policy]\nreturns = [{ condition = \"sealed\", tag = \"tea\", days = 30 }]\n",
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("policy.returns[0] names both")),
+            "{problems:?}"
+        );
+        let problems = check("[policy]\nreturns = [{ tag = \"tea\", days = 0 }]\n");
+        assert!(
+            problems.iter().any(|p| p.contains("policy.returns[0].days is 0")),
+            "{problems:?}"
+        );
+        let problems = check("[agent]\nfallback_languages = { pt = [\"es\", \"not a tag\"] }\n");
+        assert!(
+            problems.iter().any(|p| p.contains("`not a tag` (under `pt`)")),
+            "{problems:?}"
+        );
+        // A good table passes and reaches the agent.
+        std::fs::write(
+            &file,
+            "[policy]\nreturns = [{ condition = \"sealed\", days = 30 }, { condition = \"opened\", days = 14 }]\nrefund_days = 5\n[agent]\nfallback_languages = { pt = [\"es\", \"en\"] }\n",
+        )
+        .unwrap();
+        let loaded = load(Some(&file), &[]).unwrap();
+        let agent = loaded.settings.agent_settings().unwrap();
+        assert_eq!(agent.shop_policy.conditions(), [("sealed", 30), ("opened", 14)]);
+        assert_eq!(agent.shop_policy.refund_days, Some(5));
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub async fn open(settings: &Settings, rebuild: bool) -> anyhow::Result<Knowledg
         .with_chunking(ChunkOptions {
             max_tokens: k.chunk_tokens,
         })
-        .with_dense_products(k.embed_products))
+        .with_dense_products(k.embed_products)
+        .with_fallback_languages(kefu_knowledge::FallbackLanguages::with_overrides(
+            settings.agent.fallback_languages.clone(),
+        )))
 }
 
 /// The shop's own word groups from `path`; none when there is no such file.
@@ -145,6 +148,27 @@ pub async fn sync(
         report.deleted,
         started.elapsed().as_secs_f64()
     );
+    match knowledge.calibration() {
+        Some(c) => {
+            let level = |l: Option<kefu_knowledge::calibrate::Level>| {
+                l.map_or("—".to_owned(), |l| {
+                    format!(
+                        "answer from {:.3} (floor {:.3}, lead {:.3}; own {:.3}, unrelated {:.3})",
+                        l.threshold, l.floor, l.margin, l.own, l.unrelated
+                    )
+                })
+            };
+            println!(
+                "confidence learnt from {} article headings: cosine {}; BM25 {}",
+                c.samples,
+                level(c.dense),
+                level(c.sparse)
+            );
+        }
+        None => println!(
+            "confidence: too few article headings to learn from; using knowledge.min_dense_score / min_bm25_score"
+        ),
+    }
     Ok(())
 }
 

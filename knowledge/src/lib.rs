@@ -5,10 +5,12 @@
 
 pub mod addressed;
 pub mod bm25;
+pub mod calibrate;
 pub mod chunk;
 pub mod document;
 pub mod embed;
 pub mod eval;
+pub mod fallback;
 pub mod index;
 pub mod planted;
 pub mod search;
@@ -22,4 +24,6 @@ pub use index::{
     Filter, Hit, Index, IndexError, IndexQuery, LANGUAGE_MEANS_SAMPLE, LanguageMeans,
     LanguageMeansBuilder, Layout, Passage, Point, PointId, SourceKind,
 };
+pub use calibrate::Calibration;
+pub use fallback::FallbackLanguages;
 pub use search::{Found, Knowledge, KnowledgeError, ReindexReport, SearchRequest, Thresholds};

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::calibrate::{self, Calibration, Sample};
 use crate::chunk::{self, ChunkOptions, Source};
+use crate::fallback::FallbackLanguages;
 use crate::embed::{EmbedError, Embedder, Role};
 use crate::index::{
     Filter, Hit, Index, IndexError, IndexQuery, LanguageMeans, Layout, Point, SourceKind,
@@ -19,8 +21,9 @@ pub enum KnowledgeError {
     Embed(#[from] EmbedError),
 }
 
-/// Below these scores a passage is not good enough to answer from; calibrated on the demo
-/// question set (`kefu knowledge eval`) and configurable.
+/// Below these scores a passage is not good enough to answer from, when the shop's own
+/// levels could not be learnt at re-index time ([`crate::calibrate`]: too few article
+/// headings) and for products; configurable.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     /// Minimum cosine similarity when a model is configured.
@@ -96,6 +99,10 @@ pub struct Knowledge {
     shop_words: crate::synonyms::ShopWords,
     /// Each language's mean passage vector, read from the index.
     means: Arc<MeansCache>,
+    /// The languages to quote an article in when the customer's lacks it.
+    fallbacks: FallbackLanguages,
+    /// The shop's own confidence levels, learnt at the last re-index.
+    calibration: std::sync::RwLock<Option<Calibration>>,
 }
 
 /// The index's [`LanguageMeans`], read on the first hybrid search and after every
@@ -202,7 +209,21 @@ impl Knowledge {
             dense_products: false,
             shop_words: crate::synonyms::ShopWords::default(),
             means: Arc::default(),
+            fallbacks: FallbackLanguages::default(),
+            calibration: std::sync::RwLock::new(None),
         }
+    }
+
+    /// The languages to quote an article in when the customer's lacks it.
+    pub fn with_fallback_languages(mut self, fallbacks: FallbackLanguages) -> Self {
+        self.fallbacks = fallbacks;
+        self
+    }
+
+    /// The confidence levels learnt from the shop's articles at the last re-index
+    /// (`None` before one, or when the shop has too few headings to learn from).
+    pub fn calibration(&self) -> Option<Calibration> {
+        self.calibration.read().ok().and_then(|c| *c)
     }
 
     /// The shop's own words (product names across languages…), added to keyword queries
@@ -317,7 +338,87 @@ impl Knowledge {
         if self.embedder.is_some() && (report.written > 0 || report.deleted > 0) {
             self.means.refresh(self.index.as_ref()).await;
         }
+        match self.calibrate(sources).await {
+            Ok(calibration) => {
+                if let Ok(mut slot) = self.calibration.write() {
+                    *slot = calibration;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not learn the shop's confidence levels; using the configured thresholds");
+            }
+        }
         Ok(report)
+    }
+
+    /// Asks the index the shop's article titles and headings as questions and learns
+    /// from their scores where "confident enough" lies on this shop ([`crate::calibrate`]).
+    pub async fn calibrate(&self, sources: &[Source]) -> Result<Option<Calibration>, KnowledgeError> {
+        let questions = calibrate::pseudo_questions(sources);
+        if questions.len() < calibrate::MIN_SAMPLES {
+            return Ok(None);
+        }
+        let vectors: Vec<Option<Vec<f32>>> = match &self.embedder {
+            Some(embedder) => {
+                let mut out = Vec::with_capacity(questions.len());
+                for batch in questions.chunks(EMBED_BATCH) {
+                    let texts: Vec<String> = batch.iter().map(|(t, _, _)| t.clone()).collect();
+                    out.extend(embedder.embed(&texts, Role::Query).await?.into_iter().map(Some));
+                }
+                out
+            }
+            None => vec![None; questions.len()],
+        };
+        let means = match self.embedder {
+            Some(_) => self.means.get(&self.index).await,
+            None => None,
+        };
+        let (mut dense, mut sparse) = (Vec::new(), Vec::new());
+        for ((text, group, lang), vector) in questions.iter().zip(vectors) {
+            let unrelated_cosine = vector
+                .as_deref()
+                .and_then(|v| means.as_ref().and_then(|m| m.similarity(lang, v)));
+            let request = SearchRequest {
+                lang: Some(lang.clone()),
+                top: 3,
+                filter: Filter {
+                    kinds: vec![SourceKind::Article],
+                    ..Filter::default()
+                },
+                ..SearchRequest::new(text.clone())
+            };
+            let found = self.search_once(&request, vector, &[]).await?;
+            let sample = |score: fn(&Hit) -> Option<f32>, unrelated: Option<f32>| {
+                let own = found.iter().find(|f| &f.hit.passage.group == group);
+                let lead = match found.as_slice() {
+                    [first, rest @ ..] if &first.hit.passage.group == group => {
+                        let next = rest.first().and_then(|f| score(&f.hit)).unwrap_or(0.0);
+                        score(&first.hit).map(|s| s - next)
+                    }
+                    _ => None,
+                };
+                Sample {
+                    own: own.and_then(|f| score(&f.hit)),
+                    unrelated,
+                    lead,
+                }
+            };
+            if self.embedder.is_some() {
+                dense.push(sample(|h| h.dense_score, unrelated_cosine));
+            }
+            sparse.push(sample(|h| h.sparse_score, Some(0.0)));
+        }
+        let calibration = Calibration {
+            dense: calibrate::level(&dense, calibrate::BETWEEN_COSINE),
+            sparse: if self.embedder.is_some() {
+                None
+            } else {
+                calibrate::level(&sparse, calibrate::BETWEEN_BM25)
+            },
+            samples: questions.len(),
+        };
+        tracing::info!(?calibration, "learnt the shop's confidence levels from its headings");
+        Ok(Some(calibration))
     }
 
     /// Embeds the query (when a model is configured); split out so callers can time it.
@@ -339,6 +440,105 @@ impl Knowledge {
 
     /// Searches with an already computed query embedding (`None`: keywords only).
     pub async fn search_embedded(
+        &self,
+        request: &SearchRequest,
+        dense: Option<Vec<f32>>,
+    ) -> Result<Vec<Found>, KnowledgeError> {
+        let mut found = self.search_ranked(request, dense.clone()).await?;
+        self.prefer_readable(request, dense, &mut found).await?;
+        self.apply_margin(&mut found);
+        Ok(found)
+    }
+
+    /// Each of the first results not in the customer's language is replaced by the same
+    /// topic's passage in the most readable language the shop wrote it in: the
+    /// customer's own first, then their fallback languages in order. Ranking pools hold
+    /// a limited number of passages per language; this looks the topic up directly.
+    async fn prefer_readable(
+        &self,
+        request: &SearchRequest,
+        dense: Option<Vec<f32>>,
+        found: &mut [Found],
+    ) -> Result<(), KnowledgeError> {
+        let Some(lang) = request.lang.as_deref() else {
+            return Ok(());
+        };
+        if !request.filter.langs.is_empty() {
+            return Ok(());
+        }
+        let order = self.fallbacks.order(lang);
+        for f in found.iter_mut().take(3) {
+            if f.hit.passage.kind == SourceKind::Product || f.in_query_language {
+                continue;
+            }
+            let rank = order
+                .iter()
+                .position(|l| same_language(l, &f.hit.passage.lang))
+                .unwrap_or(order.len());
+            for want in &order[..rank] {
+                let query = IndexQuery {
+                    text: request.text.clone(),
+                    lang: request.written_in.clone().or_else(|| request.lang.clone()),
+                    dense: dense.clone(),
+                    filter: Filter {
+                        langs: vec![want.clone()],
+                        groups: vec![f.hit.passage.group.clone()],
+                        kinds: vec![f.hit.passage.kind],
+                        ..Filter::default()
+                    },
+                    limit: 1,
+                };
+                let hits = self.index.search(&query).await?;
+                let Some(hit) = hits
+                    .into_iter()
+                    .find(|h| same_language(want, &h.passage.lang))
+                else {
+                    continue;
+                };
+                f.hit.id = hit.id;
+                f.hit.passage = hit.passage;
+                f.in_query_language = same_language(lang, want);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A best article below the threshold but above the floor is still answered from
+    /// when it leads the next result by the shop's margin ([`crate::calibrate`]).
+    fn apply_margin(&self, found: &mut [Found]) {
+        let Some(calibration) = self.calibration() else {
+            return;
+        };
+        let dense = self.embedder.is_some();
+        let (level, score): (_, fn(&Hit) -> Option<f32>) = if dense {
+            (calibration.dense, |h| h.dense_score)
+        } else {
+            (calibration.sparse, |h| h.sparse_score)
+        };
+        let Some(level) = level else {
+            return;
+        };
+        let (first, rest) = match found {
+            [first, rest @ ..] => (first, rest),
+            [] => return,
+        };
+        if first.confident || first.hit.passage.kind != SourceKind::Article {
+            return;
+        }
+        let Some(best) = score(&first.hit) else {
+            return;
+        };
+        let next = rest
+            .iter()
+            .filter_map(|f| score(&f.hit))
+            .fold(level.floor, f32::max);
+        if best >= level.floor && best - next >= level.margin {
+            first.confident = true;
+        }
+    }
+
+    async fn search_ranked(
         &self,
         request: &SearchRequest,
         dense: Option<Vec<f32>>,
@@ -646,10 +846,10 @@ impl Knowledge {
                             .is_none_or(|lang| same_language(lang, &best.passage.lang));
                         // Not in the customer's language: the one they most likely read.
                         let readable = request.lang.as_deref().and_then(|lang| {
-                            fallback_languages(lang).iter().find_map(|want| {
+                            self.fallbacks.after(lang).into_iter().find_map(|want| {
                                 by_language
                                     .iter()
-                                    .filter(|((g, l), _)| g == &group && same_language(want, l))
+                                    .filter(|((g, l), _)| g == &group && same_language(&want, l))
                                     .map(|(_, h)| h)
                                     .max_by(|a, b| a.score.total_cmp(&b.score))
                             })
@@ -681,10 +881,18 @@ impl Knowledge {
     /// Whether a hit's evidence clears the thresholds: the dense score when the index has
     /// a model, else the BM25 score.
     pub fn confident(&self, hit: &Hit) -> bool {
-        let dense = hit.dense_score.is_some_and(|s| s >= self.thresholds.dense);
-        let sparse = hit
-            .sparse_score
-            .is_some_and(|s| s >= self.thresholds.sparse);
+        // Articles are judged by the shop's own levels when they could be learnt.
+        let learnt = self
+            .calibration()
+            .filter(|_| hit.passage.kind == SourceKind::Article);
+        let dense_min = learnt
+            .and_then(|c| c.dense)
+            .map_or(self.thresholds.dense, |l| l.threshold);
+        let sparse_min = learnt
+            .and_then(|c| c.sparse)
+            .map_or(self.thresholds.sparse, |l| l.threshold);
+        let dense = hit.dense_score.is_some_and(|s| s >= dense_min);
+        let sparse = hit.sparse_score.is_some_and(|s| s >= sparse_min);
         if self.embedder.is_some()
             && (self.dense_products || hit.passage.kind != SourceKind::Product)
         {
@@ -708,13 +916,22 @@ fn follow_pointers(found: &mut [Found]) {
     }
     let text = first.hit.passage.text.to_lowercase();
     let own_title = first.hit.passage.title.to_lowercase();
+    // A pointer closes the passage ("… see our page on delayed or lost parcels.") or links
+    // to the article; an article named in passing ("members of our loyalty programme get
+    // free shipping:" and then the details) is no pointer.
+    let points_to = |title: &str| {
+        text.match_indices(title).any(|(at, _)| {
+            let after = &text[at + title.len()..];
+            after.starts_with("](") || after.trim_start_matches(|c: char| c != '\n').trim().is_empty()
+        })
+    };
     let target = found.iter().enumerate().skip(1).take(2).find_map(|(i, f)| {
         let title = f.hit.passage.title.to_lowercase();
         (f.confident
             && f.hit.passage.kind != SourceKind::Product
             && title.chars().count() >= 6
             && title != own_title
-            && text.contains(&title))
+            && points_to(&title))
         .then_some(i)
     });
     if let Some(i) = target {
@@ -726,24 +943,6 @@ fn max_opt(a: Option<f32>, b: Option<f32>) -> Option<f32> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
-    }
-}
-
-/// The languages to quote an article in when the shop has not written it in the
-/// customer's, most readable first: the other Chinese script, the neighbouring Iberian
-/// language, then English.
-fn fallback_languages(lang: &str) -> &'static [&'static str] {
-    let primary = lang
-        .split(['-', '_'])
-        .next()
-        .unwrap_or(lang)
-        .to_ascii_lowercase();
-    match primary.as_str() {
-        "zh" if chinese_script(lang) == "hant" => &["zh-CN", "en"],
-        "zh" => &["zh-TW", "en"],
-        "pt" | "gl" => &["es", "en"],
-        "es" | "ca" => &["pt", "en"],
-        _ => &["en"],
     }
 }
 
@@ -789,7 +988,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::index::{LanguageMeansBuilder, PointId};
+    use crate::index::{LanguageMeansBuilder, Passage, PointId};
 
     /// An index in a map that counts how often its language means are read.
     #[derive(Default)]
@@ -926,12 +1125,61 @@ mod tests {
         assert_eq!(reads(), 3);
     }
 
+    fn found(group: &str, title: &str, text: &str) -> Found {
+        let passage = chunk::chunk(&article(group, "en", text), ChunkOptions::default())
+            .into_iter()
+            .next()
+            .unwrap();
+        let passage = Passage {
+            title: title.to_owned(),
+            text: format!("{title}\n{text}"),
+            ..passage
+        };
+        Found {
+            hit: Hit {
+                id: 0,
+                score: 1.0,
+                dense_score: None,
+                sparse_score: Some(20.0),
+                passage: Arc::new(passage),
+            },
+            in_query_language: true,
+            confident: true,
+        }
+    }
+
     #[test]
-    fn untranslated_articles_fall_back_to_a_readable_language() {
-        assert_eq!(fallback_languages("zh-TW"), ["zh-CN", "en"]);
-        assert_eq!(fallback_languages("zh-CN"), ["zh-TW", "en"]);
-        assert_eq!(fallback_languages("pt-BR"), ["es", "en"]);
-        assert_eq!(fallback_languages("ja"), ["en"]);
+    fn a_closing_pointer_is_followed_and_an_article_named_in_passing_is_not() {
+        let loyalty = || found("loyalty", "Loyalty programme", "Silver members get free shipping.");
+        let mut results = vec![
+            found(
+                "shipping-costs",
+                "Shipping costs",
+                "Shipping is free over $50.\n\nMembers of our loyalty programme get perks:\n\n- free express shipping",
+            ),
+            loyalty(),
+        ];
+        follow_pointers(&mut results);
+        assert_eq!(results[0].hit.passage.group, "shipping-costs");
+
+        let lost = || found("lost", "Lost parcels", "We reship or refund.");
+        let mut results = vec![
+            found(
+                "shipping-times",
+                "Shipping times",
+                "Parcels take 3–7 days.\n\nIf yours is late, see our page on lost parcels.",
+            ),
+            lost(),
+        ];
+        follow_pointers(&mut results);
+        assert_eq!(results[0].hit.passage.group, "lost");
+
+        let mut results = vec![
+            found("faq", "FAQ", "Read about [lost parcels](https://shop.example/lost) first. Then wait."),
+            lost(),
+        ];
+        follow_pointers(&mut results);
+        assert_eq!(results[0].hit.passage.group, "lost");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod llm;
 pub mod memory;
 pub mod offline;
+pub mod passages;
 pub mod settings;
 pub mod templates;
 pub mod tools;
@@ -31,7 +32,9 @@ use crate::store::{
 pub use guard::Violation;
 pub use memory::{Memory, Verified, VerifiedVia};
 use offline::{OfflineEngine, Turn};
-pub use settings::{AgentSettings, Clock, ReturnPolicy, SupportHours, VerifyLimits};
+pub use settings::{
+    AgentSettings, Clock, ReturnPolicy, ReturnWindow, ShopPolicy, SupportHours, VerifyLimits,
+};
 pub use templates::{Answers, TemplateError};
 pub use tools::ToolCall;
 

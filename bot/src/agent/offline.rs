@@ -1045,17 +1045,7 @@ impl OfflineEngine {
             ));
             text.push('\n');
         }
-        let mut quoted_from = passage.text.clone();
-        let mut excerpt = quote(&passage.text, &passage.title);
-        if is_outline(&excerpt) {
-            // The article as a whole matched (its outline passage): quote its opening.
-            if let Ok(Some(doc)) = turn.tools.store().document(&passage.doc_id).await {
-                // Only what the index holds: no hidden text, no planted instructions.
-                let body = kefu_knowledge::visible::readable(&doc.body).text;
-                excerpt = quote(&markdown_to_text(&body), &passage.title);
-                quoted_from = body;
-            }
-        }
+        let (excerpt, quoted_from) = self.excerpt(turn, passage, best.in_query_language).await;
         text.push_str(&excerpt);
         let mut answer = Answer::grounded(text);
         answer.passages = quoted_from;
@@ -1065,6 +1055,96 @@ impl OfflineEngine {
             url: passage.url.clone(),
         });
         answer
+    }
+
+    /// What to quote from the article a passage belongs to, and the text it was taken
+    /// from (for the guard): the section that answers the question
+    /// ([`super::passages`]), else the retrieved passage, never the page's furniture.
+    async fn excerpt(
+        &self,
+        turn: &Turn<'_, '_>,
+        passage: &kefu_knowledge::index::Passage,
+        same_language: bool,
+    ) -> (String, String) {
+        let body = match turn.tools.store().document(&passage.doc_id).await {
+            // Never the sentences the index left out as planted instructions.
+            Ok(Some(doc)) => Some(kefu_knowledge::visible::readable(&doc.body).text),
+            _ => None,
+        };
+        // Words tell sections apart only in the question's own language; in another,
+        // the passage search found (on meaning, with a model) is the better choice.
+        if let Some(body) = body.as_ref().filter(|_| same_language)
+            && let Some(section) =
+                super::passages::answering_passage(
+                    body,
+                    &passage.title,
+                    turn.text,
+                    &passage.text,
+                    QUOTE_CHARS,
+                )
+        {
+            return (quote(&section, &passage.title), body.clone());
+        }
+        let excerpt = quote(&super::passages::clean_chunk(&passage.text), &passage.title);
+        match body {
+            // The article as a whole matched (its outline passage): quote its opening.
+            Some(body) if is_outline(&excerpt) || excerpt.is_empty() => {
+                let opening = super::passages::sections(&body)
+                    .iter()
+                    .map(super::passages::Section::text)
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+                (quote(&opening, &passage.title), body)
+            }
+            _ => (excerpt, passage.text.clone()),
+        }
+    }
+
+    /// " Return windows: sealed 30 days, opened 14 days." when the shop's windows depend
+    /// on the item's condition; empty otherwise.
+    fn return_windows(&self, turn: &Turn<'_, '_>) -> String {
+        let windows: Vec<Value> = turn
+            .tools
+            .settings()
+            .shop_policy
+            .conditions()
+            .into_iter()
+            .map(|(condition, days)| json!({ "condition": condition, "days": days }))
+            .collect();
+        if windows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "{}{}",
+            sentence_gap(turn.lang),
+            self.say(turn, "return_windows", json!({ "windows": windows }))
+        )
+    }
+
+    /// The shop's own words on a policy fact kefu has no setting for: the section of the
+    /// shop's article that answers the template `key`'s question, in the customer's
+    /// language.
+    async fn policy_quote(&self, turn: &mut Turn<'_, '_>, key: &str) -> Option<PolicyQuote> {
+        let question = self.say(turn, key, json!({}));
+        if question.trim().is_empty() {
+            return None;
+        }
+        let found = turn.tools.search_knowledge(&question, turn.lang).await;
+        let best = found.iter().find(|f| f.confident)?;
+        let passage = &best.hit.passage;
+        let doc = turn.tools.store().document(&passage.doc_id).await.ok()??;
+        let body = kefu_knowledge::visible::readable(&doc.body).text;
+        let section =
+            super::passages::answering_passage(&body, &passage.title, &question, &passage.text, QUOTE_CHARS)?;
+        Some(PolicyQuote {
+            text: quote(&section, &passage.title),
+            passages: body,
+            citation: Citation {
+                document_id: passage.doc_id.clone(),
+                title: passage.title.clone(),
+                url: passage.url.clone(),
+            },
+        })
     }
 
     async fn products(&self, turn: &mut Turn<'_, '_>) -> Answer {
@@ -1166,6 +1246,21 @@ impl OfflineEngine {
         answer.citations = products.matches.iter().map(cite).collect();
         answer
     }
+}
+
+/// A passage of the shop's article quoted for a policy fact.
+struct PolicyQuote {
+    text: String,
+    passages: String,
+    citation: Citation,
+}
+
+/// An answer whose text quotes a policy passage: grounded on it, citing it.
+fn quoted_with(text: String, quoted: PolicyQuote) -> Answer {
+    let mut answer = Answer::grounded(text);
+    answer.passages = quoted.passages;
+    answer.citations.push(quoted.citation);
+    answer
 }
 
 /// "Tell me when it is back in stock", in the supported languages.

@@ -41,6 +41,65 @@ impl Default for ReturnPolicy {
     }
 }
 
+/// A return window for items in one condition ("sealed", "opened") or carrying one
+/// product tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReturnWindow {
+    /// The condition as the shop names it to customers.
+    pub condition: Option<String>,
+    /// A product tag the window applies to.
+    pub tag: Option<String>,
+    pub days: i64,
+}
+
+/// Policy facts that replies state: what the shop configured (`[policy]`), never what a
+/// reply template assumes. A fact left unset is not stated as a number: the reply quotes
+/// the shop's own article on it instead.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShopPolicy {
+    /// Return windows by condition or product tag; empty: `ReturnPolicy::window_days`
+    /// for everything.
+    pub returns: Vec<ReturnWindow>,
+    /// Business days within which a refund is issued (after a return arrives, or after
+    /// a cancellation).
+    pub refund_days: Option<u32>,
+    /// Days a customer has to send items back once a return is opened.
+    pub return_ship_days: Option<u32>,
+}
+
+impl ShopPolicy {
+    /// Days to return an order whose products carry `tags`: a window for one of the tags
+    /// (the longest), else the longest window by condition (the customer is told each
+    /// condition's), else `default_days`.
+    pub fn window_days(&self, tags: &[String], default_days: i64) -> i64 {
+        let by_tag = self
+            .returns
+            .iter()
+            .filter(|w| {
+                w.tag
+                    .as_ref()
+                    .is_some_and(|t| tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            })
+            .map(|w| w.days)
+            .max();
+        let by_condition = self
+            .returns
+            .iter()
+            .filter(|w| w.condition.is_some())
+            .map(|w| w.days)
+            .max();
+        by_tag.or(by_condition).unwrap_or(default_days)
+    }
+
+    /// The windows by condition, for replies.
+    pub fn conditions(&self) -> Vec<(&str, i64)> {
+        self.returns
+            .iter()
+            .filter_map(|w| w.condition.as_deref().map(|c| (c, w.days)))
+            .collect()
+    }
+}
+
 /// When humans answer, in the shop's time zone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SupportHours {
@@ -179,6 +238,8 @@ pub struct AgentSettings {
     /// Language of a conversation before the customer says anything telling.
     pub default_language: String,
     pub returns: ReturnPolicy,
+    /// Refund timing, return windows by condition or tag ([`ShopPolicy`]).
+    pub shop_policy: ShopPolicy,
     pub support: SupportHours,
     pub policy: Policy,
     /// Longer messages are not processed; the customer is asked to shorten them.
@@ -208,6 +269,7 @@ impl Default for AgentSettings {
             shop_url: None,
             default_language: "en".into(),
             returns: ReturnPolicy::default(),
+            shop_policy: ShopPolicy::default(),
             support: SupportHours::default(),
             policy: Policy::default(),
             max_message_chars: 4_000,
@@ -227,6 +289,27 @@ impl AgentSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_windows_follow_tags_then_conditions_then_the_default() {
+        let window = |condition: Option<&str>, tag: Option<&str>, days| ReturnWindow {
+            condition: condition.map(str::to_owned),
+            tag: tag.map(str::to_owned),
+            days,
+        };
+        let policy = ShopPolicy {
+            returns: vec![
+                window(Some("sealed"), None, 30),
+                window(Some("opened"), None, 14),
+                window(None, Some("teaware"), 60),
+            ],
+            ..ShopPolicy::default()
+        };
+        assert_eq!(policy.window_days(&["Teaware".into()], 30), 60);
+        assert_eq!(policy.window_days(&["tea".into()], 45), 30);
+        assert_eq!(policy.conditions(), [("sealed", 30), ("opened", 14)]);
+        assert_eq!(ShopPolicy::default().window_days(&[], 21), 21);
+    }
 
     #[test]
     fn days_parse_ranges_lists_and_wraparound() {

@@ -457,7 +457,14 @@ impl<'a> Tools<'a> {
         let Some(delivered) = delivered else {
             return Ok(ReturnOutcome::NotDelivered);
         };
-        let deadline = delivered + Duration::days(self.settings.returns.window_days);
+        let skus: Vec<String> = order.lines.iter().filter_map(|l| l.sku.clone()).collect();
+        let tags = self.store.product_tags_by_sku(&skus).await?;
+        let order_tags: Vec<String> = tags.values().flatten().cloned().collect();
+        let window = self
+            .settings
+            .shop_policy
+            .window_days(&order_tags, self.settings.returns.window_days);
+        let deadline = delivered + Duration::days(window);
         self.facts.date(delivered);
         self.facts.date(deadline);
         if self.settings.now() > deadline {
@@ -466,8 +473,6 @@ impl<'a> Tools<'a> {
                 deadline,
             });
         }
-        let skus: Vec<String> = order.lines.iter().filter_map(|l| l.sku.clone()).collect();
-        let tags = self.store.product_tags_by_sku(&skus).await?;
         let excluded_tags = &self.settings.returns.excluded_tags;
         let (mut lines, mut excluded) = (Vec::new(), Vec::new());
         for line in &order.lines {

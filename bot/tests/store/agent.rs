@@ -374,6 +374,54 @@ pub async fn hidden_text_and_planted_instructions_never_reach_a_reply(store: &St
     }
 }
 
+/// A long policy page with a breadcrumb, a "Last updated" line and a table of contents
+/// answers with the section, and the table row, that hold the fact.
+pub async fn a_long_policy_page_answers_with_the_section_that_holds_the_fact(store: &Store) {
+    let mut filler = String::new();
+    for topic in ["Who can return", "How to pack an item", "Where to send it"] {
+        filler.push_str(&format!(
+            "## {topic}\n\nThis part of the page explains {} in some detail for customers who want to know.\n\n",
+            topic.to_lowercase()
+        ));
+    }
+    let page = format!(
+        "---\nid: return-rules\nlang: en\ntitle: Return rules\n---\n\
+         Home › Help › Return rules\n\n\
+         Last updated: 3 March 2026\n\n\
+         ## Contents\n\n\
+         - [Who can return](#who-can-return)\n\
+         - [Return windows](#return-windows)\n\
+         - [Where to send it](#where-to-send-it)\n\n\
+         {filler}\
+         ## Return windows\n\n\
+         The window depends on the state of the item.\n\n\
+         | Condition | Window |\n\
+         |---|---|\n\
+         | Sealed | 30 days |\n\
+         | Opened | 14 days |\n\n\
+         [Back to top](#top)\n"
+    );
+    let doc = kefu_knowledge::parse_markdown(&page).unwrap();
+    let mut w = store.writer().await.unwrap();
+    w.write_documents(&[doc], "test").await.unwrap();
+    w.commit().await.unwrap();
+    let shop = Shop::new(store).await;
+    let outcome = shop
+        .say("rules", None, "How many days do I have to return an opened item?")
+        .await;
+    let reply = &outcome.replies[0];
+    assert_eq!(
+        reply.citations.first().map(|c| c.document_id.as_str()),
+        Some("return-rules"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        reply.text,
+        "Return windows\nThe window depends on the state of the item.\n• Sealed: 30 days\n• Opened: 14 days"
+    );
+}
+
 // ----- verification -----
 
 pub async fn verification_needs_the_email_or_postal_code_on_the_order(store: &Store) {

@@ -773,6 +773,7 @@ async fn the_prompt_holds_what_a_reader_sees_and_nothing_planted() {
             customer: None,
             lang_hint: None,
             lang_fixed: false,
+            client: None,
         })
         .await
         .unwrap();

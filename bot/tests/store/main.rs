@@ -43,6 +43,7 @@ conformance!(
     agent::another_customers_order_reads_like_a_missing_one,
     agent::instructions_in_a_document_do_not_change_behaviour,
     agent::hidden_text_and_planted_instructions_never_reach_a_reply,
+    agent::a_long_policy_page_answers_with_the_section_that_holds_the_fact,
     agent::verification_needs_the_email_or_postal_code_on_the_order,
     agent::a_one_time_code_by_email_verifies_without_revealing_who_has_an_account,
     verify::a_list_of_postal_codes_or_addresses_never_verifies,

@@ -239,7 +239,16 @@ impl OfflineEngine {
         let outcome = turn.tools.cancel(who, order).await?;
         turn.memory
             .note(format!("cancel {}: {}", order.name, change_label(&outcome)));
-        Ok(Answer::grounded(self.cancel_text(turn, order, outcome)))
+        let done = matches!(outcome, ChangeOutcome::Done);
+        let text = self.cancel_text(turn, order, outcome);
+        // No configured refund time: the shop's own words on it, not a number.
+        if done
+            && turn.tools.settings().shop_policy.refund_days.is_none()
+            && let Some(quoted) = self.policy_quote(turn, "policy_query_refund").await
+        {
+            return Ok(super::quoted_with(format!("{text}\n\n{}", quoted.text), quoted));
+        }
+        Ok(Answer::grounded(text))
     }
 
     async fn carry_out_return(
@@ -282,19 +291,22 @@ impl OfflineEngine {
         order: &Order,
         outcome: ChangeOutcome,
     ) -> String {
-        let days = turn.tools.settings().returns.window_days;
+        let settings = turn.tools.settings();
+        let days = settings.shop_policy.window_days(&[], settings.returns.window_days);
         match outcome {
             ChangeOutcome::Done => self.say(
                 turn,
                 "cancel_done",
-                json!({ "order": order.name, "total": money(order.total, &order.currency) }),
+                json!({ "order": order.name, "total": money(order.total, &order.currency), "refund_days": settings.shop_policy.refund_days }),
             ),
             ChangeOutcome::AlreadyCancelled { at } => self.cancelled(turn, &order.name, at),
-            ChangeOutcome::AlreadyShipped { .. } => self.say(
-                turn,
-                "cancel_not_allowed",
-                json!({ "order": order.name, "days": days }),
-            ),
+            ChangeOutcome::AlreadyShipped { .. } => {
+                self.say(
+                    turn,
+                    "cancel_not_allowed",
+                    json!({ "order": order.name, "days": days }),
+                ) + &self.return_windows(turn)
+            }
         }
     }
 
@@ -328,11 +340,13 @@ impl OfflineEngine {
         order: &Order,
         outcome: ReturnOutcome,
     ) -> String {
-        let days = turn.tools.settings().returns.window_days;
+        let settings = turn.tools.settings();
+        let days = settings.shop_policy.window_days(&[], settings.returns.window_days);
+        let ship_days = settings.shop_policy.return_ship_days;
         match outcome {
             ReturnOutcome::Created { id, lines, excluded } => {
                 let items: Vec<serde_json::Value> = lines.iter().map(|l| json!({ "name": l.name, "quantity": l.quantity })).collect();
-                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items }));
+                let mut text = self.say(turn, "return_created", json!({ "id": id, "order": order.name, "items": items, "ship_days": ship_days }));
                 if !excluded.is_empty() {
                     text.push('\n');
                     text.push_str(&self.say(turn, "return_partly", json!({ "items": excluded.join(", ") })));
@@ -341,11 +355,14 @@ impl OfflineEngine {
             }
             ReturnOutcome::AlreadyRequested { id } => self.say(turn, "return_exists", json!({ "id": id, "order": order.name })),
             ReturnOutcome::Cancelled => self.cancelled(turn, &order.name, order.cancelled_at),
-            ReturnOutcome::NotDelivered => self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days })),
+            ReturnOutcome::NotDelivered => {
+                self.say(turn, "return_not_delivered", json!({ "order": order.name, "days": days }))
+                    + &self.return_windows(turn)
+            }
             ReturnOutcome::WindowPassed { delivered, deadline } => self.say(
                 turn,
                 "return_window_passed",
-                json!({ "order": order.name, "days": days, "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
+                json!({ "order": order.name, "days": (deadline - delivered).num_days(), "delivered": self.date(turn, delivered), "deadline": self.date(turn, deadline) }),
             ),
             ReturnOutcome::Excluded { items } => {
                 self.say(turn, "return_excluded", json!({ "order": order.name, "items": items.join(", ") }))

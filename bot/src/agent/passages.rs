@@ -1,0 +1,690 @@
+//! What to quote from an article: the section that answers the question, never the page's
+//! furniture.
+//!
+//! Search finds the right article; the chunk it returns may still open with the page's
+//! introduction, a "Last updated" line or a table of contents, while the fact sits in a
+//! later section. So the answer is taken from the article as a whole: it is split into
+//! sections at its headings, lines that are page furniture are dropped ([`is_furniture`]),
+//! and the section whose heading and text share the most of the question's rarer words
+//! (weighted by how few of the article's sections use them) is quoted, narrowed to its
+//! best paragraphs or table rows when it is long. A question that shares no word with the
+//! article (written in another language than the article) gets the retrieved chunk,
+//! cleaned the same way.
+
+/// One section of an article: its heading (empty before the first one) and its blocks
+/// (paragraphs, list items, readable table rows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub heading: String,
+    pub blocks: Vec<String>,
+}
+
+impl Section {
+    pub fn text(&self) -> String {
+        let body = self.blocks.join("\n");
+        if self.heading.is_empty() {
+            body
+        } else {
+            format!("{}\n{body}", self.heading)
+        }
+    }
+}
+
+/// Headings under which a page lists its own sections.
+const CONTENTS_HEADINGS: &[&str] = &[
+    "contents",
+    "table of contents",
+    "on this page",
+    "in this article",
+    "inhalt",
+    "inhaltsverzeichnis",
+    "auf dieser seite",
+    "contenido",
+    "índice",
+    "en esta página",
+    "sommaire",
+    "table des matières",
+    "sur cette page",
+    "conteúdo",
+    "índice",
+    "nesta página",
+    "目录",
+    "目錄",
+    "本页内容",
+    "目次",
+    "このページの内容",
+];
+
+/// Words that open a "last updated" line, in the supported languages.
+const UPDATED_WORDS: &[&str] = &[
+    "last updated",
+    "last modified",
+    "updated on",
+    "updated:",
+    "effective date",
+    "effective from",
+    "zuletzt aktualisiert",
+    "aktualisiert am",
+    "stand:",
+    "última actualización",
+    "actualizado el",
+    "dernière mise à jour",
+    "mis à jour le",
+    "última atualização",
+    "atualizado em",
+    "最后更新",
+    "更新时间",
+    "最後更新",
+    "更新時間",
+    "最終更新",
+    "更新日",
+];
+
+/// "Back to top" links written as plain text.
+const BACK_TO_TOP: &[&str] = &[
+    "back to top",
+    "top of page",
+    "nach oben",
+    "zurück nach oben",
+    "volver arriba",
+    "ir arriba",
+    "retour en haut",
+    "haut de page",
+    "voltar ao topo",
+    "返回顶部",
+    "回到顶部",
+    "返回頂部",
+    "回到頂部",
+    "トップへ戻る",
+    "ページの先頭へ",
+];
+
+/// Whether a line is page furniture rather than content: a "Last updated …" line, a
+/// breadcrumb trail, a "Back to top" link, a link to a section of the same page, or a
+/// list item that only repeats one of the page's own headings (a table of contents).
+pub fn is_furniture(line: &str, headings: &[String]) -> bool {
+    let text = line.trim();
+    if text.is_empty() {
+        return false;
+    }
+    let item = text
+        .trim_start_matches(['-', '*', '+', '•'])
+        .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+        .trim();
+    let plain = strip_links(item);
+    let lower = plain.trim().trim_matches(['*', '_', '[', ']']).to_lowercase();
+    let short = lower.chars().count() <= 80;
+    // Links into the page itself: "[Is shipping free?](#is-shipping-free)", "[↑ Top](#top)".
+    if item.contains("](#") && plain.trim().chars().count() <= 80 {
+        return true;
+    }
+    if short
+        && UPDATED_WORDS
+            .iter()
+            .any(|w| lower.starts_with(w) || lower.trim_start_matches(['(', '_', '*']).starts_with(w))
+    {
+        return true;
+    }
+    if short && BACK_TO_TOP.iter().any(|w| lower.trim_matches(['↑', '^', ' ']) == *w) {
+        return true;
+    }
+    // A list item that is nothing but one of the page's own headings.
+    if item.len() < text.len()
+        && headings
+            .iter()
+            .any(|h| h.trim().to_lowercase() == lower.trim_end_matches(['.', ':']))
+    {
+        return true;
+    }
+    is_breadcrumb(&plain)
+}
+
+/// "Home › Help › Returns", "Home > FAQ > Shipping", "Home / Help centre / Returns".
+fn is_breadcrumb(line: &str) -> bool {
+    let text = line.trim();
+    if text.chars().count() > 100 || text.ends_with(['.', '?', '!', '。', '？', '！']) {
+        return false;
+    }
+    for sep in ['›', '»', '>', '/', '〉', '＞'] {
+        let parts: Vec<&str> = text.split(sep).map(str::trim).collect();
+        if parts.len() >= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().count() <= 30 && p.split_whitespace().count() <= 4)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Markdown links reduced to their text.
+fn strip_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find("](").map(|i| open + i) else {
+            break;
+        };
+        let Some(end) = rest[close..].find(')').map(|i| close + i) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&rest[open + 1..close]);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn heading_of(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    let level = trimmed.bytes().take_while(|&b| b == b'#').count();
+    if !(1..=6).contains(&level) || !trimmed[level..].starts_with(' ') {
+        return None;
+    }
+    let text = trimmed[level..].trim().trim_end_matches('#').trim();
+    (!text.is_empty()).then_some(text)
+}
+
+fn is_table_row(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with('|') && t.ends_with('|') && t.len() > 1
+}
+
+fn table_cells(line: &str) -> Vec<String> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().replace("**", ""))
+        .collect()
+}
+
+fn is_table_rule(line: &str) -> bool {
+    is_table_row(line)
+        && line
+            .trim()
+            .chars()
+            .all(|c| matches!(c, '|' | '-' | ':' | ' '))
+}
+
+/// A table as readable lines: one per row, each cell after its column's header
+/// ("Condition: Sealed · Return window: 30 days"); a two-column table reads
+/// "Sealed: 30 days".
+fn table_lines(rows: &[&str]) -> Vec<String> {
+    let has_header = rows.get(1).is_some_and(|r| is_table_rule(r));
+    let header = if has_header {
+        table_cells(rows[0])
+    } else {
+        Vec::new()
+    };
+    let body = rows
+        .iter()
+        .skip(if has_header { 2 } else { 0 })
+        .filter(|r| !is_table_rule(r));
+    body.map(|row| {
+        let cells = table_cells(row);
+        if cells.len() == 2 {
+            return format!("• {}: {}", cells[0], cells[1]);
+        }
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(i, c)| match header.get(i).filter(|h| !h.is_empty()) {
+                Some(h) => format!("{h}: {c}"),
+                None => c.clone(),
+            })
+            .collect();
+        format!("• {}", parts.join(" · "))
+    })
+    .collect()
+}
+
+/// The article's sections, furniture left out. Sections under a contents heading are
+/// dropped whole.
+pub fn sections(body: &str) -> Vec<Section> {
+    let headings: Vec<String> = body
+        .lines()
+        .filter_map(heading_of)
+        .map(str::to_owned)
+        .collect();
+    let mut out = vec![Section {
+        heading: String::new(),
+        blocks: Vec::new(),
+    }];
+    let mut paragraph: Vec<String> = Vec::new();
+    let mut table: Vec<&str> = Vec::new();
+    let mut in_fence = false;
+    let flush = |paragraph: &mut Vec<String>, table: &mut Vec<&str>, out: &mut Vec<Section>| {
+        if let Some(section) = out.last_mut() {
+            if !paragraph.is_empty() {
+                section.blocks.push(paragraph.join(" "));
+            }
+            section.blocks.extend(table_lines(table));
+        }
+        paragraph.clear();
+        table.clear();
+    };
+    for line in body.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence {
+            continue;
+        }
+        if let Some(heading) = heading_of(line) {
+            flush(&mut paragraph, &mut table, &mut out);
+            out.push(Section {
+                heading: heading.replace("**", ""),
+                blocks: Vec::new(),
+            });
+            continue;
+        }
+        if trimmed.is_empty() {
+            flush(&mut paragraph, &mut table, &mut out);
+            continue;
+        }
+        if is_table_row(trimmed) {
+            if !paragraph.is_empty() {
+                flush(&mut paragraph, &mut Vec::new(), &mut out);
+            }
+            table.push(trimmed);
+            continue;
+        }
+        if !table.is_empty() {
+            flush(&mut Vec::new(), &mut table, &mut out);
+        }
+        if is_furniture(trimmed, &headings) {
+            continue;
+        }
+        let text = trimmed.replace("**", "").replace("__", "");
+        // List items stay blocks of their own; other lines join their paragraph.
+        if ["- ", "* ", "+ ", "• "].iter().any(|m| trimmed.starts_with(m))
+            || trimmed.split_once(". ").is_some_and(|(n, _)| {
+                !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit())
+            })
+        {
+            if !paragraph.is_empty() {
+                flush(&mut paragraph, &mut Vec::new(), &mut out);
+            }
+            let numbered = !["- ", "* ", "+ ", "• "].iter().any(|m| trimmed.starts_with(m));
+            let item = text.trim_start_matches(['-', '*', '+', '•']).trim();
+            if let Some(section) = out.last_mut() {
+                section.blocks.push(if numbered {
+                    strip_links(item)
+                } else {
+                    format!("• {}", strip_links(item))
+                });
+            }
+            continue;
+        }
+        paragraph.push(strip_links(&text));
+    }
+    flush(&mut paragraph, &mut table, &mut out);
+    out.retain(|s| !s.blocks.is_empty());
+    out.retain(|s| {
+        !CONTENTS_HEADINGS
+            .iter()
+            .any(|h| s.heading.to_lowercase().trim_end_matches(':') == *h)
+    });
+    out
+}
+
+/// Words of a text for matching: lowercased, accents folded, three letters or more;
+/// Chinese and Japanese as overlapping character pairs.
+fn terms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev_cjk: Option<char> = None;
+    let push_word = |word: &mut String, out: &mut Vec<String>| {
+        if word.chars().count() >= 3 {
+            out.push(std::mem::take(word));
+        } else {
+            word.clear();
+        }
+    };
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if is_cjk(c) {
+            push_word(&mut word, &mut out);
+            if let Some(p) = prev_cjk {
+                out.push([p, c].iter().collect());
+            }
+            prev_cjk = Some(c);
+        } else if c.is_alphanumeric() {
+            prev_cjk = None;
+            word.push(fold(c));
+        } else {
+            prev_cjk = None;
+            push_word(&mut word, &mut out);
+        }
+    }
+    push_word(&mut word, &mut out);
+    out
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF)
+}
+
+fn fold(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ß' => 's',
+        other => other,
+    }
+}
+
+/// Two words are the same word in another form when they share a long enough start
+/// ("ship"/"shipping", "delivery"/"deliveries", "devolución"/"devoluciones").
+fn same_word(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.chars().next().is_some_and(is_cjk) || b.chars().next().is_some_and(is_cjk) {
+        return false;
+    }
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let shorter = a.chars().count().min(b.chars().count());
+    common >= 4 && common * 4 >= shorter * 3
+}
+
+/// How well each section matches the question: the question's words found in the
+/// section (its heading counting double, unless it is the article's title), each
+/// weighted by how few sections use it.
+fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
+    let query: Vec<String> = {
+        let mut q = terms(question);
+        q.sort();
+        q.dedup();
+        q
+    };
+    let docs: Vec<(Vec<String>, Vec<String>)> = sections
+        .iter()
+        .map(|s| {
+            let heading = if s.heading.trim().eq_ignore_ascii_case(title.trim()) {
+                Vec::new()
+            } else {
+                terms(&s.heading)
+            };
+            (heading, terms(&s.blocks.join(" ")))
+        })
+        .collect();
+    let n = sections.len() as f32;
+    let has = |words: &[String], t: &str| words.iter().any(|w| same_word(w, t));
+    let weights: Vec<f32> = query
+        .iter()
+        .map(|t| {
+            let df = docs
+                .iter()
+                .filter(|(h, b)| has(h, t) || has(b, t))
+                .count() as f32;
+            if df == 0.0 {
+                0.0
+            } else {
+                (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+            }
+        })
+        .collect();
+    docs.iter()
+        .map(|(heading, body)| {
+            query
+                .iter()
+                .zip(&weights)
+                .map(|(t, w)| {
+                    let mut s = 0.0;
+                    if has(heading, t) {
+                        s += 2.0 * w;
+                    }
+                    if has(body, t) {
+                        s += w;
+                    }
+                    s
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// The part of `body` (an article's Markdown) that answers `question`, at most about
+/// `max_chars` characters, as plain text with its section heading; `None` when no section
+/// shares a word with the question. Between sections that match about as well, the one
+/// in `retrieved` (the passage search found) wins.
+pub fn answering_passage(
+    body: &str,
+    title: &str,
+    question: &str,
+    retrieved: &str,
+    max_chars: usize,
+) -> Option<String> {
+    let sections = sections(body);
+    let mut found = scores(&sections, question, title);
+    let top = found.iter().copied().fold(0.0f32, f32::max);
+    for (score, section) in found.iter_mut().zip(&sections) {
+        if *score > 0.0 && !section.heading.is_empty() && retrieved.contains(&section.heading) {
+            *score += 0.1 * top;
+        }
+    }
+    let (best, score) = found
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
+    // Nothing matched, or no section matched better than another: no choice to make.
+    let runner_up = found
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != best)
+        .map(|(_, s)| *s)
+        .fold(0.0f32, f32::max);
+    if *score <= 0.0 || (sections.len() > 1 && *score <= runner_up) {
+        return None;
+    }
+    let section = &sections[best];
+    let text = section.text();
+    if text.chars().count() <= max_chars {
+        // Room left, and a second section that matches nearly as well: it follows.
+        let second = found
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != best && **s >= 0.7 * *score)
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+            .map(|(i, _)| sections[i].text());
+        return Some(match second {
+            Some(more) if text.chars().count() + more.chars().count() + 2 <= max_chars => {
+                format!("{text}\n\n{more}")
+            }
+            _ => text,
+        });
+    }
+    // A long section: its best blocks, in their order, with the heading.
+    let blocks: Vec<Section> = section
+        .blocks
+        .iter()
+        .map(|b| Section {
+            heading: String::new(),
+            blocks: vec![b.clone()],
+        })
+        .collect();
+    let block_scores = scores(&blocks, question, "");
+    let mut order: Vec<usize> = (0..blocks.len()).collect();
+    order.sort_by(|a, b| block_scores[*b].total_cmp(&block_scores[*a]).then(a.cmp(b)));
+    let mut keep: Vec<usize> = Vec::new();
+    let mut used = section.heading.chars().count();
+    for i in order {
+        let len = section.blocks[i].chars().count() + 1;
+        if !keep.is_empty() && (used + len > max_chars || block_scores[i] <= 0.0) {
+            continue;
+        }
+        keep.push(i);
+        used += len;
+    }
+    keep.sort_unstable();
+    let chosen = Section {
+        heading: section.heading.clone(),
+        blocks: keep.iter().map(|i| section.blocks[*i].clone()).collect(),
+    };
+    Some(chosen.text())
+}
+
+/// A retrieved chunk's text without page furniture (its heading path stays first).
+pub fn clean_chunk(text: &str) -> String {
+    let body: Vec<&str> = text.lines().collect();
+    let headings: Vec<String> = body
+        .iter()
+        .filter_map(|l| heading_of(l))
+        .map(str::to_owned)
+        .collect();
+    body.into_iter()
+        .filter(|l| !is_furniture(l, &headings))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG_POLICY: &str = "Home › Help › Returns\n\n\
+        # Returns policy\n\n\
+        Last updated: 3 March 2026\n\n\
+        ## Contents\n\n\
+        - [Who can return](#who-can-return)\n\
+        - [Return windows](#return-windows)\n\
+        - [Refunds](#refunds)\n\n\
+        ## Who can return\n\n\
+        Anyone who bought from us online can return items, with the receipt or order number.\n\n\
+        ## Return windows\n\n\
+        How long you have depends on the state of the item.\n\n\
+        | Condition | Return window |\n\
+        |---|---|\n\
+        | Sealed | 30 days |\n\
+        | Opened | 14 days |\n\n\
+        [Back to top](#top)\n\n\
+        ## Refunds\n\n\
+        Refunds reach your card within 5 working days of the parcel arriving.\n";
+
+    fn shipping() -> String {
+        [
+            "# Shipping costs",
+            "",
+            "We keep shipping simple and transparent. The exact cost is always shown at checkout.",
+            "",
+            "## Is shipping free?",
+            "",
+            "Yes — standard shipping is free on every order over $50.",
+            "",
+            "## How much does express shipping cost?",
+            "",
+            "Express shipping costs $14.90 per order.",
+        ]
+        .join("\n")
+    }
+
+    #[test]
+    fn furniture_lines_are_recognised_and_content_is_not() {
+        let headings = vec!["Refunds".to_owned(), "Return windows".to_owned()];
+        for line in [
+            "Last updated: 3 March 2026",
+            "_Last updated on 2 May 2025_",
+            "Zuletzt aktualisiert: 3. März 2026",
+            "最終更新日：2026年3月3日",
+            "Home › Help › Returns",
+            "Home > FAQ > Shipping costs",
+            "[Back to top](#top)",
+            "Back to top",
+            "- [Refunds](#refunds)",
+            "- Return windows",
+            "1. Refunds",
+        ] {
+            assert!(is_furniture(line, &headings), "{line}");
+        }
+        for line in [
+            "Refunds reach your card within 5 working days.",
+            "- Silver members enjoy free standard shipping on all orders.",
+            "Send it to 12 Harbor Way / Oakland.",
+            "We updated our prices on 1 May.",
+            "See our [returns page](https://shop.example/returns) for details.",
+        ] {
+            assert!(!is_furniture(line, &headings), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_section_that_answers_is_quoted_not_the_first_lines() {
+        let q = answering_passage(&shipping(), "Shipping costs", "do you ship for free?", "", 700).unwrap();
+        assert_eq!(
+            q,
+            "Is shipping free?\nYes — standard shipping is free on every order over $50."
+        );
+        let q = answering_passage(&shipping(), "Shipping costs", "is delivery free over some amount?", "", 700).unwrap();
+        assert!(q.contains("over $50"), "{q}");
+        let q = answering_passage(&shipping(), "Shipping costs", "what does express cost", "", 700).unwrap();
+        assert_eq!(
+            q,
+            "How much does express shipping cost?\nExpress shipping costs $14.90 per order."
+        );
+    }
+
+    #[test]
+    fn a_long_page_answers_with_its_table_row_never_with_its_furniture() {
+        let q = answering_passage(LONG_POLICY, "Returns policy", "how many days to return an opened item?", "", 700)
+            .unwrap();
+        assert_eq!(
+            q,
+            "Return windows\nHow long you have depends on the state of the item.\n• Sealed: 30 days\n• Opened: 14 days"
+        );
+        let q = answering_passage(LONG_POLICY, "Returns policy", "when do I get my refund", "", 700).unwrap();
+        assert_eq!(
+            q,
+            "Refunds\nRefunds reach your card within 5 working days of the parcel arriving."
+        );
+        // No section holds the contents list, the date or the breadcrumb.
+        let all: Vec<String> = sections(LONG_POLICY).iter().map(Section::text).collect();
+        let all = all.join("\n");
+        for furniture in ["Last updated", "Home ›", "#who-can-return", "Back to top", "Contents"] {
+            assert!(!all.contains(furniture), "{furniture} in {all}");
+        }
+    }
+
+    #[test]
+    fn a_long_section_is_narrowed_to_its_best_rows() {
+        let mut rows = String::from("## Return windows\n\n| Category | Window |\n|---|---|\n");
+        for i in 0..40 {
+            rows.push_str(&format!("| Category number {i} | {i} days |\n"));
+        }
+        rows.push_str("| Teapots | 60 days |\n");
+        let q = answering_passage(&rows, "Returns", "return window for teapots", "", 200).unwrap();
+        assert!(q.starts_with("Return windows\n"), "{q}");
+        assert!(q.contains("• Teapots: 60 days"), "{q}");
+        assert!(q.chars().count() <= 200 + 40, "{q}");
+    }
+
+    #[test]
+    fn a_question_sharing_no_word_gets_nothing() {
+        assert_eq!(answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", 700), None);
+    }
+
+    #[test]
+    fn chinese_questions_match_by_character_pairs() {
+        let body = "# 运费\n\n我们的运费在结账时显示。\n\n## 免运费吗？\n\n订单满 50 美元免运费。\n\n## 快递多少钱？\n\n快递每单 14.90 美元。";
+        let q = answering_passage(body, "运费", "你们免运费吗", "", 700).unwrap();
+        assert_eq!(q, "免运费吗？\n订单满 50 美元免运费。");
+    }
+
+    #[test]
+    fn chunks_lose_their_heading_path_and_furniture() {
+        let chunk = "Returns policy › Return windows\nLast updated: 3 March 2026\nSealed items: 30 days.";
+        assert_eq!(
+            clean_chunk(chunk),
+            "Returns policy › Return windows\nSealed items: 30 days."
+        );
+    }
+}
