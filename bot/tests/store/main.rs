@@ -7,6 +7,7 @@ mod agent;
 mod cases;
 mod common;
 mod imports;
+mod languages;
 mod llm;
 mod llm_server;
 mod shop;
@@ -73,4 +74,6 @@ conformance!(
     imports::customers_csv_links_identities_and_consent,
     imports::shipments_need_a_known_order,
     imports::faq_folder_imports_and_reports_bad_front_matter,
+    languages::each_language_export_adds_its_translation_and_keeps_the_others,
+    languages::customers_find_a_product_by_any_of_its_names_and_read_their_own,
 );
