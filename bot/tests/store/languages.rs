@@ -215,11 +215,11 @@ pub async fn customers_find_a_product_by_any_of_its_names_and_read_their_own(sto
     assert_eq!(cited(&ja), ["product:nambu-kettle:ja"]);
 
     // A customer who chose English, asking by the Japanese name: found through the
-    // Japanese passage, shown and cited in English.
+    // Japanese passage, shown and cited in English (the reply quotes their question).
     let by_name = ask(&agent, "en-ja", "南部鉄瓶はありますか？", Some("en")).await;
     let text = &by_name.replies[0].text;
     assert!(
-        text.contains("Cast Iron Kettle") && !text.contains("南部鉄瓶は"),
+        text.contains("Cast Iron Kettle — 98.00 USD") && !text.contains("南部鉄瓶 —"),
         "{text}"
     );
     assert_eq!(cited(&by_name), ["product:nambu-kettle:en"]);
