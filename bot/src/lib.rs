@@ -13,4 +13,5 @@ pub mod shop;
 pub mod slots;
 pub mod sources;
 pub mod store;
+pub mod translations;
 pub mod triggers;

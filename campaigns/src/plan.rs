@@ -696,19 +696,12 @@ impl Catalog {
         Ok(Self { products })
     }
 
-    fn card(&self, handle: &str, language: &str, shop_url: &str) -> Option<Card> {
+    /// The product's card in `language`, or the translation a reader of it is shown
+    /// instead (the shop's default language, then English).
+    fn card(&self, handle: &str, language: &str, settings: &PlanSettings) -> Option<Card> {
         let p = self.products.get(handle)?;
-        let primary = language.split('-').next().unwrap_or(language);
-        let text = p
-            .translations
-            .iter()
-            .find(|t| t.lang == language)
-            .or_else(|| {
-                p.translations
-                    .iter()
-                    .find(|t| t.lang.split('-').next() == Some(primary))
-            })
-            .or_else(|| p.translations.first())?;
+        let text = p.text_for(language, &settings.default_language)?;
+        let shop_url = &settings.shop_url;
         let price = p
             .variants
             .first()
@@ -752,7 +745,7 @@ pub fn context(
 ) -> serde_json::Value {
     let cards: Vec<serde_json::Value> = products
         .iter()
-        .filter_map(|h| catalog.card(h, language, &settings.shop_url).map(|c| (h, c)))
+        .filter_map(|h| catalog.card(h, language, settings).map(|c| (h, c)))
         .map(|(h, c)| json!({"handle": h, "title": c.title, "price": c.price, "url": c.url, "image": c.image}))
         .collect();
     let tz = facts.map_or(settings.time_zone, |f| tz_of(f, settings.time_zone));
@@ -824,7 +817,7 @@ pub fn payload(
     let cards = rendered
         .products
         .iter()
-        .filter_map(|h| catalog.card(h, language, &settings.shop_url))
+        .filter_map(|h| catalog.card(h, language, settings))
         .collect();
     payload_with(rendered, cards, requires_rsvp, pin)
 }
@@ -1130,7 +1123,7 @@ async fn fill(
                 let cards = message
                     .products()
                     .iter()
-                    .filter_map(|h| catalog.card(h, language, &settings.shop_url))
+                    .filter_map(|h| catalog.card(h, language, settings))
                     .collect();
                 prepared.push(Prepared {
                     step,

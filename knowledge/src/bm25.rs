@@ -48,7 +48,7 @@ use serde_json::{Map, Value, json};
 
 /// Bumped whenever the definition changes; stored in [`crate::Layout`], so an index built
 /// with another definition is rebuilt rather than silently mixed.
-pub const DEFINITION_VERSION: u32 = 1;
+pub const DEFINITION_VERSION: u32 = 2;
 
 /// Term-frequency saturation.
 pub const K: f64 = 1.2;
@@ -164,31 +164,65 @@ pub fn config_for(language: Option<&Bm25Language>) -> Value {
 
 /// A Japanese particle and stop word: makes text read as Japanese without adding a term.
 const JAPANESE_MARKER: &str = " の";
+/// A Chinese particle and stop word: makes text read as Chinese without adding a term.
+const CHINESE_MARKER: &str = " 的";
 
-/// The text to embed, as kefu's definition wants it: unchanged, except Japanese text with
-/// too little kana to be detected as Japanese (see the module documentation).
+/// The text to embed, as kefu's definition wants it: unchanged, except Chinese or
+/// Japanese text the tokenizer would not read as such (see the module documentation):
+/// Japanese with too little kana, and text that also holds more letters of another
+/// script (a product passage's Latin vendor, sizes and currency; a question naming a
+/// product in English), which the tokenizer would otherwise cut as that script, leaving
+/// every Chinese or Japanese run whole.
 pub fn prepare<'a>(tag: Option<&str>, text: &'a str) -> Cow<'a, str> {
-    if language(tag).is_none_or(|l| l.name != "japanese") {
-        return Cow::Borrowed(text);
-    }
-    let (mut han, mut kana) = (0usize, 0usize);
+    let (japanese, marker) = match language(tag).map(|l| l.name) {
+        Some("japanese") => (true, JAPANESE_MARKER),
+        Some("chinese") => (false, CHINESE_MARKER),
+        _ => return Cow::Borrowed(text),
+    };
+    let (mut han, mut hiragana, mut katakana, mut other) = (0usize, 0usize, 0usize, 0usize);
     for c in text.chars() {
-        if is_kana(c) {
-            kana += 1;
-        } else if is_han(c) {
+        if is_han(c) {
             han += 1;
+        } else if is_kana(c) {
+            if ('\u{3040}'..='\u{309F}').contains(&c) {
+                hiragana += 1;
+            } else {
+                katakana += 1;
+            }
+        } else if c.is_alphabetic() {
+            other += 1;
         }
     }
+    if han + hiragana + katakana == 0 {
+        return Cow::Borrowed(text);
+    }
+    // The script is the one with the most letters, so the markers (hiragana for
+    // Japanese, Han for Chinese) make one of ours outnumber the others.
+    let (ours, marked_script) = if japanese {
+        (han.max(katakana), hiragana)
+    } else {
+        (han, han)
+    };
+    let for_script = if ours > other {
+        0
+    } else {
+        (other + 1).saturating_sub(marked_script)
+    };
     // The detector (whatlang) calls Han text Japanese above 5% kana; aim for a quarter,
     // so kana + n >= (han + kana + n) / 4, that is 3n >= han - 3 kana.
-    let missing = han.saturating_sub(3 * kana).div_ceil(3);
+    let for_kana = if japanese {
+        han.saturating_sub(3 * (hiragana + katakana)).div_ceil(3)
+    } else {
+        0
+    };
+    let missing = for_script.max(for_kana);
     if missing == 0 {
         return Cow::Borrowed(text);
     }
-    let mut marked = String::with_capacity(text.len() + missing * JAPANESE_MARKER.len());
+    let mut marked = String::with_capacity(text.len() + missing * marker.len());
     marked.push_str(text);
     for _ in 0..missing {
-        marked.push_str(JAPANESE_MARKER);
+        marked.push_str(marker);
     }
     Cow::Owned(marked)
 }
@@ -301,6 +335,33 @@ mod tests {
         assert!(matches!(prepare(None, "返品"), Cow::Borrowed(_)));
         assert!(matches!(
             prepare(Some("ja"), "iPhone case"),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn chinese_and_japanese_outnumbered_by_latin_letters_are_marked() {
+        // A product passage: the title and description, then vendor, sizes and prices.
+        let passage =
+            "南部鉄瓶\n\n岩手の南部鉄器の鉄瓶です。\n\n- Teaware\n- Iwachu\n- 0.6 l: 98.00 USD";
+        let marked = prepare(Some("ja"), passage);
+        let hiragana = marked
+            .chars()
+            .filter(|c| ('\u{3040}'..='\u{309F}').contains(c))
+            .count();
+        let latin = marked.chars().filter(char::is_ascii_alphabetic).count();
+        assert_eq!((hiragana, latin), (latin + 1, 17), "{marked}");
+        let zh = prepare(
+            Some("zh-CN"),
+            "龙井绿茶\n\n- Lotus & Pine\n- Default: 24.50 USD",
+        );
+        assert_eq!(
+            zh.trim_start_matches("龙井绿茶\n\n- Lotus & Pine\n- Default: 24.50 USD"),
+            " 的".repeat(19 + 1 - 4)
+        );
+        // Enough Han already: left alone.
+        assert!(matches!(
+            prepare(Some("zh-CN"), "杭州西湖龙井，锅炒绿茶，栗香鲜爽 USD"),
             Cow::Borrowed(_)
         ));
     }

@@ -738,6 +738,8 @@ impl<'a> Tools<'a> {
                 }
             }
         }
+        self.show_in_language(lang, &mut matches).await;
+        self.show_in_language(lang, &mut suggestions).await;
         for p in matches.iter().chain(&suggestions) {
             self.retrieved.insert(p.doc_id.clone());
             if let Some(price) = &p.price {
@@ -774,6 +776,39 @@ impl<'a> Tools<'a> {
             Err(e) => {
                 tracing::error!(error = %e, "query embedding failed");
                 None
+            }
+        }
+    }
+
+    /// Titles and cites each product in the customer's language (or its fallback, see
+    /// [`crate::translations::pick`]): a product found through another language's
+    /// passage, such as an English customer asking for it by its Japanese name, is still
+    /// shown by the name the customer reads.
+    async fn show_in_language(&self, lang: &str, hits: &mut [ProductHit]) {
+        for hit in hits {
+            // `product:{handle}:{lang}`
+            let Some((handle, found_in)) = hit
+                .doc_id
+                .strip_prefix("product:")
+                .and_then(|rest| rest.rsplit_once(':'))
+                .map(|(h, l)| (h.to_owned(), l.to_owned()))
+            else {
+                continue;
+            };
+            if kefu_knowledge::search::same_language(lang, &found_in) {
+                continue;
+            }
+            let product = match self.store.product_by_handle(&handle).await {
+                Ok(Some(product)) => product,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read a found product's translations");
+                    continue;
+                }
+            };
+            if let Some(text) = product.text_for(lang, &self.settings.default_language) {
+                hit.title = text.title.clone();
+                hit.doc_id = format!("product:{handle}:{}", text.lang);
             }
         }
     }

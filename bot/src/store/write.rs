@@ -219,6 +219,32 @@ fn sha256_json<T: Serialize>(value: &T) -> String {
     kefu_knowledge::document::content_hash(&[&json])
 }
 
+/// The hash of a product as stored besides its translations (those are compared one by
+/// one), with `variants` as they are after the write: re-importing a file writes nothing.
+fn product_hash(r: &ProductRecord, variants: &[VariantRecord]) -> String {
+    sha256_json(&(
+        &r.handle,
+        &r.vendor,
+        &r.product_type,
+        &r.tags,
+        r.published,
+        &r.image_url,
+        variants,
+    ))
+}
+
+/// A record's translations with one per language (the last one given wins).
+fn one_per_language(texts: &[ProductText]) -> Vec<&ProductText> {
+    let mut out: Vec<&ProductText> = Vec::with_capacity(texts.len());
+    for t in texts {
+        match out.iter_mut().find(|o| o.lang == t.lang) {
+            Some(slot) => *slot = t,
+            None => out.push(t),
+        }
+    }
+    out
+}
+
 /// Identifies a customer within a batch: e-mail first, phone otherwise.
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum CustomerKey {
@@ -939,72 +965,175 @@ impl Writer {
 
     // ----- products -----
 
-    /// Upserts products by handle, replacing their translations and variants when changed.
+    /// Upserts products by handle. Each translation in a record is upserted on its own
+    /// (one import per storefront language adds its language and keeps the others'). A
+    /// record's variants replace the stored ones, except that a record without variants
+    /// keeps them and a variant without stock or weight keeps the stored variant's (same
+    /// SKU, or same position without one). A product is unchanged, and not written, when
+    /// its fields, its variants so merged and the record's translations are as stored.
     pub async fn write_products(&mut self, records: &[ProductRecord]) -> Result<Counts> {
         let mut counts = Counts::default();
         let now = self.now;
         for r in records {
-            let hash = sha256_json(r);
+            let translations = one_per_language(&r.translations);
             let existing: Option<(i64, String)> = on_tx!(&mut self.tx, c => sqlx::query_as("SELECT id, content_hash FROM products WHERE handle = $1")
                 .bind(&r.handle)
                 .fetch_optional(&mut *c)
                 .await?);
-            let id = match existing {
-                Some((_, old)) if old == hash => {
-                    counts.unchanged += 1;
-                    continue;
-                }
-                Some((id, _)) => {
-                    counts.updated += 1;
-                    on_tx!(&mut self.tx, c => {
-                        sqlx::query("UPDATE products SET vendor = $2, product_type = $3, tags = $4, published = $5, image_url = $6, \
-                                     content_hash = $7, updated_at = $8 WHERE id = $1")
-                            .bind(id).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
-                            .bind(&r.image_url).bind(&hash).bind(now)
-                            .execute(&mut *c).await?;
-                        sqlx::query("DELETE FROM product_translations WHERE product_id = $1").bind(id).execute(&mut *c).await?;
-                        sqlx::query("DELETE FROM product_variants WHERE product_id = $1").bind(id).execute(&mut *c).await?;
-                    });
-                    id
-                }
-                None => {
-                    counts.created += 1;
-                    on_tx!(&mut self.tx, c => sqlx::query_scalar(
-                        "INSERT INTO products (handle, vendor, product_type, tags, published, image_url, content_hash, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
-                        .bind(&r.handle).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
-                        .bind(&r.image_url).bind(&hash).bind(r.created_at.unwrap_or(now)).bind(now)
-                        .fetch_one(&mut *c).await?)
-                }
+            let Some((id, old)) = existing else {
+                counts.created += 1;
+                let hash = product_hash(r, &r.variants);
+                let id: i64 = on_tx!(&mut self.tx, c => sqlx::query_scalar(
+                    "INSERT INTO products (handle, vendor, product_type, tags, published, image_url, content_hash, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id")
+                    .bind(&r.handle).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
+                    .bind(&r.image_url).bind(&hash).bind(r.created_at.unwrap_or(now)).bind(now)
+                    .fetch_one(&mut *c).await?);
+                self.upsert_translations(id, &translations).await?;
+                self.insert_variants(id, r, &r.variants).await?;
+                continue;
             };
-            on_tx!(&mut self.tx, c => {
-                if !r.translations.is_empty() {
-                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO product_translations (product_id, lang, title, description) ");
-                    qb.push_values(&r.translations, |mut b, t| {
-                        b.push_bind(id).push_bind(t.lang.clone()).push_bind(t.title.clone()).push_bind(t.description.clone());
-                    });
-                    qb.build().execute(&mut *c).await?;
-                }
+            let variants = self.merged_variants(id, &r.variants).await?;
+            let hash = product_hash(r, &variants);
+            let stored: Vec<(String, String, String)> = on_tx!(&mut self.tx, c => sqlx::query_as(
+                "SELECT lang, title, description FROM product_translations WHERE product_id = $1")
+                .bind(id).fetch_all(&mut *c).await?);
+            let changed: Vec<&ProductText> = translations
+                .into_iter()
+                .filter(|t| {
+                    !stored.iter().any(|(lang, title, description)| {
+                        *lang == t.lang && *title == t.title && *description == t.description
+                    })
+                })
+                .collect();
+            if old == hash && changed.is_empty() {
+                counts.unchanged += 1;
+                continue;
+            }
+            counts.updated += 1;
+            if old == hash {
+                on_tx!(&mut self.tx, c => sqlx::query("UPDATE products SET updated_at = $2 WHERE id = $1")
+                    .bind(id).bind(now).execute(&mut *c).await.map(|_| ())?);
+            } else {
+                on_tx!(&mut self.tx, c => sqlx::query("UPDATE products SET vendor = $2, product_type = $3, tags = $4, published = $5, image_url = $6, \
+                             content_hash = $7, updated_at = $8 WHERE id = $1")
+                    .bind(id).bind(&r.vendor).bind(&r.product_type).bind(Json(&r.tags)).bind(r.published)
+                    .bind(&r.image_url).bind(&hash).bind(now)
+                    .execute(&mut *c).await.map(|_| ())?);
                 if !r.variants.is_empty() {
-                    let mut qb = QueryBuilder::<Db>::new(
-                        "INSERT INTO product_variants (product_id, position, sku, title, price_minor, compare_at_minor, currency, stock, grams) ",
-                    );
-                    qb.push_values(r.variants.iter().enumerate(), |mut b, (pos, v)| {
-                        b.push_bind(id).push_bind(pos as i64 + 1).push_bind(v.sku.clone()).push_bind(v.title.clone())
-                            .push_bind(v.price).push_bind(v.compare_at).push_bind(v.currency.clone()).push_bind(v.stock).push_bind(v.grams);
-                    });
-                    if let Err(e) = qb.build().execute(&mut *c).await {
-                        return Err(match e {
-                            sqlx::Error::Database(d) if d.is_unique_violation() => super::StoreError::Conflict(format!(
-                                "product `{}`: a variant SKU is already used by another product", r.handle
-                            )),
-                            other => other.into(),
-                        });
-                    }
+                    on_tx!(&mut self.tx, c => sqlx::query("DELETE FROM product_variants WHERE product_id = $1").bind(id).execute(&mut *c).await.map(|_| ())?);
+                    self.insert_variants(id, r, &variants).await?;
                 }
-            });
+            }
+            self.upsert_translations(id, &changed).await?;
         }
         Ok(counts)
+    }
+
+    /// Writes the given translations of product `id`, replacing stored ones in the same
+    /// languages.
+    async fn upsert_translations(&mut self, id: i64, texts: &[&ProductText]) -> Result<()> {
+        if texts.is_empty() {
+            return Ok(());
+        }
+        on_tx!(&mut self.tx, c => {
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO product_translations (product_id, lang, title, description) ");
+            qb.push_values(texts, |mut b, t| {
+                b.push_bind(id).push_bind(t.lang.clone()).push_bind(t.title.clone()).push_bind(t.description.clone());
+            });
+            qb.push(" ON CONFLICT (product_id, lang) DO UPDATE SET title = excluded.title, description = excluded.description");
+            qb.build().execute(&mut *c).await?;
+        });
+        Ok(())
+    }
+
+    /// The variants product `id` has once `variants` are written: the stored ones when
+    /// `variants` is empty; else `variants`, each missing stock or weight taken from the
+    /// stored variant with the same SKU (or, without SKU, at the same position), so an
+    /// export that leaves quantities blank does not lose the stock another one brought.
+    async fn merged_variants(
+        &mut self,
+        id: i64,
+        variants: &[VariantRecord],
+    ) -> Result<Vec<VariantRecord>> {
+        let mut variants = variants.to_vec();
+        if !variants.is_empty()
+            && variants
+                .iter()
+                .all(|v| v.stock.is_some() && v.grams.is_some())
+        {
+            return Ok(variants);
+        }
+        type Row = (
+            Option<String>,
+            String,
+            i64,
+            Option<i64>,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
+        let stored: Vec<Row> = on_tx!(&mut self.tx, c => sqlx::query_as(
+            "SELECT sku, title, price_minor, compare_at_minor, currency, stock, grams FROM product_variants \
+             WHERE product_id = $1 ORDER BY position")
+            .bind(id).fetch_all(&mut *c).await?);
+        let stored: Vec<VariantRecord> = stored
+            .into_iter()
+            .map(
+                |(sku, title, price, compare_at, currency, stock, grams)| VariantRecord {
+                    sku,
+                    title,
+                    price,
+                    compare_at,
+                    currency,
+                    stock,
+                    grams,
+                },
+            )
+            .collect();
+        if variants.is_empty() {
+            return Ok(stored);
+        }
+        for (pos, v) in variants.iter_mut().enumerate() {
+            let same = match &v.sku {
+                Some(_) => stored.iter().find(|s| s.sku == v.sku),
+                None => stored.get(pos).filter(|s| s.sku.is_none()),
+            };
+            if let Some(same) = same {
+                v.stock = v.stock.or(same.stock);
+                v.grams = v.grams.or(same.grams);
+            }
+        }
+        Ok(variants)
+    }
+
+    async fn insert_variants(
+        &mut self,
+        id: i64,
+        r: &ProductRecord,
+        variants: &[VariantRecord],
+    ) -> Result<()> {
+        if variants.is_empty() {
+            return Ok(());
+        }
+        on_tx!(&mut self.tx, c => {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO product_variants (product_id, position, sku, title, price_minor, compare_at_minor, currency, stock, grams) ",
+            );
+            qb.push_values(variants.iter().enumerate(), |mut b, (pos, v)| {
+                b.push_bind(id).push_bind(pos as i64 + 1).push_bind(v.sku.clone()).push_bind(v.title.clone())
+                    .push_bind(v.price).push_bind(v.compare_at).push_bind(v.currency.clone()).push_bind(v.stock).push_bind(v.grams);
+            });
+            if let Err(e) = qb.build().execute(&mut *c).await {
+                return Err(match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => super::StoreError::Conflict(format!(
+                        "product `{}`: a variant SKU is already used by another product", r.handle
+                    )),
+                    other => other.into(),
+                });
+            }
+        });
+        Ok(())
     }
 
     // ----- shipments -----

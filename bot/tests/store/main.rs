@@ -7,6 +7,7 @@ mod agent;
 mod cases;
 mod common;
 mod imports;
+mod languages;
 mod llm;
 mod llm_server;
 mod order_refs;
@@ -89,4 +90,6 @@ conformance!(
     order_refs::a_change_waits_for_the_customers_yes,
     imports::import_errors_name_the_line_an_editor_shows,
     imports::draft_and_archived_products_are_kept_but_not_offered,
+    languages::each_language_export_adds_its_translation_and_keeps_the_others,
+    languages::customers_find_a_product_by_any_of_its_names_and_read_their_own,
 );

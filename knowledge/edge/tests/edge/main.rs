@@ -260,3 +260,48 @@ async fn writes_flushes_and_searches_can_run_at_once() {
     }
     assert_eq!(index.count().await.ok(), Some(48));
 }
+
+/// The tokenizer reads a text in the script it has most letters of: a Japanese or Chinese
+/// product passage that ends in Latin vendor, sizes and prices must still be cut into
+/// words, or a question naming the product finds nothing.
+#[tokio::test]
+async fn cjk_passages_with_latin_facts_share_terms_with_questions_in_their_language() {
+    let terms = |lang: &str, text: &str, query: bool| {
+        let model = bm25_model(Some(lang)).unwrap();
+        let text = kefu_knowledge::bm25::prepare(Some(lang), text);
+        let mut indices = if query {
+            model.embed_query(&text).indices
+        } else {
+            model.embed_document(&text).indices
+        };
+        indices.sort_unstable();
+        indices
+    };
+    let facts = "\n\n- Teaware\n- Iwachu\n- 0.6 l: 98.00 USD\n- 1.2 l: 128.00 USD";
+    let passage = format!("南部鉄瓶\n\n岩手の南部鉄器の鉄瓶です。{facts}");
+    let question = terms("ja", "南部鉄瓶はありますか？", true);
+    let document = terms("ja", &passage, false);
+    assert_eq!(question.len(), 2, "南部 and 鉄瓶");
+    assert!(
+        question.iter().all(|t| document.contains(t)),
+        "{question:?} in {document:?}"
+    );
+    // The Latin words are still terms of the passage.
+    assert!(
+        terms("ja", "Iwachu", true)
+            .iter()
+            .all(|t| document.contains(t))
+    );
+
+    let question = terms("zh-CN", "龙井绿茶", true);
+    let document = terms(
+        "zh-CN",
+        "龙井绿茶\n\n- Lotus & Pine\n- Default: 24.50 USD",
+        false,
+    );
+    assert!(!question.is_empty());
+    assert!(
+        question.iter().all(|t| document.contains(t)),
+        "{question:?} in {document:?}"
+    );
+}
