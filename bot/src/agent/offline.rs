@@ -14,7 +14,9 @@ use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, about_the_rules, understand, understand_with_orders};
+use crate::intent::{
+    Intent, Understood, about_the_rules, asks_how, understand, understand_with_orders,
+};
 use crate::intent_model::{self, IntentModel};
 use crate::shop::TrackingStatus;
 use crate::slots;
@@ -298,6 +300,7 @@ impl OfflineEngine {
             &guess,
             understood.intent,
             about_the_rules(turn.text),
+            asks_how(turn.text),
             turn.memory.pending.is_some(),
         );
         tracing::debug!(?guess, ?decision, "intent by meaning");
