@@ -634,30 +634,4 @@ mod tests {
         }
         assert!(wrong.is_empty(), "{wrong:?}");
     }
-
-    #[tokio::test]
-    async fn zz_demo_dump() {
-        let Some(path) = std::env::var_os("KEFU_DUMP_TURNS") else {
-            return;
-        };
-        let model_path = std::env::var_os("KEFU_E5_MODEL").unwrap();
-        let local = Arc::new(
-            kefu_knowledge::embed::local::LocalEmbedder::load(Path::new(&model_path)).unwrap(),
-        );
-        let model = IntentModel::new(local.clone()).unwrap();
-        assert!(model.warm().await);
-        let turns: Vec<(String, String)> =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        for (id, text) in turns {
-            let u = crate::intent::understand(&text);
-            let rules = crate::intent::about_the_rules(&text);
-            let query = local.embed_now(&text, Role::Query);
-            let g = model.classify(&query).await.unwrap();
-            let d = decide(&g, u.intent, rules, crate::intent::asks_how(&text), false);
-            println!(
-                "DUMP\t{id}\t{:?}\t{:?}\t{:.3}\t{:?}\t{:.3}\t{:?}\t{}\t{text}",
-                u.intent, g.label, g.score, g.next, g.margin, d.intent, d.hazard
-            );
-        }
-    }
 }
