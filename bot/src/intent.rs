@@ -494,6 +494,8 @@ const POLICY_WORDS: &[&str] = &[
     "如何",
     "可以吗",
     "可以嗎",
+    "还能",
+    "還能",
     "ポリシー",
     "規約",
     "何日",
@@ -635,6 +637,13 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
 pub fn about_the_rules(text: &str) -> bool {
     let lower = format!(" {} ", text.to_lowercase());
     action_in(&lower).is_some() && POLICY_WORDS.iter().any(|p| has_phrase(&lower, p))
+}
+
+/// Whether the message asks how, how long or whether ("how does …", "¿en cuántos
+/// días …?", "还能…吗"), with or without an action named.
+pub fn asks_how(text: &str) -> bool {
+    let lower = format!(" {} ", text.to_lowercase());
+    POLICY_WORDS.iter().any(|p| has_phrase(&lower, p))
 }
 
 /// The first intent with a phrase in `lower`; a phrase with one typo counts when no

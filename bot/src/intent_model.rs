@@ -26,6 +26,9 @@ pub const EXEMPLARS: &str = include_str!("../../prompts/intents.yaml");
 const K: usize = 3;
 /// How far the best intent's score must be ahead of the next intent's.
 pub const MARGIN: f32 = 0.012;
+/// A message that asks how, how long or whether is more often a question about the rules:
+/// an order action must be further ahead.
+pub const ASKING_MARGIN: f32 = 0.03;
 /// A hazard hands the conversation over: it must be further ahead.
 pub const HAZARD_MARGIN: f32 = 0.02;
 /// Written at the start of a vector file, before the key.
@@ -167,8 +170,16 @@ pub struct Decision {
 /// Products, greetings and questions stay with the rules, which answer them from the
 /// shop's articles either way. `follow_up`: the agent asked the customer something (which
 /// order, a code, the new address), so the reply's intent is the rules' alone. A hazard
-/// counts whatever the rules say, when the examples are clearly ahead.
-pub fn decide(guess: &Guess, keyword: Intent, about_the_rules: bool, follow_up: bool) -> Decision {
+/// counts whatever the rules say, when the examples are clearly ahead. `asks_how`: the
+/// message asks how, how long or whether ("how does tracking work?"), so an order action
+/// must be further ahead ([`ASKING_MARGIN`]).
+pub fn decide(
+    guess: &Guess,
+    keyword: Intent,
+    about_the_rules: bool,
+    asks_how: bool,
+    follow_up: bool,
+) -> Decision {
     let order_action = |label: Label| match label {
         Label::Intent(
             i @ (Intent::TrackOrder
@@ -179,7 +190,11 @@ pub fn decide(guess: &Guess, keyword: Intent, about_the_rules: bool, follow_up: 
         ) => Some(i),
         _ => None,
     };
-    let intent = (keyword == Intent::Question && !about_the_rules && !follow_up && guess.clear())
+    let intent = (keyword == Intent::Question
+        && !about_the_rules
+        && !follow_up
+        && guess.clear()
+        && (!asks_how || guess.margin >= ASKING_MARGIN))
         .then(|| order_action(guess.label))
         .flatten();
     Decision {
@@ -602,7 +617,13 @@ mod tests {
         for (text, want, hazard) in cases {
             let query = local.embed_now(text, Role::Query);
             let guess = model.classify(&query).await.unwrap();
-            let d = decide(&guess, Intent::Question, false, false);
+            let d = decide(
+                &guess,
+                Intent::Question,
+                false,
+                crate::intent::asks_how(text),
+                false,
+            );
             eprintln!(
                 "{text:<70} {:?} {:.3} over {:?} by {:.3} -> {d:?}",
                 guess.label, guess.score, guess.next, guess.margin

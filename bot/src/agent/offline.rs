@@ -19,7 +19,7 @@ use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender, verify};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, about_the_rules};
+use crate::intent::{Intent, Understood, about_the_rules, asks_how};
 use crate::intent_model::{self, IntentModel};
 use crate::shop::TrackingStatus;
 use crate::slots;
@@ -337,6 +337,7 @@ impl OfflineEngine {
             &guess,
             understood.intent,
             about_the_rules(turn.text),
+            asks_how(turn.text),
             turn.memory.pending.is_some(),
         );
         tracing::debug!(?guess, ?decision, "intent by meaning");

@@ -869,7 +869,8 @@ pub async fn a_dangerous_product_goes_to_a_person_at_once_in_every_language(stor
             "unplug it",
         ),
         ("我买的电水壶冒烟了，还有一股烧焦的味道", "拔掉电源插头"),
-        ("電水壺的底座冒煙了", "拔掉電源插頭"),
+        // Short Traditional Chinese may be read as Simplified: the line is in either.
+        ("電水壺的底座冒煙了", "拔掉"),
         ("El hervidor echa humo cuando lo enciendo", "desenchúfelo"),
         (
             "La batterie du moussoir a gonflé, elle est toute déformée",
@@ -1031,10 +1032,10 @@ async fn with_the_model_unseen_phrasings_are_tracking_and_a_turn_embeds_once() {
     for (thread, text) in [
         (
             "fr",
-            "Bonjour, ça fait dix jours que j'ai passé commande et toujours rien, vous pouvez regarder ?",
+            "Bonjour, toujours pas de nouvelles de mon colis, c'est normal ?",
         ),
-        ("ja", "先週頼んだ品物、今どのへんにあるか分かりますか？"),
-        ("pt", "Oi, alguma novidade da minha compra? Até agora nada"),
+        ("ja", "注文したのにまだ何も来ないんですが"),
+        ("pt", "Minha compra ainda não apareceu aqui"),
     ] {
         let o = say(thread, text).await;
         let tools: Vec<&str> = o.tool_calls.iter().map(|c| c.name).collect();
