@@ -113,8 +113,9 @@ impl CodeSender for MailCodeSender {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_code_mail_is_short_and_in_the_customers_language() {
+    // The mailer's connection pool needs a runtime.
+    #[tokio::test]
+    async fn the_code_mail_is_short_and_in_the_customers_language() {
         let mut settings = crate::config::Settings::default();
         settings.shop.name = "Lotus & Pine".into();
         settings.email.enabled = true;

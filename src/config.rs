@@ -836,9 +836,21 @@ impl Settings {
             return Err("agent.max_message_chars must be at least 100".into());
         }
         for (key, count, window) in [
-            ("verify_failures_per_order", a.verify_failures_per_order, a.verify_order_window_hours),
-            ("verify_failures_per_client", a.verify_failures_per_client, a.verify_client_window_minutes),
-            ("verify_failures_shop_wide", a.verify_failures_shop_wide, a.verify_shop_window_minutes),
+            (
+                "verify_failures_per_order",
+                a.verify_failures_per_order,
+                a.verify_order_window_hours,
+            ),
+            (
+                "verify_failures_per_client",
+                a.verify_failures_per_client,
+                a.verify_client_window_minutes,
+            ),
+            (
+                "verify_failures_shop_wide",
+                a.verify_failures_shop_wide,
+                a.verify_shop_window_minutes,
+            ),
         ] {
             if count == 0 || window < 1 {
                 return Err(format!(

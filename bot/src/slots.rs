@@ -888,7 +888,10 @@ pub fn postal_code_candidates(text: &str, exclude: &[String]) -> Vec<PostalCandi
         if let Some(n) = next
             && shape == CodeShape::Mixed
             && (2..=4).contains(&code.len())
-            && matches!(CodeShape::of(&n.text), CodeShape::Mixed | CodeShape::DigitsLetters)
+            && matches!(
+                CodeShape::of(&n.text),
+                CodeShape::Mixed | CodeShape::DigitsLetters
+            )
             && (3..=4).contains(&squash_code(&n.text).len())
         {
             push(PostalCandidate {
@@ -901,7 +904,9 @@ pub fn postal_code_candidates(text: &str, exclude: &[String]) -> Vec<PostalCandi
         match shape {
             CodeShape::Digits => {
                 let year = code.len() == 4
-                    && code.parse::<u32>().is_ok_and(|y| (1900..=2100).contains(&y))
+                    && code
+                        .parse::<u32>()
+                        .is_ok_and(|y| (1900..=2100).contains(&y))
                     && month_before(t.word);
                 if !(3..=9).contains(&code.len()) || year || t.text.matches('-').count() > 1 {
                     continue;
@@ -910,7 +915,9 @@ pub fn postal_code_candidates(text: &str, exclude: &[String]) -> Vec<PostalCandi
                 let letters = tokens
                     .get(i)
                     .filter(|n| n.word == t.word + 1 && n.whole && t.whole)
-                    .filter(|n| n.text.len() == 2 && n.text.chars().all(|c| c.is_ascii_alphabetic()));
+                    .filter(|n| {
+                        n.text.len() == 2 && n.text.chars().all(|c| c.is_ascii_alphabetic())
+                    });
                 match letters {
                     Some(n) if code.len() == 4 => push(PostalCandidate {
                         code: format!("{code}{}", n.text.to_ascii_uppercase()),
@@ -1324,9 +1331,21 @@ mod tests {
             assert!(!proves_postal_code(list, zip, &["#1001".into()]), "{zip}");
         }
         // Pairs of two-digit numbers are not a way around the count.
-        assert!(!proves_postal_code("#1001 2000 20 01 20 02", "2001", &["#1001".into()]));
-        assert!(proves_postal_code("#1001, 75001", "75001", &["#1001".into()]));
-        assert!(proves_postal_code("#1001 sw1a 1aa", "SW1A 1AA", &["#1001".into()]));
+        assert!(!proves_postal_code(
+            "#1001 2000 20 01 20 02",
+            "2001",
+            &["#1001".into()]
+        ));
+        assert!(proves_postal_code(
+            "#1001, 75001",
+            "75001",
+            &["#1001".into()]
+        ));
+        assert!(proves_postal_code(
+            "#1001 sw1a 1aa",
+            "SW1A 1AA",
+            &["#1001".into()]
+        ));
         assert!(proves_postal_code("1012 ab", "1012AB", &[]));
         assert!(proves_postal_code("2000 is my postcode", "2000", &[]));
         assert!(proves_postal_code("94107-1234", "94107", &[]));

@@ -319,7 +319,11 @@ async fn a_logged_in_user_is_verified_by_hmac_on_every_message() {
 async fn ask_once(server: &Server, visitor: &str, text: &str) -> String {
     let mut ws = connect(server).await;
     assert_eq!(hello(&mut ws, visitor, 0, None).await["type"], "welcome");
-    send(&mut ws, json!({"type": "message", "id": "m1", "text": text})).await;
+    send(
+        &mut ws,
+        json!({"type": "message", "id": "m1", "text": text}),
+    )
+    .await;
     let frames = until(&mut ws, is_bot_message).await;
     frames.last().unwrap()["text"].as_str().unwrap().to_string()
 }
@@ -350,7 +354,10 @@ async fn an_email_code_arrives_over_smtp_and_verifies_the_visitor() {
         ],
     );
     let mut ws = connect(&server).await;
-    assert_eq!(hello(&mut ws, "visitor-otp", 0, None).await["type"], "welcome");
+    assert_eq!(
+        hello(&mut ws, "visitor-otp", 0, None).await["type"],
+        "welcome"
+    );
     send(
         &mut ws,
         json!({"type": "message", "id": "m1", "text": "where is my parcel?"}),
@@ -359,7 +366,11 @@ async fn an_email_code_arrives_over_smtp_and_verifies_the_visitor() {
     let ask = until(&mut ws, is_bot_message).await;
     let ask = ask.last().unwrap()["text"].as_str().unwrap().to_string();
     assert!(ask.contains("one-time code"), "{ask}");
-    send(&mut ws, json!({"type": "message", "id": "m2", "text": EMILY})).await;
+    send(
+        &mut ws,
+        json!({"type": "message", "id": "m2", "text": EMILY}),
+    )
+    .await;
     let sent = until(&mut ws, is_bot_message).await;
     let sent = sent.last().unwrap()["text"].as_str().unwrap().to_string();
     assert!(sent.contains("6-digit code"), "{sent}");
@@ -391,7 +402,11 @@ async fn an_email_code_arrives_over_smtp_and_verifies_the_visitor() {
     assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code}");
     assert!(mail.contains("valid for 10 minutes"), "{mail}");
 
-    send(&mut ws, json!({"type": "message", "id": "m3", "text": code})).await;
+    send(
+        &mut ws,
+        json!({"type": "message", "id": "m3", "text": code}),
+    )
+    .await;
     let done = until(&mut ws, is_bot_message).await;
     let done = done.last().unwrap()["text"].as_str().unwrap().to_string();
     assert!(done.contains("you're verified"), "{done}");
@@ -417,7 +432,12 @@ async fn new_visitor_ids_do_not_reset_the_attempts_from_one_address() {
             "attempt {i}: {answer}"
         );
     }
-    let answer = ask_once(&server, "visitor-guess-new", "order #99911 postal code 12345").await;
+    let answer = ask_once(
+        &server,
+        "visitor-guess-new",
+        "order #99911 postal code 12345",
+    )
+    .await;
     assert_eq!(
         answer,
         "For your security, I can't check order details right now."

@@ -826,7 +826,9 @@ impl LlmEngine {
                 if opens {
                     *handoff = Some(HandoffReason::Sensitive("verification locked".into()));
                 }
-                Ok(json!({"verified": false, "error": "verification by order details is paused after too many failed attempts; do not say whether the order exists; tell the customer their order details cannot be checked right now and offer a person"}))
+                Ok(
+                    json!({"verified": false, "error": "verification by order details is paused after too many failed attempts; do not say whether the order exists; tell the customer their order details cannot be checked right now and offer a person"}),
+                )
             }
         }
     }

@@ -117,7 +117,9 @@ enum Verification {
     Failed,
     /// Verification by order details is paused (order, client or shop-wide limit);
     /// `handoff`: this attempt opens the lockout's one staff handoff.
-    Locked { handoff: bool },
+    Locked {
+        handoff: bool,
+    },
     /// An e-mail address alone, but no e-mail server to send a code with.
     NoCodes,
     CodeSent,
@@ -239,7 +241,11 @@ impl OfflineEngine {
                 }
                 Verification::NoCodes => {
                     turn.memory.pending = Some(Pending::Verify { intent, order });
-                    return Ok(Answer::grounded(self.say(turn, "otp_unavailable", json!({}))));
+                    return Ok(Answer::grounded(self.say(
+                        turn,
+                        "otp_unavailable",
+                        json!({}),
+                    )));
                 }
                 Verification::CodeSent => {
                     turn.memory.pending = Some(Pending::Verify { intent, order });
@@ -469,7 +475,8 @@ impl OfflineEngine {
             && (named.is_none() || code_instead)
         {
             let Some(sender) = turn.code_sender else {
-                turn.memory.note("cannot send e-mail codes (no e-mail server configured)");
+                turn.memory
+                    .note("cannot send e-mail codes (no e-mail server configured)");
                 return Ok(Verification::NoCodes);
             };
             if understood.emails.len() > 1 {
@@ -525,7 +532,8 @@ impl OfflineEngine {
         order: Option<String>,
         handoff: bool,
     ) -> Answer {
-        turn.memory.note("verification by order details paused (too many failed attempts)");
+        turn.memory
+            .note("verification by order details paused (too many failed attempts)");
         let text = self.say(
             turn,
             "verify_paused",
@@ -585,7 +593,11 @@ impl OfflineEngine {
                             intent,
                             order: order_slot,
                         });
-                        return Ok(Answer::grounded(self.say(turn, "otp_unavailable", json!({}))));
+                        return Ok(Answer::grounded(self.say(
+                            turn,
+                            "otp_unavailable",
+                            json!({}),
+                        )));
                     }
                     Verification::CodeSent => {
                         turn.memory.pending = Some(Pending::Verify {
