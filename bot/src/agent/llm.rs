@@ -734,7 +734,7 @@ impl LlmEngine {
                                                 turn.memory,
                                                 Change::Address {
                                                     order: o.name.clone(),
-                                                    address,
+                                                    address: Box::new(address),
                                                 },
                                                 &o,
                                                 "ship the order to the new address",

@@ -68,9 +68,16 @@ pub enum Pending {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
-    Cancel { order: String },
-    Return { order: String },
-    Address { order: String, address: Address },
+    Cancel {
+        order: String,
+    },
+    Return {
+        order: String,
+    },
+    Address {
+        order: String,
+        address: Box<Address>,
+    },
 }
 
 impl Change {

@@ -515,13 +515,8 @@ impl Agent {
             tools::Tools::new(&self.store, self.knowledge.as_deref(), &self.settings, id);
         tools.written_in = written_in.map(str::to_string);
         tools.facts = memory.facts.clone();
-        if text
-            .chars()
-            .any(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
-            || matches!(memory.pending, Some(memory::Pending::Confirm { .. }))
-        {
-            tools.formats = self.order_formats.get(&self.store).await;
-        }
+        // Read from the store at most once a minute (see `formats`).
+        tools.formats = self.order_formats.get(&self.store).await;
         // A pending change is carried out only when this message confirms it; anything
         // else drops it and the message is answered like any other.
         let unconfirmed = match &memory.pending {

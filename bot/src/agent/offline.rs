@@ -1022,7 +1022,7 @@ impl OfflineEngine {
         }
         let change = Change::Address {
             order: order.name.clone(),
-            address,
+            address: Box::new(address),
         };
         Ok(self.ask_to_confirm(turn, order, change, &[]))
     }

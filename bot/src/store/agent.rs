@@ -73,8 +73,8 @@ pub struct Actor<'a> {
 
 impl Store {
     /// An order by name (written any way [`Store::order_by_name`] accepts), but only when
-    /// it belongs to `customer_id`: the query itself
-    /// cannot return another customer's order.
+    /// it belongs to `customer_id`: the query itself cannot return another customer's
+    /// order.
     pub async fn order_of_customer(
         &self,
         customer_id: CustomerId,

@@ -224,7 +224,7 @@ impl OfflineEngine {
             Change::Cancel { .. } => self.carry_out_cancel(turn, who, &order).await?,
             Change::Return { .. } => self.carry_out_return(turn, who, &order).await?,
             Change::Address { address, .. } => {
-                self.carry_out_address(turn, who, &order, address).await?
+                self.carry_out_address(turn, who, &order, *address).await?
             }
         };
         Ok(Some(answer))
