@@ -399,7 +399,7 @@ fn same_word(a: &str, b: &str) -> bool {
 
 /// How well each section matches the question: the question's words found in the
 /// section (its heading counting double, unless it is the article's title), each
-/// weighted by how few sections use it.
+/// weighted by how few sections use it and by its length.
 fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
     let query: Vec<String> = {
         let mut q = terms(question);
@@ -428,10 +428,17 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
                 .filter(|(h, b)| has(h, t) || has(b, t))
                 .count() as f32;
             if df == 0.0 {
-                0.0
-            } else {
-                (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+                return 0.0;
             }
+            // Short words carry little meaning ("how", "you", "for"): a word counts fully
+            // from six letters on. Chinese and Japanese character pairs count fully.
+            let letters = t.chars().count();
+            let meaning = if t.chars().next().is_some_and(is_cjk) {
+                1.0
+            } else {
+                ((letters as f32 - 2.0) / 4.0).clamp(0.25, 1.0)
+            };
+            meaning * (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
     docs.iter()
@@ -680,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_lose_their_heading_path_and_furniture() {
+    fn chunks_lose_their_furniture() {
         let chunk = "Returns policy › Return windows\nLast updated: 3 March 2026\nSealed items: 30 days.";
         assert_eq!(
             clean_chunk(chunk),
