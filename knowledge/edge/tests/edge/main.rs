@@ -97,7 +97,7 @@ async fn the_layout_mismatch_names_both_layouts() {
     };
     assert_eq!(
         err.to_string(),
-        "the index was built with model conformance-8d (8 dimensions), BM25 definition 1, \
+        "the index was built with model conformance-8d (8 dimensions), BM25 definition 2, \
          but kefu is configured for model multilingual-e5-small (384 dimensions), \
          BM25 definition 1; run `kefu knowledge reindex --rebuild`"
     );

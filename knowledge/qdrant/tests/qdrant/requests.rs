@@ -300,7 +300,7 @@ fn the_layout_record_is_a_vectorless_point_with_a_uuid_and_the_layout_as_json() 
         .into();
     assert_eq!(
         json,
-        serde_json::json!({ "model": "conformance-8d", "dimension": 8, "bm25": 1 })
+        serde_json::json!({ "model": "conformance-8d", "dimension": 8, "bm25": 2 })
     );
 }
 
