@@ -741,7 +741,7 @@ fn is_cjk(c: char) -> bool {
 /// Words of a Latin-script text: letters, digits, apostrophes and hyphens; every other
 /// character (spaces, punctuation, CJK) separates them.
 fn latin_words(text: &str) -> Vec<&str> {
-    text.split(|c: char| !(c.is_alphanumeric() && !is_cjk(c)) && !matches!(c, '\'' | '’' | '-'))
+    text.split(|c: char| (!c.is_alphanumeric() || is_cjk(c)) && !matches!(c, '\'' | '’' | '-'))
         .filter(|w| !w.is_empty())
         .collect()
 }
@@ -800,8 +800,10 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    if let Some(first) = d.first_mut() {
+        for (j, cell) in first.iter_mut().enumerate() {
+            *cell = j;
+        }
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -71,7 +71,7 @@ fn median(values: &mut [f32]) -> Option<f32> {
     }
     values.sort_by(f32::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
+    Some(if values.len().is_multiple_of(2) {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]

@@ -47,7 +47,7 @@ impl Exports {
 }
 
 /// (created, updated, unchanged) products of importing `file` in `lang`.
-async fn import(store: &Store, file: &PathBuf, lang: &str) -> (u64, u64, u64) {
+async fn import(store: &Store, file: &std::path::Path, lang: &str) -> (u64, u64, u64) {
     let summary = import::import_shopify_products(store, file, Currency::USD, lang, &Quiet)
         .await
         .unwrap();

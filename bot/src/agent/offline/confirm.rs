@@ -246,7 +246,10 @@ impl OfflineEngine {
             && turn.tools.settings().shop_policy.refund_days.is_none()
             && let Some(quoted) = self.policy_quote(turn, "policy_query_refund").await
         {
-            return Ok(super::quoted_with(format!("{text}\n\n{}", quoted.text), quoted));
+            return Ok(super::quoted_with(
+                format!("{text}\n\n{}", quoted.text),
+                quoted,
+            ));
         }
         Ok(Answer::grounded(text))
     }
@@ -292,7 +295,9 @@ impl OfflineEngine {
         outcome: ChangeOutcome,
     ) -> String {
         let settings = turn.tools.settings();
-        let days = settings.shop_policy.window_days(&[], settings.returns.window_days);
+        let days = settings
+            .shop_policy
+            .window_days(&[], settings.returns.window_days);
         match outcome {
             ChangeOutcome::Done => self.say(
                 turn,
@@ -341,7 +346,9 @@ impl OfflineEngine {
         outcome: ReturnOutcome,
     ) -> String {
         let settings = turn.tools.settings();
-        let days = settings.shop_policy.window_days(&[], settings.returns.window_days);
+        let days = settings
+            .shop_policy
+            .window_days(&[], settings.returns.window_days);
         let ship_days = settings.shop_policy.return_ship_days;
         match outcome {
             ReturnOutcome::Created { id, lines, excluded } => {
