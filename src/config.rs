@@ -186,7 +186,11 @@ impl Policy {
         let mut returns = Vec::new();
         for (i, w) in self.returns.iter().enumerate() {
             let at = format!("policy.returns[{i}]");
-            let condition = w.condition.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let condition = w
+                .condition
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty());
             let tag = w.tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
             match (condition, tag) {
                 (None, None) => {
@@ -195,19 +199,30 @@ impl Policy {
                     ));
                 }
                 (Some(_), Some(_)) => {
-                    return Err(format!("{at} names both a condition and a tag; give one per window"));
+                    return Err(format!(
+                        "{at} names both a condition and a tag; give one per window"
+                    ));
                 }
                 _ => {}
             }
             if !(1..=3650).contains(&w.days) {
-                return Err(format!("{at}.days is {}; it must be between 1 and 3650", w.days));
+                return Err(format!(
+                    "{at}.days is {}; it must be between 1 and 3650",
+                    w.days
+                ));
             }
             let key = condition.or(tag).unwrap_or_default().to_lowercase();
             if returns.iter().any(|r: &kefu_bot::agent::ReturnWindow| {
-                r.condition.as_deref().or(r.tag.as_deref()).map(str::to_lowercase) == Some(key.clone())
+                r.condition
+                    .as_deref()
+                    .or(r.tag.as_deref())
+                    .map(str::to_lowercase)
+                    == Some(key.clone())
                     && r.tag.is_some() == tag.is_some()
             }) {
-                return Err(format!("{at} repeats `{key}`; give each condition or tag once"));
+                return Err(format!(
+                    "{at} repeats `{key}`; give each condition or tag once"
+                ));
             }
             returns.push(kefu_bot::agent::ReturnWindow {
                 condition: condition.map(str::to_owned),
@@ -215,7 +230,10 @@ impl Policy {
                 days: w.days,
             });
         }
-        for (key, value) in [("refund_days", self.refund_days), ("return_ship_days", self.return_ship_days)] {
+        for (key, value) in [
+            ("refund_days", self.refund_days),
+            ("return_ship_days", self.return_ship_days),
+        ] {
             if value.is_some_and(|d| !(1..=365).contains(&d)) {
                 return Err(format!("policy.{key} must be between 1 and 365"));
             }
@@ -1130,28 +1148,34 @@ mod tests {
                 .map(|f| f.message)
                 .collect::<Vec<_>>()
         };
-        let problems = check(
-            "[policy]\nreturns = [{ condition = \"sealed\", days = 30 }, { days = 14 }]\n",
-        );
+        let problems =
+            check("[policy]\nreturns = [{ condition = \"sealed\", days = 30 }, { days = 14 }]\n");
         assert!(
-            problems.iter().any(|p| p.starts_with("policy.returns[1] names neither a condition nor a tag")),
+            problems
+                .iter()
+                .any(|p| p.starts_with("policy.returns[1] names neither a condition nor a tag")),
             "{problems:?}"
         );
-        let problems = check(
-            "[policy]\nreturns = [{ condition = \"sealed\", tag = \"tea\", days = 30 }]\n",
-        );
+        let problems =
+            check("[policy]\nreturns = [{ condition = \"sealed\", tag = \"tea\", days = 30 }]\n");
         assert!(
-            problems.iter().any(|p| p.contains("policy.returns[0] names both")),
+            problems
+                .iter()
+                .any(|p| p.contains("policy.returns[0] names both")),
             "{problems:?}"
         );
         let problems = check("[policy]\nreturns = [{ tag = \"tea\", days = 0 }]\n");
         assert!(
-            problems.iter().any(|p| p.contains("policy.returns[0].days is 0")),
+            problems
+                .iter()
+                .any(|p| p.contains("policy.returns[0].days is 0")),
             "{problems:?}"
         );
         let problems = check("[agent]\nfallback_languages = { pt = [\"es\", \"not a tag\"] }\n");
         assert!(
-            problems.iter().any(|p| p.contains("`not a tag` (under `pt`)")),
+            problems
+                .iter()
+                .any(|p| p.contains("`not a tag` (under `pt`)")),
             "{problems:?}"
         );
         // A good table passes and reaches the agent.
@@ -1162,7 +1186,10 @@ mod tests {
         .unwrap();
         let loaded = load(Some(&file), &[]).unwrap();
         let agent = loaded.settings.agent_settings().unwrap();
-        assert_eq!(agent.shop_policy.conditions(), [("sealed", 30), ("opened", 14)]);
+        assert_eq!(
+            agent.shop_policy.conditions(),
+            [("sealed", 30), ("opened", 14)]
+        );
         assert_eq!(agent.shop_policy.refund_days, Some(5));
     }
 

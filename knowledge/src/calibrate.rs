@@ -138,7 +138,11 @@ pub fn pseudo_questions(sources: &[crate::chunk::Source]) -> Vec<(String, String
             .or_default()
             .insert(group.clone());
     }
-    out.retain(|(text, _, _)| groups_per_text.get(&text.to_lowercase()).is_some_and(|g| g.len() == 1));
+    out.retain(|(text, _, _)| {
+        groups_per_text
+            .get(&text.to_lowercase())
+            .is_some_and(|g| g.len() == 1)
+    });
     if out.len() > MAX_SAMPLES {
         // Every n-th, in a stable order: the same shop gets the same sample.
         out.sort();
@@ -181,7 +185,9 @@ mod tests {
 
     #[test]
     fn too_few_or_useless_samples_give_no_levels() {
-        let few: Vec<Sample> = (0..MIN_SAMPLES - 1).map(|_| sample(20.0, 5.0, None)).collect();
+        let few: Vec<Sample> = (0..MIN_SAMPLES - 1)
+            .map(|_| sample(20.0, 5.0, None))
+            .collect();
         assert_eq!(level(&few, 0.35), None);
         let inverted: Vec<Sample> = (0..10).map(|_| sample(5.0, 20.0, None)).collect();
         assert_eq!(level(&inverted, 0.35), None);
@@ -202,13 +208,21 @@ mod tests {
             price: None,
         };
         let q = pseudo_questions(&[
-            source("returns", "# About returns\n\n## Overview\n\nx\n\n## How long do I have?\n\ny\n\n## FAQ\n"),
+            source(
+                "returns",
+                "# About returns\n\n## Overview\n\nx\n\n## How long do I have?\n\ny\n\n## FAQ\n",
+            ),
             source("shipping", "## Overview\n\nz\n\n## Is shipping free?\n"),
         ]);
         let texts: Vec<&str> = q.iter().map(|(t, _, _)| t.as_str()).collect();
         assert_eq!(
             texts,
-            ["About returns", "How long do I have?", "About shipping", "Is shipping free?"]
+            [
+                "About returns",
+                "How long do I have?",
+                "About shipping",
+                "Is shipping free?"
+            ]
         );
     }
 }

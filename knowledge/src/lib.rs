@@ -17,13 +17,13 @@ pub mod search;
 pub mod synonyms;
 pub mod visible;
 
+pub use calibrate::Calibration;
 pub use chunk::{ChunkOptions, Source};
 pub use document::{Document, DocumentError, LanguageTag, parse_markdown};
 pub use embed::{EmbedError, Embedder, Role};
+pub use fallback::FallbackLanguages;
 pub use index::{
     Filter, Hit, Index, IndexError, IndexQuery, LANGUAGE_MEANS_SAMPLE, LanguageMeans,
     LanguageMeansBuilder, Layout, Passage, Point, PointId, SourceKind,
 };
-pub use calibrate::Calibration;
-pub use fallback::FallbackLanguages;
 pub use search::{Found, Knowledge, KnowledgeError, ReindexReport, SearchRequest, Thresholds};

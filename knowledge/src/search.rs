@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::calibrate::{self, Calibration, Sample};
 use crate::chunk::{self, ChunkOptions, Source};
-use crate::fallback::FallbackLanguages;
 use crate::embed::{EmbedError, Embedder, Role};
+use crate::fallback::FallbackLanguages;
 use crate::index::{
     Filter, Hit, Index, IndexError, IndexQuery, LanguageMeans, Layout, Point, SourceKind,
 };
@@ -353,7 +353,10 @@ impl Knowledge {
 
     /// Asks the index the shop's article titles and headings as questions and learns
     /// from their scores where "confident enough" lies on this shop ([`crate::calibrate`]).
-    pub async fn calibrate(&self, sources: &[Source]) -> Result<Option<Calibration>, KnowledgeError> {
+    pub async fn calibrate(
+        &self,
+        sources: &[Source],
+    ) -> Result<Option<Calibration>, KnowledgeError> {
         let questions = calibrate::pseudo_questions(sources);
         if questions.len() < calibrate::MIN_SAMPLES {
             return Ok(None);
@@ -363,7 +366,13 @@ impl Knowledge {
                 let mut out = Vec::with_capacity(questions.len());
                 for batch in questions.chunks(EMBED_BATCH) {
                     let texts: Vec<String> = batch.iter().map(|(t, _, _)| t.clone()).collect();
-                    out.extend(embedder.embed(&texts, Role::Query).await?.into_iter().map(Some));
+                    out.extend(
+                        embedder
+                            .embed(&texts, Role::Query)
+                            .await?
+                            .into_iter()
+                            .map(Some),
+                    );
                 }
                 out
             }
@@ -417,7 +426,10 @@ impl Knowledge {
             },
             samples: questions.len(),
         };
-        tracing::info!(?calibration, "learnt the shop's confidence levels from its headings");
+        tracing::info!(
+            ?calibration,
+            "learnt the shop's confidence levels from its headings"
+        );
         Ok(Some(calibration))
     }
 
@@ -922,7 +934,11 @@ fn follow_pointers(found: &mut [Found]) {
     let points_to = |title: &str| {
         text.match_indices(title).any(|(at, _)| {
             let after = &text[at + title.len()..];
-            after.starts_with("](") || after.trim_start_matches(|c: char| c != '\n').trim().is_empty()
+            after.starts_with("](")
+                || after
+                    .trim_start_matches(|c: char| c != '\n')
+                    .trim()
+                    .is_empty()
         })
     };
     let target = found.iter().enumerate().skip(1).take(2).find_map(|(i, f)| {
@@ -1150,7 +1166,13 @@ mod tests {
 
     #[test]
     fn a_closing_pointer_is_followed_and_an_article_named_in_passing_is_not() {
-        let loyalty = || found("loyalty", "Loyalty programme", "Silver members get free shipping.");
+        let loyalty = || {
+            found(
+                "loyalty",
+                "Loyalty programme",
+                "Silver members get free shipping.",
+            )
+        };
         let mut results = vec![
             found(
                 "shipping-costs",
@@ -1175,7 +1197,11 @@ mod tests {
         assert_eq!(results[0].hit.passage.group, "lost");
 
         let mut results = vec![
-            found("faq", "FAQ", "Read about [lost parcels](https://shop.example/lost) first. Then wait."),
+            found(
+                "faq",
+                "FAQ",
+                "Read about [lost parcels](https://shop.example/lost) first. Then wait.",
+            ),
             lost(),
         ];
         follow_pointers(&mut results);

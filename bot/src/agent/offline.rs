@@ -1087,14 +1087,13 @@ impl OfflineEngine {
         // Words tell sections apart only in the question's own language; in another,
         // the passage search found (on meaning, with a model) is the better choice.
         if let Some(body) = body.as_ref().filter(|_| same_language)
-            && let Some(section) =
-                super::passages::answering_passage(
-                    body,
-                    &passage.title,
-                    turn.text,
-                    &passage.text,
-                    QUOTE_CHARS,
-                )
+            && let Some(section) = super::passages::answering_passage(
+                body,
+                &passage.title,
+                turn.text,
+                &passage.text,
+                QUOTE_CHARS,
+            )
         {
             return (quote(&section, &passage.title), body.clone());
         }
@@ -1147,8 +1146,13 @@ impl OfflineEngine {
         let passage = &best.hit.passage;
         let doc = turn.tools.store().document(&passage.doc_id).await.ok()??;
         let body = kefu_knowledge::visible::readable(&doc.body).text;
-        let section =
-            super::passages::answering_passage(&body, &passage.title, &question, &passage.text, QUOTE_CHARS)?;
+        let section = super::passages::answering_passage(
+            &body,
+            &passage.title,
+            &question,
+            &passage.text,
+            QUOTE_CHARS,
+        )?;
         Some(PolicyQuote {
             text: quote(&section, &passage.title),
             passages: body,

@@ -112,20 +112,27 @@ pub fn is_furniture(line: &str, headings: &[String]) -> bool {
         .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
         .trim();
     let plain = strip_links(item);
-    let lower = plain.trim().trim_matches(['*', '_', '[', ']']).to_lowercase();
+    let lower = plain
+        .trim()
+        .trim_matches(['*', '_', '[', ']'])
+        .to_lowercase();
     let short = lower.chars().count() <= 80;
     // Links into the page itself: "[Is shipping free?](#is-shipping-free)", "[↑ Top](#top)".
     if item.contains("](#") && plain.trim().chars().count() <= 80 {
         return true;
     }
     if short
-        && UPDATED_WORDS
-            .iter()
-            .any(|w| lower.starts_with(w) || lower.trim_start_matches(['(', '_', '*']).starts_with(w))
+        && UPDATED_WORDS.iter().any(|w| {
+            lower.starts_with(w) || lower.trim_start_matches(['(', '_', '*']).starts_with(w)
+        })
     {
         return true;
     }
-    if short && BACK_TO_TOP.iter().any(|w| lower.trim_matches(['↑', '^', ' ']) == *w) {
+    if short
+        && BACK_TO_TOP
+            .iter()
+            .any(|w| lower.trim_matches(['↑', '^', ' ']) == *w)
+    {
         return true;
     }
     // A list item that is nothing but one of the page's own headings.
@@ -148,9 +155,9 @@ fn is_breadcrumb(line: &str) -> bool {
     for sep in ['›', '»', '>', '/', '〉', '＞'] {
         let parts: Vec<&str> = text.split(sep).map(str::trim).collect();
         if parts.len() >= 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.chars().count() <= 30 && p.split_whitespace().count() <= 4)
+            && parts.iter().all(|p| {
+                !p.is_empty() && p.chars().count() <= 30 && p.split_whitespace().count() <= 4
+            })
         {
             return true;
         }
@@ -302,7 +309,9 @@ pub fn sections(body: &str) -> Vec<Section> {
         }
         let text = trimmed.replace("**", "").replace("__", "");
         // List items stay blocks of their own; other lines join their paragraph.
-        if ["- ", "* ", "+ ", "• "].iter().any(|m| trimmed.starts_with(m))
+        if ["- ", "* ", "+ ", "• "]
+            .iter()
+            .any(|m| trimmed.starts_with(m))
             || trimmed.split_once(". ").is_some_and(|(n, _)| {
                 !n.is_empty() && n.len() <= 2 && n.chars().all(|c| c.is_ascii_digit())
             })
@@ -310,7 +319,9 @@ pub fn sections(body: &str) -> Vec<Section> {
             if !paragraph.is_empty() {
                 flush(&mut paragraph, &mut Vec::new(), &mut out);
             }
-            let numbered = !["- ", "* ", "+ ", "• "].iter().any(|m| trimmed.starts_with(m));
+            let numbered = !["- ", "* ", "+ ", "• "]
+                .iter()
+                .any(|m| trimmed.starts_with(m));
             let item = text.trim_start_matches(['-', '*', '+', '•']).trim();
             if let Some(section) = out.last_mut() {
                 section.blocks.push(if numbered {
@@ -423,10 +434,7 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
     let weights: Vec<f32> = query
         .iter()
         .map(|t| {
-            let df = docs
-                .iter()
-                .filter(|(h, b)| has(h, t) || has(b, t))
-                .count() as f32;
+            let df = docs.iter().filter(|(h, b)| has(h, t) || has(b, t)).count() as f32;
             if df == 0.0 {
                 return 0.0;
             }
@@ -626,14 +634,35 @@ mod tests {
 
     #[test]
     fn the_section_that_answers_is_quoted_not_the_first_lines() {
-        let q = answering_passage(&shipping(), "Shipping costs", "do you ship for free?", "", 700).unwrap();
+        let q = answering_passage(
+            &shipping(),
+            "Shipping costs",
+            "do you ship for free?",
+            "",
+            700,
+        )
+        .unwrap();
         assert_eq!(
             q,
             "Is shipping free?\nYes — standard shipping is free on every order over $50."
         );
-        let q = answering_passage(&shipping(), "Shipping costs", "is delivery free over some amount?", "", 700).unwrap();
+        let q = answering_passage(
+            &shipping(),
+            "Shipping costs",
+            "is delivery free over some amount?",
+            "",
+            700,
+        )
+        .unwrap();
         assert!(q.contains("over $50"), "{q}");
-        let q = answering_passage(&shipping(), "Shipping costs", "what does express cost", "", 700).unwrap();
+        let q = answering_passage(
+            &shipping(),
+            "Shipping costs",
+            "what does express cost",
+            "",
+            700,
+        )
+        .unwrap();
         assert_eq!(
             q,
             "How much does express shipping cost?\nExpress shipping costs $14.90 per order."
@@ -642,13 +671,26 @@ mod tests {
 
     #[test]
     fn a_long_page_answers_with_its_table_row_never_with_its_furniture() {
-        let q = answering_passage(LONG_POLICY, "Returns policy", "how many days to return an opened item?", "", 700)
-            .unwrap();
+        let q = answering_passage(
+            LONG_POLICY,
+            "Returns policy",
+            "how many days to return an opened item?",
+            "",
+            700,
+        )
+        .unwrap();
         assert_eq!(
             q,
             "Return windows\nHow long you have depends on the state of the item.\n• Sealed: 30 days\n• Opened: 14 days"
         );
-        let q = answering_passage(LONG_POLICY, "Returns policy", "when do I get my refund", "", 700).unwrap();
+        let q = answering_passage(
+            LONG_POLICY,
+            "Returns policy",
+            "when do I get my refund",
+            "",
+            700,
+        )
+        .unwrap();
         assert_eq!(
             q,
             "Refunds\nRefunds reach your card within 5 working days of the parcel arriving."
@@ -656,7 +698,13 @@ mod tests {
         // No section holds the contents list, the date or the breadcrumb.
         let all: Vec<String> = sections(LONG_POLICY).iter().map(Section::text).collect();
         let all = all.join("\n");
-        for furniture in ["Last updated", "Home ›", "#who-can-return", "Back to top", "Contents"] {
+        for furniture in [
+            "Last updated",
+            "Home ›",
+            "#who-can-return",
+            "Back to top",
+            "Contents",
+        ] {
             assert!(!all.contains(furniture), "{furniture} in {all}");
         }
     }
@@ -676,7 +724,10 @@ mod tests {
 
     #[test]
     fn a_question_sharing_no_word_gets_nothing() {
-        assert_eq!(answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", 700), None);
+        assert_eq!(
+            answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", 700),
+            None
+        );
     }
 
     #[test]
@@ -688,7 +739,8 @@ mod tests {
 
     #[test]
     fn chunks_lose_their_furniture() {
-        let chunk = "Returns policy › Return windows\nLast updated: 3 March 2026\nSealed items: 30 days.";
+        let chunk =
+            "Returns policy › Return windows\nLast updated: 3 March 2026\nSealed items: 30 days.";
         assert_eq!(
             clean_chunk(chunk),
             "Returns policy › Return windows\nSealed items: 30 days."

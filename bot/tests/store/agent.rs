@@ -407,7 +407,11 @@ pub async fn a_long_policy_page_answers_with_the_section_that_holds_the_fact(sto
     w.commit().await.unwrap();
     let shop = Shop::new(store).await;
     let outcome = shop
-        .say("rules", None, "How many days do I have to return an opened item?")
+        .say(
+            "rules",
+            None,
+            "How many days do I have to return an opened item?",
+        )
         .await;
     let reply = &outcome.replies[0];
     assert_eq!(
