@@ -639,6 +639,18 @@ pub fn about_the_rules(text: &str) -> bool {
     action_in(&lower).is_some() && POLICY_WORDS.iter().any(|p| has_phrase(&lower, p))
 }
 
+/// Whether the message is put as a question: it ends with a question mark (or a
+/// Chinese or Japanese question particle), or asks how or whether ([`asks_how`]).
+pub fn is_question(text: &str) -> bool {
+    let end = text
+        .trim_end()
+        .trim_end_matches(|c: char| c.is_whitespace() || "!！。.~～…".contains(c));
+    ["?", "？", "か", "かな", "吗", "嗎", "呢", "么", "麼"]
+        .iter()
+        .any(|q| end.ends_with(q))
+        || asks_how(text)
+}
+
 /// Whether the message asks how, how long or whether ("how does …", "¿en cuántos
 /// días …?", "还能…吗"), with or without an action named.
 pub fn asks_how(text: &str) -> bool {

@@ -19,7 +19,7 @@ use super::templates::Answers;
 use super::tools::{ChangeOutcome, Parcel, ReturnOutcome, Tools, money};
 use super::{Answer, CodeSender, verify};
 use crate::conversation::HandoffReason;
-use crate::intent::{Intent, Understood, about_the_rules, asks_how};
+use crate::intent::{Intent, Understood, about_the_rules, asks_how, is_question};
 use crate::intent_model::{self, IntentModel};
 use crate::shop::TrackingStatus;
 use crate::slots;
@@ -350,7 +350,10 @@ impl OfflineEngine {
         if let Some(intent) = decision.intent {
             understood.intent = intent;
         }
-        decision.hazard
+        // A question about using a product safely ("can I charge it overnight?") sits
+        // close to a hazard report in meaning; one put as a question hands over on the
+        // hazard words themselves ([`triggers`]), not on meaning alone.
+        decision.hazard && !is_question(turn.text)
     }
 
     /// Safety, legal, chargeback, anger and explicit requests go to a person at once;
@@ -607,17 +610,27 @@ impl OfflineEngine {
                         return Ok(Answer::grounded(self.say(turn, "otp_sent", json!({}))));
                     }
                     Verification::NotAttempted => {
+                        let names_nothing =
+                            order_slot.is_none() && understood.tracking_numbers.is_empty();
                         turn.memory.pending = Some(Pending::Verify {
                             intent,
                             order: order_slot,
                         });
                         turn.memory.note("asked the customer to verify");
                         let otp = turn.code_sender.is_some();
-                        return Ok(Answer::grounded(self.say(
-                            turn,
-                            "ask_verification",
-                            json!({ "otp": otp }),
-                        )));
+                        let ask = self.say(turn, "ask_verification", json!({ "otp": otp }));
+                        // "What is deducted when I return an opened item?" names no order:
+                        // the shop's policy answers it, and the invitation to verify
+                        // follows for acting on one of their orders.
+                        if names_nothing && intent != Intent::ListOrders {
+                            let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
+                            if let Some(best) = found.iter().find(|f| f.confident) {
+                                let mut answer = self.article_answer(turn, best).await;
+                                answer.text = format!("{}\n\n{ask}", answer.text);
+                                return Ok(answer);
+                            }
+                        }
+                        return Ok(Answer::grounded(ask));
                     }
                 }
             }
