@@ -441,8 +441,11 @@ pub struct Knowledge {
     pub min_bm25_score: f32,
     /// Chunk size in model tokens.
     pub chunk_tokens: usize,
-    /// Give products dense vectors too (slow with the in-process model on big
-    /// catalogues); without, products are found by keywords in each of their languages.
+    /// Give products dense vectors too when a model is configured (on by default), so
+    /// a product described in other words or another language is found; off, products
+    /// are found by keywords in each of their languages. The first index of a large
+    /// catalogue takes a while with the in-process model (tens of milliseconds per
+    /// product and language); later ones embed only what changed.
     pub embed_products: bool,
     pub embeddings: Embeddings,
 }
@@ -458,7 +461,7 @@ impl Default for Knowledge {
             min_dense_score: 0.85,
             min_bm25_score: 10.0,
             chunk_tokens: 200,
-            embed_products: false,
+            embed_products: true,
             embeddings: Embeddings::default(),
         }
     }

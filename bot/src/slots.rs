@@ -1009,9 +1009,75 @@ impl CodeShape {
     }
 }
 
+/// The message's words, lowercased, full-width folded: runs of letters and digits, with
+/// a change between Latin and CJK or kana ending a word ("XLサイズ" → "xl", "サイズ") and
+/// an apostrophe inside a word keeping it whole ("it's").
+pub fn words(text: &str) -> Vec<String> {
+    let class = |c: char| {
+        if !c.is_alphanumeric() {
+            0
+        } else if c >= '\u{2E80}' {
+            2
+        } else {
+            1
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut last = 0;
+    let chars: Vec<char> = text.chars().map(fold_width).collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let joins = (c == '\'' || c == '’')
+            && last == 1
+            && chars.get(i + 1).is_some_and(|n| class(*n) == 1);
+        let k = if joins { 1 } else { class(c) };
+        if k != last && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        if k != 0 {
+            current.extend(c.to_lowercase());
+        }
+        last = k;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Whether a message's [`words`] name a product variant by its title: every part of the
+/// title ("M", "Black / M", "58 cm") is among them.
+pub fn names_variant(words: &[String], title: &str) -> bool {
+    let parts = self::words(title);
+    !parts.is_empty() && parts.iter().all(|p| words.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_split_scripts_and_keep_apostrophes() {
+        assert_eq!(
+            words("電熱グローブのXLサイズは"),
+            ["電熱グローブの", "xl", "サイズは"]
+        );
+        assert_eq!(
+            words("Habt ihr den Helm in Größe S?"),
+            ["habt", "ihr", "den", "helm", "in", "größe", "s"]
+        );
+        assert_eq!(words("it's the Ｍ"), ["it's", "the", "m"]);
+    }
+
+    #[test]
+    fn variants_are_named_by_all_their_parts() {
+        let w = words("do you have the jersey in black, size m?");
+        assert!(names_variant(&w, "M"));
+        assert!(names_variant(&w, "Black / M"));
+        assert!(!names_variant(&w, "Black / L"));
+        assert!(!names_variant(&words("Vertex MIPS helmet"), "M"));
+        assert!(!names_variant(&words("it's great"), "S"));
+    }
 
     #[test]
     fn bare_numbers_are_found_next_to_any_script() {

@@ -893,25 +893,27 @@ impl Knowledge {
     /// Whether a hit's evidence clears the thresholds: the dense score when the index has
     /// a model, else the BM25 score.
     pub fn confident(&self, hit: &Hit) -> bool {
-        // Articles are judged by the shop's own levels when they could be learnt.
-        let learnt = self
-            .calibration()
-            .filter(|_| hit.passage.kind == SourceKind::Article);
+        // Articles are judged by the shop's own levels when they could be learnt; so are
+        // products on meaning (the same model over the same shop), while their keyword
+        // scores keep the configured level (a title's words score unlike an article's).
+        let product = hit.passage.kind == SourceKind::Product;
+        let learnt = self.calibration();
         let dense_min = learnt
             .and_then(|c| c.dense)
             .map_or(self.thresholds.dense, |l| l.threshold);
         let sparse_min = learnt
+            .filter(|_| !product)
             .and_then(|c| c.sparse)
             .map_or(self.thresholds.sparse, |l| l.threshold);
         let dense = hit.dense_score.is_some_and(|s| s >= dense_min);
         let sparse = hit.sparse_score.is_some_and(|s| s >= sparse_min);
-        if self.embedder.is_some()
-            && (self.dense_products || hit.passage.kind != SourceKind::Product)
-        {
-            dense
-        } else {
+        match (self.embedder.is_some(), product) {
+            (true, false) => dense,
+            // A product is named by its words or described in other ones ("a lamp for
+            // my head" for a headlamp, in any language).
+            (true, true) if self.dense_products => dense || sparse,
             // Passages without a dense vector can only be judged on their keywords.
-            sparse
+            _ => sparse,
         }
     }
 }

@@ -1043,12 +1043,29 @@ impl OfflineEngine {
     // ----- knowledge and products -----
 
     async fn question(&self, turn: &mut Turn<'_, '_>) -> Answer {
+        // "Gibt es das Faltschloss Fold 900 noch?" names a product by its model: the
+        // question is about that product, whatever an article says about locks.
+        let mut products = turn.tools.search_products(turn.text, turn.lang).await;
+        let words = crate::slots::words(turn.text);
+        if let Some(named) = products
+            .matches
+            .iter()
+            .chain(&products.suggestions)
+            .find(|p| names_model(&words, &p.title))
+            .cloned()
+        {
+            products.matches.retain(|p| p.doc_id == named.doc_id);
+            if products.matches.is_empty() {
+                products.matches.push(named);
+            }
+            products.suggestions.clear();
+            return self.product_answer(turn, products);
+        }
         let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
         if let Some(best) = found.iter().find(|f| f.confident) {
             return self.article_answer(turn, best).await;
         }
         // Perhaps a product question in other words.
-        let products = turn.tools.search_products(turn.text, turn.lang).await;
         if !products.matches.is_empty() {
             return self.product_answer(turn, products);
         }
@@ -1250,7 +1267,7 @@ impl OfflineEngine {
         turn: &mut Turn<'_, '_>,
         products: super::tools::ProductResults,
     ) -> Answer {
-        let view = |p: &super::tools::ProductHit| json!({ "title": p.title, "price": p.price, "in_stock": p.in_stock, "url": p.url });
+        let view = |p: &super::tools::ProductHit| json!({ "title": p.title, "variant": p.variant, "price": p.price, "in_stock": p.in_stock, "url": p.url });
         let cite = |p: &super::tools::ProductHit| Citation {
             document_id: p.doc_id.clone(),
             title: p.title.clone(),
@@ -1341,6 +1358,20 @@ fn names_product(message: &str, title: &str) -> bool {
         .filter(|w| w.chars().count() >= 3 && !w.chars().all(|c| c.is_ascii_digit()))
         .collect();
     !words.is_empty() && words.iter().all(|w| message.contains(w))
+}
+
+/// Whether a message's words ([`crate::slots::words`]) name a product by its model: a
+/// word of the title with a digit in it ("900", "3P", "20000") and another of its words
+/// of three or more letters ("Fold 900", "PowerPack 625").
+fn names_model(words: &[String], title: &str) -> bool {
+    let title = crate::slots::words(title);
+    let has = |w: &String| words.contains(w);
+    title
+        .iter()
+        .any(|w| w.chars().count() >= 2 && w.chars().any(|c| c.is_ascii_digit()) && has(w))
+        && title
+            .iter()
+            .any(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic) && has(w))
 }
 
 /// Whether the customer asks to be told when something is back in stock.

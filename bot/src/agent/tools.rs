@@ -210,6 +210,9 @@ pub enum ChangeOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductHit {
     pub title: String,
+    /// The variant the customer named ("size S"), when exactly one matches; `price` and
+    /// `in_stock` are then that variant's.
+    pub variant: Option<String>,
     pub price: Option<String>,
     pub in_stock: bool,
     pub url: Option<String>,
@@ -697,6 +700,7 @@ impl<'a> Tools<'a> {
         let found = self.search(text, lang, SourceKind::Product, 5).await;
         let hit = |f: &Found| ProductHit {
             title: f.hit.passage.title.clone(),
+            variant: None,
             price: f.hit.passage.price.clone(),
             in_stock: f.hit.passage.in_stock.unwrap_or(true),
             url: f.hit.passage.url.clone(),
@@ -740,6 +744,8 @@ impl<'a> Tools<'a> {
         }
         self.show_in_language(lang, &mut matches).await;
         self.show_in_language(lang, &mut suggestions).await;
+        self.name_variants(text, &mut matches).await;
+        self.name_variants(text, &mut suggestions).await;
         for p in matches.iter().chain(&suggestions) {
             self.retrieved.insert(p.doc_id.clone());
             if let Some(price) = &p.price {
@@ -764,6 +770,43 @@ impl<'a> Tools<'a> {
                 .iter()
                 .filter_map(|f| f.hit.sparse_score)
                 .reduce(f32::max),
+        }
+    }
+
+    /// "The Vertex helmet in size S": each product whose variants the message names
+    /// exactly one of is shown as that variant, with its own price and stock.
+    async fn name_variants(&self, text: &str, hits: &mut [ProductHit]) {
+        let words = crate::slots::words(text);
+        if words.is_empty() {
+            return;
+        }
+        for hit in hits {
+            let Some(handle) = product_handle(&hit.doc_id) else {
+                continue;
+            };
+            let product = match self.store.product_by_handle(handle).await {
+                Ok(Some(product)) => product,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, handle, "reading a product's variants failed");
+                    continue;
+                }
+            };
+            if product.variants.len() < 2 {
+                continue;
+            }
+            let named: Vec<_> = product
+                .variants
+                .iter()
+                .filter(|v| crate::slots::names_variant(&words, &v.title))
+                .collect();
+            if let [variant] = named.as_slice() {
+                hit.variant = Some(variant.title.clone());
+                hit.in_stock = variant.stock.is_none_or(|n| n > 0);
+                if let Ok(currency) = Currency::parse(&variant.currency) {
+                    hit.price = Some(currency.format(variant.price));
+                }
+            }
         }
     }
 
@@ -919,4 +962,12 @@ fn change_name(o: &ChangeOutcome) -> &'static str {
         ChangeOutcome::AlreadyCancelled { .. } => "already cancelled",
         ChangeOutcome::AlreadyShipped { .. } => "already shipped",
     }
+}
+
+/// The product handle in a product passage's document id (`product:{handle}:{lang}`).
+fn product_handle(doc_id: &str) -> Option<&str> {
+    doc_id
+        .strip_prefix("product:")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .map(|(handle, _)| handle)
 }
