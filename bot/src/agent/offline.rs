@@ -1127,7 +1127,14 @@ impl OfflineEngine {
         {
             return (quote(&section, &passage.title), body.clone());
         }
-        let excerpt = quote(&super::passages::clean_chunk(&passage.text), &passage.title);
+        let page_headings: Vec<String> = body
+            .as_deref()
+            .map(super::passages::headings)
+            .unwrap_or_default();
+        let excerpt = quote(
+            &super::passages::clean_chunk_of(&passage.text, &page_headings),
+            &passage.title,
+        );
         match body {
             // The article as a whole matched (its outline passage): quote its opening.
             Some(body) if is_outline(&excerpt) || excerpt.is_empty() => {

@@ -135,11 +135,27 @@ pub fn is_furniture(line: &str, headings: &[String]) -> bool {
     {
         return true;
     }
-    // A list item that is nothing but one of the page's own headings.
+    // A list item that is nothing but one of the page's own headings (a contents list:
+    // "1. Returns" for the heading "## 1. Returns").
+    let unnumbered = |h: &str| {
+        h.trim()
+            .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')')
+            .trim()
+            .to_lowercase()
+    };
     if item.len() < text.len()
-        && headings
+        && headings.iter().any(|h| {
+            let own = lower.trim_end_matches(['.', ':']);
+            h.trim().to_lowercase() == own || unnumbered(h) == own
+        })
+    {
+        return true;
+    }
+    // A contents list's own label set in bold ("**Contents**").
+    if text.starts_with(['*', '_'])
+        && CONTENTS_HEADINGS
             .iter()
-            .any(|h| h.trim().to_lowercase() == lower.trim_end_matches(['.', ':']))
+            .any(|h| lower.trim_end_matches(':') == *h)
     {
         return true;
     }
@@ -182,6 +198,11 @@ fn strip_links(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The Markdown headings of an article, in order.
+pub fn headings(body: &str) -> Vec<String> {
+    body.lines().filter_map(heading_of).map(str::to_owned).collect()
 }
 
 fn heading_of(line: &str) -> Option<&str> {
@@ -551,11 +572,18 @@ pub fn answering_passage(
 
 /// A retrieved chunk's text without page furniture (its heading path stays first).
 pub fn clean_chunk(text: &str) -> String {
+    clean_chunk_of(text, &[])
+}
+
+/// [`clean_chunk`] knowing the whole article's headings too (`page_headings`): a
+/// contents list is furniture even in a chunk that holds none of the headings it lists.
+pub fn clean_chunk_of(text: &str, page_headings: &[String]) -> String {
     let body: Vec<&str> = text.lines().collect();
     let headings: Vec<String> = body
         .iter()
         .filter_map(|l| heading_of(l))
         .map(str::to_owned)
+        .chain(page_headings.iter().cloned())
         .collect();
     body.into_iter()
         .filter(|l| !is_furniture(l, &headings))
@@ -566,6 +594,16 @@ pub fn clean_chunk(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contents_list_is_furniture_even_without_its_headings_in_the_chunk() {
+        let body = "# Warranty\n\n**Contents**\n\n1. Legal warranty\n2. Frame guarantee\n\n## 1. Legal warranty\n\nTwo years.\n\n## 2. Frame guarantee\n\nFive years on frames.\n";
+        let chunk = "Warranty\n\n**Contents**\n\n1. Legal warranty\n2. Frame guarantee";
+        let cleaned = clean_chunk_of(chunk, &headings(body));
+        assert!(!cleaned.contains("Legal warranty"), "{cleaned}");
+        assert!(!cleaned.contains("Contents"), "{cleaned}");
+        assert!(clean_chunk(chunk).contains("Legal warranty"));
+    }
 
     const LONG_POLICY: &str = "Home › Help › Returns\n\n\
         # Returns policy\n\n\
