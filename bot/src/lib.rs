@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod conversation;
+pub mod countries;
 pub mod demo;
 pub mod import;
 pub mod intent;

@@ -921,6 +921,13 @@ impl Knowledge {
 /// Results in which the best passage only points to another article found for the same
 /// question ("… see our page on delayed or lost parcels") lead with that article: the
 /// pointer shares the question's words, the article it names answers it.
+/// How much a pointer passage may say besides the line that points (its heading path
+/// and a sentence or two).
+const POINTER_CONTEXT_CHARS: usize = 300;
+/// The share of the pointing passage's keyword score the article it names needs for a
+/// longer passage's pointer to be followed.
+const POINTER_EVIDENCE: f32 = 0.9;
+
 fn follow_pointers(found: &mut [Found]) {
     let Some(first) = found.first() else {
         return;
@@ -943,13 +950,35 @@ fn follow_pointers(found: &mut [Found]) {
                     .is_empty()
         })
     };
+    // A passage with an answer of its own (a shipping table ending "… see Customs and
+    // import duties") is no pointer unless the article it names matched about as well:
+    // only a short one whose other lines say little always is.
+    let about_as_good = |first: &Found, target: &Found| match (
+        first.hit.sparse_score,
+        target.hit.sparse_score,
+    ) {
+        (Some(a), Some(b)) => b >= POINTER_EVIDENCE * a,
+        _ => match (first.hit.dense_score, target.hit.dense_score) {
+            (Some(a), Some(b)) => b >= a - 0.01,
+            _ => false,
+        },
+    };
+    let little_else = |title: &str| {
+        let rest: usize = text
+            .lines()
+            .filter(|line| !line.contains(title))
+            .map(|line| line.trim().chars().count())
+            .sum();
+        rest <= POINTER_CONTEXT_CHARS
+    };
     let target = found.iter().enumerate().skip(1).take(2).find_map(|(i, f)| {
         let title = f.hit.passage.title.to_lowercase();
         (f.confident
             && f.hit.passage.kind != SourceKind::Product
             && title.chars().count() >= 6
             && title != own_title
-            && points_to(&title))
+            && points_to(&title)
+            && (little_else(&title) || about_as_good(first, f)))
         .then_some(i)
     });
     if let Some(i) = target {
@@ -1195,6 +1224,26 @@ mod tests {
             ),
             lost(),
         ];
+        follow_pointers(&mut results);
+        assert_eq!(results[0].hit.passage.group, "lost");
+
+        // A passage that answers on its own, closing with a pointer, keeps its place.
+        let mut results = vec![
+            found(
+                "shipping-zones",
+                "Shipping zones",
+                &format!(
+                    "{}\n\nOrders outside the EU pay duties (see lost parcels).",
+                    "| Zone | Countries | Fee | Free from |\n|---|---|---|---|\n| Zone 1 | AT, BE, FR | 8.90 | 149 |\n".repeat(4)
+                ),
+            ),
+            lost(),
+        ];
+        results[1].hit.sparse_score = Some(12.0);
+        follow_pointers(&mut results);
+        assert_eq!(results[0].hit.passage.group, "shipping-zones");
+        // … unless the article it names matched about as well.
+        results[1].hit.sparse_score = Some(19.0);
         follow_pointers(&mut results);
         assert_eq!(results[0].hit.passage.group, "lost");
 

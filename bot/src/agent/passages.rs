@@ -433,8 +433,18 @@ fn same_word(a: &str, b: &str) -> bool {
 /// section (its heading counting double, unless it is the article's title), each
 /// weighted by how few sections use it and by its length.
 fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
+    // A country the question names is one term, matched by any of its names or its ISO
+    // code ("España" finds the shipping table's row "ES, PT, IT"); its own words leave
+    // the word terms, so a section that only names it in passing gains nothing more.
+    let countries = crate::countries::named_in(question);
+    let country_words: Vec<String> = countries
+        .iter()
+        .flat_map(|c| c.names.iter())
+        .flat_map(|name| terms(name))
+        .collect();
     let query: Vec<String> = {
         let mut q = terms(question);
+        q.retain(|t| !country_words.contains(t));
         q.sort();
         q.dedup();
         q
@@ -470,9 +480,24 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
             meaning * (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
+    let country_weights: Vec<f32> = countries
+        .iter()
+        .map(|country| {
+            let df = sections
+                .iter()
+                .filter(|s| crate::countries::mentioned(&s.text(), country))
+                .count() as f32;
+            if df == 0.0 {
+                0.0
+            } else {
+                (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+            }
+        })
+        .collect();
     docs.iter()
-        .map(|(heading, body)| {
-            query
+        .zip(sections)
+        .map(|((heading, body), section)| {
+            let words: f32 = query
                 .iter()
                 .zip(&weights)
                 .map(|(t, w)| {
@@ -485,7 +510,14 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
                     }
                     s
                 })
-                .sum()
+                .sum();
+            let places: f32 = countries
+                .iter()
+                .zip(&country_weights)
+                .filter(|(country, _)| crate::countries::mentioned(&section.text(), country))
+                .map(|(_, w)| *w)
+                .sum();
+            words + places
         })
         .collect()
 }
