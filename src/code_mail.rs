@@ -131,7 +131,7 @@ mod tests {
             body.starts_with("Ihr Bestätigungscode lautet 042917. Er ist 10 Minuten gültig."),
             "{body}"
         );
-        let (subject, _) = sender.render("042917", "ko");
+        let (subject, _) = sender.render("042917", "ru");
         assert_eq!(subject, "Your Lotus & Pine verification code");
         settings.email.enabled = false;
         assert!(

@@ -10,7 +10,7 @@ use handlebars::Handlebars;
 use serde::Deserialize;
 
 /// The languages kefu answers in, with their template files.
-pub const LANGUAGES: [(&str, &str); 8] = [
+pub const LANGUAGES: [(&str, &str); 11] = [
     ("en", include_str!("../../../prompts/answers/en.yaml")),
     ("zh-CN", include_str!("../../../prompts/answers/zh-CN.yaml")),
     ("zh-TW", include_str!("../../../prompts/answers/zh-TW.yaml")),
@@ -19,6 +19,9 @@ pub const LANGUAGES: [(&str, &str); 8] = [
     ("de", include_str!("../../../prompts/answers/de.yaml")),
     ("ja", include_str!("../../../prompts/answers/ja.yaml")),
     ("pt", include_str!("../../../prompts/answers/pt.yaml")),
+    ("it", include_str!("../../../prompts/answers/it.yaml")),
+    ("nl", include_str!("../../../prompts/answers/nl.yaml")),
+    ("ko", include_str!("../../../prompts/answers/ko.yaml")),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -237,7 +240,9 @@ mod tests {
         assert_eq!(answer_language("zh-Hant-HK"), "zh-TW");
         assert_eq!(answer_language("pt-BR"), "pt");
         assert_eq!(answer_language("de-AT"), "de");
-        assert_eq!(answer_language("ko"), "en");
+        assert_eq!(answer_language("ko"), "ko");
+        assert_eq!(answer_language("it-CH"), "it");
+        assert_eq!(answer_language("ru"), "en");
     }
 
     #[test]
@@ -246,7 +251,7 @@ mod tests {
         let data = serde_json::json!({"order": "#1043", "date": "Nov 3, 2026"});
         let en = answers.render("en", "cancelled_already", &data);
         assert_eq!(en, "Order #1043 was cancelled on Nov 3, 2026.");
-        assert_eq!(answers.render("ko", "cancelled_already", &data), en);
+        assert_eq!(answers.render("ru", "cancelled_already", &data), en);
         let de = answers.render("de", "cancelled_already", &data);
         assert!(de.contains("#1043") && de != en, "{de}");
     }

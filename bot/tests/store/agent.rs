@@ -892,6 +892,15 @@ pub async fn a_dangerous_product_goes_to_a_person_at_once_in_every_language(stor
             "A chaleira soltou faíscas e levei um choque elétrico",
             "tire da tomada",
         ),
+        (
+            "La batteria della lampada si è gonfiata e c'è odore di bruciato",
+            "smetta subito di usarlo",
+        ),
+        (
+            "De accu van mijn lamp is opgezwollen en het ruikt naar verbrand",
+            "haal de stekker uit",
+        ),
+        ("충전기에서 타는 냄새가 나고 연기가 났어요", "전원 플러그를 뽑"),
     ];
     for (i, (text, line)) in reports.iter().enumerate() {
         let o = shop.say(&format!("hazard-{i}"), Some(wang), text).await;

@@ -36,6 +36,7 @@ const YES_WORDS: &[&str] = &[
     "klar",
     "sí",
     "si",
+    "sì",
     "vale",
     "claro",
     "dale",
@@ -78,12 +79,17 @@ const YES_CJK: &[&str] = &[
     "沒問題",
     "确定",
     "確定",
+    "예",
+    "네",
+    "응",
+    "좋아요",
+    "확인",
 ];
 
 /// Words that take a confirmation back.
 const NO_WORDS: &[&str] = &[
     "no", "nope", "not", "don't", "dont", "never", "wait", "stop", "nein", "nicht", "non", "pas",
-    "não", "nao", "nunca", "espera", "warte",
+    "não", "nao", "nunca", "espera", "warte", "nee", "niet", "aspetta",
 ];
 
 /// Chinese and Japanese refusals, anywhere in the message.
@@ -96,6 +102,9 @@ const NO_CJK: &[&str] = &[
     "やめ",
     "待って",
     "等等",
+    "아니",
+    "잠깐",
+    "취소하지",
     "ない",
 ];
 
