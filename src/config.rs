@@ -441,11 +441,13 @@ pub struct Knowledge {
     pub min_bm25_score: f32,
     /// Chunk size in model tokens.
     pub chunk_tokens: usize,
-    /// Give products dense vectors too when a model is configured (on by default), so
-    /// a product described in other words or another language is found; off, products
-    /// are found by keywords in each of their languages. The first index of a large
-    /// catalogue takes a while with the in-process model (tens of milliseconds per
-    /// product and language); later ones embed only what changed.
+    /// Give products dense vectors too when a model is configured, so a product
+    /// described in other words or another language is found; off (the default),
+    /// products are found by keywords in each of their languages. Each product is
+    /// embedded once,
+    /// in its first translation. The first index of a large catalogue takes a while with
+    /// the in-process model (tens of milliseconds per product); later ones embed only
+    /// what changed.
     pub embed_products: bool,
     pub embeddings: Embeddings,
 }
@@ -461,7 +463,7 @@ impl Default for Knowledge {
             min_dense_score: 0.85,
             min_bm25_score: 10.0,
             chunk_tokens: 200,
-            embed_products: true,
+            embed_products: false,
             embeddings: Embeddings::default(),
         }
     }

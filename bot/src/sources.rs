@@ -21,19 +21,7 @@ pub async fn knowledge_sources(
     Ok(sources)
 }
 
-/// An article as indexed: without the page's furniture ("Last updated …", a contents
-/// list, "back to top"), which would otherwise match every question about the page.
 pub fn article(doc: &StoredDocument) -> Source {
-    let headings = crate::agent::passages::headings(&doc.body);
-    let mut body = String::with_capacity(doc.body.len());
-    for line in doc
-        .body
-        .lines()
-        .filter(|l| !crate::agent::passages::is_furniture(l, &headings))
-    {
-        body.push_str(line);
-        body.push('\n');
-    }
     Source {
         doc_id: doc.id.clone(),
         group: doc.group.clone(),
@@ -42,7 +30,7 @@ pub fn article(doc: &StoredDocument) -> Source {
         url: doc.url.clone(),
         tags: doc.tags.clone(),
         kind: SourceKind::Article,
-        body,
+        body: doc.body.clone(),
         in_stock: None,
         price: None,
     }

@@ -277,9 +277,19 @@ impl Knowledge {
     /// written, unchanged ones are left alone, chunks of removed documents are deleted.
     pub async fn reindex(&self, sources: &[Source]) -> Result<ReindexReport, KnowledgeError> {
         let mut wanted = BTreeMap::new();
+        // A product is embedded once, in its first translation: the model reads every
+        // language, so one vector finds it from any (its translations stay on keywords).
+        let mut embedded_products = std::collections::HashSet::new();
+        let mut product_vectors = std::collections::HashSet::new();
         for source in sources {
+            let first_translation = source.kind == SourceKind::Product
+                && embedded_products.insert(source.group.clone());
             for passage in chunk::chunk(source, self.chunking) {
-                wanted.insert(chunk::point_id(&passage.doc_id, passage.ordinal), passage);
+                let id = chunk::point_id(&passage.doc_id, passage.ordinal);
+                if first_translation {
+                    product_vectors.insert(id);
+                }
+                wanted.insert(id, passage);
             }
         }
         let existing = self.index.hashes().await?;
@@ -301,8 +311,10 @@ impl Knowledge {
         report.written = changed.len();
         report.deleted = stale.len();
 
-        let (dense, plain): (Vec<_>, Vec<_>) = changed.into_iter().partition(|(_, p)| {
-            self.embedder.is_some() && (self.dense_products || p.kind != SourceKind::Product)
+        let (dense, plain): (Vec<_>, Vec<_>) = changed.into_iter().partition(|(id, p)| {
+            self.embedder.is_some()
+                && (p.kind != SourceKind::Product
+                    || (self.dense_products && product_vectors.contains(id)))
         });
         for batch in plain.chunks(EMBED_BATCH * 8) {
             let points = batch

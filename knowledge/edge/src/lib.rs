@@ -46,7 +46,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use kefu_knowledge::{
     Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Passage,
-    Point, PointId,
+    Point, PointId, SourceKind,
 };
 use qdrant_edge::bm25_embed::EdgeBm25;
 use qdrant_edge::{
@@ -428,12 +428,20 @@ impl Inner {
         }
         self.scroll(
             max_points,
-            vec![filter::path(filter::LANG)?],
+            vec![filter::path(filter::LANG)?, filter::path(filter::KIND)?],
             WithVector::Selector(vec![DENSE.to_owned()]),
             |record| {
-                let lang = record
-                    .payload
-                    .as_ref()
+                let payload = record.payload.as_ref();
+                // The means describe the shop's articles: products, embedded or not, stay
+                // out.
+                if payload
+                    .and_then(|payload| payload.0.get(filter::KIND))
+                    .and_then(Value::as_str)
+                    == Some(SourceKind::Product.as_str())
+                {
+                    return Ok(());
+                }
+                let lang = payload
                     .and_then(|payload| payload.0.get(filter::LANG))
                     .and_then(Value::as_str);
                 let dense = match &record.vector {

@@ -33,6 +33,7 @@ use std::{cmp, fmt};
 use async_trait::async_trait;
 use kefu_knowledge::{
     Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Point, PointId,
+    SourceKind,
 };
 use kefu_knowledge_edge::{Bm25Models, describe_layout, fusion};
 use qdrant_client::qdrant::vector_output::Vector as DenseOutput;
@@ -361,7 +362,7 @@ impl QdrantIndex {
     async fn scroll(
         &self,
         max: usize,
-        field: &str,
+        fields: &[&str],
         vectors: impl Into<SelectorOptions> + Clone,
         mut visit: impl FnMut(RetrievedPoint) -> Result<(), IndexError>,
     ) -> Result<(), IndexError> {
@@ -371,7 +372,9 @@ impl QdrantIndex {
             let mut request = ScrollPointsBuilder::new(&self.inner.collection)
                 .filter(layout::without_record())
                 .limit(PAGE.min(left) as u32)
-                .with_payload(PayloadIncludeSelector::new(vec![field.to_owned()]))
+                .with_payload(PayloadIncludeSelector::new(
+                    fields.iter().map(|f| (*f).to_owned()).collect::<Vec<String>>(),
+                ))
                 .with_vectors(vectors.clone());
             if let Some(offset) = offset.take() {
                 request = request.offset(offset);
@@ -463,7 +466,7 @@ impl Index for QdrantIndex {
 
     async fn hashes(&self) -> Result<BTreeMap<PointId, String>, IndexError> {
         let mut hashes = BTreeMap::new();
-        self.scroll(usize::MAX, filter::HASH, false, |record| {
+        self.scroll(usize::MAX, &[filter::HASH], false, |record| {
             // A point without a hash reads as changed, so re-indexing rewrites it.
             let hash = record
                 .payload
@@ -486,7 +489,16 @@ impl Index for QdrantIndex {
         let dense_only = VectorsSelector {
             names: vec![DENSE.to_owned()],
         };
-        self.scroll(max_points, filter::LANG, dense_only, |record| {
+        self.scroll(max_points, &[filter::LANG, filter::KIND], dense_only, |record| {
+            // The means describe the shop's articles: products, embedded or not, stay out.
+            if record
+                .payload
+                .get(filter::KIND)
+                .and_then(|v| v.as_str())
+                .is_some_and(|kind| kind == SourceKind::Product.as_str())
+            {
+                return Ok(());
+            }
             let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
             let dense = record
                 .vectors
