@@ -965,16 +965,14 @@ fn follow_pointers(found: &mut [Found]) {
     // A passage with an answer of its own (a shipping table ending "… see Customs and
     // import duties") is no pointer unless the article it names matched about as well:
     // only a short one whose other lines say little always is.
-    let about_as_good = |first: &Found, target: &Found| match (
-        first.hit.sparse_score,
-        target.hit.sparse_score,
-    ) {
-        (Some(a), Some(b)) => b >= POINTER_EVIDENCE * a,
-        _ => match (first.hit.dense_score, target.hit.dense_score) {
-            (Some(a), Some(b)) => b >= a - 0.01,
-            _ => false,
-        },
-    };
+    let about_as_good =
+        |first: &Found, target: &Found| match (first.hit.sparse_score, target.hit.sparse_score) {
+            (Some(a), Some(b)) => b >= POINTER_EVIDENCE * a,
+            _ => match (first.hit.dense_score, target.hit.dense_score) {
+                (Some(a), Some(b)) => b >= a - 0.01,
+                _ => false,
+            },
+        };
     let little_else = |title: &str| {
         let rest: usize = text
             .lines()

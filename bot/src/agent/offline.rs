@@ -1045,27 +1045,35 @@ impl OfflineEngine {
     async fn question(&self, turn: &mut Turn<'_, '_>) -> Answer {
         // "Gibt es das Faltschloss Fold 900 noch?" names a product by its model: the
         // question is about that product, whatever an article says about locks.
-        let mut products = turn.tools.search_products(turn.text, turn.lang).await;
         let words = crate::slots::words(turn.text);
-        if let Some(named) = products
-            .matches
-            .iter()
-            .chain(&products.suggestions)
-            .find(|p| names_model(&words, &p.title))
-            .cloned()
-        {
-            products.matches.retain(|p| p.doc_id == named.doc_id);
-            if products.matches.is_empty() {
-                products.matches.push(named);
+        let mut products = None;
+        if words.iter().any(|w| is_model_word(w)) {
+            let mut found = turn.tools.search_products(turn.text, turn.lang).await;
+            if let Some(named) = found
+                .matches
+                .iter()
+                .chain(&found.suggestions)
+                .find(|p| names_model(&words, &p.title))
+                .cloned()
+            {
+                found.matches.retain(|p| p.doc_id == named.doc_id);
+                if found.matches.is_empty() {
+                    found.matches.push(named);
+                }
+                found.suggestions.clear();
+                return self.product_answer(turn, found);
             }
-            products.suggestions.clear();
-            return self.product_answer(turn, products);
+            products = Some(found);
         }
         let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
         if let Some(best) = found.iter().find(|f| f.confident) {
             return self.article_answer(turn, best).await;
         }
         // Perhaps a product question in other words.
+        let products = match products {
+            Some(products) => products,
+            None => turn.tools.search_products(turn.text, turn.lang).await,
+        };
         if !products.matches.is_empty() {
             return self.product_answer(turn, products);
         }
@@ -1373,12 +1381,15 @@ fn names_product(message: &str, title: &str) -> bool {
 fn names_model(words: &[String], title: &str) -> bool {
     let title = crate::slots::words(title);
     let has = |w: &String| words.contains(w);
-    title
-        .iter()
-        .any(|w| w.chars().count() >= 2 && w.chars().any(|c| c.is_ascii_digit()) && has(w))
+    title.iter().any(|w| is_model_word(w) && has(w))
         && title
             .iter()
             .any(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic) && has(w))
+}
+
+/// A word that can name a model: two characters or more, one of them a digit.
+fn is_model_word(word: &str) -> bool {
+    word.chars().count() >= 2 && word.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Whether the customer asks to be told when something is back in stock.

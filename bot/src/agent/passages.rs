@@ -202,7 +202,10 @@ fn strip_links(text: &str) -> String {
 
 /// The Markdown headings of an article, in order.
 pub fn headings(body: &str) -> Vec<String> {
-    body.lines().filter_map(heading_of).map(str::to_owned).collect()
+    body.lines()
+        .filter_map(heading_of)
+        .map(str::to_owned)
+        .collect()
 }
 
 fn heading_of(line: &str) -> Option<&str> {

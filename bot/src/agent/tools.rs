@@ -744,8 +744,17 @@ impl<'a> Tools<'a> {
         }
         self.show_in_language(lang, &mut matches).await;
         self.show_in_language(lang, &mut suggestions).await;
-        self.name_variants(text, &mut matches).await;
-        self.name_variants(text, &mut suggestions).await;
+        // Variant titles are listed in each product passage ("- S: 129.00 EUR"): only a
+        // product whose listed variants the message names is read from the store.
+        let listed: HashMap<String, String> = found
+            .iter()
+            .filter_map(|f| {
+                let handle = product_handle(&f.hit.passage.doc_id)?;
+                Some((handle.to_owned(), f.hit.passage.text.clone()))
+            })
+            .collect();
+        self.name_variants(text, &listed, &mut matches).await;
+        self.name_variants(text, &listed, &mut suggestions).await;
         for p in matches.iter().chain(&suggestions) {
             self.retrieved.insert(p.doc_id.clone());
             if let Some(price) = &p.price {
@@ -775,12 +784,29 @@ impl<'a> Tools<'a> {
 
     /// "The Vertex helmet in size S": each product whose variants the message names
     /// exactly one of is shown as that variant, with its own price and stock.
-    async fn name_variants(&self, text: &str, hits: &mut [ProductHit]) {
+    async fn name_variants(
+        &self,
+        text: &str,
+        listed: &HashMap<String, String>,
+        hits: &mut [ProductHit],
+    ) {
         let words = crate::slots::words(text);
         if words.is_empty() {
             return;
         }
         for hit in hits {
+            let names_a_listed_variant = product_handle(&hit.doc_id)
+                .and_then(|handle| listed.get(handle))
+                .is_some_and(|passage| {
+                    passage.lines().any(|line| {
+                        line.strip_prefix("- ")
+                            .and_then(|rest| rest.rsplit_once(": "))
+                            .is_some_and(|(title, _)| crate::slots::names_variant(&words, title))
+                    })
+                });
+            if !names_a_listed_variant {
+                continue;
+            }
             let Some(handle) = product_handle(&hit.doc_id) else {
                 continue;
             };

@@ -900,7 +900,10 @@ pub async fn a_dangerous_product_goes_to_a_person_at_once_in_every_language(stor
             "De accu van mijn lamp is opgezwollen en het ruikt naar verbrand",
             "haal de stekker uit",
         ),
-        ("충전기에서 타는 냄새가 나고 연기가 났어요", "전원 플러그를 뽑"),
+        (
+            "충전기에서 타는 냄새가 나고 연기가 났어요",
+            "전원 플러그를 뽑",
+        ),
     ];
     for (i, (text, line)) in reports.iter().enumerate() {
         let o = shop.say(&format!("hazard-{i}"), Some(wang), text).await;

@@ -32,8 +32,8 @@ use std::{cmp, fmt};
 
 use async_trait::async_trait;
 use kefu_knowledge::{
-    Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Point, PointId,
-    SourceKind,
+    Hit, Index, IndexError, IndexQuery, LanguageMeans, LanguageMeansBuilder, Layout, Point,
+    PointId, SourceKind,
 };
 use kefu_knowledge_edge::{Bm25Models, describe_layout, fusion};
 use qdrant_client::qdrant::vector_output::Vector as DenseOutput;
@@ -373,7 +373,10 @@ impl QdrantIndex {
                 .filter(layout::without_record())
                 .limit(PAGE.min(left) as u32)
                 .with_payload(PayloadIncludeSelector::new(
-                    fields.iter().map(|f| (*f).to_owned()).collect::<Vec<String>>(),
+                    fields
+                        .iter()
+                        .map(|f| (*f).to_owned())
+                        .collect::<Vec<String>>(),
                 ))
                 .with_vectors(vectors.clone());
             if let Some(offset) = offset.take() {
@@ -489,28 +492,33 @@ impl Index for QdrantIndex {
         let dense_only = VectorsSelector {
             names: vec![DENSE.to_owned()],
         };
-        self.scroll(max_points, &[filter::LANG, filter::KIND], dense_only, |record| {
-            // The means describe the shop's articles: products, embedded or not, stay out.
-            if record
-                .payload
-                .get(filter::KIND)
-                .and_then(|v| v.as_str())
-                .is_some_and(|kind| kind == SourceKind::Product.as_str())
-            {
-                return Ok(());
-            }
-            let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
-            let dense = record
-                .vectors
-                .as_ref()
-                .and_then(|vectors| vectors.get_vector_by_name(DENSE));
-            // Points stored without a dense vector (products, when only articles are
-            // embedded) have no place in the means.
-            if let (Some(lang), Some(DenseOutput::Dense(dense))) = (lang, dense) {
-                means.add(lang, &dense.data);
-            }
-            Ok(())
-        })
+        self.scroll(
+            max_points,
+            &[filter::LANG, filter::KIND],
+            dense_only,
+            |record| {
+                // The means describe the shop's articles: products, embedded or not, stay out.
+                if record
+                    .payload
+                    .get(filter::KIND)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|kind| kind == SourceKind::Product.as_str())
+                {
+                    return Ok(());
+                }
+                let lang = record.payload.get(filter::LANG).and_then(|v| v.as_str());
+                let dense = record
+                    .vectors
+                    .as_ref()
+                    .and_then(|vectors| vectors.get_vector_by_name(DENSE));
+                // Points stored without a dense vector (products, when only articles are
+                // embedded) have no place in the means.
+                if let (Some(lang), Some(DenseOutput::Dense(dense))) = (lang, dense) {
+                    means.add(lang, &dense.data);
+                }
+                Ok(())
+            },
+        )
         .await?;
         Ok(means.finish())
     }
