@@ -131,7 +131,7 @@ pub fn strip(body: &str) -> (String, usize) {
 /// anything the index leaves out: hidden HTML, invisible characters or a sentence
 /// addressed to an assistant. The quoting paths check again, whatever the index holds.
 pub fn carries_instruction(text: &str) -> bool {
-    let readable = crate::visible::readable(text);
+    let readable = crate::visible::readable_cached(text);
     readable.hidden + readable.invisible + readable.instructions > 0
 }
 

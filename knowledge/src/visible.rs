@@ -32,6 +32,37 @@ pub fn readable(body: &str) -> Readable {
     }
 }
 
+/// Bodies read by [`readable_cached`] kept at most; the cache starts over when full.
+const CACHED_BODIES: usize = 4096;
+
+/// [`readable`] for the paths that read the same documents on every turn (quoting an
+/// article, checking a passage before it is shown): each distinct body is read once per
+/// process and shared afterwards.
+pub fn readable_cached(body: &str) -> std::sync::Arc<Readable> {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static CACHE: OnceLock<Mutex<HashMap<(u64, usize), Arc<Readable>>>> = OnceLock::new();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let key = (hasher.finish(), body.len());
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(found) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Arc::clone(found);
+    }
+    let read = Arc::new(readable(body));
+    let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= CACHED_BODIES {
+        cache.clear();
+    }
+    cache.insert(key, Arc::clone(&read));
+    read
+}
+
 /// Zero-width, invisible formatting, bidirectional-control and tag characters: a reader
 /// sees nothing of them, but they can hide text from a reviewer or split words so that
 /// a filter misses them.
