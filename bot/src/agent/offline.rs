@@ -621,8 +621,14 @@ impl OfflineEngine {
                         let ask = self.say(turn, "ask_verification", json!({ "otp": otp }));
                         // "What is deducted when I return an opened item?" names no order:
                         // the shop's policy answers it, and the invitation to verify
-                        // follows for acting on one of their orders.
-                        if names_nothing && intent != Intent::ListOrders {
+                        // follows for acting on one of their orders. "Where is my
+                        // order?" asks about theirs alone: only the invitation.
+                        if names_nothing
+                            && matches!(
+                                intent,
+                                Intent::ReturnItem | Intent::CancelOrder | Intent::ChangeAddress
+                            )
+                        {
                             let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
                             if let Some(best) = found.iter().find(|f| f.confident) {
                                 let mut answer = self.article_answer(turn, best).await;
