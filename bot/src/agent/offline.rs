@@ -1125,7 +1125,11 @@ impl OfflineEngine {
     ) -> (String, String) {
         let body = match turn.tools.store().document(&passage.doc_id).await {
             // Never the sentences the index left out as planted instructions.
-            Ok(Some(doc)) => Some(kefu_knowledge::visible::readable_cached(&doc.body).text.clone()),
+            Ok(Some(doc)) => Some(
+                kefu_knowledge::visible::readable_cached(&doc.body)
+                    .text
+                    .clone(),
+            ),
             _ => None,
         };
         // Words tell sections apart only in the question's own language; in another,
@@ -1196,7 +1200,9 @@ impl OfflineEngine {
         let best = found.iter().find(|f| f.confident)?;
         let passage = &best.hit.passage;
         let doc = turn.tools.store().document(&passage.doc_id).await.ok()??;
-        let body = kefu_knowledge::visible::readable_cached(&doc.body).text.clone();
+        let body = kefu_knowledge::visible::readable_cached(&doc.body)
+            .text
+            .clone();
         let section = super::passages::answering_passage(
             &body,
             &passage.title,
