@@ -42,7 +42,9 @@ pub fn readable_cached(body: &str) -> std::sync::Arc<Readable> {
     use std::collections::HashMap;
     use std::hash::{Hash, Hasher};
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-    static CACHE: OnceLock<Mutex<HashMap<(u64, usize), Arc<Readable>>>> = OnceLock::new();
+    /// Bodies by their hash and length.
+    type Bodies = HashMap<(u64, usize), Arc<Readable>>;
+    static CACHE: OnceLock<Mutex<Bodies>> = OnceLock::new();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut hasher);
     let key = (hasher.finish(), body.len());
