@@ -440,6 +440,7 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
     // code ("España" finds the shipping table's row "ES, PT, IT"); its own words leave
     // the word terms, so a section that only names it in passing gains nothing more.
     let countries = crate::countries::named_in(question);
+    let answer_kind = AnswerKind::of(question);
     let country_words: Vec<String> = countries
         .iter()
         .flat_map(|c| c.names.iter())
@@ -497,6 +498,16 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
             }
         })
         .collect();
+    // The kind of fact asked for counts as one more rare term: by how few sections
+    // state one.
+    let kind_weight = answer_kind.map_or(0.0, |kind| {
+        let df = sections.iter().filter(|s| kind.found_in(&s.text())).count() as f32;
+        if df == 0.0 {
+            0.0
+        } else {
+            (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        }
+    });
     docs.iter()
         .zip(sections)
         .map(|((heading, body), section)| {
@@ -520,9 +531,134 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
                 .filter(|(country, _)| crate::countries::mentioned(&section.text(), country))
                 .map(|(_, w)| *w)
                 .sum();
-            words + places
+            let kind = if answer_kind.is_some_and(|k| k.found_in(&section.text())) {
+                kind_weight
+            } else {
+                0.0
+            };
+            words + places + kind
         })
         .collect()
+}
+
+/// What kind of fact a question asks for, when it says: a duration ("how long", "wie
+/// lange", "何日") or a price ("how much does … cost", "cuánto cuesta", "いくら"). A
+/// section that states one is likelier to answer it ("Return windows: 30 days" for "how
+/// long do I have?") even when it shares no other word with the question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerKind {
+    Duration,
+    Price,
+}
+
+const DURATION_QUESTIONS: &[&str] = &[
+    "how long",
+    "how many days",
+    "how many weeks",
+    "wie lange",
+    "wie viele tage",
+    "combien de temps",
+    "combien de jours",
+    "quel délai",
+    "quel est le délai",
+    "cuánto tiempo",
+    "cuanto tiempo",
+    "cuántos días",
+    "cuantos dias",
+    "qué plazo",
+    "quanto tempo",
+    "quantos dias",
+    "qual o prazo",
+    "quanti giorni",
+    "hoe lang",
+    "hoeveel dagen",
+    "何日",
+    "どのくらい",
+    "どれくらい",
+    "いつまで",
+    "多久",
+    "几天",
+    "幾天",
+    "多长时间",
+    "多長時間",
+    "며칠",
+    "얼마나 걸",
+    "기간",
+];
+const PRICE_QUESTIONS: &[&str] = &[
+    "how much",
+    "what does it cost",
+    "what's the cost",
+    "wie viel",
+    "wieviel",
+    "was kostet",
+    "combien coûte",
+    "combien ça coûte",
+    "quel est le prix",
+    "quel prix",
+    "cuánto cuesta",
+    "cuanto cuesta",
+    "cuánto vale",
+    "qué precio",
+    "quanto custa",
+    "quanto é",
+    "quanto costa",
+    "hoeveel kost",
+    "wat kost",
+    "いくら",
+    "料金",
+    "多少钱",
+    "多少錢",
+    "運費多少",
+    "运费多少",
+    "얼마",
+];
+
+impl AnswerKind {
+    fn of(question: &str) -> Option<Self> {
+        let lower = question.to_lowercase();
+        if DURATION_QUESTIONS.iter().any(|q| lower.contains(q)) {
+            Some(Self::Duration)
+        } else if PRICE_QUESTIONS.iter().any(|q| lower.contains(q)) {
+            Some(Self::Price)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `text` states a fact of this kind: a number with a unit of time, or an
+    /// amount of money.
+    fn found_in(self, text: &str) -> bool {
+        let lower = text.to_lowercase();
+        let units: &[&str] = match self {
+            Self::Duration => &[
+                "day", "week", "month", "year", "hour", "tag", "woche", "monat", "jahr", "stunde",
+                "jour", "semaine", "mois", "an ", "ans", "heure", "día", "dia", "semana", "mes",
+                "año", "ano", "hora", "giorn", "settiman", "mese", "ann", "ora", "dag", "week",
+                "maand", "jaar", "uur", "日", "週", "か月", "ヶ月", "年", "時間", "天", "周",
+                "个月", "個月", "小时", "小時", "일", "주", "개월", "년", "시간",
+            ],
+            Self::Price => &[
+                "€", "$", "£", "¥", "eur", "usd", "gbp", "chf", "jpy", "円", "元", "원",
+            ],
+        };
+        let chars: Vec<(usize, char)> = lower.char_indices().collect();
+        chars.iter().enumerate().any(|(i, (at, c))| {
+            if !c.is_ascii_digit() {
+                return false;
+            }
+            // The unit right after the number ("30 days", "30日", "14 Tage") or, for
+            // money, a currency sign right before it ("€79").
+            let after_number = chars[i..]
+                .iter()
+                .find(|(_, c)| !(c.is_ascii_digit() || matches!(c, '.' | ',' | '–' | '-')))
+                .map_or(lower.len(), |(j, _)| *j);
+            let after = lower[after_number..].trim_start();
+            let before = lower[..*at].trim_end();
+            units.iter().any(|u| after.starts_with(u))
+                || (self == Self::Price && units.iter().any(|u| before.ends_with(u)))
+        })
+    }
 }
 
 /// The part of `body` (an article's Markdown) that answers `question`, at most about
@@ -629,6 +765,19 @@ pub fn clean_chunk_of(text: &str, page_headings: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_for_a_duration_or_a_price_prefers_a_section_that_states_one() {
+        assert!(AnswerKind::Duration.found_in("Sealed items: 30 days"));
+        assert!(AnswerKind::Duration.found_in("未開封：30日以内"));
+        assert!(!AnswerKind::Duration.found_in("Send us your order number"));
+        assert!(AnswerKind::Price.found_in("Standard shipping: €4.90"));
+        assert!(AnswerKind::Price.found_in("Versand 4,90 €"));
+        assert!(!AnswerKind::Price.found_in("within 2 days"));
+        let body = "# Returns\n\n## How to return\n\nSend us the order number in the chat and we e-mail a label.\n\n## Return windows\n\n| Condition | Window |\n|---|---|\n| Sealed | 30 days |\n| Opened | 14 days |\n";
+        let q = answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", 700).unwrap();
+        assert!(q.contains("30"), "{q}");
+    }
 
     #[test]
     fn a_contents_list_is_furniture_even_without_its_headings_in_the_chunk() {
