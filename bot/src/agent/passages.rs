@@ -484,13 +484,20 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
             meaning * (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
         })
         .collect();
-    let country_weights: Vec<f32> = countries
+    // Which section mentions which named country, read once.
+    let mentions: Vec<Vec<bool>> = sections
         .iter()
-        .map(|country| {
-            let df = sections
+        .map(|s| {
+            let text = s.text();
+            countries
                 .iter()
-                .filter(|s| crate::countries::mentioned(&s.text(), country))
-                .count() as f32;
+                .map(|c| crate::countries::mentioned(&text, c))
+                .collect()
+        })
+        .collect();
+    let country_weights: Vec<f32> = (0..countries.len())
+        .map(|c| {
+            let df = mentions.iter().filter(|m| m[c]).count() as f32;
             if df == 0.0 {
                 0.0
             } else {
@@ -510,7 +517,8 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
     });
     docs.iter()
         .zip(sections)
-        .map(|((heading, body), section)| {
+        .zip(&mentions)
+        .map(|(((heading, body), section), mentioned)| {
             let words: f32 = query
                 .iter()
                 .zip(&weights)
@@ -525,10 +533,10 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
                     s
                 })
                 .sum();
-            let places: f32 = countries
+            let places: f32 = mentioned
                 .iter()
                 .zip(&country_weights)
-                .filter(|(country, _)| crate::countries::mentioned(&section.text(), country))
+                .filter(|(m, _)| **m)
                 .map(|(_, w)| *w)
                 .sum();
             let kind = if answer_kind.is_some_and(|k| k.found_in(&section.text())) {

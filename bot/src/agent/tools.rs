@@ -674,12 +674,7 @@ impl<'a> Tools<'a> {
         who: Verified,
         product: &ProductHit,
     ) -> Result<bool, StoreError> {
-        // `product:{handle}:{lang}`
-        let Some(handle) = product
-            .doc_id
-            .strip_prefix("product:")
-            .and_then(|rest| rest.rsplit_once(':').map(|(h, _)| h.to_owned()))
-        else {
+        let Some(handle) = product_handle(&product.doc_id).map(str::to_owned) else {
             return Ok(false);
         };
         if product.in_stock {
