@@ -441,13 +441,13 @@ pub struct Knowledge {
     pub min_bm25_score: f32,
     /// Chunk size in model tokens.
     pub chunk_tokens: usize,
-    /// Give products dense vectors too when a model is configured, so a product
-    /// described in other words or another language is found; off (the default),
-    /// products are found by keywords in each of their languages. Each product is
-    /// embedded once,
-    /// in its first translation. The first index of a large catalogue takes a while with
-    /// the in-process model (tens of milliseconds per product); later ones embed only
-    /// what changed.
+    /// Give products dense vectors too when a model is configured (the default), so a
+    /// product described in other words or another language is found ("Stirnlampe",
+    /// "头灯" for a headlamp described in English); off, products are found by keywords in
+    /// each of their languages. Each product gets one vector, made of its titles in every
+    /// language, its tags and its longest description. The first index of a large
+    /// catalogue takes a while with the in-process model (tens of milliseconds per
+    /// product); later ones embed only what changed.
     pub embed_products: bool,
     pub embeddings: Embeddings,
 }
@@ -463,7 +463,7 @@ impl Default for Knowledge {
             min_dense_score: 0.85,
             min_bm25_score: 10.0,
             chunk_tokens: 200,
-            embed_products: false,
+            embed_products: true,
             embeddings: Embeddings::default(),
         }
     }

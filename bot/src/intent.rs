@@ -162,6 +162,8 @@ pub struct Understood {
     pub order_numbers: Vec<String>,
     pub emails: Vec<String>,
     pub tracking_numbers: Vec<String>,
+    /// The intent was read by meaning ([`crate::intent_model`]), not from the rules' words.
+    pub by_meaning: bool,
 }
 
 /// Phrases per intent, checked in this order: the first intent with a match wins, so the
@@ -628,6 +630,7 @@ pub fn understand_with_orders(text: &str, order_numbers: Vec<String>) -> Underst
         order_numbers,
         emails,
         tracking_numbers,
+        by_meaning: false,
     }
 }
 

@@ -166,9 +166,9 @@ pub struct Decision {
 /// How the two readings combine. An action the keyword rules recognised wins, and so does
 /// their reading of a question about the rules (`about_the_rules`: "how do I return?").
 /// Where the rules found only a question, the examples decide when they clearly point at
-/// an order action: tracking, the order list, a return, a cancellation or a new address.
-/// Products, greetings and questions stay with the rules, which answer them from the
-/// shop's articles either way. `follow_up`: the agent asked the customer something (which
+/// an order action (tracking, the order list, a return, a cancellation or a new address)
+/// or at a product search ("¿tenéis cascos con MIPS?"; the engine still lets an article
+/// answer when it matches better). Greetings and questions stay with the rules. `follow_up`: the agent asked the customer something (which
 /// order, a code, the new address), so the reply's intent is the rules' alone. A hazard
 /// counts whatever the rules say, when the examples are clearly ahead. `asks_how`: the
 /// message asks how, how long or whether ("how does tracking work?"), so an order action
@@ -186,7 +186,8 @@ pub fn decide(
             | Intent::ListOrders
             | Intent::ReturnItem
             | Intent::CancelOrder
-            | Intent::ChangeAddress),
+            | Intent::ChangeAddress
+            | Intent::FindProduct),
         ) => Some(i),
         _ => None,
     };

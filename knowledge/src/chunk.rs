@@ -175,6 +175,17 @@ fn heading_prefix(title: &str, section: &str) -> String {
     }
 }
 
+/// A passage's hash when it is embedded from another text than its own (`embedded`):
+/// over both, so a change to either embeds it again.
+pub fn rehash(hash: &str, embedded: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(hash.as_bytes())
+        .chain_update([2])
+        .chain_update(embedded.as_bytes())
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn passage_hash(source: &Source, section: &str, text: &str, ordinal: u32) -> String {
     let mut hasher = Sha256::new();
     for part in [

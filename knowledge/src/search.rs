@@ -277,17 +277,28 @@ impl Knowledge {
     /// written, unchanged ones are left alone, chunks of removed documents are deleted.
     pub async fn reindex(&self, sources: &[Source]) -> Result<ReindexReport, KnowledgeError> {
         let mut wanted = BTreeMap::new();
-        // A product is embedded once, in its first translation: the model reads every
-        // language, so one vector finds it from any (its translations stay on keywords).
-        let mut embedded_products = std::collections::HashSet::new();
-        let mut product_vectors = std::collections::HashSet::new();
+        // A product is embedded once: the model reads every language, so one vector finds
+        // it from any (its other translations stay on keywords). The vector goes on the
+        // translation with the most to read, and is made of what all of them say
+        // ([`product_vector_text`]): a German title ("Stirnlampe") and an English
+        // description both reach the vector.
+        let vector_texts = if self.dense_products && self.embedder.is_some() {
+            product_vector_texts(sources)
+        } else {
+            HashMap::new()
+        };
+        // What each passage embeds, where it is not its text.
+        let mut embed_texts: HashMap<crate::index::PointId, String> = HashMap::new();
         for source in sources {
-            let first_translation = source.kind == SourceKind::Product
-                && embedded_products.insert(source.group.clone());
-            for passage in chunk::chunk(source, self.chunking) {
+            let lead = vector_texts.get(&source.doc_id);
+            for mut passage in chunk::chunk(source, self.chunking) {
                 let id = chunk::point_id(&passage.doc_id, passage.ordinal);
-                if first_translation {
-                    product_vectors.insert(id);
+                if let Some(lead) = lead {
+                    let text = format!("{lead}\n{}", passage.text);
+                    // The hash covers what is embedded: switching product vectors on or
+                    // off, or a translation's new title, embeds the product again.
+                    passage.hash = chunk::rehash(&passage.hash, &text);
+                    embed_texts.insert(id, text);
                 }
                 wanted.insert(id, passage);
             }
@@ -313,8 +324,7 @@ impl Knowledge {
 
         let (dense, plain): (Vec<_>, Vec<_>) = changed.into_iter().partition(|(id, p)| {
             self.embedder.is_some()
-                && (p.kind != SourceKind::Product
-                    || (self.dense_products && product_vectors.contains(id)))
+                && (p.kind != SourceKind::Product || embed_texts.contains_key(id))
         });
         for batch in plain.chunks(EMBED_BATCH * 8) {
             let points = batch
@@ -329,7 +339,10 @@ impl Knowledge {
         }
         if let Some(embedder) = &self.embedder {
             for batch in dense.chunks(EMBED_BATCH) {
-                let texts: Vec<String> = batch.iter().map(|(_, p)| p.text.clone()).collect();
+                let texts: Vec<String> = batch
+                    .iter()
+                    .map(|(id, p)| embed_texts.get(id).unwrap_or(&p.text).clone())
+                    .collect();
                 let vectors = embedder.embed(&texts, Role::Passage).await?;
                 let points = batch
                     .iter()
@@ -629,11 +642,18 @@ impl Knowledge {
         shop_words: &[Vec<String>],
     ) -> Result<Vec<Found>, KnowledgeError> {
         let top = request.top.max(1);
+        // Products are found by meaning only by a product search: one across articles and
+        // products ranks products on their words, as it does without product vectors, so
+        // product vectors never push an article out of a search for articles.
+        let mut dense_filter = request.filter.clone();
+        if dense_filter.kinds.as_slice() != [SourceKind::Product] {
+            dense_filter.kinds = vec![SourceKind::Article];
+        }
         let dense_query = IndexQuery {
             text: String::new(),
             lang: request.written_in.clone().or_else(|| request.lang.clone()),
             dense: Some(dense),
-            filter: request.filter.clone(),
+            filter: dense_filter,
             limit: DENSE_POOL.max(top * 8),
         };
         let keyword_query = IndexQuery {
@@ -994,6 +1014,40 @@ fn follow_pointers(found: &mut [Found]) {
     if let Some(i) = target {
         found[..=i].rotate_right(1);
     }
+}
+
+/// Per product, the text its one vector is made of, keyed by the document id of the
+/// translation that carries it (the one with the longest text): its title in every
+/// language the shop has it in, and its tags. The passage's own text follows.
+fn product_vector_texts(sources: &[Source]) -> HashMap<String, String> {
+    let mut groups: BTreeMap<&str, Vec<&Source>> = BTreeMap::new();
+    for source in sources.iter().filter(|s| s.kind == SourceKind::Product) {
+        groups.entry(source.group.as_str()).or_default().push(source);
+    }
+    groups
+        .into_values()
+        .filter_map(|translations| {
+            let carrier = translations
+                .iter()
+                .copied()
+                .reduce(|a, b| if b.body.chars().count() > a.body.chars().count() { b } else { a })?;
+            let mut titles: Vec<&str> = Vec::new();
+            for t in &translations {
+                let title = t.title.trim();
+                if !title.is_empty() && title != carrier.title.trim() && !titles.contains(&title) {
+                    titles.push(title);
+                }
+            }
+            let mut lead = titles.join(" / ");
+            if !carrier.tags.is_empty() {
+                if !lead.is_empty() {
+                    lead.push('\n');
+                }
+                lead.push_str(&carrier.tags.join(", "));
+            }
+            Some((carrier.doc_id.clone(), lead))
+        })
+        .collect()
 }
 
 fn max_opt(a: Option<f32>, b: Option<f32>) -> Option<f32> {

@@ -299,11 +299,13 @@ impl OfflineEngine {
                     Some(answer) => answer,
                     // "How do I know when an item is back in stock?" names no product:
                     // the shop's article answers it.
-                    None if intent == Intent::FindProduct => self.products(turn).await,
+                    None if intent == Intent::FindProduct => {
+                        self.products(turn, understood.by_meaning).await
+                    }
                     None => self.question(turn).await,
                 }
             }
-            Intent::FindProduct => self.products(turn).await,
+            Intent::FindProduct => self.products(turn, understood.by_meaning).await,
             Intent::Question => self.question(turn).await,
             intent => self.order_question(turn, intent, &understood).await?,
         };
@@ -349,6 +351,7 @@ impl OfflineEngine {
         tracing::debug!(?guess, ?decision, "intent by meaning");
         if let Some(intent) = decision.intent {
             understood.intent = intent;
+            understood.by_meaning = true;
         }
         // A question about using a product safely ("can I charge it overnight?") sits
         // close to a hazard report in meaning; one put as a question hands over on the
@@ -1221,13 +1224,15 @@ impl OfflineEngine {
         })
     }
 
-    async fn products(&self, turn: &mut Turn<'_, '_>) -> Answer {
+    /// `by_meaning`: the message was taken for a product search by the intent examples,
+    /// not by the rules' words, so an article that answers it better still may.
+    async fn products(&self, turn: &mut Turn<'_, '_>, by_meaning: bool) -> Answer {
         let products = turn.tools.search_products(turn.text, turn.lang).await;
         // "Do you have a warranty?" asks about a policy in a product question's words:
         // when an article answers it on more keyword evidence than any product, answer
         // from the article.
         let lower = turn.text.to_lowercase();
-        if HAVE_PHRASES.iter().any(|p| lower.contains(p)) {
+        if by_meaning || HAVE_PHRASES.iter().any(|p| lower.contains(p)) {
             let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
             // Clear product matches keep the question unless it names the article's topic
             // or the article wins by a margin ("有没有龙井茶？想买点送人" is about tea, not
