@@ -193,6 +193,8 @@ const KEYWORD_WEIGHT: f32 = 0.02;
 const STRONG_BM25: f32 = 25.0;
 /// Languages whose best relative scores make up a topic's dense evidence.
 const LANGUAGES_AVERAGED: usize = 3;
+/// At most this many passages of one article are compared with a question at once.
+const PASSAGES_PER_ARTICLE: usize = 64;
 /// How long language means read from the index are used before they are re-read.
 const MEANS_MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -485,6 +487,31 @@ impl Knowledge {
         self.prefer_readable(request, dense, &mut found).await?;
         self.apply_margin(&mut found);
         Ok(found)
+    }
+
+    /// The passages of one translation of a topic (`group` in `lang`), each with its
+    /// cosine similarity to the query embedding, best first: which part of an article is
+    /// closest in meaning to the question. Empty without vectors.
+    pub async fn passages_by_meaning(
+        &self,
+        group: &str,
+        lang: &str,
+        dense: Vec<f32>,
+    ) -> Result<Vec<Hit>, KnowledgeError> {
+        let query = IndexQuery {
+            text: String::new(),
+            lang: Some(lang.to_owned()),
+            dense: Some(dense),
+            filter: Filter {
+                langs: vec![lang.to_owned()],
+                groups: vec![group.to_owned()],
+                ..Filter::default()
+            },
+            limit: PASSAGES_PER_ARTICLE,
+        };
+        let mut hits = self.index.search(&query).await?;
+        hits.retain(|h| h.dense_score.is_some() && h.passage.lang == lang);
+        Ok(hits)
     }
 
     /// Each of the first results not in the customer's language is replaced by the same

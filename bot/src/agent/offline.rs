@@ -31,6 +31,10 @@ use kefu_knowledge::Found;
 const LIST_MAX: usize = 5;
 /// Characters of a passage quoted in an FAQ answer.
 const QUOTE_CHARS: usize = 700;
+/// In another language than the question's, a passage that states the duration or price
+/// asked for is quoted instead of the nearest one when its cosine is at most this much
+/// lower.
+const STATING_LEEWAY: f32 = 0.03;
 /// One-time codes expire after this long.
 pub const CODE_TTL_MINUTES: i64 = 10;
 /// Wrong tries of one code before it is void.
@@ -1135,19 +1139,59 @@ impl OfflineEngine {
             ),
             _ => None,
         };
+        // How close in meaning each of the article's passages is to the question (with
+        // a model).
+        let by_meaning = turn.tools.passages_by_meaning(passage, turn.text).await;
+        tracing::debug!(
+            passages = ?by_meaning
+                .iter()
+                .map(|h| (h.passage.section.as_str(), h.dense_score.unwrap_or(0.0)))
+                .collect::<Vec<_>>(),
+            "the article's passages by meaning"
+        );
         // Words tell sections apart only in the question's own language; in another,
-        // the passage search found (on meaning, with a model) is the better choice.
-        if let Some(body) = body.as_ref().filter(|_| same_language)
-            && let Some(section) = super::passages::answering_passage(
+        // the passages' meaning does.
+        if let Some(body) = body.as_ref().filter(|_| same_language) {
+            let meaning: Vec<super::passages::Meaning> = by_meaning
+                .iter()
+                .filter_map(|h| {
+                    super::passages::Meaning::of(
+                        &h.passage.section,
+                        &h.passage.text,
+                        h.dense_score.unwrap_or(0.0),
+                    )
+                })
+                .collect();
+            if let Some(section) = super::passages::answering_passage(
                 body,
                 &passage.title,
                 turn.text,
                 &passage.text,
+                &meaning,
                 QUOTE_CHARS,
-            )
-        {
-            return (quote(&section, &passage.title), body.clone());
+            ) {
+                return (quote(&section, &passage.title), body.clone());
+            }
         }
+        // In another language: the passage the search found, unless the question asks
+        // for a duration or a price it does not state and one nearly as close does.
+        let passage = match super::passages::states_what_is_asked(turn.text, &passage.text) {
+            Some(false) => {
+                let nearest = by_meaning
+                    .first()
+                    .and_then(|h| h.dense_score)
+                    .unwrap_or(0.0);
+                by_meaning
+                    .iter()
+                    .take_while(|h| h.dense_score.unwrap_or(0.0) >= nearest - STATING_LEEWAY)
+                    .find(|h| {
+                        super::passages::states_what_is_asked(turn.text, &h.passage.text)
+                            == Some(true)
+                    })
+                    .map_or(passage, |h| h.passage.as_ref())
+            }
+            _ => passage,
+        };
         let page_headings: Vec<String> = body
             .as_deref()
             .map(super::passages::headings)
@@ -1211,6 +1255,7 @@ impl OfflineEngine {
             &passage.title,
             &question,
             &passage.text,
+            &[],
             QUOTE_CHARS,
         )?;
         Some(PolicyQuote {

@@ -669,6 +669,70 @@ impl AnswerKind {
     }
 }
 
+/// How close in meaning one passage of an article is to the question: the heading of
+/// the section it was cut from (the last part of its heading path) and its cosine
+/// similarity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meaning {
+    pub heading: String,
+    pub cosine: f32,
+}
+
+impl Meaning {
+    /// From a passage's heading path ("Returns › Return windows") and its similarity.
+    /// The article's outline passage (its headings as a list) says nothing of its own:
+    /// `None`.
+    pub fn of(section_path: &str, text: &str, cosine: f32) -> Option<Self> {
+        let body: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        if section_path.is_empty()
+            && !body.is_empty()
+            && body.iter().all(|l| l.trim_start().starts_with("- "))
+        {
+            return None;
+        }
+        let heading = section_path
+            .rsplit(" › ")
+            .next()
+            .unwrap_or_default()
+            .replace("**", "")
+            .trim()
+            .to_owned();
+        Some(Self { heading, cosine })
+    }
+}
+
+/// The section nearest in meaning gains up to this share of the best word score.
+const MEANING_WEIGHT: f32 = 0.3;
+/// Cosines closer than this are about as near as each other.
+const MEANING_SPAN_FLOOR: f32 = 0.02;
+
+/// The best and the worst cosine among an article's passages.
+fn meaning_span(meaning: &[Meaning]) -> Option<(f32, f32)> {
+    let nearest = meaning.iter().map(|m| m.cosine).reduce(f32::max)?;
+    let farthest = meaning.iter().map(|m| m.cosine).reduce(f32::min)?;
+    Some((nearest, farthest))
+}
+
+/// A section's closeness: its best passage's.
+fn meaning_of(meaning: &[Meaning], heading: &str) -> Option<f32> {
+    let heading = heading.trim();
+    meaning
+        .iter()
+        .filter(|m| m.heading == heading)
+        .map(|m| m.cosine)
+        .reduce(f32::max)
+}
+
+/// Whether `text` states the kind of fact `question` asks for (a duration, a price);
+/// `None` when the question asks for neither.
+pub fn states_what_is_asked(question: &str, text: &str) -> Option<bool> {
+    AnswerKind::of(question).map(|kind| kind.found_in(text))
+}
+
 /// The part of `body` (an article's Markdown) that answers `question`, at most about
 /// `max_chars` characters, as plain text with its section heading; `None` when no section
 /// shares a word with the question. Between sections that match about as well, the one
@@ -678,6 +742,7 @@ pub fn answering_passage(
     title: &str,
     question: &str,
     retrieved: &str,
+    meaning: &[Meaning],
     max_chars: usize,
 ) -> Option<String> {
     let sections = sections(body);
@@ -686,6 +751,19 @@ pub fn answering_passage(
     for (score, section) in found.iter_mut().zip(&sections) {
         if *score > 0.0 && !section.heading.is_empty() && retrieved.contains(&section.heading) {
             *score += 0.1 * top;
+        }
+    }
+    // Closeness in meaning counts beside the words: the section nearest the question
+    // gains up to half the best word score (a whole point when no word matched), so
+    // "wie lange habe ich Zeit" finds "Rückgabefristen" among sections that all say
+    // "Rücksendung".
+    if let Some((nearest, farthest)) = meaning_span(meaning) {
+        let span = (nearest - farthest).max(MEANING_SPAN_FLOOR);
+        let unit = if top > 0.0 { MEANING_WEIGHT * top } else { 1.0 };
+        for (score, section) in found.iter_mut().zip(&sections) {
+            if let Some(cosine) = meaning_of(meaning, &section.heading) {
+                *score += unit * ((cosine - farthest) / span).clamp(0.0, 1.0);
+            }
         }
     }
     let (best, score) = found
@@ -783,7 +861,7 @@ mod tests {
         assert!(AnswerKind::Price.found_in("Versand 4,90 €"));
         assert!(!AnswerKind::Price.found_in("within 2 days"));
         let body = "# Returns\n\n## How to return\n\nSend us the order number in the chat and we e-mail a label.\n\n## Return windows\n\n| Condition | Window |\n|---|---|\n| Sealed | 30 days |\n| Opened | 14 days |\n";
-        let q = answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", 700).unwrap();
+        let q = answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", &[], 700).unwrap();
         assert!(q.contains("30"), "{q}");
     }
 
@@ -946,7 +1024,7 @@ mod tests {
             rows.push_str(&format!("| Category number {i} | {i} days |\n"));
         }
         rows.push_str("| Teapots | 60 days |\n");
-        let q = answering_passage(&rows, "Returns", "return window for teapots", "", 200).unwrap();
+        let q = answering_passage(&rows, "Returns", "return window for teapots", "", &[], 200).unwrap();
         assert!(q.starts_with("Return windows\n"), "{q}");
         assert!(q.contains("• Teapots: 60 days"), "{q}");
         assert!(q.chars().count() <= 200 + 40, "{q}");
@@ -955,7 +1033,7 @@ mod tests {
     #[test]
     fn a_question_sharing_no_word_gets_nothing() {
         assert_eq!(
-            answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", 700),
+            answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", &[], 700),
             None
         );
     }
@@ -963,7 +1041,7 @@ mod tests {
     #[test]
     fn chinese_questions_match_by_character_pairs() {
         let body = "# 运费\n\n我们的运费在结账时显示。\n\n## 免运费吗？\n\n订单满 50 美元免运费。\n\n## 快递多少钱？\n\n快递每单 14.90 美元。";
-        let q = answering_passage(body, "运费", "你们免运费吗", "", 700).unwrap();
+        let q = answering_passage(body, "运费", "你们免运费吗", "", &[], 700).unwrap();
         assert_eq!(q, "免运费吗？\n订单满 50 美元免运费。");
     }
 

@@ -881,6 +881,28 @@ impl<'a> Tools<'a> {
         self.search_with(text, lang, kind, top, true).await
     }
 
+    /// The passages of the article `passage` belongs to (in its language), each with its
+    /// similarity in meaning to `text`, best first; empty without a model.
+    pub async fn passages_by_meaning(
+        &self,
+        passage: &kefu_knowledge::index::Passage,
+        text: &str,
+    ) -> Vec<kefu_knowledge::index::Hit> {
+        let Some(knowledge) = self.knowledge else {
+            return Vec::new();
+        };
+        let Ok(Some(vector)) = self.query_vector(knowledge, text).await else {
+            return Vec::new();
+        };
+        knowledge
+            .passages_by_meaning(&passage.group, &passage.lang, vector)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading an article's passages failed");
+                Vec::new()
+            })
+    }
+
     /// The query's embedding (`None` without a model), computed once per turn.
     async fn query_vector(
         &self,
