@@ -234,6 +234,29 @@ const PHRASES: [(Intent, &[&str]); 8] = [
             "mudar o endereço",
             "alterar o endereço",
             "endereço errado",
+            "alterar endereço",
+            "mudar endereço",
+            "nouvelle adresse",
+            "mauvaise adresse",
+            "nueva dirección",
+            "neue adresse",
+            "andere adresse",
+            "adres wijzigen",
+            "adres veranderen",
+            "adres aanpassen",
+            "nieuw adres",
+            "verkeerd adres",
+            "ander adres",
+            "cambiare l'indirizzo",
+            "cambiare indirizzo",
+            "modificare l'indirizzo",
+            "indirizzo sbagliato",
+            "nuovo indirizzo",
+            "주소 변경",
+            "주소를 변경",
+            "주소 바꾸",
+            "주소를 바꾸",
+            "배송지 변경",
         ],
     ),
     (
@@ -728,7 +751,7 @@ pub fn product_subject(text: &str, lang: &str) -> Option<String> {
 /// Latin-script phrases on word boundaries ("hi" is not in "shipping"); others anywhere.
 /// Chinese, Japanese and Korean characters are boundaries too, so a phrase in a mixed
 /// message counts ("我的order到了吗").
-fn has_phrase(haystack: &str, phrase: &str) -> bool {
+pub(crate) fn has_phrase(haystack: &str, phrase: &str) -> bool {
     if !phrase.chars().any(|c| c.is_ascii_alphabetic()) {
         return haystack.contains(phrase);
     }

@@ -193,6 +193,19 @@ const LATIN: [(&str, &[&str]); 7] = [
             "ce",
             "cette",
             "jusqu",
+            "tu",
+            "me",
+            "moi",
+            "toi",
+            "bon",
+            "bonne",
+            "très",
+            "chez",
+            "aussi",
+            "ça",
+            "si",
+            "oui",
+            "non",
         ],
     ),
     (
@@ -494,6 +507,20 @@ const LATIN: [(&str, &[&str]); 7] = [
             "dit",
             "dat",
             "ook",
+            "ja",
+            "nee",
+            "graag",
+            "hoi",
+            "goedemorgen",
+            "goedemiddag",
+            "nu",
+            "al",
+            "wel",
+            "mag",
+            "moet",
+            "zou",
+            "adres",
+            "wijzigen",
         ],
     ),
 ];
@@ -567,7 +594,8 @@ pub fn detect(text: &str) -> Option<Detection> {
     if s.kana > 0 && s.kana * 10 >= cjk {
         return sure("ja", cjk);
     }
-    if s.hangul > 0 && s.hangul >= s.latin {
+    // Hangul syllables are dense: "Alpenglow 3P 텐트 재고 있나요?" is Korean.
+    if s.hangul > 0 && (s.hangul * 2 >= s.latin || s.hangul >= s.latin_words) {
         return sure("ko", s.hangul);
     }
     // Code-switching: "我的 order 到了吗" is Chinese with an English word in it.
@@ -625,6 +653,11 @@ fn latin(text: &str) -> Option<Detection> {
             'ç' => {
                 hint(&mut scores, "fr", 0.7);
                 hint(&mut scores, "pt", 0.7);
+            }
+            'à' => {
+                hint(&mut scores, "fr", 0.5);
+                hint(&mut scores, "pt", 0.3);
+                hint(&mut scores, "it", 0.3);
             }
             'á' | 'í' | 'ó' | 'ú' => {
                 hint(&mut scores, "es", 0.5);
@@ -780,6 +813,9 @@ mod tests {
             ("waar is mijn pakket?", "nl"),
             ("주문 취소하고 싶어요", "ko"),
             ("где мой заказ", "ru"),
+            ("Tu peux me recommander un bon restaurant à Lyon ?", "fr"),
+            ("Kan ik het adres van RC-11694-EU nog wijzigen?", "nl"),
+            ("Alpenglow 3P 텐트 재고 있나요?", "ko"),
         ];
         for (text, want) in cases {
             assert_eq!(lang(text), Some(want), "{text}");
@@ -788,7 +824,8 @@ mod tests {
 
     #[test]
     fn messages_without_language_evidence_detect_nothing() {
-        for text in ["#1042", "LP-2026-0042", "👍", "12345", "  ", "ok"] {
+        // "ja" is German and Dutch alike: it never switches a Dutch conversation.
+        for text in ["#1042", "LP-2026-0042", "👍", "12345", "  ", "ok", "ja"] {
             assert_eq!(lang(text), None, "{text:?}");
         }
     }

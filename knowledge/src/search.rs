@@ -1049,15 +1049,21 @@ fn follow_pointers(found: &mut [Found]) {
 fn product_vector_texts(sources: &[Source]) -> HashMap<String, String> {
     let mut groups: BTreeMap<&str, Vec<&Source>> = BTreeMap::new();
     for source in sources.iter().filter(|s| s.kind == SourceKind::Product) {
-        groups.entry(source.group.as_str()).or_default().push(source);
+        groups
+            .entry(source.group.as_str())
+            .or_default()
+            .push(source);
     }
     groups
         .into_values()
         .filter_map(|translations| {
-            let carrier = translations
-                .iter()
-                .copied()
-                .reduce(|a, b| if b.body.chars().count() > a.body.chars().count() { b } else { a })?;
+            let carrier = translations.iter().copied().reduce(|a, b| {
+                if b.body.chars().count() > a.body.chars().count() {
+                    b
+                } else {
+                    a
+                }
+            })?;
             let mut titles: Vec<&str> = Vec::new();
             for t in &translations {
                 let title = t.title.trim();

@@ -56,7 +56,20 @@ const REFUND_WORDS: &[&str] = &[
     "geld zurück",
     "reembolso",
     "estorno",
+    "devolvisteis",
+    "devolvieron",
+    "rimborso",
+    "rimborsat",
+    "terugbetaling",
+    "terugbetaald",
+    "환불",
 ];
+
+/// Whether a lowercased message asks what was refunded rather than for a refund.
+fn asks_what_was_refunded(lower: &str) -> bool {
+    REFUND_WORDS.iter().any(|w| lower.contains(w))
+        && REFUND_STATUS.iter().any(|w| lower.contains(w))
+}
 
 /// Words that ask what was refunded rather than for a refund.
 const REFUND_STATUS: &[&str] = &[
@@ -83,6 +96,9 @@ const REFUND_STATUS: &[&str] = &[
     "reembolsado",
     "quanto",
     "estornado",
+    "rimborsato",
+    "hoeveel",
+    "얼마",
     "多少",
     "退了",
     "退款了",
@@ -189,6 +205,15 @@ impl OfflineEngine {
     pub async fn answer(&self, turn: &mut Turn<'_, '_>) -> Result<Answer, StoreError> {
         let mut understood = self.understand_orders(turn).await?;
         let hazard = self.by_meaning(turn, &mut understood).await;
+        // An order named together with a full new address ("Bitte liefern Sie RC-1 an
+        // Mariahilfer Straße 88, 1070 Wien") asks to send it there, in any language.
+        if matches!(understood.intent, Intent::TrackOrder | Intent::Question)
+            && understood.order_numbers.len() == 1
+            && turn.memory.pending.is_none()
+            && address_in_request(turn.text, None).is_some()
+        {
+            understood.intent = Intent::ChangeAddress;
+        }
         turn.memory
             .orders_in_question
             .extend(understood.order_numbers.iter().cloned());
@@ -441,9 +466,11 @@ impl OfflineEngine {
         let mut code_instead = false;
         if let Some(name) = named {
             let from_before = understood.order_numbers.is_empty();
-            let attempted = !understood.emails.is_empty()
-                || from_before
-                || turn.text.chars().filter(char::is_ascii_digit).count() > name.len();
+            // More digits than the order name holds ("RC-11671-EU, BS1 4DJ"): a postal
+            // code came with it.
+            let digits = |t: &str| t.chars().filter(char::is_ascii_digit).count();
+            let attempted =
+                !understood.emails.is_empty() || from_before || digits(turn.text) > digits(name);
             if !attempted {
                 return Ok(Verification::NotAttempted);
             }
@@ -679,6 +706,15 @@ impl OfflineEngine {
                     return Box::pin(self.run_order_intent(turn, who, intent, Some(name))).await;
                 }
                 let candidates = candidates(intent, &orders, turn.tools.settings().now());
+                // "Where is my jacket?", "my latest parcel": the message itself may say
+                // which of them.
+                if candidates.len() > 1
+                    && let Some(meant) = meant_among(turn.text, intent, &candidates, &orders)
+                {
+                    let name = meant.name.clone();
+                    turn.memory.orders_in_question.insert(name.clone());
+                    return Box::pin(self.run_order_intent(turn, who, intent, Some(name))).await;
+                }
                 match candidates.as_slice() {
                     // Nothing under way: the latest order that was not cancelled.
                     [] => match orders
@@ -708,6 +744,13 @@ impl OfflineEngine {
         };
         turn.memory.orders_in_question.insert(name.clone());
         match intent {
+            // "How much did you refund on RC-11497-EU?" reads as a status question: the
+            // return flow answers what was refunded, and opens nothing.
+            Intent::ReturnItem | Intent::TrackOrder
+                if asks_what_was_refunded(&turn.text.to_lowercase()) =>
+            {
+                self.return_item(turn, who, &name).await
+            }
             Intent::ReturnItem => self.return_item(turn, who, &name).await,
             Intent::CancelOrder => self.cancel(turn, who, &name).await,
             Intent::ChangeAddress => self.ask_address(turn, who, &name).await,
@@ -920,9 +963,7 @@ impl OfflineEngine {
         let lower = turn.text.to_lowercase();
         // "How much was refunded on #1001?" asks what happened: it is answered, and
         // nothing is opened.
-        if REFUND_WORDS.iter().any(|w| lower.contains(w))
-            && REFUND_STATUS.iter().any(|w| lower.contains(w))
-        {
+        if asks_what_was_refunded(&lower) {
             turn.memory
                 .note(format!("told what was refunded on {}", order.name));
             let refunded = (order.refunded > 0).then(|| money(order.refunded, &order.currency));
@@ -950,7 +991,20 @@ impl OfflineEngine {
             let change = Change::Return {
                 order: order.name.clone(),
             };
-            return Ok(self.ask_to_confirm(turn, &order, change, lines));
+            let mut answer = self.ask_to_confirm(turn, &order, change, lines);
+            // Without return windows by condition in the settings, the shop's own words
+            // on how long the customer has, when its article states it.
+            if self.return_windows(turn).is_empty()
+                && let Some(quoted) = self.policy_quote(turn, "policy_query_return_window").await
+                && super::passages::states_what_is_asked(
+                    &self.say(turn, "policy_query_return_window", json!({})),
+                    &quoted.text,
+                ) == Some(true)
+            {
+                let text = format!("{}\n\n{}", quoted.text, answer.text);
+                answer = quoted_with(text, quoted);
+            }
+            return Ok(answer);
         }
         Ok(Answer::grounded(self.return_text(turn, &order, outcome)))
     }
@@ -1069,6 +1123,23 @@ impl OfflineEngine {
                 .find(|p| names_model(&words, &p.title))
                 .cloned()
             {
+                // A question about the product that one of the shop's articles answers
+                // ("is the Lumen 1600 legal on the road?", "my Lumen 800 won't charge")
+                // is answered from the article that names it; asking whether the shop
+                // has it, or for its price, stays with the catalogue.
+                let lower = turn.text.to_lowercase();
+                let about_buying = HAVE_PHRASES.iter().any(|p| lower.contains(p))
+                    || asks_for_restock(turn.text)
+                    || super::passages::asks_for_price(turn.text);
+                if !about_buying {
+                    let articles = turn.tools.search_knowledge(turn.text, turn.lang).await;
+                    if let Some(best) = articles.iter().find(|f| {
+                        f.confident
+                            && names_model(&crate::slots::words(&f.hit.passage.text), &named.title)
+                    }) {
+                        return self.article_answer(turn, best).await;
+                    }
+                }
                 found.matches.retain(|p| p.doc_id == named.doc_id);
                 if found.matches.is_empty() {
                     found.matches.push(named);
@@ -1535,6 +1606,111 @@ fn candidates(intent: Intent, orders: &[Order], now: chrono::DateTime<chrono::Ut
     picked.into_iter().cloned().collect()
 }
 
+/// Which of several orders under way (`orders`, newest first) a message means without
+/// naming it: the only one with an item the message names ("where is my jacket?"), also
+/// among all the customer's orders (`all`), or the latest when it asks for the latest
+/// ("my last parcel": for a parcel, the latest that was shipped).
+fn meant_among<'a>(
+    text: &str,
+    intent: Intent,
+    orders: &'a [Order],
+    all: &'a [Order],
+) -> Option<&'a Order> {
+    let words: Vec<String> = crate::slots::words(text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 4 && w.chars().all(char::is_alphabetic))
+        .collect();
+    let names_item = |o: &&Order| {
+        o.lines.iter().any(|line| {
+            let item = crate::slots::words(&line.name);
+            words.iter().any(|w| {
+                item.iter()
+                    .any(|i| i == w || i.strip_suffix('s') == Some(w.as_str()))
+            })
+        })
+    };
+    // Among the orders under way first, then among all of them ("ordered it ages ago").
+    for pool in [orders, all] {
+        let with_item: Vec<&Order> = pool.iter().filter(names_item).collect();
+        match with_item.as_slice() {
+            [only] => return Some(only),
+            [] => {}
+            _ => break,
+        }
+    }
+    let lower = text.to_lowercase();
+    if !LATEST_WORDS
+        .iter()
+        .any(|w| crate::intent::has_phrase(&lower, w))
+    {
+        return None;
+    }
+    let parcel = PARCEL_WORDS
+        .iter()
+        .any(|w| crate::intent::has_phrase(&lower, w));
+    if intent == Intent::TrackOrder && parcel {
+        if let Some(shipped) = orders.iter().find(|o| o.fulfillment_status == "fulfilled") {
+            return Some(shipped);
+        }
+    }
+    orders.first()
+}
+
+/// "The latest", "my last order", in the supported languages.
+const LATEST_WORDS: &[&str] = &[
+    "latest",
+    "last",
+    "most recent",
+    "newest",
+    "letzte",
+    "letzten",
+    "letztes",
+    "neueste",
+    "neuesten",
+    "dernière",
+    "dernier",
+    "plus récente",
+    "último",
+    "última",
+    "ultimo",
+    "ultima",
+    "más reciente",
+    "mais recente",
+    "più recente",
+    "laatste",
+    "nieuwste",
+    "最新",
+    "最近",
+    "上一个",
+    "上一個",
+    "直近",
+    "前回",
+    "최근",
+    "마지막",
+];
+
+/// Words for a parcel (as against an order), in the supported languages.
+const PARCEL_WORDS: &[&str] = &[
+    "parcel",
+    "package",
+    "paket",
+    "päckchen",
+    "sendung",
+    "colis",
+    "paquete",
+    "pacote",
+    "pacco",
+    "pakket",
+    "pakje",
+    "包裹",
+    "快递",
+    "快遞",
+    "荷物",
+    "小包",
+    "택배",
+    "소포",
+];
+
 /// The order a customer picked from a list: by its number, or by its position ("2",
 /// "the second", "第二个" …).
 fn pick(text: &str, understood: &Understood, candidates: &[String]) -> Option<String> {
@@ -1681,6 +1857,22 @@ const ADDRESS_MARKERS: &[&str] = &[
     ": ",
 ];
 
+/// "Instead of", before the address a new one replaces.
+const INSTEAD_OF: &[&str] = &[
+    " instead of ",
+    " statt ",
+    " anstatt ",
+    " anstelle ",
+    " au lieu de ",
+    " en lugar de ",
+    " en vez de ",
+    " em vez de ",
+    " invece di ",
+    " anziché ",
+    " in plaats van ",
+    " i.p.v. ",
+];
+
 /// Words after an address that are not part of it.
 const ADDRESS_TAIL: &[&str] = &[
     "instead",
@@ -1716,6 +1908,14 @@ pub fn address_in_request(text: &str, old: Option<&Address>) -> Option<Address> 
     starts.sort_unstable();
     starts.into_iter().rev().find_map(|start| {
         let mut tail = text.get(start..)?.trim();
+        // "… an Mariahilfer Straße 88, 1070 Wien statt Neubaugasse 12": the old address
+        // after "instead of" is not the new one.
+        let tail_lower = tail.to_lowercase();
+        if tail_lower.len() == tail.len()
+            && let Some(cut) = INSTEAD_OF.iter().filter_map(|w| tail_lower.find(w)).min()
+        {
+            tail = tail[..cut].trim();
+        }
         loop {
             let trimmed = tail.trim_end_matches(|c: char| {
                 c.is_whitespace() || matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ',' | '，')

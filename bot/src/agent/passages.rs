@@ -151,6 +151,28 @@ pub fn is_furniture(line: &str, headings: &[String]) -> bool {
     {
         return true;
     }
+    // A contents list on one line: "On this page: Cancelling · Changing the address ·
+    // Changing items", a contents label followed by a list, or a line that is nothing
+    // but three or more of the page's own headings.
+    let entries: Vec<&str> = lower
+        .split(['·', '|', '•', ';'])
+        .map(|e| e.trim().trim_end_matches(['.', ':']))
+        .filter(|e| !e.is_empty())
+        .collect();
+    if entries.len() >= 3 {
+        let labelled = CONTENTS_HEADINGS
+            .iter()
+            .any(|h| lower.starts_with(h) && lower[h.len()..].trim_start().starts_with(':'));
+        let own = |e: &str| {
+            let e = e.rsplit(':').next().unwrap_or(e).trim();
+            headings
+                .iter()
+                .any(|h| h.trim().to_lowercase() == e || unnumbered(h) == e)
+        };
+        if labelled || entries.iter().all(|e| own(e)) {
+            return true;
+        }
+    }
     // A contents list's own label set in bold ("**Contents**").
     if text.starts_with(['*', '_'])
         && CONTENTS_HEADINGS
@@ -577,6 +599,17 @@ const DURATION_QUESTIONS: &[&str] = &[
     "quanto tempo",
     "quantos dias",
     "qual o prazo",
+    "quanto tempo demora",
+    "demora quanto",
+    "cuánto tarda",
+    "cuanto tarda",
+    "tarda cuánto",
+    "en cuántos días",
+    "wie lange dauert",
+    "hoe lang duurt",
+    "quanto ci vuole",
+    "quanto ci mette",
+    "how many hours",
     "quanti giorni",
     "hoe lang",
     "hoeveel dagen",
@@ -604,6 +637,13 @@ const PRICE_QUESTIONS: &[&str] = &[
     "combien ça coûte",
     "quel est le prix",
     "quel prix",
+    "coûte combien",
+    "coute combien",
+    "combien ça coûte",
+    "combien ca coute",
+    "me coûte",
+    "me coute",
+    "cuesta cuánto",
     "cuánto cuesta",
     "cuanto cuesta",
     "cuánto vale",
@@ -725,6 +765,11 @@ fn meaning_of(meaning: &[Meaning], heading: &str) -> Option<f32> {
         .filter(|m| m.heading == heading)
         .map(|m| m.cosine)
         .reduce(f32::max)
+}
+
+/// Whether `question` asks what something costs.
+pub fn asks_for_price(question: &str) -> bool {
+    AnswerKind::of(question) == Some(AnswerKind::Price)
 }
 
 /// Whether `text` states the kind of fact `question` asks for (a duration, a price);
@@ -861,7 +906,8 @@ mod tests {
         assert!(AnswerKind::Price.found_in("Versand 4,90 €"));
         assert!(!AnswerKind::Price.found_in("within 2 days"));
         let body = "# Returns\n\n## How to return\n\nSend us the order number in the chat and we e-mail a label.\n\n## Return windows\n\n| Condition | Window |\n|---|---|\n| Sealed | 30 days |\n| Opened | 14 days |\n";
-        let q = answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", &[], 700).unwrap();
+        let q =
+            answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", &[], 700).unwrap();
         assert!(q.contains("30"), "{q}");
     }
 
@@ -909,6 +955,28 @@ mod tests {
             "Express shipping costs $14.90 per order.",
         ]
         .join("\n")
+    }
+
+    #[test]
+    fn a_contents_list_on_one_line_is_furniture() {
+        let headings = vec![
+            "Cancelling".to_string(),
+            "Changing the delivery address".to_string(),
+            "Changing items".to_string(),
+        ];
+        for line in [
+            "On this page: Cancelling · Changing the delivery address · Changing items · Unpaid bank transfers",
+            "Cancelling · Changing the delivery address · Changing items",
+            "Inhalt: Stornieren · Adresse ändern · Artikel ändern",
+        ] {
+            assert!(is_furniture(line, &headings), "{line}");
+        }
+        for line in [
+            "Standard · Express · Same day: choose at checkout.",
+            "You can cancel free of charge as long as your order shows the status Unfulfilled.",
+        ] {
+            assert!(!is_furniture(line, &headings), "{line}");
+        }
     }
 
     #[test]
@@ -1024,7 +1092,8 @@ mod tests {
             rows.push_str(&format!("| Category number {i} | {i} days |\n"));
         }
         rows.push_str("| Teapots | 60 days |\n");
-        let q = answering_passage(&rows, "Returns", "return window for teapots", "", &[], 200).unwrap();
+        let q =
+            answering_passage(&rows, "Returns", "return window for teapots", "", &[], 200).unwrap();
         assert!(q.starts_with("Return windows\n"), "{q}");
         assert!(q.contains("• Teapots: 60 days"), "{q}");
         assert!(q.chars().count() <= 200 + 40, "{q}");
@@ -1033,7 +1102,14 @@ mod tests {
     #[test]
     fn a_question_sharing_no_word_gets_nothing() {
         assert_eq!(
-            answering_passage(&shipping(), "Shipping costs", "送料は無料ですか", "", &[], 700),
+            answering_passage(
+                &shipping(),
+                "Shipping costs",
+                "送料は無料ですか",
+                "",
+                &[],
+                700
+            ),
             None
         );
     }
