@@ -96,6 +96,40 @@ const EXPLICIT: &[&str] = &[
 ];
 
 const ANGER: &[&str] = &[
+    "is a joke",
+    "third time",
+    "fed up",
+    "sick of",
+    "sick and tired",
+    "nobody answers",
+    "no one answers",
+    "nobody replies",
+    "es una vergüenza",
+    "una vergüenza",
+    "es una broma",
+    "estoy harto",
+    "estoy harta",
+    "tercera vez",
+    "c'est une blague",
+    "ras le bol",
+    "inadmissible",
+    "honteux",
+    "troisième fois",
+    "frechheit",
+    "unverschämt",
+    "zum dritten mal",
+    "die nase voll",
+    "vergognoso",
+    "una vergogna",
+    "terza volta",
+    "belachelijk",
+    "schandalig",
+    "derde keer",
+    "uma vergonha",
+    "terceira vez",
+    "estou farto",
+    "estou farta",
+    "장난해",
     "ridiculous",
     "unacceptable",
     "terrible service",
@@ -674,6 +708,12 @@ mod tests {
         );
         assert_eq!(triggers("I'll file a chargeback"), [Trigger::Chargeback]);
         assert_eq!(triggers("你们就是骗子"), [Trigger::Anger]);
+        assert_eq!(
+            triggers("This is the THIRD time I'm writing!!! Your service is a joke."),
+            [Trigger::Anger]
+        );
+        assert_eq!(triggers("C'est une blague, ras le bol"), [Trigger::Anger]);
+        assert_eq!(triggers("tell me a joke"), []);
         assert_eq!(triggers("我要起诉你们"), [Trigger::Legal]);
     }
 

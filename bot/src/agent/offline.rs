@@ -2050,6 +2050,83 @@ mod tests {
         assert_eq!(parse_address("Hauptstraße 5", None), None);
     }
 
+    fn order(name: &str, day: u32, shipped: bool, items: &[&str]) -> Order {
+        use chrono::TimeZone;
+        Order {
+            id: i64::from(day),
+            name: name.into(),
+            customer_id: Some(1),
+            email: None,
+            currency: "EUR".into(),
+            status: "open".into(),
+            financial_status: Some("paid".into()),
+            fulfillment_status: if shipped { "fulfilled" } else { "unfulfilled" }.into(),
+            subtotal: 1000,
+            shipping: 0,
+            taxes: 0,
+            discount: 0,
+            total: 1000,
+            refunded: 0,
+            discount_codes: Vec::new(),
+            shipping_method: None,
+            shipping_address: None,
+            created_at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, day, 10, 0, 0)
+                .unwrap(),
+            paid_at: None,
+            fulfilled_at: None,
+            cancelled_at: None,
+            lines: items
+                .iter()
+                .map(|name| crate::store::LineRecord {
+                    sku: None,
+                    name: (*name).into(),
+                    quantity: 1,
+                    price: 1000,
+                    compare_at: None,
+                    discount: 0,
+                    requires_shipping: true,
+                    taxable: true,
+                    fulfillment_status: None,
+                    vendor: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_order_meant_is_found_by_its_item_or_as_the_latest() {
+        let older = order("RC-11609-EU", 2, true, &["Stormshell Rain Jacket"]);
+        let shipped = order("RC-11632-EU", 10, true, &["Beacon Rear Light"]);
+        let newest = order("RC-11695-EU", 23, false, &["Chain Lube"]);
+        let under_way = vec![newest.clone(), shipped.clone()];
+        let all = vec![newest.clone(), shipped.clone(), older.clone()];
+        let meant = |text: &str| {
+            meant_among(text, Intent::TrackOrder, &under_way, &all).map(|o| o.name.clone())
+        };
+        // An item named: among the orders under way, else among all of them.
+        assert_eq!(
+            meant("where is my rear light?").as_deref(),
+            Some("RC-11632-EU")
+        );
+        assert_eq!(
+            meant("where is my jacket?? ordered it ages ago").as_deref(),
+            Some("RC-11609-EU")
+        );
+        // The latest: for a parcel, the latest that was shipped.
+        assert_eq!(
+            meant("where's my latest parcel?").as_deref(),
+            Some("RC-11632-EU")
+        );
+        assert_eq!(
+            meant("status of my last order").as_deref(),
+            Some("RC-11695-EU")
+        );
+        // Nothing that tells them apart: the customer is asked.
+        assert_eq!(meant("where is my order?"), None);
+        assert_eq!(meant("where is my stuff"), None);
+    }
+
     #[test]
     fn an_address_can_come_with_the_request() {
         let a = address_in_request(
@@ -2075,6 +2152,14 @@ mod tests {
         .unwrap();
         assert_eq!(c.address1.as_deref(), Some("Bergmannstraße 12"));
         assert_eq!(c.city.as_deref(), Some("Berlin"));
+        // The old address after "statt" / "instead of" is not the new one.
+        let d = address_in_request(
+            "Bitte liefern Sie RC-11703-EU an Mariahilfer Straße 88, 1070 Wien statt Neubaugasse 12",
+            None,
+        )
+        .unwrap();
+        assert_eq!(d.address1.as_deref(), Some("Mariahilfer Straße 88"));
+        assert_eq!(d.zip.as_deref(), Some("1070"));
         // A request without the new address is asked for it.
         assert_eq!(
             address_in_request(

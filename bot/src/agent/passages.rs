@@ -451,7 +451,9 @@ fn same_word(a: &str, b: &str) -> bool {
     }
     let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
     let shorter = a.chars().count().min(b.chars().count());
-    common >= 4 && common * 4 >= shorter * 3
+    // One stem: "returns" and "returned", "devolver" and "devolución", "Rücksendung"
+    // and "Rücksendungen".
+    common >= 5 || (common >= 4 && common * 4 >= shorter * 3)
 }
 
 /// How well each section matches the question: the question's words found in the
@@ -561,10 +563,18 @@ fn scores(sections: &[Section], question: &str, title: &str) -> Vec<f32> {
                 .filter(|(m, _)| **m)
                 .map(|(_, w)| *w)
                 .sum();
-            let kind = if answer_kind.is_some_and(|k| k.found_in(&section.text())) {
-                kind_weight
-            } else {
-                0.0
+            // Like a word, the kind counts again when the heading names it ("Return
+            // windows", "Prazos de devolução" for "how long do I have?").
+            let kind = match answer_kind {
+                Some(k) if k.found_in(&section.text()) => {
+                    kind_weight
+                        * if k.named_in(&section.heading) {
+                            3.0
+                        } else {
+                            1.0
+                        }
+                }
+                _ => 0.0,
             };
             words + places + kind
         })
@@ -672,6 +682,46 @@ impl AnswerKind {
         } else {
             None
         }
+    }
+
+    /// Whether a heading names a fact of this kind: "Return windows", "Lieferfristen",
+    /// "Délais", "Shipping costs", "Preise".
+    fn named_in(self, heading: &str) -> bool {
+        let lower = heading.to_lowercase();
+        let nouns: &[&str] = match self {
+            Self::Duration => &[
+                "window",
+                "deadline",
+                "time limit",
+                "how long",
+                "frist",
+                "zeitraum",
+                "dauer",
+                "délai",
+                "durée",
+                "plazo",
+                "prazo",
+                "termine",
+                "tempi",
+                "termijn",
+                "期限",
+                "期間",
+                "日数",
+                "时限",
+                "時限",
+                "天数",
+                "天數",
+                "기간",
+                "기한",
+            ],
+            Self::Price => &[
+                "cost", "price", "fee", "kosten", "preis", "gebühr", "frais", "tarif", "prix",
+                "coste", "costo", "precio", "tarifa", "custo", "preço", "taxa", "prezz", "kost",
+                "prijs", "tarief", "料金", "価格", "費用", "送料", "费用", "價格", "价格", "运费",
+                "運費", "요금", "비용", "가격",
+            ],
+        };
+        nouns.iter().any(|n| lower.contains(n))
     }
 
     /// Whether `text` states a fact of this kind: a number with a unit of time, or an
@@ -958,6 +1008,37 @@ mod tests {
     }
 
     #[test]
+    fn closeness_in_meaning_decides_between_sections_the_words_cannot_tell_apart() {
+        let body = "## Sending it back\nWe accept parcels from every country.\n\n## Return windows\nWe accept parcels for 30 days.";
+        let meaning = |back: f32, windows: f32| {
+            vec![
+                Meaning::of(
+                    "Returns › Sending it back",
+                    "Returns › Sending it back\n…",
+                    back,
+                )
+                .unwrap(),
+                Meaning::of(
+                    "Returns › Return windows",
+                    "Returns › Return windows\n…",
+                    windows,
+                )
+                .unwrap(),
+            ]
+        };
+        let q = "do you accept parcels?";
+        let near_windows = answering_passage(body, "Returns", q, "", &meaning(0.80, 0.86), 700);
+        assert!(near_windows.unwrap().contains("30 days"));
+        let near_back = answering_passage(body, "Returns", q, "", &meaning(0.86, 0.80), 700);
+        assert!(near_back.unwrap().contains("every country"));
+        // The outline passage (the article's headings) says nothing of its own.
+        assert_eq!(
+            Meaning::of("", "Returns\n- Sending it back\n- Return windows", 0.9),
+            None
+        );
+    }
+
+    #[test]
     fn a_contents_list_on_one_line_is_furniture() {
         let headings = vec![
             "Cancelling".to_string(),
@@ -1015,6 +1096,7 @@ mod tests {
             "Shipping costs",
             "do you ship for free?",
             "",
+            &[],
             700,
         )
         .unwrap();
@@ -1027,6 +1109,7 @@ mod tests {
             "Shipping costs",
             "is delivery free over some amount?",
             "",
+            &[],
             700,
         )
         .unwrap();
@@ -1036,6 +1119,7 @@ mod tests {
             "Shipping costs",
             "what does express cost",
             "",
+            &[],
             700,
         )
         .unwrap();
@@ -1052,6 +1136,7 @@ mod tests {
             "Returns policy",
             "how many days to return an opened item?",
             "",
+            &[],
             700,
         )
         .unwrap();
@@ -1064,6 +1149,7 @@ mod tests {
             "Returns policy",
             "when do I get my refund",
             "",
+            &[],
             700,
         )
         .unwrap();
