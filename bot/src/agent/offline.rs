@@ -991,20 +991,7 @@ impl OfflineEngine {
             let change = Change::Return {
                 order: order.name.clone(),
             };
-            let mut answer = self.ask_to_confirm(turn, &order, change, lines);
-            // Without return windows by condition in the settings, the shop's own words
-            // on how long the customer has, when its article states it.
-            if self.return_windows(turn).is_empty()
-                && let Some(quoted) = self.policy_quote(turn, "policy_query_return_window").await
-                && super::passages::states_what_is_asked(
-                    &self.say(turn, "policy_query_return_window", json!({})),
-                    &quoted.text,
-                ) == Some(true)
-            {
-                let text = format!("{}\n\n{}", quoted.text, answer.text);
-                answer = quoted_with(text, quoted);
-            }
-            return Ok(answer);
+            return Ok(self.ask_to_confirm(turn, &order, change, lines));
         }
         Ok(Answer::grounded(self.return_text(turn, &order, outcome)))
     }
