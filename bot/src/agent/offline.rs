@@ -1402,7 +1402,7 @@ impl OfflineEngine {
         turn: &mut Turn<'_, '_>,
         products: super::tools::ProductResults,
     ) -> Answer {
-        let view = |p: &super::tools::ProductHit| json!({ "title": p.title, "variant": p.variant, "price": p.price, "in_stock": p.in_stock, "url": p.url });
+        let view = |p: &super::tools::ProductHit| json!({ "title": p.title, "variant": p.variant, "price": p.price, "in_stock": p.in_stock, "url": p.url, "options": p.options });
         let cite = |p: &super::tools::ProductHit| Citation {
             document_id: p.doc_id.clone(),
             title: p.title.clone(),

@@ -206,6 +206,9 @@ pub enum ChangeOutcome {
     },
 }
 
+/// At most this many variants of a product are listed.
+const OPTIONS_MAX: usize = 12;
+
 /// A product found for a customer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProductHit {
@@ -217,6 +220,17 @@ pub struct ProductHit {
     pub in_stock: bool,
     pub url: Option<String>,
     pub doc_id: String,
+    /// Its variants with price and stock, when the customer asked which there are
+    /// ("which sizes?"); empty otherwise.
+    pub options: Vec<ProductOption>,
+}
+
+/// One variant of a product as shown to a customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductOption {
+    pub title: String,
+    pub price: Option<String>,
+    pub in_stock: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -700,6 +714,7 @@ impl<'a> Tools<'a> {
             in_stock: f.hit.passage.in_stock.unwrap_or(true),
             url: f.hit.passage.url.clone(),
             doc_id: f.hit.passage.doc_id.clone(),
+            options: Vec::new(),
         };
         let mut matches: Vec<ProductHit> = found.iter().filter(|f| f.confident).map(hit).collect();
         let mut suggestions: Vec<ProductHit> = if matches.is_empty() {
@@ -750,9 +765,31 @@ impl<'a> Tools<'a> {
             .collect();
         self.name_variants(text, &listed, &mut matches).await;
         self.name_variants(text, &listed, &mut suggestions).await;
+        // "Which sizes do the Thermo insoles come in?": the one product the message
+        // names (or the only match) with its variants.
+        if crate::slots::asks_for_options(text) {
+            let words = crate::slots::words(text);
+            let named: Vec<usize> = (0..matches.len())
+                .filter(|i| names_whole_title(&words, &matches[*i].title))
+                .collect();
+            let pick = match (named.as_slice(), matches.len()) {
+                ([one], _) => Some(*one),
+                (_, 1) => Some(0),
+                _ => None,
+            };
+            if let Some(hit) = pick.and_then(|i| matches.get_mut(i))
+                && hit.variant.is_none()
+            {
+                self.list_options(hit).await;
+            }
+        }
         for p in matches.iter().chain(&suggestions) {
             self.retrieved.insert(p.doc_id.clone());
-            if let Some(price) = &p.price {
+            let prices = p
+                .price
+                .iter()
+                .chain(p.options.iter().filter_map(|o| o.price.as_ref()));
+            for price in prices {
                 for part in price.split('–') {
                     self.facts.amount(part);
                 }
@@ -775,6 +812,34 @@ impl<'a> Tools<'a> {
                 .filter_map(|f| f.hit.sparse_score)
                 .reduce(f32::max),
         }
+    }
+
+    /// "Which sizes are there?": the product's variants, at most [`OPTIONS_MAX`].
+    async fn list_options(&self, hit: &mut ProductHit) {
+        let Some(handle) = product_handle(&hit.doc_id) else {
+            return;
+        };
+        let product = match self.store.product_by_handle(handle).await {
+            Ok(Some(product)) => product,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, handle, "reading a product's variants failed");
+                return;
+            }
+        };
+        if product.variants.len() < 2 {
+            return;
+        }
+        hit.options = product
+            .variants
+            .iter()
+            .take(OPTIONS_MAX)
+            .map(|v| ProductOption {
+                title: v.title.clone(),
+                price: Currency::parse(&v.currency).ok().map(|c| c.format(v.price)),
+                in_stock: v.stock.is_none_or(|n| n > 0),
+            })
+            .collect();
     }
 
     /// "The Vertex helmet in size S": each product whose variants the message names
@@ -975,6 +1040,23 @@ impl<'a> Tools<'a> {
     }
 }
 
+/// Whether the message's `words` name every word of a product title of three letters or
+/// more, inflected or not ("beheizbaren Einlegesohlen" names "Thermo beheizbare
+/// Einlegesohlen" only with "Thermo" too).
+fn names_whole_title(words: &[String], title: &str) -> bool {
+    let title_words: Vec<String> = crate::slots::words(title)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 3)
+        .collect();
+    let same = |a: &str, b: &str| {
+        a == b || {
+            let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            common >= 5
+        }
+    };
+    !title_words.is_empty() && title_words.iter().all(|t| words.iter().any(|w| same(w, t)))
+}
+
 /// Whether a product passage names the subject of a question, singular or plural.
 fn names_subject(passage: &str, subject: &str) -> bool {
     let passage = passage.to_lowercase();
@@ -1013,4 +1095,22 @@ fn product_handle(doc_id: &str) -> Option<&str> {
         .strip_prefix("product:")
         .and_then(|rest| rest.rsplit_once(':'))
         .map(|(handle, _)| handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_is_named_by_all_its_words_inflected_or_not() {
+        let words = |t: &str| crate::slots::words(t);
+        let q = words("Welche Größen gibt es bei den Thermo beheizbaren Einlegesohlen?");
+        assert!(names_whole_title(&q, "Thermo beheizbare Einlegesohlen"));
+        assert!(!names_whole_title(&q, "Thermo beheizbare Handschuhe"));
+        assert!(crate::slots::asks_for_options("Welche Größen gibt es?"));
+        assert!(crate::slots::asks_for_options(
+            "which colours does it come in"
+        ));
+        assert!(!crate::slots::asks_for_options("where is my order?"));
+    }
 }
