@@ -1340,7 +1340,10 @@ impl OfflineEngine {
             // Clear product matches keep the question unless it names the article's topic
             // or the article wins by a margin ("有没有龙井茶？想买点送人" is about tea, not
             // gift cards; "¿Las teteras tienen garantía?" is about the warranty).
+            // An article the customer cannot read in their language does not push a
+            // matching product aside.
             if let Some(best) = found.iter().find(|f| f.confident)
+                && (best.in_query_language || products.matches.is_empty())
                 && best.hit.sparse_score.unwrap_or(0.0)
                     > products.best_keyword_score.unwrap_or(0.0)
                         * if products.matches.is_empty()
@@ -1536,6 +1539,12 @@ const HAVE_PHRASES: &[&str] = &[
     "gibt es",
     "vocês têm",
     "voces tem",
+    "tenéis",
+    "tem algum",
+    "tem alguma",
+    "avete",
+    "hebben jullie",
+    "있나요",
 ];
 
 /// Whether a lowercased question names an article's title or a long word of it
