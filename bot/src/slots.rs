@@ -1052,6 +1052,52 @@ pub fn names_variant(words: &[String], title: &str) -> bool {
     !parts.is_empty() && parts.iter().all(|p| words.contains(p))
 }
 
+/// Whether a message asks which variants a product comes in: sizes, colours, versions.
+pub fn asks_for_options(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    OPTION_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// "Size", "colour" and "version" in the supported languages (plurals included by
+/// their stems).
+const OPTION_WORDS: &[&str] = &[
+    "size",
+    "colour",
+    "color",
+    "variant",
+    "version",
+    "größe",
+    "grösse",
+    "farbe",
+    "taille",
+    "couleur",
+    "pointure",
+    "talla",
+    "tallas",
+    "tamaño",
+    "tamanho",
+    "cor ",
+    "cores",
+    "taglia",
+    "taglie",
+    "colore",
+    "colori",
+    "maat",
+    "maten",
+    "kleur",
+    "サイズ",
+    "カラー",
+    "色",
+    "尺码",
+    "尺寸",
+    "尺碼",
+    "颜色",
+    "顏色",
+    "사이즈",
+    "색상",
+    "치수",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1420,49 +1466,3 @@ mod tests {
         assert!(!proves_postal_code("1941075", "94107", &[]));
     }
 }
-
-/// Whether a message asks which variants a product comes in: sizes, colours, versions.
-pub fn asks_for_options(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    OPTION_WORDS.iter().any(|w| lower.contains(w))
-}
-
-/// "Size", "colour" and "version" in the supported languages (plurals included by
-/// their stems).
-const OPTION_WORDS: &[&str] = &[
-    "size",
-    "colour",
-    "color",
-    "variant",
-    "version",
-    "größe",
-    "grösse",
-    "farbe",
-    "taille",
-    "couleur",
-    "pointure",
-    "talla",
-    "tallas",
-    "tamaño",
-    "tamanho",
-    "cor ",
-    "cores",
-    "taglia",
-    "taglie",
-    "colore",
-    "colori",
-    "maat",
-    "maten",
-    "kleur",
-    "サイズ",
-    "カラー",
-    "色",
-    "尺码",
-    "尺寸",
-    "尺碼",
-    "颜色",
-    "顏色",
-    "사이즈",
-    "색상",
-    "치수",
-];

@@ -1644,10 +1644,11 @@ fn meant_among<'a>(
     let parcel = PARCEL_WORDS
         .iter()
         .any(|w| crate::intent::has_phrase(&lower, w));
-    if intent == Intent::TrackOrder && parcel {
-        if let Some(shipped) = orders.iter().find(|o| o.fulfillment_status == "fulfilled") {
-            return Some(shipped);
-        }
+    if intent == Intent::TrackOrder
+        && parcel
+        && let Some(shipped) = orders.iter().find(|o| o.fulfillment_status == "fulfilled")
+    {
+        return Some(shipped);
     }
     orders.first()
 }
