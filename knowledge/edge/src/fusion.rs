@@ -4,8 +4,9 @@
 //! returns only the fused score, and [`kefu_knowledge::Hit`] also carries the score each
 //! list gave (callers calibrate thresholds on them). The arithmetic is Qdrant's own
 //! (`rrf_scoring`, k = 2, dense list first), so the order matches what a Qdrant server
-//! returns for the same two prefetches; only exact ties, which Qdrant leaves unordered,
-//! are broken here, deterministically.
+//! returns for the same two prefetches. Hits a list scores exactly alike share a rank (a
+//! server and the embedded index may return such ties in different orders), and ties on
+//! the fused score are broken here, deterministically.
 
 use std::collections::HashMap;
 
@@ -41,7 +42,14 @@ pub fn rrf(dense: &[(PointId, f32)], sparse: &[(PointId, f32)]) -> Vec<Fused> {
     let mut fused: Vec<Fused> = Vec::with_capacity(dense.len() + sparse.len());
     let mut slot: HashMap<PointId, usize> = HashMap::with_capacity(dense.len() + sparse.len());
     for (is_dense, list) in [(true, dense), (false, sparse)] {
-        for (rank, &(id, score)) in list.iter().enumerate() {
+        // Hits with the same score share the rank of the first of them: engines order
+        // ties as they like (BM25 scores tie often), and the fused score must not depend
+        // on it.
+        let mut rank = 0;
+        for (position, &(id, score)) in list.iter().enumerate() {
+            if position > 0 && list[position - 1].1 != score {
+                rank = position;
+            }
             let index = *slot.entry(id).or_insert_with(|| {
                 fused.push(Fused {
                     id,

@@ -1,6 +1,8 @@
 //! Cases that need a Qdrant server: where a test gets its collection ([`store`]), and what
 //! is particular to this backend (recreating, the layout record, agreeing with the
-//! embedded backend). Each returns early, passing, when `KEFU_TEST_QDRANT_URL` is unset.
+//! embedded backend). Each returns early, passing, when `KEFU_TEST_QDRANT_URL` is unset,
+//! unless `KEFU_REQUIRE_QDRANT` is set (as `.ci/run` does when it starts a server): then a
+//! missing server fails them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +35,10 @@ pub struct ServerStore {
 /// server is configured.
 pub async fn store(case: &str) -> Option<ServerStore> {
     let Some(url) = std::env::var(URL).ok().filter(|url| !url.is_empty()) else {
+        assert!(
+            std::env::var_os("KEFU_REQUIRE_QDRANT").is_none(),
+            "{case}: KEFU_REQUIRE_QDRANT is set but {URL} is not"
+        );
         println!("{case}: skipped, {URL} is not set");
         return None;
     };
