@@ -816,30 +816,32 @@ impl<'a> Tools<'a> {
 
     /// "Which sizes are there?": the product's variants, at most [`OPTIONS_MAX`].
     async fn list_options(&self, hit: &mut ProductHit) {
-        let Some(handle) = product_handle(&hit.doc_id) else {
+        let Some(variants) = self.variants_of(&hit.doc_id).await else {
             return;
         };
-        let product = match self.store.product_by_handle(handle).await {
-            Ok(Some(product)) => product,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, handle, "reading a product's variants failed");
-                return;
-            }
-        };
-        if product.variants.len() < 2 {
-            return;
-        }
-        hit.options = product
-            .variants
+        hit.options = variants
             .iter()
             .take(OPTIONS_MAX)
             .map(|v| ProductOption {
                 title: v.title.clone(),
-                price: Currency::parse(&v.currency).ok().map(|c| c.format(v.price)),
+                price: variant_price(v),
                 in_stock: v.stock.is_none_or(|n| n > 0),
             })
             .collect();
+    }
+
+    /// The variants of the product a product passage's document id names, when it has
+    /// more than one; `None` otherwise (a failed read is logged).
+    async fn variants_of(&self, doc_id: &str) -> Option<Vec<crate::store::VariantRecord>> {
+        let handle = product_handle(doc_id)?;
+        match self.store.product_by_handle(handle).await {
+            Ok(Some(product)) if product.variants.len() >= 2 => Some(product.variants),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, handle, "reading a product's variants failed");
+                None
+            }
+        }
     }
 
     /// "The Vertex helmet in size S": each product whose variants the message names
@@ -867,30 +869,18 @@ impl<'a> Tools<'a> {
             if !names_a_listed_variant {
                 continue;
             }
-            let Some(handle) = product_handle(&hit.doc_id) else {
+            let Some(variants) = self.variants_of(&hit.doc_id).await else {
                 continue;
             };
-            let product = match self.store.product_by_handle(handle).await {
-                Ok(Some(product)) => product,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, handle, "reading a product's variants failed");
-                    continue;
-                }
-            };
-            if product.variants.len() < 2 {
-                continue;
-            }
-            let named: Vec<_> = product
-                .variants
+            let named: Vec<_> = variants
                 .iter()
                 .filter(|v| crate::slots::names_variant(&words, &v.title))
                 .collect();
             if let [variant] = named.as_slice() {
                 hit.variant = Some(variant.title.clone());
                 hit.in_stock = variant.stock.is_none_or(|n| n > 0);
-                if let Ok(currency) = Currency::parse(&variant.currency) {
-                    hit.price = Some(currency.format(variant.price));
+                if let Some(price) = variant_price(variant) {
+                    hit.price = Some(price);
                 }
             }
         }
@@ -1038,6 +1028,13 @@ impl<'a> Tools<'a> {
             }
         }
     }
+}
+
+/// A variant's price as shown to customers ("129.00 EUR"); `None` for an unknown currency.
+fn variant_price(variant: &crate::store::VariantRecord) -> Option<String> {
+    Currency::parse(&variant.currency)
+        .ok()
+        .map(|c| c.format(variant.price))
 }
 
 /// Whether the message's `words` name every word of a product title of three letters or
