@@ -599,6 +599,36 @@ const POLICY_WORDS: &[&str] = &[
     "cuanto tardan",
     "qual o prazo",
     "prazo",
+    // Whether a rule applies to the customer, asked as a question ("will I have to pay
+    // customs on delivery?", "muss ich Zoll zahlen?"): the verb before its subject, or
+    // impersonal, so "I must cancel my order" stays a request.
+    "do i need to",
+    "do i have to",
+    "will i have to",
+    "will i need to",
+    "would i have to",
+    "do you charge",
+    "muss ich",
+    "müssen wir",
+    "brauche ich",
+    "dois-je",
+    "faut-il",
+    "est-ce que je dois",
+    "hay que",
+    "tengo que pagar",
+    "é preciso",
+    "preciso pagar",
+    "bisogna",
+    "devo pagare",
+    "moet ik",
+    "必要がありますか",
+    "必要ですか",
+    "需要付",
+    "要付",
+    "要交",
+    "해야 하나요",
+    "해야 돼요",
+    "내야 하나요",
 ];
 
 /// Tracking phrases that only say what the message is about ("delivery", "arrive"):
@@ -1082,6 +1112,25 @@ mod tests {
         assert!(!about_the_rules("Como está meu pedido?"));
         assert!(!about_the_rules("Où en est ma commande ?"));
         assert!(!about_the_rules("I want to return the teapot"));
+    }
+
+    #[test]
+    fn whether_a_rule_applies_is_a_question_not_a_request() {
+        for text in [
+            "Will I have to pay customs on delivery in the UK?",
+            "Muss ich bei der Lieferung in die Schweiz Zoll zahlen?",
+            "Moet ik betalen als ik het retour stuur?",
+        ] {
+            assert_eq!(understand(text).intent, Intent::Question, "{text}");
+        }
+        assert_eq!(
+            understand("I must cancel my order").intent,
+            Intent::CancelOrder
+        );
+        assert_eq!(
+            understand("where is my delivery?").intent,
+            Intent::TrackOrder
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod addressed;
 pub mod bm25;
 pub mod calibrate;
 pub mod chunk;
+pub mod concepts;
 pub mod document;
 pub mod embed;
 pub mod eval;

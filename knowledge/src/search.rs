@@ -103,6 +103,9 @@ pub struct Knowledge {
     fallbacks: FallbackLanguages,
     /// The shop's own confidence levels, learnt at the last re-index.
     calibration: std::sync::RwLock<Option<Calibration>>,
+    /// Which support topics each article names ([`crate::concepts`]), read at the last
+    /// re-index.
+    profiles: std::sync::RwLock<Arc<crate::concepts::Profiles>>,
 }
 
 /// The index's [`LanguageMeans`], read on the first hybrid search and after every
@@ -195,6 +198,23 @@ const STRONG_BM25: f32 = 25.0;
 const LANGUAGES_AVERAGED: usize = 3;
 /// At most this many passages of one article are compared with a question at once.
 const PASSAGES_PER_ARTICLE: usize = 64;
+/// Topics ranked before the question's concepts weigh in ([`Knowledge::weigh_concepts`]).
+const CONCEPT_POOL: usize = 8;
+/// Weight of a topic's concept score (0 to 1) against hybrid evidence, where related
+/// topics differ by a few hundredths: a topic naming the question's concepts in its title
+/// beats one that is slightly closer in meaning and names none. With the three below,
+/// set on the demo question set and the validation shop's tuning cases.
+const CONCEPT_WEIGHT_DENSE: f32 = 0.03;
+/// Weight of a topic's concept score against BM25, as a share of the best keyword score
+/// (at least [`STRONG_BM25`]).
+const CONCEPT_WEIGHT_SPARSE: f32 = 0.8;
+/// A topic the searches did not reach joins the ranking when it names this much of the
+/// question's concepts (a heading naming all of them).
+const CONCEPT_REACH: f32 = 0.6;
+/// A topic is answered from on its concepts alone when it names this much of them and
+/// leads every other topic by [`CONCEPT_LEAD`].
+const CONCEPT_CONFIDENT: f32 = 0.5;
+const CONCEPT_LEAD: f32 = 0.15;
 /// How long language means read from the index are used before they are re-read.
 const MEANS_MAX_AGE: Duration = Duration::from_secs(600);
 
@@ -213,6 +233,7 @@ impl Knowledge {
             means: Arc::default(),
             fallbacks: FallbackLanguages::default(),
             calibration: std::sync::RwLock::new(None),
+            profiles: std::sync::RwLock::default(),
         }
     }
 
@@ -365,6 +386,20 @@ impl Knowledge {
         if self.embedder.is_some() && (report.written > 0 || report.deleted > 0) {
             self.means.refresh(self.index.as_ref()).await;
         }
+        let profiles = crate::concepts::Profiles::build(
+            crate::concepts::builtin(),
+            sources
+                .iter()
+                .filter(|s| s.kind == SourceKind::Article)
+                .map(|s| crate::concepts::Article {
+                    group: &s.group,
+                    title: &s.title,
+                    body: &s.body,
+                }),
+        );
+        if let Ok(mut slot) = self.profiles.write() {
+            *slot = Arc::new(profiles);
+        }
         match self.calibrate(sources).await {
             Ok(calibration) => {
                 if let Ok(mut slot) = self.calibration.write() {
@@ -483,7 +518,21 @@ impl Knowledge {
         request: &SearchRequest,
         dense: Option<Vec<f32>>,
     ) -> Result<Vec<Found>, KnowledgeError> {
-        let mut found = self.search_ranked(request, dense.clone()).await?;
+        let articles = request.filter.kinds.as_slice() == [SourceKind::Article];
+        let mut found = if articles {
+            // A wider pool, so the topics the question names can rise from below the top.
+            let wider = SearchRequest {
+                top: request.top.max(CONCEPT_POOL),
+                ..request.clone()
+            };
+            let mut found = self.search_ranked(&wider, dense.clone()).await?;
+            self.weigh_concepts(request, dense.as_deref(), &mut found)
+                .await?;
+            found.truncate(request.top.max(1));
+            found
+        } else {
+            self.search_ranked(request, dense.clone()).await?
+        };
         self.prefer_readable(request, dense, &mut found).await?;
         self.apply_margin(&mut found);
         Ok(found)
@@ -600,6 +649,149 @@ impl Knowledge {
         if best >= level.floor && best - next >= level.margin {
             first.confident = true;
         }
+    }
+
+    /// Re-ranks article results by the support topics the question names, in any
+    /// language ([`crate::concepts`]): each topic gains by how much of the question's
+    /// concepts its title, headings and text name. A topic the searches did not reach but
+    /// that names them in a heading joins the results, represented by its passage that
+    /// names them in the most readable language; a topic that names them clearly better
+    /// than any other is confident on that alone. Results stay best first.
+    async fn weigh_concepts(
+        &self,
+        request: &SearchRequest,
+        dense: Option<&[f32]>,
+        found: &mut Vec<Found>,
+    ) -> Result<(), KnowledgeError> {
+        let lexicon = crate::concepts::builtin();
+        let concepts = lexicon.named_in(&request.text);
+        if concepts.is_empty() {
+            return Ok(());
+        }
+        let profiles = self
+            .profiles
+            .read()
+            .map(|p| Arc::clone(&p))
+            .unwrap_or_default();
+        let scores = profiles.scores(&concepts);
+        if scores.is_empty() {
+            return Ok(());
+        }
+        // Topics named clearly enough that the searches left out.
+        let mut missing: Vec<(&str, f32)> = scores
+            .iter()
+            .filter(|(g, s)| {
+                **s >= CONCEPT_REACH && !found.iter().any(|f| f.hit.passage.group == **g)
+            })
+            .map(|(g, s)| (*g, *s))
+            .collect();
+        missing.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let floor = found
+            .iter()
+            .map(|f| f.hit.score)
+            .fold(f32::INFINITY, f32::min);
+        let floor = if floor.is_finite() { floor } else { 0.0 };
+        for (group, _) in missing.into_iter().take(CONCEPT_POOL) {
+            if let Some(mut f) = self
+                .concept_passage(request, dense, group, &concepts)
+                .await?
+            {
+                f.hit.score = floor;
+                found.push(f);
+            }
+        }
+        let weight = if dense.is_some() {
+            CONCEPT_WEIGHT_DENSE
+        } else {
+            let best = found.iter().map(|f| f.hit.score).fold(0.0f32, f32::max);
+            CONCEPT_WEIGHT_SPARSE * best.max(STRONG_BM25)
+        };
+        let concept_of = |f: &Found| {
+            scores
+                .get(f.hit.passage.group.as_str())
+                .copied()
+                .unwrap_or(0.0)
+        };
+        for f in found.iter_mut() {
+            f.hit.score += weight * concept_of(f);
+        }
+        found.sort_by(|a, b| b.hit.score.total_cmp(&a.hit.score));
+        // Named clearly better than any other topic: confident on the concepts alone.
+        let mut by_concept: Vec<f32> = scores.values().copied().collect();
+        by_concept.sort_by(|a, b| b.total_cmp(a));
+        let (first, second) = (
+            by_concept.first().copied().unwrap_or(0.0),
+            by_concept.get(1).copied().unwrap_or(0.0),
+        );
+        if first >= CONCEPT_CONFIDENT && first - second >= CONCEPT_LEAD {
+            for f in found.iter_mut() {
+                if (concept_of(f) - first).abs() < f32::EPSILON {
+                    f.confident = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The passage of `group` that names the question's `concepts` best, in the most
+    /// readable language the shop wrote it in.
+    async fn concept_passage(
+        &self,
+        request: &SearchRequest,
+        dense: Option<&[f32]>,
+        group: &str,
+        concepts: &[usize],
+    ) -> Result<Option<Found>, KnowledgeError> {
+        let lexicon = crate::concepts::builtin();
+        // The customer's language and their fallbacks first, then any the lexicon speaks.
+        let mut order = match request.lang.as_deref() {
+            Some(lang) => self.fallbacks.order(lang),
+            None => Vec::new(),
+        };
+        for concept in concepts.iter().filter_map(|c| lexicon.concepts.get(*c)) {
+            for (lang, _) in &concept.words {
+                if !order.iter().any(|l| same_language(l, lang)) {
+                    order.push(lang.clone());
+                }
+            }
+        }
+        for want in &order {
+            let words: Vec<&str> = concepts
+                .iter()
+                .filter_map(|c| lexicon.concepts.get(*c))
+                .filter_map(|c| c.words_in(want))
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let query = IndexQuery {
+                text: words.join(" "),
+                lang: Some(want.clone()),
+                dense: dense.map(<[f32]>::to_vec),
+                filter: Filter {
+                    langs: vec![want.clone()],
+                    groups: vec![group.to_owned()],
+                    kinds: vec![SourceKind::Article],
+                    ..Filter::default()
+                },
+                limit: 1,
+            };
+            let Some(mut hit) = self.index.search(&query).await?.into_iter().next() else {
+                continue;
+            };
+            // Its keyword score is the concept words', not the question's.
+            hit.sparse_score = None;
+            let in_query_language = request
+                .lang
+                .as_deref()
+                .is_none_or(|lang| same_language(lang, &hit.passage.lang));
+            let confident = self.confident(&hit);
+            return Ok(Some(Found {
+                hit,
+                in_query_language,
+                confident,
+            }));
+        }
+        Ok(None)
     }
 
     async fn search_ranked(

@@ -160,3 +160,59 @@ async fn an_index_built_with_another_model_is_refused_until_rebuilt() {
     assert_eq!(found[0].hit.passage.doc_id, "returns-en");
     assert_eq!(found[0].hit.passage.section, "Damaged");
 }
+
+#[tokio::test]
+async fn a_question_reaches_an_article_in_another_language_by_the_topic_it_names() {
+    // Keywords alone: a Dutch question shares no word with the English pages.
+    let dir = tempfile::tempdir().unwrap();
+    let index = EdgeIndex::recreate(dir.path(), &Knowledge::layout_for(None)).unwrap();
+    let knowledge = Knowledge::new(Arc::new(index), None);
+    let shop = vec![
+        article(
+            "shipping-en",
+            "en",
+            "Shipping",
+            "## Shipping costs by zone\n\nGermany €4.90, Netherlands €8.90, rest of the EU €12.90.",
+        ),
+        article(
+            "returns-en",
+            "en",
+            "Returns",
+            "## Return window\n\nSend items back within 30 days for a full refund.",
+        ),
+        article(
+            "vouchers-en",
+            "en",
+            "Gift vouchers",
+            "## Validity\n\nA gift voucher is valid for three years.",
+        ),
+    ];
+    knowledge.reindex(&shop).await.unwrap();
+    let ask = |text: &str| SearchRequest {
+        lang: Some("nl".into()),
+        top: 3,
+        filter: kefu_knowledge::Filter {
+            kinds: vec![SourceKind::Article],
+            ..Default::default()
+        },
+        ..SearchRequest::new(text)
+    };
+    let found = knowledge
+        .search(&ask("wat zijn de verzendkosten naar nederland?"))
+        .await
+        .unwrap();
+    assert_eq!(found[0].hit.passage.doc_id, "shipping-en", "{found:?}");
+    assert!(found[0].confident);
+    assert!(!found[0].in_query_language);
+    let found = knowledge
+        .search(&ask("hoe lang is een cadeaubon geldig?"))
+        .await
+        .unwrap();
+    assert_eq!(found[0].hit.passage.doc_id, "vouchers-en", "{found:?}");
+    // A question naming no topic of the lexicon finds nothing it is sure of.
+    let found = knowledge
+        .search(&ask("wat is jullie lievelingskleur?"))
+        .await
+        .unwrap();
+    assert!(found.iter().all(|f| !f.confident), "{found:?}");
+}
