@@ -116,7 +116,7 @@ impl Lexicon {
 
     /// The concepts `text` names, in any language, by index into `concepts`.
     pub fn named_in(&self, text: &str) -> Vec<usize> {
-        let text = fold(text);
+        let text = Folded::new(text);
         self.concepts
             .iter()
             .enumerate()
@@ -124,7 +124,7 @@ impl Lexicon {
                 c.words
                     .iter()
                     .flat_map(|(_, w)| w)
-                    .any(|w| mentions(&text, w))
+                    .any(|w| text.mentions(w))
             })
             .map(|(i, _)| i)
             .collect()
@@ -231,22 +231,71 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// Whether folded `text` names folded `word`: Chinese, Japanese and Korean anywhere
-/// (written without spaces, or with particles attached); a word of five letters or more
-/// at the start of a word, so a stem covers its inflections and compounds ("rücksend"
-/// in "Rücksendung"); a shorter word as a whole word ("vat" is not in "vater").
-fn mentions(text: &str, word: &str) -> bool {
-    if word.chars().any(is_cjk) {
-        return text.contains(word);
+/// A text read for concept words: folded ([`fold`]), and split into words with where
+/// each begins, found by their first letters.
+struct Folded {
+    text: String,
+    words: Vec<String>,
+    /// Word positions by the word's first two characters.
+    starts: HashMap<String, Vec<usize>>,
+}
+
+impl Folded {
+    fn new(text: &str) -> Self {
+        let text = fold(text);
+        let words: Vec<String> = latin_words(&text);
+        let mut starts: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, w) in words.iter().enumerate() {
+            starts
+                .entry(w.chars().take(2).collect())
+                .or_default()
+                .push(i);
+        }
+        Self {
+            text,
+            words,
+            starts,
+        }
     }
-    let prefix = word.chars().count() >= 5;
-    text.match_indices(word).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + word.len()..].chars().next();
-        let starts = before.is_none_or(|c| !c.is_alphanumeric());
-        let ends = after.is_none_or(|c| !c.is_alphanumeric());
-        starts && (prefix || ends)
-    })
+
+    /// Whether the text names folded `term`: Chinese, Japanese and Korean anywhere
+    /// (written without spaces, or with particles attached); otherwise word by word, each
+    /// word of five letters or more as the start of a word, so a stem or a singular
+    /// covers inflections and compounds ("rücksend" in "Rücksendung", "plazo de
+    /// devolución" in "plazos de devolución"), shorter ones whole ("vat" is not in
+    /// "vater").
+    fn mentions(&self, term: &str) -> bool {
+        if term.chars().any(is_cjk) {
+            return self.text.contains(term);
+        }
+        let want = latin_words(term);
+        let Some(first) = want.first() else {
+            return false;
+        };
+        let key: String = first.chars().take(2).collect();
+        let Some(positions) = self.starts.get(&key) else {
+            return false;
+        };
+        positions.iter().any(|&at| {
+            want.iter().enumerate().all(|(k, w)| {
+                self.words.get(at + k).is_some_and(|have| {
+                    if w.chars().count() >= 5 {
+                        have.starts_with(w.as_str())
+                    } else {
+                        have == w
+                    }
+                })
+            })
+        })
+    }
+}
+
+/// Words of a text in alphabetic scripts: runs of letters and digits.
+fn latin_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric() || is_cjk(c))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn is_cjk(c: char) -> bool {
@@ -269,7 +318,7 @@ en: shipping cost | postage
 nl: verzendkosten | verzenden
 ja: 送料
 [refund]
-en: refund | money back
+en: refund | money back | money returned
 de: rückerstattung | erstatt
 ";
 
@@ -312,8 +361,12 @@ de: rückerstattung | erstatt
         assert_eq!(ids("日本への送料はいくら？"), ["shipping-cost"]);
         assert_eq!(ids("Wann wird mir der Betrag erstattet?"), ["refund"]);
         assert_eq!(ids("Rückerstattung"), ["refund"]);
+        // A multi-word term matches with its words inflected.
+        assert_eq!(ids("is the money returned quickly?"), ["refund"]);
+        assert_eq!(ids("was my monies returned?"), Vec::<&str>::new());
         assert_eq!(ids("ruckerstattung bitte"), ["refund"]);
         assert!(ids("the postman").is_empty());
+        assert!(ids("a postage-free offer").contains(&"shipping-cost"));
     }
 
     #[test]
