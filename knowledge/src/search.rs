@@ -388,16 +388,19 @@ impl Knowledge {
         if self.embedder.is_some() && (report.written > 0 || report.deleted > 0) {
             self.means.refresh(self.index.as_ref()).await;
         }
+        // Which topics each article names, in what its readers see.
+        let readable: Vec<(&Source, Arc<crate::visible::Readable>)> = sources
+            .iter()
+            .filter(|s| s.kind == SourceKind::Article)
+            .map(|s| (s, crate::visible::readable_cached(&s.body)))
+            .collect();
         let profiles = crate::concepts::Profiles::build(
             crate::concepts::builtin(),
-            sources
-                .iter()
-                .filter(|s| s.kind == SourceKind::Article)
-                .map(|s| crate::concepts::Article {
-                    group: &s.group,
-                    title: &s.title,
-                    body: &s.body,
-                }),
+            readable.iter().map(|(s, r)| crate::concepts::Article {
+                group: &s.group,
+                title: &s.title,
+                body: &r.text,
+            }),
         );
         if let Ok(mut slot) = self.profiles.write() {
             *slot = Arc::new(profiles);
