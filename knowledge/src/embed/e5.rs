@@ -1834,6 +1834,11 @@ mod tests {
     #[test]
     fn real_model_matches_reference() {
         let Some(path) = std::env::var_os("KEFU_E5_MODEL") else {
+            // CI installs the model and sets KEFU_REQUIRE_MODEL: there a skip is a failure.
+            assert!(
+                std::env::var_os("KEFU_REQUIRE_MODEL").is_none(),
+                "KEFU_REQUIRE_MODEL is set but KEFU_E5_MODEL is not: the reference check cannot run"
+            );
             eprintln!("KEFU_E5_MODEL not set: skipping the e5-small-q4.bin reference check");
             return;
         };
