@@ -263,7 +263,8 @@ impl Folded {
     /// word of five letters or more as the start of a word, so a stem or a singular
     /// covers inflections and compounds ("rücksend" in "Rücksendung", "plazo de
     /// devolución" in "plazos de devolución"), shorter ones whole ("vat" is not in
-    /// "vater").
+    /// "vater") except inside a phrase, where they may take an ending of up to two
+    /// letters ("shipping cost" in "shipping costs").
     fn mentions(&self, term: &str) -> bool {
         if term.chars().any(is_cjk) {
             return self.text.contains(term);
@@ -276,11 +277,17 @@ impl Folded {
         let Some(positions) = self.starts.get(&key) else {
             return false;
         };
+        let phrase = want.len() > 1;
         positions.iter().any(|&at| {
             want.iter().enumerate().all(|(k, w)| {
                 self.words.get(at + k).is_some_and(|have| {
-                    if w.chars().count() >= 5 {
+                    let letters = w.chars().count();
+                    if letters >= 5 {
                         have.starts_with(w.as_str())
+                    } else if phrase && letters >= 3 {
+                        // Inside a phrase a short word may take an ending ("shipping
+                        // costs", "frais de ports"): the phrase around it says which word.
+                        have.starts_with(w.as_str()) && have.chars().count() <= letters + 2
                     } else {
                         have == w
                     }
@@ -367,6 +374,7 @@ de: rückerstattung | erstatt
         assert_eq!(ids("ruckerstattung bitte"), ["refund"]);
         assert!(ids("the postman").is_empty());
         assert!(ids("a postage-free offer").contains(&"shipping-cost"));
+        assert_eq!(ids("Shipping costs by zone"), ["shipping-cost"]);
     }
 
     #[test]
