@@ -63,15 +63,13 @@ async fn a_customer_chats_about_their_orders_on_piped_input() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(turns.len(), 3, "{}", text(&out.stdout));
-    assert!(
-        turns[0]["replies"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Lotus & Pine")
-            || turns[0]["replies"][0]["text"]
-                .as_str()
-                .unwrap()
-                .contains("assistant")
+    // The greeting word for word (prompts/answers/en.yaml), with the default `shop.name`:
+    // the test writes no kefu.toml.
+    assert_eq!(
+        turns[0]["replies"][0]["text"],
+        "Hi! I'm the My shop assistant. I can track your orders, help with returns, \
+         cancellations and address changes, and answer questions about our products and \
+         policies. How can I help?"
     );
     assert_eq!(turns[1]["verified"], true);
     let status = turns[1]["replies"][0]["text"].as_str().unwrap();
@@ -91,6 +89,7 @@ async fn a_customer_chats_about_their_orders_on_piped_input() {
         &["--as", &email],
         &format!("where is order {order}?\n"),
     );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains(&order) && stdout.contains("track_shipment"),
