@@ -170,8 +170,8 @@ async fn postgres_migrates_and_loads_the_demo_shop_once() {
     db.drop().await;
 }
 
-#[test]
-fn a_telegram_link_token_is_printed_for_a_customer() {
+#[tokio::test]
+async fn a_telegram_link_token_is_printed_for_a_customer() {
     let dir = tempfile::tempdir().unwrap();
     let out = super::kefu(
         dir.path(),
@@ -188,6 +188,23 @@ fn a_telegram_link_token_is_printed_for_a_customer() {
     let line = super::text(&out.stdout);
     let token = line.trim().strip_prefix("/start ").unwrap();
     assert_eq!(token.len(), 32, "{line}");
+    // The printed token links that customer, once.
+    use kefu_bot::store::{ConnectOptions, Store};
+    let db = format!(
+        "sqlite://{}",
+        dir.path().join("kefu-data/kefu.db").display()
+    );
+    let store = Store::open(&db, &ConnectOptions::default()).await.unwrap();
+    let emily = store
+        .customer_by_email(&kefu_bot::shop::Email::parse("emily.johnson@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.redeem_link_token(token).await.unwrap(),
+        Some(emily.id)
+    );
+    assert_eq!(store.redeem_link_token(token).await.unwrap(), None);
     let out = super::kefu(dir.path(), &["telegram", "link", "nobody@example.com"], &[]);
     assert!(!out.status.success());
     assert!(super::text(&out.stderr).contains("no customer"));
