@@ -295,7 +295,27 @@ async fn a_deep_link_token_links_the_telegram_user_to_their_customer_account() {
     assert_eq!(identity.customer_id, emily);
     assert!(identity.verified);
     let sent = bot.say(504, "Show me my orders", 2).await;
-    assert!(text(&sent[1]).contains('#'), "{:?}", sent[1]);
+    // Her orders, newest first, and no one else's.
+    let reply = text(&sent[1]);
+    let hers: Vec<String> = shop
+        .store
+        .orders_of(emily)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert!(!hers.is_empty());
+    assert!(reply.contains(&hers[0]), "{reply}");
+    let named: Vec<&str> = reply
+        .split(|c: char| !(c == '#' || c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with('#') && w.len() > 1)
+        .collect();
+    assert!(!named.is_empty(), "{reply}");
+    assert!(
+        named.iter().all(|n| hers.iter().any(|h| h == n)),
+        "{reply} vs {hers:?}"
+    );
 
     // The token works once.
     let sent = bot.say(505, &format!("/start {token}"), 3).await;
