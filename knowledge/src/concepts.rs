@@ -213,22 +213,24 @@ impl Profiles {
 /// Lowercase, with the accents of Latin letters taken off ("Rückerstattung" and
 /// "ruckerstattung", "devolución" and "devolucion" meet).
 pub fn fold(text: &str) -> String {
-    text.trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-            'ç' => 'c',
-            'è' | 'é' | 'ê' | 'ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' => 'i',
-            'ñ' => 'n',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' => 'u',
-            'ý' | 'ÿ' => 'y',
-            'ß' => 's',
-            c => c,
-        })
-        .collect()
+    text.trim().to_lowercase().chars().map(fold_char).collect()
+}
+
+/// A lowercase Latin letter without its accent ("é" → "e", "ß" → "s"); any other
+/// character as it is.
+pub fn fold_char(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        'ß' => 's',
+        c => c,
+    }
 }
 
 /// A text read for concept words: folded ([`fold`]), and split into words with where
@@ -305,7 +307,8 @@ fn latin_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn is_cjk(c: char) -> bool {
+/// Han, kana and Hangul: scripts written without spaces between words.
+pub fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{3040}'..='\u{30FF}'
         | '\u{3400}'..='\u{4DBF}'

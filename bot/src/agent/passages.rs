@@ -11,6 +11,8 @@
 //! article (written in another language than the article) gets the retrieved chunk,
 //! cleaned the same way.
 
+use kefu_knowledge::concepts::{fold_char as fold, is_cjk};
+
 /// One section of an article: its heading (empty before the first one) and its blocks
 /// (paragraphs, list items, readable table rows).
 #[derive(Debug, Clone, PartialEq)]
@@ -420,24 +422,6 @@ fn terms(text: &str) -> Vec<String> {
     }
     push_word(&mut word, &mut out);
     out
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xAC00..=0xD7AF)
-}
-
-fn fold(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-        'ç' => 'c',
-        'è' | 'é' | 'ê' | 'ë' => 'e',
-        'ì' | 'í' | 'î' | 'ï' => 'i',
-        'ñ' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' => 'u',
-        'ß' => 's',
-        other => other,
-    }
 }
 
 /// Two words are the same word in another form when they share a long enough start
