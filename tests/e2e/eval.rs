@@ -158,10 +158,31 @@ fn a_users_own_shop_is_evaluated_with_its_own_cases() {
     .unwrap();
     let out = kefu(d, &["eval", "bad.yaml"], &[]);
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("bad.yaml"),
-        "{}",
-        text(&out.stderr)
+    assert_eq!(text(&out.stdout), "", "nothing ran");
+    // The file, the line and column, the key and why: `handof` is no expectation.
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            "error: bad.yaml: error: line 4 column 12: unknown field `handof`, expected one of \
+             language, must_contain, must_contain_any, must_not_contain, handoff, cites, asks_verification"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("4 |   expect: {handof: true}"), "{stderr}");
+
+    // A value the format does not allow names its case, the key and what is allowed.
+    std::fs::write(
+        d.join("bad.yaml"),
+        "- id: x\n  category: faq\n  channel: sms\n  turns: [hi]\n",
+    )
+    .unwrap();
+    let out = kefu(d, &["eval", "bad.yaml"], &[]);
+    assert!(!out.status.success());
+    assert_eq!(text(&out.stdout), "", "nothing ran");
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "error: bad.yaml: case 1 (`x`): unknown channel `sms` (one of web, telegram, discord, email)"
     );
 }
 
