@@ -12,7 +12,9 @@ use kefu_bot::shop::{Channel, Email, TrackingStatus};
 use kefu_bot::store::{
     Consent, CustomerRecord, Merge, OutboxRow, ShipmentRecord, Store, TrackingEvent, row_state,
 };
-use kefu_campaigns::deliver::{DispatchOptions, Dispatcher, LinkBase, Payload, SendError, Sender};
+use kefu_campaigns::deliver::{
+    DispatchOptions, Dispatcher, LinkBase, Payload, SendError, Sender, backoff,
+};
 use kefu_campaigns::plan::{self, Plan, PlanSettings};
 use kefu_campaigns::rules::{LocalWindow, hhmm};
 use kefu_campaigns::segments::Segments;
@@ -237,12 +239,12 @@ async fn quiet_hours_consent_and_caps(store: &Store) {
     assert!(due_of(&plan_c, shanghai).is_some() && due_of(&plan_c, la).is_some());
 }
 
-/// Records what it sends; fails chat 102 once in campaign `now` (transient) and chat
-/// 666 for good.
+/// Records what it sends; fails chat 102 once in campaign `now` (transient, the row's id
+/// kept in `failed_once`) and chat 666 for good.
 #[derive(Default)]
 struct FakeTelegram {
     sent: Mutex<Vec<(String, Payload)>>,
-    failed_once: Mutex<bool>,
+    failed_once: Mutex<Option<i64>>,
 }
 
 #[async_trait]
@@ -254,8 +256,8 @@ impl Sender for FakeTelegram {
     async fn send(&self, row: &OutboxRow, message: &Payload) -> Result<String, SendError> {
         if row.address == "102" && row.campaign_id == "now" {
             let mut once = self.failed_once.lock().unwrap();
-            if !*once {
-                *once = true;
+            if once.is_none() {
+                *once = Some(row.id);
                 return Err(SendError::Transient("connection reset".into()));
             }
         }
@@ -327,8 +329,10 @@ async fn dispatcher_records_every_result(store: &Store) {
         .await
         .unwrap();
 
-    let (fake, _, d) = dispatcher(store, "test");
+    let (fake, links, d) = dispatcher(store, "test");
+    let before = Utc::now();
     while d.step().await.unwrap() {}
+    let after = Utc::now();
     let sent = fake.sent.lock().unwrap().clone();
     assert!(
         sent.is_empty(),
@@ -350,27 +354,72 @@ async fn dispatcher_records_every_result(store: &Store) {
     );
     assert!(!store.finish_campaign_if_done("now").await.unwrap());
 
-    // The retry is due later; a dispatcher run after that sends it, with tracked links.
-    let later = Utc::now() + Duration::hours(2);
+    // The dispatcher put the row back due after its back-off, and sends nothing before.
+    let retry = fake.failed_once.lock().unwrap().expect("102 was tried");
+    let row = store.outbox_row(retry).await.unwrap().unwrap();
+    assert_eq!((row.address.as_str(), row.attempts), ("102", 1));
+    let wait = backoff(1, retry);
+    assert!(
+        // (The database keeps microseconds at most.)
+        row.due_at >= before + wait - Duration::milliseconds(1) && row.due_at <= after + wait,
+        "due {} for a back-off of {wait} after {before}..{after}",
+        row.due_at
+    );
+    assert_eq!(store.next_due().await.unwrap(), Some(row.due_at));
+    assert!(!d.step().await.unwrap(), "nothing is due yet");
+
+    // When it is due, another replica claims it: only that replica's lease can record a
+    // result. It fails too, and gives the row back due at once.
     let rows = store
-        .claim_outbox("test", later, Duration::seconds(30), 10)
+        .claim_outbox("other", row.due_at, Duration::seconds(30), 10)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].attempts, 2);
-    assert!(
-        store
-            .outbox_sent(rows[0].id, "test", "m1", later)
-            .await
-            .unwrap()
-    );
-    // Someone else's lease cannot record a result.
+    assert_eq!((rows[0].id, rows[0].attempts), (retry, 2));
     assert!(
         !store
-            .outbox_sent(rows[0].id, "other", "m1", later)
+            .outbox_sent(retry, "test", "m1", row.due_at)
             .await
             .unwrap()
     );
+    assert!(
+        store
+            .outbox_retry(retry, "other", "connection reset", Utc::now())
+            .await
+            .unwrap()
+    );
+
+    // The dispatcher sends it, with tracked links: Los Angeles reads Spanish, which falls
+    // back to the English message.
+    assert!(d.step().await.unwrap());
+    assert!(!d.step().await.unwrap(), "nothing else is due");
+    let sent = fake.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (address, message) = &sent[0];
+    assert_eq!(address, "102");
+    assert_eq!(message.text, "Hi Ana, new teas.");
+    let url = message.buttons[0].url.clone().unwrap();
+    assert!(url.starts_with("https://shop.example/l/"), "{url}");
+    assert_eq!(
+        links.parse(url.rsplit('/').next().unwrap()),
+        Some((retry, 0))
+    );
+    let counts: BTreeMap<String, i64> = store
+        .outbox_counts("now")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.rows))
+        .collect();
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            (row_state::SENT.to_string(), 1),
+            (row_state::FAILED.to_string(), 1),
+            (row_state::SKIPPED.to_string(), 1),
+        ])
+    );
+    assert_eq!(store.outbox_row(retry).await.unwrap().unwrap().attempts, 3);
     assert!(store.finish_campaign_if_done("now").await.unwrap());
     let problems = store.outbox_problems("now").await.unwrap();
     assert!(
