@@ -3,6 +3,42 @@
 //! chargebacks, safety). Matching is on lower-cased text, by phrase, in every language
 //! kefu answers in; the agent adds the triggers that need context (repeated failures, low
 //! confidence, refund disputes over the configured amount).
+//!
+//! A dangerous product is also recognised by what is wrong with it rather than by set
+//! phrases: smoke, flames, sparks or an injury on their own; extreme heat, a burning
+//! smell, melting, swelling, leaking or a carbon-monoxide symptom together with a powered
+//! or fuelled thing (`hazards.txt`).
+
+use std::sync::LazyLock;
+
+use kefu_knowledge::concepts::Lexicon;
+
+/// What customers write about a dangerous product, in every answer language.
+const HAZARDS: &str = include_str!("hazards.txt");
+
+static HAZARD_LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
+    Lexicon::parse(HAZARDS).unwrap_or_else(|err| {
+        // The file ships inside the binary and is checked by a unit test.
+        tracing::error!(%err, "bot/src/hazards.txt could not be read; hazards by phrase only");
+        Lexicon::default()
+    })
+});
+
+/// Whether a message reports a product that has become dangerous: a hazard named on its
+/// own (smoke coming out, flames, sparks, a shock, an injury, a gas leak), or a symptom
+/// of one (heat, a burning smell, melting, swelling, leaking, headaches and dizziness)
+/// together with a battery, charger, light, heater, stove or other powered thing.
+pub fn reports_hazard(text: &str) -> bool {
+    let lexicon = &*HAZARD_LEXICON;
+    let (mut now, mut symptom, mut device) = (false, false, false);
+    for i in lexicon.named_in(text) {
+        let id = lexicon.concepts[i].id.as_str();
+        now |= id.starts_with("now:");
+        symptom |= id.starts_with("device:");
+        device |= id == "device";
+    }
+    now || (symptom && device)
+}
 
 /// Why a message asks for a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -614,8 +650,10 @@ pub fn triggers(text: &str) -> Vec<Trigger> {
     let lower = format!(" {} ", text.to_lowercase());
     let hit = |phrases: &[&str]| phrases.iter().any(|p| contains_phrase(&lower, p));
     let mut out = Vec::new();
+    if hit(SAFETY) || reports_hazard(text) {
+        out.push(Trigger::Safety);
+    }
     for (trigger, phrases) in [
-        (Trigger::Safety, SAFETY),
         (Trigger::Legal, LEGAL),
         (Trigger::Chargeback, CHARGEBACK),
         (Trigger::Anger, ANGER),
@@ -661,6 +699,73 @@ fn contains_phrase(haystack: &str, phrase: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hazard_lexicon_reads_and_speaks_every_answer_language() {
+        let lexicon = Lexicon::parse(HAZARDS).unwrap();
+        assert!(lexicon.concepts.iter().any(|c| c.id == "device"));
+        for concept in &lexicon.concepts {
+            assert!(
+                concept.id == "device"
+                    || concept.id.starts_with("now:")
+                    || concept.id.starts_with("device:"),
+                "{}",
+                concept.id
+            );
+            for lang in [
+                "en", "de", "fr", "es", "pt", "it", "nl", "ja", "zh-CN", "zh-TW", "ko",
+            ] {
+                assert!(
+                    concept.words_in(lang).is_some_and(|w| !w.is_empty()),
+                    "{} has no words in {lang}",
+                    concept.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_dangerous_product_is_recognised_by_what_is_wrong_with_it() {
+        for text in [
+            "the light went pop and there were sparks",
+            "the battery case is bulging, is that ok?",
+            "Das Netzteil wird so heiß, dass man es nicht anfassen kann",
+            "le réchaud a pris feu dans la cuisine",
+            "la batería está hinchada y no cierra la tapa",
+            "o carregador está com cheiro de queimado",
+            "la stufetta ci ha dato mal di testa tutta la notte",
+            "de accu is opgezwollen",
+            "モバイルバッテリーが膨らんできました",
+            "充电器冒烟了",
+            "배터리가 부풀어 올랐어요",
+        ] {
+            assert!(reports_hazard(text), "{text}");
+            assert_eq!(triggers(text).first(), Some(&Trigger::Safety), "{text}");
+        }
+    }
+
+    #[test]
+    fn goods_and_everyday_words_are_not_hazards() {
+        for text in [
+            "do you have the smoked lapsang in 100 g?",
+            "Habt ihr noch Rauchtee?",
+            "un thé fumé, vous avez ?",
+            "is the sparkling tea back in stock?",
+            "my inner tube burst on the first ride",
+            "what brand is the charger?",
+            "¿cómo se llama el cargador rápido?",
+            "como se chama a lanterna de capacete?",
+            "le feu arrière ne s'allume plus",
+            "please ship the light to Hospitalstraße 5",
+            "충전기 배송 연기됐나요?",
+            "the box with the lamp arrived deformed",
+            "the tent leaks when it rains",
+            "are the heated gloves warm enough for skiing?",
+            "焦げ茶色のバッグはありますか",
+        ] {
+            assert!(!reports_hazard(text), "{text}");
+        }
+    }
 
     #[test]
     fn explicit_requests_for_a_human_are_heard_in_every_language() {
