@@ -1,5 +1,6 @@
 //! Campaign files: every example validates, every broken file reports exactly the
-//! diagnostics it announces, and no input makes the parser panic.
+//! diagnostics it announces, malformed input gets a diagnostic that says where and why,
+//! and no input makes the parser panic.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -140,22 +141,74 @@ fn unknown_products_are_not_checked_without_a_catalogue() {
     assert!(spec::validate("f.yaml", &text, &known).is_ok());
 }
 
+/// Malformed files, each with the one diagnostic it gets: where and why.
+#[test]
+fn malformed_input_gets_a_diagnostic_that_says_where_and_why() {
+    let known = known();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            String::new(),
+            "fuzz.yaml:1:1: the file is empty; a campaign needs at least `id`, `name`, `kind`, `content` and `schedule`",
+        ),
+        (
+            "---".into(),
+            "fuzz.yaml:1:4: expected a mapping (`key: value` lines), found `~`",
+        ),
+        (
+            "[".into(),
+            "fuzz.yaml:1:1: YAML syntax error: unclosed bracket '['",
+        ),
+        (
+            "{{{".into(),
+            "fuzz.yaml:1:3: YAML syntax error: unclosed bracket '{'",
+        ),
+        ("id: [".into(), "fuzz.yaml:1:5: expected text"),
+        (
+            "- a\n- b".into(),
+            "fuzz.yaml:1:1: expected a mapping (`key: value` lines), found a list",
+        ),
+        (
+            "&a [*a]".into(),
+            "fuzz.yaml:1:4: expected a mapping (`key: value` lines), found a list",
+        ),
+        (
+            "id: x\nname: y\nkind: content\ncontent: *nope".into(),
+            "fuzz.yaml:4:10: YAML error: alias references unknown anchor",
+        ),
+        (
+            "\t\u{feff}id: 1".into(),
+            "fuzz.yaml:1:2: YAML syntax error: a BOM must not appear inside a document",
+        ),
+        (
+            "[".repeat(10_000),
+            "fuzz.yaml:1:256: YAML syntax error: recursion limit exceeded",
+        ),
+        (
+            "a:\n".repeat(2000),
+            "fuzz.yaml:1:1: unknown key `a` at the top level; expected one of `id`, `name`, `kind`, \
+             `description`, `audience`, `channels`, `content`, `schedule`, `send_window`, \
+             `quiet_hours`, `frequency_cap`, `exclude`, `variants`, `livestream`, `community`",
+        ),
+    ];
+    for (input, expected) in &cases {
+        let shown: String = input.chars().take(40).collect();
+        match spec::validate("fuzz.yaml", input, &known) {
+            Ok(_) => panic!("{shown:?} validated"),
+            Err(diags) => assert_eq!(
+                diags.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                [expected.to_string()],
+                "{shown:?}"
+            ),
+        }
+    }
+}
+
+/// Every prefix of every example (sampled) and two mangled copies: no panic, and what
+/// does not validate gets diagnostics at a place inside the file, each with a reason.
 #[test]
 fn no_input_makes_the_validator_panic() {
     let known = known();
-    let mut inputs: Vec<String> = vec![
-        String::new(),
-        "---".into(),
-        "[".into(),
-        "{{{".into(),
-        "id: [".into(),
-        "- a\n- b".into(),
-        "&a [*a]".into(),
-        "id: x\nname: y\nkind: content\ncontent: *nope".into(),
-        "\t\u{feff}id: 1".into(),
-        "[".repeat(10_000),
-        "a:\n".repeat(2000),
-    ];
+    let mut inputs: Vec<String> = vec![];
     for file in yaml_files(&crate_dir().join("examples")) {
         let text = read(&file);
         // Every prefix cut at a character boundary, sampled.
@@ -164,9 +217,31 @@ fn no_input_makes_the_validator_panic() {
         inputs.push(text.replace("{{", "{{#each "));
         inputs.push(text.replace(": ", ":\n"));
     }
-    for input in inputs {
-        let _ = spec::validate("fuzz.yaml", &input, &known);
+    let mut refused = 0;
+    for input in &inputs {
+        let Err(diags) = spec::validate("fuzz.yaml", input, &known) else {
+            continue;
+        };
+        refused += 1;
+        assert!(!diags.is_empty(), "refused without a reason: {input:?}");
+        let lines: Vec<&str> = input.lines().collect();
+        for d in &diags {
+            let inside = d.line >= 1
+                && d.column >= 1
+                && match lines.get(d.line - 1) {
+                    Some(line) => d.column <= line.chars().count() + 1,
+                    None => d.line <= lines.len() + 1,
+                };
+            assert!(inside, "{d} is not in the file:\n{input}");
+            assert!(!d.message.trim().is_empty(), "{d}: no reason");
+            assert_eq!(
+                d.to_string(),
+                format!("fuzz.yaml:{}:{}: {}", d.line, d.column, d.message)
+            );
+        }
     }
+    // Cut short, most files lack a required key or end inside a value.
+    assert!(refused * 2 > inputs.len(), "{refused} of {}", inputs.len());
 }
 
 #[test]
