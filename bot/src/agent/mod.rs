@@ -599,7 +599,9 @@ impl Agent {
                             "Your previous reply was not sent: {}. Rewrite it stating only facts from tool results and citing only the numbered sources.",
                             listed.join("; ")
                         ));
-                        outcome.fallback = Some("the answer failed the guard twice".into());
+                        if attempt == 1 {
+                            outcome.fallback = Some("the answer failed the guard twice".into());
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(conversation = id, error = %e, "LLM engine failed; the offline engine answers");

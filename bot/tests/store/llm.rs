@@ -327,8 +327,12 @@ async fn a_reply_corrected_after_the_guard_is_sent() {
     .await;
     let o = s.say("t4", true, "where is my order?").await;
     assert_eq!(o.engine, "llm");
+    assert_eq!(o.fallback, None, "the corrected answer was used");
     assert_eq!(reply(&o), "Order #1005 is in transit with SF Express.");
-    assert_eq!(o.violations.len(), 1);
+    assert_eq!(
+        o.violations,
+        vec![kefu_bot::agent::Violation::OrderNumber("#1009".into())]
+    );
 }
 
 #[tokio::test]
