@@ -647,7 +647,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
     };
     assert_eq!(call.function.name, "track_shipment");
     let args: serde_json::Value = serde_json::from_str(&call.function.arguments).unwrap();
-    assert!(args["order"].is_string(), "{args}");
+    assert_eq!(args, serde_json::json!({"order": "#1007"}));
     let usage = response.usage.expect("usage");
     assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
 
@@ -683,8 +683,9 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
         "{text}"
     );
 
-    // Through the agent: the model's reply is checked by the guard and its tokens counted;
-    // whatever the tiny model says, no unbacked fact reaches the customer.
+    // Through the agent: the model's reply is checked by the guard and its tokens counted.
+    // Asked what shipping costs, the tiny model first invents a price (caught, never
+    // sent), then answers again without one, and that second answer is sent.
     let db = TestDb::sqlite().await;
     seed(&db.store).await;
     let dir = tempfile::tempdir().unwrap();
@@ -707,7 +708,7 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
             channel: Channel::Web,
             thread_id: "llama".into(),
             external_id: None,
-            text: "What is your return policy?".into(),
+            text: "How much does shipping cost and how long does it take?".into(),
             customer: None,
             lang_hint: Some("en".into()),
             lang_fixed: false,
@@ -715,28 +716,40 @@ async fn a_real_llama_server_speaks_the_protocol_end_to_end() {
         })
         .await
         .unwrap();
-    assert!(!o.replies.is_empty());
+    let shown: String = o.replies.iter().map(|r| r.text.clone()).collect();
+    assert!(!shown.trim().is_empty());
     let (prompt, completion) = db.store.usage(o.conversation_id).await.unwrap();
     assert!(
         prompt > 0 && completion > 0,
         "tokens counted: {prompt}/{completion}, fallback {:?}",
         o.fallback
     );
+    assert_eq!(
+        o.violations,
+        vec![kefu_bot::agent::Violation::Amount("110".into())],
+        "{shown}"
+    );
+    assert_eq!(o.engine, "llm", "{:?}", o.fallback);
+    assert_eq!(o.fallback, None);
+    // What the guard caught is not in what was sent, read the way the guard reads it.
+    let today = crate::shop::now().date_naive();
     for v in &o.violations {
-        let shown: String = o.replies.iter().map(|r| r.text.clone()).collect();
-        let value = match v {
-            kefu_bot::agent::Violation::OrderNumber(x)
-            | kefu_bot::agent::Violation::TrackingNumber(x)
-            | kefu_bot::agent::Violation::Amount(x)
-            | kefu_bot::agent::Violation::Date(x)
-            | kefu_bot::agent::Violation::Address(x)
-            | kefu_bot::agent::Violation::Citation(x)
-            | kefu_bot::agent::Violation::PromptLeak(x) => x,
+        use kefu_bot::agent::Violation;
+        let sent = match v {
+            Violation::OrderNumber(x)
+            | Violation::TrackingNumber(x)
+            | Violation::Address(x)
+            | Violation::PromptLeak(x) => shown.contains(x.as_str()),
+            Violation::Amount(x) => kefu_bot::agent::guard::amounts(&shown).contains(x),
+            Violation::Date(x) => kefu_bot::slots::dates(&shown, today)
+                .iter()
+                .any(|d| d.to_string() == *x),
+            Violation::Citation(x) => o
+                .replies
+                .iter()
+                .any(|r| r.citations.iter().any(|c| c.document_id == *x)),
         };
-        assert!(
-            !shown.contains(value.as_str()),
-            "{value} was caught by the guard but shown"
-        );
+        assert!(!sent, "{v} was caught by the guard but sent: {shown}");
     }
 }
 
