@@ -1137,33 +1137,7 @@ impl OfflineEngine {
             products = Some(found);
         }
         let found = turn.tools.search_knowledge(turn.text, turn.lang).await;
-        let best = found.iter().find(|f| f.confident);
-        // "¿Cuánto cuesta el hornillo de gas?" asks for the price of something that is no
-        // support topic (shipping costs, returns, vouchers …): the catalogue answers it
-        // when a product shares more of its words than the closest article does.
-        let lower = turn.text.to_lowercase();
-        let about_buying = super::passages::asks_for_price(turn.text)
-            || HAVE_PHRASES.iter().any(|p| lower.contains(p));
-        if about_buying
-            && kefu_knowledge::concepts::builtin()
-                .named_in(turn.text)
-                .is_empty()
-        {
-            let catalogue = match products.take() {
-                Some(found) => found,
-                None => turn.tools.search_products(turn.text, turn.lang).await,
-            };
-            let article_words = best.and_then(|f| f.hit.sparse_score).unwrap_or(0.0);
-            if catalogue
-                .best_keyword_score
-                .is_some_and(|score| score > article_words)
-                && (!catalogue.matches.is_empty() || !catalogue.suggestions.is_empty())
-            {
-                return self.product_answer(turn, catalogue);
-            }
-            products = Some(catalogue);
-        }
-        if let Some(best) = best {
+        if let Some(best) = found.iter().find(|f| f.confident) {
             return self.article_answer(turn, best).await;
         }
         // Perhaps a product question in other words.
