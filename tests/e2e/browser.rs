@@ -14,6 +14,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::serve::{Server, spawn_with};
+use super::widget::{SHIPPING_TIMES_ANSWER, SHIPPING_TIMES_URL, order_names, orders_of};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -226,6 +227,7 @@ fn serve_demo(dir: &Path, port: u16) -> Server {
 /// Bot messages in the widget's log.
 const BOT_COUNT: &str = "return document.querySelectorAll('#kefu-root .kefu-log .kefu-bot').length";
 
+/// Asks in the widget and returns the text of the bot's answer.
 async fn ask(browser: &Browser, question: &str) -> String {
     let before = browser.js(BOT_COUNT).await.as_u64().unwrap();
     browser
@@ -238,7 +240,7 @@ async fn ask(browser: &Browser, question: &str) -> String {
         )
         .await;
     browser
-        .js("const m = document.querySelectorAll('#kefu-root .kefu-bot'); return m[m.length - 1].innerText")
+        .js("const m = document.querySelectorAll('#kefu-root .kefu-bot .kefu-text'); return m[m.length - 1].textContent")
         .await
         .as_str()
         .unwrap()
@@ -284,14 +286,18 @@ async fn the_widget_works_in_a_real_browser() {
         )
         .await;
     let answer = ask(&browser, "How long does shipping take?").await;
-    assert!(!answer.is_empty());
-    let source = browser
+    assert_eq!(answer, SHIPPING_TIMES_ANSWER);
+    let sources = browser
         .wait_for(
             "a source link",
-            "const a = document.querySelector('#kefu-root .kefu-bot .kefu-cites [data-doc]'); return a && a.textContent",
+            "const a = document.querySelectorAll('#kefu-root .kefu-bot .kefu-cites [data-doc]'); \
+             return a.length && Array.from(a).map(l => [l.dataset.doc, l.textContent, l.href])",
         )
         .await;
-    assert!(source.as_str().is_some_and(|s| !s.is_empty()), "{source}");
+    assert_eq!(
+        sources,
+        json!([["shipping-times", "Shipping times", SHIPPING_TIMES_URL]])
+    );
     browser.screenshot("widget-answer.png").await;
 
     // Reload: the history is back, once.
@@ -337,7 +343,19 @@ async fn the_widget_works_in_a_real_browser() {
     unique.sort();
     unique.dedup();
     assert_eq!(ids.len(), unique.len(), "no message shown twice: {ids:?}");
-    assert!(ids.len() >= 4, "{ids:?}");
+    // Both questions and both answers, in order, each once.
+    assert_eq!(ids, ["1", "2", "3", "4"]);
+    let authors = browser
+        .js("return Array.from(document.querySelectorAll('#kefu-root .kefu-msg[data-id]')).map(e => e.classList.contains('kefu-bot') ? 'bot' : 'customer')")
+        .await;
+    assert_eq!(authors, json!(["customer", "bot", "customer", "bot"]));
+    let texts = browser
+        .js("return Array.from(document.querySelectorAll('#kefu-root .kefu-customer .kefu-text')).map(e => e.textContent)")
+        .await;
+    assert_eq!(
+        texts,
+        json!(["How long does shipping take?", "Do you ship to Canada?"])
+    );
 
     // A logged-in demo customer (the page signs their id): their orders.
     browser
@@ -357,10 +375,13 @@ async fn the_widget_works_in_a_real_browser() {
         )
         .await;
     let orders = ask(&browser, "Show me my orders").await;
+    // Her most recent orders, newest first, and no one else's.
+    let hers = orders_of(dir.path(), "emily.johnson@example.com").await;
     assert!(
-        orders.contains('#'),
-        "a verified customer sees their orders: {orders}"
+        orders.starts_with("Here are your most recent orders:\n"),
+        "{orders}"
     );
+    assert_eq!(order_names(&orders), hers[..hers.len().min(5)], "{orders}");
     browser.screenshot("widget-verified.png").await;
 
     // The widget on another site (the shop's own origin) with a forged hash: refused,

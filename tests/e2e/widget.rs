@@ -16,6 +16,16 @@ const SITE: &str = "site-e2e";
 const SECRET: &str = "widget-secret-for-tests";
 const EMILY: &str = "emily.johnson@example.com";
 
+/// The demo shop's answer to "How long does shipping take?": the section of its
+/// "Shipping times" article (`shipping-times`, at this URL) that holds the answer.
+pub(crate) const SHIPPING_TIMES_ANSWER: &str = "How long will my order take to arrive?\n\
+     Standard shipping usually takes:\n\
+     • United States: 3–7 business days\n\
+     • European Union: 5–10 business days\n\
+     • Rest of the world: 7–14 business days\n\
+     Express shipping takes 1–3 business days to most destinations.";
+pub(crate) const SHIPPING_TIMES_URL: &str = "https://lotusandpine.example/pages/shipping-times";
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -142,13 +152,18 @@ async fn the_widget_answers_with_sources_and_resumes_without_loss_or_repeats() {
     let echo = &first[0];
     assert_eq!(echo["role"], "customer", "{first:?}");
     assert_eq!(echo["client_id"], "m1");
+    // The section of the demo FAQ's "Shipping times" article that answers it, cited.
     let answer = first.last().unwrap();
-    let cites = answer["citations"].as_array().unwrap();
-    assert!(
-        !cites.is_empty(),
-        "an FAQ answer cites its article: {answer}"
+    assert_eq!(answer["text"], SHIPPING_TIMES_ANSWER, "{answer}");
+    assert_eq!(
+        answer["citations"],
+        json!([{
+            "document_id": "shipping-times",
+            "title": "Shipping times",
+            "url": SHIPPING_TIMES_URL
+        }]),
+        "{answer}"
     );
-    assert!(cites[0]["title"].as_str().is_some_and(|t| !t.is_empty()));
 
     // The same message again (a client resending what it had no confirmation for) is
     // neither stored nor answered twice.
@@ -261,10 +276,13 @@ async fn a_logged_in_user_is_verified_by_hmac_on_every_message() {
     .await;
     let frames = until(&mut ws, is_bot_message).await;
     let reply = frames.last().unwrap()["text"].as_str().unwrap().to_string();
+    // Her most recent orders, newest first, and no one else's.
+    let hers = orders_of(dir.path(), EMILY).await;
     assert!(
-        reply.contains('#'),
-        "a verified customer sees their orders: {reply}"
+        reply.starts_with("Here are your most recent orders:\n"),
+        "{reply}"
     );
+    assert_eq!(order_names(&reply), hers[..hers.len().min(5)], "{reply}");
 
     // The same connection, a message whose hash is wrong: refused, not stored.
     send(
@@ -313,6 +331,38 @@ async fn a_logged_in_user_is_verified_by_hmac_on_every_message() {
         !texts.contains(&"cancel everything") && !texts.contains(&"hi"),
         "{texts:?}"
     );
+}
+
+/// The names of the orders of the customer with this e-mail address in the shop in
+/// `dir`, newest first.
+pub(crate) async fn orders_of(dir: &Path, email: &str) -> Vec<String> {
+    use kefu_bot::store::{ConnectOptions, Store};
+    let url = format!("sqlite://{}", dir.join("kefu-data/kefu.db").display());
+    let store = Store::open(&url, &ConnectOptions::default()).await.unwrap();
+    let customer = store
+        .customer_by_email(&kefu_bot::shop::Email::parse(email).unwrap())
+        .await
+        .unwrap()
+        .expect("the customer is in the shop")
+        .id;
+    let names: Vec<String> = store
+        .orders_of(customer)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    store.close().await;
+    assert!(!names.is_empty(), "{email} has orders");
+    names
+}
+
+/// Order names (`#` and digits) a reply mentions, in order.
+pub(crate) fn order_names(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c == '#' || c.is_ascii_digit()))
+        .filter(|w| w.len() > 1 && w.starts_with('#') && !w[1..].contains('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One message from a new anonymous visitor; the bot's answer.
