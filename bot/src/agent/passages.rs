@@ -709,21 +709,37 @@ impl AnswerKind {
     }
 
     /// Whether `text` states a fact of this kind: a number with a unit of time, or an
-    /// amount of money.
+    /// amount of money; in a table row read as "Header: value", also a number under a
+    /// column whose header names the kind ("Delivery time (working days): 2–5").
     fn found_in(self, text: &str) -> bool {
+        let in_column = text.split(['\n', '·']).any(|cell| {
+            cell.split_once(':').is_some_and(|(header, value)| {
+                value.trim_start().starts_with(|c: char| c.is_ascii_digit())
+                    && (self.named_in(header) || self.unit_in(header))
+            })
+        });
+        in_column || self.states(text)
+    }
+
+    /// Whether a column header names a unit of this kind ("working days", "Preis in €").
+    fn unit_in(self, header: &str) -> bool {
+        let lower = header.to_lowercase();
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric() && !"€$£¥".contains(c))
+            .collect();
+        self.units().iter().any(|u| {
+            if u.chars().any(is_cjk) || u.chars().count() == 1 {
+                lower.contains(u)
+            } else {
+                u.chars().count() >= 3 && words.iter().any(|w| w.starts_with(u.trim()))
+            }
+        })
+    }
+
+    /// Whether `text` holds a number with a unit of this kind.
+    fn states(self, text: &str) -> bool {
         let lower = text.to_lowercase();
-        let units: &[&str] = match self {
-            Self::Duration => &[
-                "day", "week", "month", "year", "hour", "tag", "woche", "monat", "jahr", "stunde",
-                "jour", "semaine", "mois", "an ", "ans", "heure", "día", "dia", "semana", "mes",
-                "año", "ano", "hora", "giorn", "settiman", "mese", "ann", "ora", "dag", "week",
-                "maand", "jaar", "uur", "日", "週", "か月", "ヶ月", "年", "時間", "天", "周",
-                "个月", "個月", "小时", "小時", "일", "주", "개월", "년", "시간",
-            ],
-            Self::Price => &[
-                "€", "$", "£", "¥", "eur", "usd", "gbp", "chf", "jpy", "円", "元", "원",
-            ],
-        };
+        let units = self.units();
         let chars: Vec<(usize, char)> = lower.char_indices().collect();
         chars.iter().enumerate().any(|(i, (at, c))| {
             if !c.is_ascii_digit() {
@@ -740,6 +756,22 @@ impl AnswerKind {
             units.iter().any(|u| after.starts_with(u))
                 || (self == Self::Price && units.iter().any(|u| before.ends_with(u)))
         })
+    }
+
+    /// Units of time, or currencies.
+    fn units(self) -> &'static [&'static str] {
+        match self {
+            Self::Duration => &[
+                "day", "week", "month", "year", "hour", "tag", "woche", "monat", "jahr", "stunde",
+                "jour", "semaine", "mois", "an ", "ans", "heure", "día", "dia", "semana", "mes",
+                "año", "ano", "hora", "giorn", "settiman", "mese", "ann", "ora", "dag", "week",
+                "maand", "jaar", "uur", "日", "週", "か月", "ヶ月", "年", "時間", "天", "周",
+                "个月", "個月", "小时", "小時", "일", "주", "개월", "년", "시간",
+            ],
+            Self::Price => &[
+                "€", "$", "£", "¥", "eur", "usd", "gbp", "chf", "jpy", "円", "元", "원",
+            ],
+        }
     }
 }
 
@@ -951,11 +983,20 @@ pub fn answering_passage(
     let block_scores = scores(&blocks, question, "");
     let mut order: Vec<usize> = (0..blocks.len()).collect();
     order.sort_by(|a, b| block_scores[*b].total_cmp(&block_scores[*a]).then(a.cmp(b)));
+    // A question about one country ("to Spain") quotes the rows that name it, not every
+    // zone that shares the word "shipping".
+    let countries = crate::countries::named_in(question);
+    let names_country = |b: &String| countries.iter().any(|c| crate::countries::mentioned(b, c));
+    let by_country = section.blocks.iter().any(names_country);
     let mut keep: Vec<usize> = Vec::new();
     let mut used = section.heading.chars().count();
     for i in order {
         let len = section.blocks[i].chars().count() + 1;
-        if !keep.is_empty() && (used + len > max_chars || block_scores[i] <= 0.0) {
+        if !keep.is_empty()
+            && (used + len > max_chars
+                || block_scores[i] <= 0.0
+                || (by_country && !names_country(&section.blocks[i])))
+        {
             continue;
         }
         keep.push(i);
@@ -1002,10 +1043,44 @@ mod tests {
         assert!(AnswerKind::Price.found_in("Standard shipping: €4.90"));
         assert!(AnswerKind::Price.found_in("Versand 4,90 €"));
         assert!(!AnswerKind::Price.found_in("within 2 days"));
+        // A table row read as "Header: value": the unit sits in the column's header.
+        assert!(AnswerKind::Duration.found_in(
+            "Zone: Zone 2 · Standard shipping: €12.90 · Delivery time (working days after dispatch): 3–7"
+        ));
+        assert!(AnswerKind::Duration.found_in("Zona: 2 · Plazo de entrega: 3–7"));
+        assert!(!AnswerKind::Duration.found_in("Zone: 2 · Countries: 14"));
         let body = "# Returns\n\n## How to return\n\nSend us the order number in the chat and we e-mail a label.\n\n## Return windows\n\n| Condition | Window |\n|---|---|\n| Sealed | 30 days |\n| Opened | 14 days |\n";
         let q =
             answering_passage(body, "Returns", "Wie lange habe ich Zeit?", "", &[], 700).unwrap();
         assert!(q.contains("30"), "{q}");
+    }
+
+    #[test]
+    fn a_question_about_one_country_quotes_its_row_of_the_table() {
+        let mut body = String::from(
+            "# Shipping\n\n## Carriers\n\nSpain, Portugal and Italy: GLS. Everywhere else: DHL.\n\n\
+             ## Fees and delivery times by zone\n\n\
+             | Zone | Countries | Standard shipping | Delivery time (working days) |\n|---|---|---|---|\n",
+        );
+        for (zone, countries, fee, days) in [
+            ("Germany", "DE", "€4.90", "1–3"),
+            ("Zone 1", "AT, BE, FR, NL", "€8.90", "2–5"),
+            ("Zone 2", "ES, PT, IT, IE", "€12.90", "3–7"),
+            ("Zone 3", "Switzerland, United Kingdom", "€19.90", "4–8"),
+        ] {
+            body.push_str(&format!("| {zone} | {countries} | {fee} | {days} |\n"));
+        }
+        let q = answering_passage(
+            &body,
+            "Shipping",
+            "cuánto tarda el envío a España?",
+            "",
+            &[],
+            200,
+        )
+        .unwrap();
+        assert!(q.contains("Zone 2") && q.contains("3–7"), "{q}");
+        assert!(!q.contains("Zone 1") && !q.contains("GLS"), "{q}");
     }
 
     #[test]
