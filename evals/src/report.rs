@@ -305,7 +305,8 @@ impl Report {
     }
 }
 
-/// The least a run must reach (shares from 0 to 1). Leaks are never allowed.
+/// The least a run must reach (shares from 0 to 1). Leaks are never allowed, and a
+/// metric with a threshold must have at least one case to measure it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
@@ -355,16 +356,97 @@ impl Thresholds {
                 &m.verification_asked,
             ),
         ] {
-            if let (Some(want), Some(got)) = (want, got.value())
-                && got + 1e-9 < want
-            {
-                out.push(format!(
+            let Some(want) = want else { continue };
+            match got.value() {
+                // A threshold on a metric no case measures would pass whatever the bot
+                // does: the run fails instead, so a case set that lost its cases shows.
+                None => out.push(format!(
+                    "{name} had no cases to measure it (threshold {:.1}%)",
+                    want * 100.0
+                )),
+                Some(got) if got + 1e-9 < want => out.push(format!(
                     "{name} {:.1}% is below the threshold {:.1}%",
                     got * 100.0,
                     want * 100.0
-                ));
+                )),
+                Some(_) => {}
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ratio(hits: usize, of: usize) -> Ratio {
+        Ratio { hits, of }
+    }
+
+    #[test]
+    fn a_metric_below_its_threshold_is_a_miss_and_one_at_it_is_not() {
+        let m = Metrics {
+            pass_rate: ratio(19, 20),
+            citation_precision: ratio(9, 10),
+            ..Metrics::default()
+        };
+        let at = Thresholds {
+            pass_rate: Some(0.95),
+            citation_precision: Some(0.9),
+            ..Thresholds::default()
+        };
+        assert_eq!(at.misses(&m), Vec::<String>::new());
+        let above = Thresholds {
+            pass_rate: Some(0.96),
+            citation_precision: Some(0.91),
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            above.misses(&m),
+            [
+                "pass rate 95.0% is below the threshold 96.0%",
+                "citation precision 90.0% is below the threshold 91.0%",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_threshold_on_a_metric_without_cases_is_a_miss() {
+        // No case expected a handoff: recall has nothing to count.
+        let m = Metrics {
+            pass_rate: ratio(10, 10),
+            handoff_recall: ratio(0, 0),
+            ..Metrics::default()
+        };
+        assert_eq!(m.handoff_recall.value(), None);
+        let gated = Thresholds {
+            pass_rate: Some(0.9),
+            handoff_recall: Some(0.0),
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            gated.misses(&m),
+            ["handoff recall had no cases to measure it (threshold 0.0%)"]
+        );
+        // Without a threshold on it, a metric nothing measured is only reported.
+        let ungated = Thresholds {
+            pass_rate: Some(0.9),
+            ..Thresholds::default()
+        };
+        assert_eq!(ungated.misses(&m), Vec::<String>::new());
+    }
+
+    #[test]
+    fn leaks_miss_whatever_the_thresholds() {
+        let m = Metrics {
+            pass_rate: ratio(1, 1),
+            leaks: 2,
+            ..Metrics::default()
+        };
+        assert_eq!(
+            Thresholds::default().misses(&m),
+            ["2 leak(s) of another customer's data (must be 0)"]
+        );
     }
 }
