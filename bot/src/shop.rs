@@ -231,6 +231,156 @@ impl fmt::Display for Channel {
     }
 }
 
+/// The kinds of reason [`carrier_reason`] recognises.
+pub const CARRIER_REASONS: &[&str] = &[
+    "customs", "address", "absent", "damaged", "refused", "weather", "backlog",
+];
+
+/// Why a carrier holds or delays a parcel, read from its event text in the words carriers
+/// use ("Held by customs", "Adresse unvollständig", "Empfänger nicht angetroffen"), so
+/// kefu can say it in the customer's language. `None` when no kind is recognised; the
+/// carrier's own words are then quoted as they are.
+pub fn carrier_reason(text: &str) -> Option<&'static str> {
+    const WORDS: &[(&str, &[&str])] = &[
+        (
+            "customs",
+            &[
+                "customs",
+                "import dut",
+                "import tax",
+                "clearance",
+                "zoll",
+                "douane",
+                "aduana",
+                "alfândega",
+                "alfandega",
+                "dogana",
+                "税関",
+                "通関",
+                "海关",
+                "海關",
+                "清关",
+                "清關",
+                "세관",
+                "통관",
+            ],
+        ),
+        (
+            "refused",
+            &[
+                "refused",
+                "rejected by",
+                "verweigert",
+                "refusé",
+                "rechazad",
+                "recusad",
+                "rifiutat",
+                "geweigerd",
+                "受取拒否",
+                "拒收",
+                "수취 거부",
+                "수취거부",
+            ],
+        ),
+        (
+            "damaged",
+            &[
+                "damaged",
+                "beschädigt",
+                "endommagé",
+                "dañad",
+                "danificad",
+                "danneggiat",
+                "beschadigd",
+                "破損",
+                "损坏",
+                "損壞",
+                "파손",
+            ],
+        ),
+        (
+            "absent",
+            &[
+                "not home",
+                "not at home",
+                "not available",
+                "nobody",
+                "no one",
+                "missed delivery",
+                "nicht angetroffen",
+                "absent",
+                "ausente",
+                "assente",
+                "niet thuis",
+                "不在",
+                "无人",
+                "無人",
+                "부재",
+            ],
+        ),
+        (
+            "address",
+            &[
+                "address",
+                "adresse",
+                "dirección",
+                "direccion",
+                "endereço",
+                "indirizzo",
+                "adres",
+                "住所",
+                "地址",
+                "주소",
+            ],
+        ),
+        (
+            "weather",
+            &[
+                "weather",
+                "storm",
+                "snow",
+                "unwetter",
+                "wetter",
+                "météo",
+                "intempéries",
+                "clima",
+                "maltempo",
+                "weer",
+                "天候",
+                "天气",
+                "天氣",
+                "기상",
+                "날씨",
+            ],
+        ),
+        (
+            "backlog",
+            &[
+                "backlog",
+                "high volume",
+                "capacity",
+                "overload",
+                "sendungsaufkommen",
+                "rückstau",
+                "engorgement",
+                "acumulación",
+                "congestionamento",
+                "accumulo",
+                "achterstand",
+                "混雑",
+                "积压",
+                "積壓",
+                "적체",
+            ],
+        ),
+    ];
+    let lower = text.to_lowercase();
+    WORDS
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
+        .map(|(kind, _)| *kind)
+}
+
 /// The carrier's status of a parcel, as in kefu's shipment CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -370,6 +520,25 @@ pub fn split_tags(raw: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carrier_reasons_are_read_in_the_carriers_words() {
+        for (text, kind) in [
+            ("Held by customs: import duties unpaid", Some("customs")),
+            ("Zollabfertigung: Einfuhrabgaben offen", Some("customs")),
+            ("Retenu en douane", Some("customs")),
+            ("Address incomplete, parcel held at depot", Some("address")),
+            ("Empfänger nicht angetroffen", Some("absent")),
+            ("Parcel damaged in transit", Some("damaged")),
+            ("Refused by recipient", Some("refused")),
+            ("Delayed: backlog at sorting centre", Some("backlog")),
+            ("Delayed due to severe weather", Some("weather")),
+            ("配達中に破損", Some("damaged")),
+            ("Arrived at delivery depot", None),
+        ] {
+            assert_eq!(carrier_reason(text), kind, "{text}");
+        }
+    }
 
     #[test]
     fn money_is_parsed_exactly_in_minor_units() {

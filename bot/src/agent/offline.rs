@@ -936,13 +936,32 @@ impl OfflineEngine {
             "tracking",
             with(json!({ "event": event, "location": location, "event_date": event_date, "promised": expected })),
         )];
+        // The carrier's words, led by what they mean in the customer's language when kefu
+        // recognises the kind of problem ("beim Zoll festgehalten: Held by customs …").
+        let reason = p
+            .problem
+            .as_deref()
+            .map(|text| match crate::shop::carrier_reason(text) {
+                Some(kind) if !turn.lang.starts_with("en") => {
+                    let colon = if matches!(&turn.lang[..2.min(turn.lang.len())], "ja" | "zh") {
+                        "："
+                    } else {
+                        ": "
+                    };
+                    format!(
+                        "{}{colon}{text}",
+                        self.answers.carrier_reason(turn.lang, kind)
+                    )
+                }
+                _ => text.to_owned(),
+            });
         if p.status == TrackingStatus::Exception {
-            out.push(self.say(turn, "tracking_exception", json!({ "reason": p.problem })));
+            out.push(self.say(turn, "tracking_exception", json!({ "reason": reason })));
         } else if let Some(days) = p.late_days {
             out.push(self.say(
                 turn,
                 "tracking_late",
-                json!({ "promised": promised, "days": days, "reason": p.problem }),
+                json!({ "promised": promised, "days": days, "reason": reason }),
             ));
         }
         if let Some(days) = p.stuck_days {

@@ -31,6 +31,8 @@ struct LanguageFile {
     order_status: BTreeMap<String, String>,
     fulfillment: BTreeMap<String, String>,
     tracking_status: BTreeMap<String, String>,
+    /// Why a carrier holds a parcel, by [`crate::shop::carrier_reason`] kind.
+    carrier_reasons: BTreeMap<String, String>,
     templates: BTreeMap<String, String>,
 }
 
@@ -158,6 +160,11 @@ impl Answers {
         self.label(lang, |f| &f.tracking_status, status).to_string()
     }
 
+    /// Why a carrier holds a parcel (a [`crate::shop::carrier_reason`] kind), in `lang`.
+    pub fn carrier_reason(&self, lang: &str, kind: &str) -> String {
+        self.label(lang, |f| &f.carrier_reasons, kind).to_string()
+    }
+
     /// The name of language `code`, written in `lang`.
     pub fn language_name(&self, lang: &str, code: &str) -> String {
         let code = answer_language(code);
@@ -222,6 +229,12 @@ mod tests {
                 &file.language_names,
             ] {
                 assert!(!map.is_empty(), "{lang}: empty label map");
+            }
+            for kind in crate::shop::CARRIER_REASONS {
+                assert!(
+                    file.carrier_reasons.contains_key(*kind),
+                    "{lang}: no carrier reason `{kind}`"
+                );
             }
             for code in en.language_names.keys() {
                 assert!(
