@@ -149,8 +149,9 @@ impl Sender for TelegramSender {
 mod tests {
     use std::sync::Arc;
 
+    use kefu_bot::shop::Channel;
     use kefu_bot::store::{ConnectOptions, OutboxRow, Store};
-    use kefu_campaigns::deliver::{Payload, PayloadButton, Sender};
+    use kefu_campaigns::deliver::{Payload, PayloadButton, SendError, Sender};
     use kefu_channels::limiter::{Limiter, Limits};
     use kefu_channels::telegram::Outbound;
     use kefu_channels::telegram::test_server::{PhotoSource, TestServer};
@@ -216,6 +217,30 @@ mod tests {
                 .to_string()
                 .contains("Shop now")
         );
+    }
+
+    #[tokio::test]
+    async fn a_chat_that_blocked_the_bot_is_unsubscribed_and_the_row_skipped() {
+        let server = TestServer::start(TOKEN).await.unwrap();
+        server.block(704);
+        let (sender, _dir) = sender(&server).await;
+        let refused = sender.send(&row(704), &payload("New teas.")).await;
+        assert_eq!(
+            refused,
+            Err(SendError::OptedOut(
+                "bot blocked: Forbidden: bot was blocked by the user".into()
+            ))
+        );
+        assert_eq!(server.blocked_answers(704), 1, "a 403 is not retried");
+        assert!(server.sent().is_empty());
+        let subscription = sender
+            .store
+            .subscription(Channel::Telegram, "704")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!subscription.subscribed);
+        assert_eq!(subscription.source, "blocked");
     }
 
     #[tokio::test]

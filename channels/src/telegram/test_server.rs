@@ -2,7 +2,7 @@
 //! `{api_url}/bot{token}/{method}` the way api.telegram.org does — same JSON envelopes,
 //! same error codes and descriptions, same documented rate limits — records every request
 //! and every message the bot sent, and lets a test queue updates, redeliver them, post them
-//! to the bot's webhook, or start a 429 storm.
+//! to the bot's webhook, start a 429 storm, or have a user block the bot.
 //!
 //! # Requests
 //!
@@ -31,7 +31,9 @@
 //! 3. the parameters and the messages they refer to (400, e.g. `Bad Request: message text
 //!    is empty`, `Bad Request: message to edit not found`, `Bad Request: message is not
 //!    modified: …`);
-//! 4. the rate limits, for the send methods only (429);
+//! 4. a chat whose user blocked the bot ([`TestServer::block`]), for the send methods and
+//!    `sendChatAction` (403 `Forbidden: bot was blocked by the user`);
+//! 5. the rate limits, for the send methods only (429);
 //!
 //! and only a request that passes all of them changes anything.
 //!
@@ -475,6 +477,17 @@ pub struct RecordedRequest {
     pub retry_after: Option<u32>,
 }
 
+impl RecordedRequest {
+    /// The numeric `chat_id` the request named, if it named one by number.
+    pub fn chat_id(&self) -> Option<i64> {
+        match self.params.get("chat_id")? {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
 /// The webhook as set by `setWebhook`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookInfo {
@@ -819,6 +832,24 @@ impl TestServer {
         self.shared.lock().flood = Some((until, retry_after_secs.max(1)));
     }
 
+    /// The user of private chat `chat_id` blocks the bot: from now on every send method
+    /// and `sendChatAction` to that chat is answered 403 `Forbidden: bot was blocked by the
+    /// user`, as Telegram does, and changes nothing. Messages to other chats go on as
+    /// before.
+    pub fn block(&self, chat_id: i64) {
+        self.shared.lock().blocked.insert(chat_id);
+    }
+
+    /// How many requests to `chat_id` were answered 403 because its user blocked the bot.
+    pub fn blocked_answers(&self, chat_id: i64) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|request| request.status == 403 && request.chat_id() == Some(chat_id))
+            .count()
+    }
+
     /// The webhook as set, if one is.
     pub fn webhook(&self) -> Option<WebhookInfo> {
         self.shared.lock().webhook.clone()
@@ -952,6 +983,8 @@ struct ServerState {
     limiter: Limiter,
     /// Flood mode: until when (`None`: for ever), and the `retry_after` to answer.
     flood: Option<(Option<Instant>, u32)>,
+    /// Private chats whose user blocked the bot.
+    blocked: HashSet<i64>,
 }
 
 impl ServerState {
@@ -973,6 +1006,7 @@ impl ServerState {
             sent: Vec::new(),
             limiter: Limiter::new(limits),
             flood: None,
+            blocked: HashSet::new(),
         }
     }
 
@@ -1095,6 +1129,14 @@ impl ServerState {
         }
     }
 
+    /// The 403 Telegram answers when the chat's user blocked the bot.
+    fn reachable(&self, chat_id: i64) -> Result<(), ApiError> {
+        if self.blocked.contains(&chat_id) {
+            return Err(ApiError::forbidden("bot was blocked by the user"));
+        }
+        Ok(())
+    }
+
     /// The rate limits: consumes capacity if the send at `at` is allowed, else a 429.
     fn admit(&mut self, config: &Config, chat_id: i64, at: Instant) -> Result<(), ApiError> {
         let now = at.saturating_duration_since(config.epoch);
@@ -1194,7 +1236,7 @@ impl ServerState {
                 Ok(Reply::new(true.into()))
             }
             "sendChatAction" => {
-                self.resolve_chat(params)?;
+                let chat_id = self.resolve_chat(params)?;
                 let action = params.string("action").unwrap_or_default();
                 if action.is_empty() {
                     return Err(ApiError::bad("action is empty"));
@@ -1202,6 +1244,7 @@ impl ServerState {
                 if !CHAT_ACTIONS.contains(&action.as_str()) {
                     return Err(ApiError::bad("wrong parameter action in request"));
                 }
+                self.reachable(chat_id)?;
                 Ok(Reply::new(true.into()))
             }
             "setMyCommands" => {
@@ -1276,6 +1319,7 @@ impl ServerState {
         let parse_mode = parse_mode(params)?;
         let markup = parse_reply_markup(params)?;
         let reply_to = self.reply_target(chat_id, params)?;
+        self.reachable(chat_id)?;
         self.admit(config, chat_id, at)?;
 
         let (mut message, message_id) = self.new_bot_message(config, chat_id, reply_to);
@@ -1328,6 +1372,7 @@ impl ServerState {
         let markup = parse_reply_markup(params)?;
         let reply_to = self.reply_target(chat_id, params)?;
         let source = self.photo_source(params, files)?;
+        self.reachable(chat_id)?;
         self.admit(config, chat_id, at)?;
 
         let (mut message, message_id) = self.new_bot_message(config, chat_id, reply_to);
@@ -1403,6 +1448,7 @@ impl ServerState {
                 return Err(not_modified());
             }
         }
+        self.reachable(chat_id)?;
         self.admit(config, chat_id, at)?;
 
         let stored = self.editable(chat_id, message_id)?;
@@ -1444,6 +1490,7 @@ impl ServerState {
         if self.editable(chat_id, message_id)?.inline_markup == inline_markup {
             return Err(not_modified());
         }
+        self.reachable(chat_id)?;
         self.admit(config, chat_id, at)?;
 
         let stored = self.editable(chat_id, message_id)?;
@@ -1791,6 +1838,14 @@ impl ApiError {
             code: 429,
             description: format!("Too Many Requests: retry after {retry_after}"),
             retry_after: Some(retry_after),
+        }
+    }
+
+    fn forbidden(what: &str) -> Self {
+        Self {
+            code: 403,
+            description: format!("Forbidden: {what}"),
+            retry_after: None,
         }
     }
 

@@ -875,6 +875,65 @@ async fn flood_mode_answers_429_to_sends_until_it_ends() {
 }
 
 #[tokio::test]
+async fn a_chat_whose_user_blocked_the_bot_is_answered_403_before_the_rate_limits() {
+    // One send per private chat, refilled only after 1,000 s.
+    let limits = Limits {
+        chat_per_sec: 0.001,
+        chat_burst: 1,
+        ..Limits::unlimited()
+    };
+    let bot = Bot::start(limits).await;
+    assert_eq!(bot.send(42, "before the block").await.0, 200);
+    bot.server.block(42);
+    // Chat 42's bucket is empty, yet the answer is the 403.
+    let blocked = "Forbidden: bot was blocked by the user";
+    assert_error(&bot.send(42, "after the block").await, 403, blocked);
+    let photo = bot
+        .call(
+            "sendPhoto",
+            json!({"chat_id": "42", "photo": "https://example.com/a.jpg"}),
+        )
+        .await;
+    assert_error(&photo, 403, blocked);
+    let action = bot
+        .call("sendChatAction", json!({"chat_id": 42, "action": "typing"}))
+        .await;
+    assert_error(&action, 403, blocked);
+    // Bad parameters are still a 400; another chat is still served and rate limited.
+    assert_error(
+        &bot.send(42, "").await,
+        400,
+        "Bad Request: message text is empty",
+    );
+    assert_eq!(bot.send(43, "to an open chat").await.0, 200);
+    assert_eq!(retry_after(&bot.send(43, "one too many").await), 1000);
+
+    assert_eq!(bot.server.blocked_answers(42), 3);
+    assert_eq!(bot.server.blocked_answers(43), 0);
+    let sent: Vec<(i64, Option<String>)> = bot
+        .server
+        .sent()
+        .into_iter()
+        .map(|m| (m.chat_id, m.text))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            (42, Some("before the block".to_owned())),
+            (43, Some("to an open chat".to_owned()))
+        ]
+    );
+    let refused: Vec<(Option<i64>, Option<String>)> = bot
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.status == 403)
+        .map(|r| (r.chat_id(), r.description))
+        .collect();
+    assert_eq!(refused, vec![(Some(42), Some(blocked.to_owned())); 3]);
+}
+
+#[tokio::test]
 async fn wait_for_sent_returns_once_enough_messages_went_out() {
     let bot = Bot::start(Limits::unlimited()).await;
     let sender = async {
