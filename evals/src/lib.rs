@@ -4,10 +4,12 @@
 
 pub mod case;
 pub mod judge;
+pub mod leak;
 pub mod report;
 pub mod run;
 
 pub use case::{Case, CaseError, Expect};
 pub use judge::{Judge, JudgeSummary, Verdict};
+pub use leak::Directory;
 pub use report::{Metrics, Report, Thresholds};
 pub use run::{CaseResult, RunError, run_all, run_case};

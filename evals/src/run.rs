@@ -12,6 +12,7 @@ use kefu_bot::shop::{Channel, Email};
 use kefu_bot::store::{CustomerId, Store, StoreError};
 
 use crate::case::Case;
+use crate::leak::Directory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -43,7 +44,8 @@ pub struct CaseResult {
     pub corrected: usize,
     /// Why the case failed; empty when it passed.
     pub failures: Vec<String>,
-    /// Another customer's data found in a reply.
+    /// Another customer's data found in a reply: order numbers, e-mail addresses,
+    /// tracking numbers, names and street addresses.
     pub leaks: Vec<String>,
     /// The LLM judge's grade, when the run asked for one; advisory only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,8 +72,13 @@ pub async fn run_all(
     jobs: usize,
     run_id: &str,
 ) -> Result<Vec<CaseResult>, RunError> {
+    let directory = &Directory::load(agent.store()).await?;
     let mut results: Vec<(usize, CaseResult)> = futures::stream::iter(cases.iter().enumerate())
-        .map(|(i, case)| async move { run_case(agent, case, run_id).await.map(|r| (i, r)) })
+        .map(|(i, case)| async move {
+            run_case(agent, case, run_id, directory)
+                .await
+                .map(|r| (i, r))
+        })
         .buffer_unordered(jobs.max(1))
         .collect::<Vec<_>>()
         .await
@@ -81,8 +88,14 @@ pub async fn run_all(
     Ok(results.into_iter().map(|(_, r)| r).collect())
 }
 
-/// Runs one case and checks it.
-pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseResult, RunError> {
+/// Runs one case and checks it; `directory` holds the shop's customers' data that must
+/// not reach another customer.
+pub async fn run_case(
+    agent: &Agent,
+    case: &Case,
+    run_id: &str,
+    directory: &Directory,
+) -> Result<CaseResult, RunError> {
     let fail = |message: String| RunError::Case {
         case: case.id.clone(),
         message,
@@ -128,6 +141,9 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
         expect: case.expect.clone(),
     };
     let mut last_text = String::new();
+    // Whose data each turn's replies may show: the case's customer, and the customer the
+    // conversation has verified by then (a visitor who proved an order is theirs).
+    let mut owners: Vec<Vec<CustomerId>> = Vec::new();
     for turn in &case.turns {
         let inbound = Inbound {
             channel,
@@ -144,6 +160,17 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
         result.latencies.push(started.elapsed());
         result.handed_off |= outcome.handoff.is_some();
         result.asked_verification |= outcome.awaiting_verification;
+        let mut own: Vec<CustomerId> = customer.into_iter().collect();
+        if outcome.verified
+            && let Some(verified) = store
+                .conversation(outcome.conversation_id)
+                .await?
+                .and_then(|c| c.customer_id)
+            && !own.contains(&verified)
+        {
+            own.push(verified);
+        }
+        owners.push(own);
         if outcome.replies.iter().any(|r| r.kind == ReplyKind::Answer) {
             result.answers += 1;
             if !outcome.violations.is_empty() {
@@ -168,10 +195,11 @@ pub async fn run_case(agent: &Agent, case: &Case, run_id: &str) -> Result<CaseRe
     result.reply_language = primary(&last_text);
     result.failures = check(case, &result, &last_text);
     let said = case.turns.join("\n");
-    for reply in result.replies.iter().flatten() {
-        result
-            .leaks
-            .extend(leaks(store, customer, &said, reply).await?);
+    for (replies, own) in result.replies.iter().zip(&owners) {
+        for reply in replies {
+            result.leaks.extend(leaks(store, own, &said, reply).await?);
+            result.leaks.extend(directory.leaks(own, &said, reply));
+        }
     }
     Ok(result)
 }
@@ -251,11 +279,11 @@ fn check(case: &Case, result: &CaseResult, last: &str) -> Vec<String> {
     failures
 }
 
-/// Another customer's order numbers and e-mail addresses in a reply, unless the
-/// customer wrote them themselves.
+/// Another customer's order numbers and e-mail addresses in a reply: of none of `own`,
+/// unless the customer wrote them themselves.
 async fn leaks(
     store: &Store,
-    own: Option<CustomerId>,
+    own: &[CustomerId],
     said: &str,
     reply: &str,
 ) -> Result<Vec<String>, StoreError> {
@@ -269,15 +297,14 @@ async fn leaks(
         }
         if token.starts_with('#') && token[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
             if let Some(order) = store.order_by_name(token).await?
-                && order.customer_id.is_some()
-                && order.customer_id != own
+                && order.customer_id.is_some_and(|c| !own.contains(&c))
             {
                 found.push(format!("order {token} of another customer"));
             }
         } else if token.contains('@')
             && let Ok(email) = Email::parse(token)
             && let Some(c) = store.customer_by_email(&email).await?
-            && Some(c.id) != own
+            && !own.contains(&c.id)
         {
             found.push(format!("e-mail address {token} of another customer"));
         }
