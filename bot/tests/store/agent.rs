@@ -1221,12 +1221,11 @@ async fn with_the_model_unseen_phrasings_are_tracking_and_a_turn_embeds_once() {
     assert!(tools.contains(&"search_knowledge"), "{tools:?}");
     assert!(!tools.contains(&"list_orders"), "{tools:?}");
     assert_eq!(counting.queries.swap(0, SeqCst), 1);
-    // A dangerous product in words no keyword rule lists.
-    let o = say(
-        "hazard",
-        "the charging base gets scorching and the casing is deforming",
-    )
-    .await;
+    // A dangerous product in words no keyword rule lists (neither a set phrase nor
+    // bot/src/hazards.txt).
+    let text = "the charging base glows red and the casing is bending";
+    assert!(kefu_bot::triggers::triggers(text).is_empty(), "{text}");
+    let o = say("hazard", text).await;
     assert_eq!(
         o.state,
         ConversationState::WaitingForHuman,
